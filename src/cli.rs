@@ -1,0 +1,269 @@
+//! The command line. Validates everything before the engine starts, so that a bad flag, an
+//! unknown preset or an unwritable path is one line on stderr and a non-zero exit.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use onair::capture::{AudioSourceKind, VideoSourceKind};
+use onair::config::{Config, DEFAULT_PRESET};
+use onair::media::MediaTime;
+use onair::output::{OutputSpec, RecordingFormat};
+use onair::pipeline::{EngineConfig, EngineHandle, OutputState, StatsReport, StatsSnapshot};
+
+#[derive(Parser)]
+#[command(
+    name = "onair",
+    version,
+    about = "Capture, encode once, record and stream."
+)]
+#[command(arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Capture, encode and send to every output until --duration, Ctrl-C or SIGTERM.
+    Broadcast(BroadcastArgs),
+    /// List the bitrate presets (built-in and from the config file).
+    Presets {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Config file with user presets (default: the platform's config directory).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum VideoArg {
+    /// Moving pattern with frame number, media time and the A/V sync square.
+    Test,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AudioArg {
+    /// 1 kHz beep for 100 ms at every whole second (the A/V sync check).
+    Tone,
+    None,
+}
+
+#[derive(clap::Args)]
+struct BroadcastArgs {
+    #[arg(long, value_enum, default_value = "test")]
+    video: VideoArg,
+    #[arg(long, value_enum, default_value = "tone")]
+    audio: AudioArg,
+    /// Bitrate preset (see `onair presets`).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
+    preset: String,
+    /// Record to FILE (.mp4 or .flv); repeat for several files. Never replaces a file.
+    #[arg(long, value_name = "FILE")]
+    record: Vec<PathBuf>,
+    /// Stop after this many seconds of media time (e.g. 10 or 2.5).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<MediaTime>,
+    /// Write one JSON object per second to FILE, or to standard output with `-`.
+    #[arg(long, value_name = "FILE|-")]
+    stats: Option<String>,
+    /// Config file with user presets (default: the platform's config directory).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Parses `10`, `2.5` or `0.040` seconds into engine time, exactly (no floating point).
+fn parse_seconds(s: &str) -> Result<MediaTime, String> {
+    let bad = || format!("`{s}` is not a number of seconds like 10 or 2.5");
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() && frac.is_empty() || frac.len() > 9 {
+        return Err(bad());
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| bad())?
+    };
+    let frac_nanos: i64 = if frac.is_empty() {
+        0
+    } else {
+        let digits: i64 = frac.parse().map_err(|_| bad())?;
+        digits * 10i64.pow(9 - frac.len() as u32)
+    };
+    if whole < 0 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let t = MediaTime::from_secs(whole) + MediaTime::from_nanos(frac_nanos);
+    if t <= MediaTime::ZERO {
+        return Err("the duration must be more than 0 seconds".into());
+    }
+    Ok(t)
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Broadcast(args) => broadcast(args),
+        Command::Presets { json, config } => presets(json, config),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn presets(json: bool, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &config.presets)?;
+        writeln!(out)?;
+    } else {
+        writeln!(
+            out,
+            "{:<14} {:>9} {:>4} {:>10} {:>10} {:>9}  source",
+            "name", "size", "fps", "video", "audio", "keyframe"
+        )?;
+        for p in &config.presets {
+            writeln!(
+                out,
+                "{:<14} {:>9} {:>4} {:>5} kbps {:>5} kbps {:>7} s  {}",
+                p.name,
+                format!("{}x{}", p.width, p.height),
+                p.fps,
+                p.video_kbps,
+                p.audio_kbps,
+                p.keyframe_interval_s,
+                if p.builtin { "built-in" } else { "config" }
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    let preset = config.preset(&args.preset)?.clone();
+    let mut outputs = Vec::new();
+    for path in &args.record {
+        let format = RecordingFormat::from_path(path)?;
+        outputs.push(OutputSpec::Recording {
+            path: path.clone(),
+            format,
+        });
+    }
+    if outputs.is_empty() {
+        bail!("no output: add --record FILE.mp4 (or .flv)");
+    }
+    let mut stats: Option<Box<dyn Write>> = match args.stats.as_deref() {
+        None => None,
+        Some("-") => Some(Box::new(std::io::stdout())),
+        Some(path) => Some(Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write the stats file {path}"))?,
+        )),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C while stopping quits at once; the recordings stay playable.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(signal, stop.clone())
+            .context("cannot install the signal handler")?;
+    }
+
+    let engine = EngineHandle::start(EngineConfig {
+        preset,
+        video: match args.video {
+            VideoArg::Test => VideoSourceKind::Test,
+            VideoArg::None => VideoSourceKind::None,
+        },
+        audio: match args.audio {
+            AudioArg::Tone => AudioSourceKind::Tone,
+            AudioArg::None => AudioSourceKind::None,
+        },
+        duration: args.duration,
+        outputs,
+    })?;
+
+    let mut previous: Option<StatsSnapshot> = None;
+    let mut next_report = MediaTime::from_secs(1);
+    while !stop.load(Ordering::Relaxed) && !engine.sources_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+        if engine.now() >= next_report {
+            next_report += MediaTime::from_secs(1);
+            if let Some(out) = stats.as_mut() {
+                let now = engine.snapshot();
+                write_report(
+                    out.as_mut(),
+                    StatsReport::between(previous.as_ref(), now.clone()),
+                )?;
+                previous = Some(now);
+            }
+        }
+    }
+    if stop.load(Ordering::Relaxed) {
+        tracing::info!("stopping: finishing every output");
+    }
+    let last = engine.stop();
+    if let Some(out) = stats.as_mut() {
+        write_report(
+            out.as_mut(),
+            StatsReport::between(previous.as_ref(), last.clone()),
+        )?;
+    }
+    let mut failed = false;
+    for o in &last.outputs {
+        match o.state {
+            OutputState::Failed => {
+                failed = true;
+                eprintln!(
+                    "error: {}: {}",
+                    o.name,
+                    o.last_error.as_deref().unwrap_or("failed")
+                );
+            }
+            _ => tracing::info!(output = %o.name, bytes = o.bytes, packets = o.packets, "done"),
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_report(out: &mut dyn Write, report: StatsReport) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, &report)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_exactly() {
+        assert_eq!(parse_seconds("10").unwrap(), MediaTime::from_secs(10));
+        assert_eq!(parse_seconds("2.5").unwrap(), MediaTime::from_millis(2_500));
+        assert_eq!(parse_seconds("0.040").unwrap(), MediaTime::from_millis(40));
+        assert_eq!(parse_seconds(".5").unwrap(), MediaTime::from_millis(500));
+        for bad in ["", ".", "-1", "1.2.3", "abc", "1.-5", "0"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}

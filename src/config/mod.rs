@@ -1,0 +1,210 @@
+//! Bitrate presets and the user's config file.
+//!
+//! Built-in presets are a const table; user presets come from a TOML file in the platform's
+//! config directory (`--config FILE` overrides). The file is validated once, on load, into
+//! [`Preset`] values that later stages never re-check.
+
+mod preset;
+
+pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a config could not be used. Each variant names the file and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: preset \"{preset}\": {field} {problem}")]
+    InvalidPreset {
+        path: PathBuf,
+        preset: String,
+        field: &'static str,
+        problem: String,
+    },
+    #[error("unknown preset \"{name}\"; `onair presets` lists the {count} available")]
+    UnknownPreset { name: String, count: usize },
+}
+
+/// The config file's shape. Unknown keys are refused so that a typo is an error, not silence.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// User presets, `[[preset]]` tables.
+    #[serde(default)]
+    preset: Vec<PresetSpec>,
+}
+
+/// The loaded configuration: built-in presets plus the user's.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the user presets came from, if a file was read.
+    pub source: Option<PathBuf>,
+    pub presets: Vec<Preset>,
+}
+
+impl Config {
+    /// The built-in presets only.
+    pub fn builtin() -> Self {
+        Self {
+            source: None,
+            presets: BUILTIN_PRESETS.iter().map(|p| p.to_preset()).collect(),
+        }
+    }
+
+    /// The platform's default config file: `$XDG_CONFIG_HOME/onair/config.toml` on Linux.
+    pub fn default_path() -> Option<PathBuf> {
+        directories::ProjectDirs::from("", "", "onair").map(|d| d.config_dir().join("config.toml"))
+    }
+
+    /// Loads `path` if given (it must exist), else the default file if it exists, else the
+    /// built-ins alone.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => Self::load_file(p),
+            None => match Self::default_path() {
+                Some(p) if p.exists() => Self::load_file(&p),
+                _ => Ok(Self::builtin()),
+            },
+        }
+    }
+
+    pub fn load_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only for messages.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        let mut config = Self::builtin();
+        config.source = Some(path.to_owned());
+        for spec in file.preset {
+            let preset = spec.validate(&config.presets).map_err(|(field, problem)| {
+                ConfigError::InvalidPreset {
+                    path: path.to_owned(),
+                    preset: spec.name.clone(),
+                    field,
+                    problem,
+                }
+            })?;
+            config.presets.push(preset);
+        }
+        Ok(config)
+    }
+
+    pub fn preset(&self, name: &str) -> Result<&Preset, ConfigError> {
+        self.presets
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ConfigError::UnknownPreset {
+                name: name.to_owned(),
+                count: self.presets.len(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn user_presets_join_the_builtins() {
+        let c = load(
+            r#"
+            [[preset]]
+            name = "my-720p"
+            width = 1280
+            height = 720
+            fps = 30
+            video_kbps = 2500
+            audio_kbps = 128
+            keyframe_interval_s = 2
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.presets.len(), BUILTIN_PRESETS.len() + 1);
+        let p = c.preset("my-720p").unwrap();
+        assert_eq!(
+            (p.width, p.height, p.fps, p.video_kbps),
+            (1280, 720, 30, 2500)
+        );
+        assert!(c.preset("720p30").is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_preset_and_the_field() {
+        let err = load(
+            r#"
+            [[preset]]
+            name = "odd"
+            width = 1281
+            height = 720
+            fps = 30
+            video_kbps = 2500
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "config file test.toml: preset \"odd\": width 1281 must be even"
+        );
+
+        let err = load(
+            "[[preset]]\nname = \"x\"\nwidth = 640\nheight = 360\nfps = 0\nvideo_kbps = 800\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("preset \"x\": fps 0 must be between 1 and 120"),
+            "{err}"
+        );
+
+        let err = load("[[preset]]\nname = \"720p30\"\nwidth = 640\nheight = 360\nfps = 30\nvideo_kbps = 800\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("preset \"720p30\": name is already taken"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn typos_and_bad_toml_are_errors() {
+        let err = load("[[preset]]\nname = \"x\"\nwidht = 640\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("config file test.toml is not valid TOML: unknown field `widht`"),
+            "{err}"
+        );
+        assert!(load("[[preset]\n").is_err());
+    }
+
+    #[test]
+    fn unknown_preset_says_how_to_list_them() {
+        let err = Config::builtin().preset("4k").unwrap_err().to_string();
+        assert!(
+            err.contains("unknown preset \"4k\"") && err.contains("onair presets"),
+            "{err}"
+        );
+    }
+}

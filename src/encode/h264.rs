@@ -1,0 +1,195 @@
+//! H.264 through OpenH264: Constrained Baseline, bitrate rate control, fixed keyframe interval.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use openh264::OpenH264API;
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+    RateControlMode, UsageType,
+};
+use openh264::formats::YUVSlices;
+
+use super::EncodeError;
+use crate::format::avc;
+use crate::media::{EncodedPacket, StreamKind, VideoConfig, VideoFrame};
+
+/// What the H.264 encoder is asked for; derived from the preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoEncodeSettings {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_bps: u32,
+    pub keyframe_interval_frames: u32,
+}
+
+pub struct H264Encoder {
+    settings: VideoEncodeSettings,
+    encoder: Encoder,
+    config: Option<VideoConfig>,
+    annexb: Vec<u8>,
+}
+
+/// One encoded picture and, on the first one, the stream description.
+pub struct EncodedPicture {
+    pub packet: EncodedPacket,
+    /// Set with the first picture (and whenever the SPS/PPS change).
+    pub new_config: Option<VideoConfig>,
+    /// Time spent inside OpenH264 for this picture.
+    pub encode_time: Duration,
+}
+
+impl H264Encoder {
+    pub fn new(settings: VideoEncodeSettings) -> Result<Self, EncodeError> {
+        let config = EncoderConfig::new()
+            .bitrate(BitRate::from_bps(settings.bitrate_bps))
+            .rate_control_mode(RateControlMode::Bitrate)
+            .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
+            .intra_frame_period(IntraFramePeriod::from_num_frames(
+                settings.keyframe_interval_frames,
+            ))
+            // Every frame in must come out: a skipped frame would be a hole in every output.
+            .skip_frames(false)
+            .usage_type(UsageType::CameraVideoRealTime)
+            .complexity(Complexity::Medium)
+            // Scene-change IDRs would break the fixed keyframe cadence that HLS segments and
+            // streaming services rely on.
+            .scene_change_detect(false)
+            .num_threads(1);
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| EncodeError::H264(e.to_string()))?;
+        Ok(Self {
+            settings,
+            encoder,
+            config: None,
+            annexb: Vec::with_capacity(1 << 20),
+        })
+    }
+
+    pub fn settings(&self) -> VideoEncodeSettings {
+        self.settings
+    }
+
+    /// Encodes one frame. `force_keyframe` makes this picture an IDR (an output joined).
+    /// Returns `None` if the encoder produced no picture for this frame.
+    pub fn encode(
+        &mut self,
+        frame: &VideoFrame,
+        force_keyframe: bool,
+    ) -> Result<Option<EncodedPicture>, EncodeError> {
+        if force_keyframe {
+            self.encoder.force_intra_frame();
+        }
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let (y, u, v) = frame.planes();
+        let source = YUVSlices::new((y, u, v), (w, h), (w, w / 2, w / 2));
+        let millis = u64::try_from(frame.pts.as_millis_floor()).unwrap_or(0);
+        let started = Instant::now();
+        let bitstream = self
+            .encoder
+            .encode_at(&source, openh264::Timestamp::from_millis(millis))
+            .map_err(|e| EncodeError::H264(e.to_string()))?;
+        let encode_time = started.elapsed();
+        let frame_type = bitstream.frame_type();
+        if matches!(frame_type, FrameType::Skip | FrameType::Invalid) {
+            return Ok(None);
+        }
+        self.annexb.clear();
+        bitstream.write_vec(&mut self.annexb);
+        let access_unit = avc::annexb_to_avcc(&self.annexb);
+        let mut new_config = None;
+        if let Some(record) = access_unit.config_record() {
+            let record = record.map_err(|e| EncodeError::H264(e.to_string()))?;
+            if self.config.as_ref().map(|c| &c.avcc) != Some(&record) {
+                let config = VideoConfig {
+                    width: self.settings.width,
+                    height: self.settings.height,
+                    frame_rate_num: self.settings.fps,
+                    frame_rate_den: 1,
+                    bitrate_bps: self.settings.bitrate_bps,
+                    avcc: record,
+                };
+                self.config = Some(config.clone());
+                new_config = Some(config);
+            }
+        }
+        if self.config.is_none() {
+            return Err(EncodeError::NoParameterSets);
+        }
+        let packet = EncodedPacket {
+            kind: StreamKind::Video,
+            pts: frame.pts,
+            dts: frame.pts,
+            duration: crate::media::Timebase::per_second(self.settings.fps).ticks_to_time(1),
+            keyframe: access_unit.idr,
+            data: Bytes::from(access_unit.data),
+        };
+        Ok(Some(EncodedPicture {
+            packet,
+            new_config,
+            encode_time,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::VideoSource;
+    use crate::capture::test_pattern::TestPattern;
+    use crate::media::{MediaTime, Timebase};
+
+    #[test]
+    fn first_picture_is_idr_with_config_and_keyframes_follow_the_interval() {
+        let settings = VideoEncodeSettings {
+            width: 320,
+            height: 240,
+            fps: 30,
+            bitrate_bps: 500_000,
+            keyframe_interval_frames: 10,
+        };
+        let mut enc = H264Encoder::new(settings).unwrap();
+        let mut src = TestPattern::new(320, 240);
+        let mut frame = VideoFrame::black(320, 240, MediaTime::ZERO);
+        let tb = Timebase::per_second(30);
+        let mut keys = Vec::new();
+        let mut total = 0usize;
+        for n in 0..40 {
+            src.fill(tb.ticks_to_time(n), &mut frame).unwrap();
+            let pic = enc
+                .encode(&frame, n == 25)
+                .unwrap()
+                .expect("no frame skipped");
+            if n == 0 {
+                let cfg = pic
+                    .new_config
+                    .as_ref()
+                    .expect("config with the first picture");
+                assert_eq!(cfg.avcc[0], 1, "configurationVersion");
+                assert_eq!(cfg.avcc[1], 66, "Constrained Baseline profile_idc");
+            } else {
+                assert!(pic.new_config.is_none());
+            }
+            assert_eq!(pic.packet.pts, tb.ticks_to_time(n));
+            // AVCC: the lengths walk the payload exactly.
+            let data = &pic.packet.data;
+            let mut at = 0;
+            while at < data.len() {
+                let len = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+                let nal_type = data[at + 4] & 0x1f;
+                assert!(nal_type != 7 && nal_type != 8, "SPS/PPS stay out of band");
+                at += 4 + len;
+            }
+            assert_eq!(at, data.len());
+            total += data.len();
+            if pic.packet.keyframe {
+                keys.push(n);
+            }
+        }
+        // A forced IDR restarts the interval, as OpenH264 counts from the last IDR.
+        assert_eq!(keys, vec![0, 10, 20, 25, 35]);
+        // 35 frames at 500 kbit/s, 30 fps: about 73 kB; allow the first IDR's overshoot.
+        assert!(total > 10_000 && total < 250_000, "{total} bytes");
+    }
+}

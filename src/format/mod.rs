@@ -1,0 +1,5 @@
+//! Container and bitstream formats, sans-IO: packets in, bytes out. Shared by the outputs.
+
+pub mod avc;
+pub mod flv;
+pub mod mp4;

@@ -1,0 +1,192 @@
+//! Per-output interleaving and time zero (libobs does the same per output).
+//!
+//! Packets reach an output from two encoder threads in whatever order the threads run.
+//! [`Timeline`] sets the output's zero at its first packet (the fan-out guarantees that is a
+//! video keyframe when there is video) and drops what lies before it; [`Interleaver`] releases
+//! packets in decode-time order once every track has moved past them.
+
+use std::collections::VecDeque;
+
+use crate::media::{EncodedPacket, MediaTime, StreamKind};
+
+/// How long one track may run ahead while another has nothing buffered before packets are
+/// released anyway (a stalled source must not stall the output).
+pub const MAX_INTERLEAVE_WAIT: MediaTime = MediaTime::from_millis(1_000);
+
+/// Sets the output's time zero and rebases packets onto it.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    zero: Option<MediaTime>,
+}
+
+impl Timeline {
+    /// The packet rebased to the output's zero, or `None` if it lies before the zero.
+    pub fn rebase(&mut self, mut pkt: EncodedPacket) -> Option<EncodedPacket> {
+        let zero = *self.zero.get_or_insert(pkt.dts);
+        if pkt.dts < zero {
+            return None;
+        }
+        pkt.pts = pkt.pts - zero;
+        pkt.dts = pkt.dts - zero;
+        Some(pkt)
+    }
+    pub fn zero(&self) -> Option<MediaTime> {
+        self.zero
+    }
+}
+
+#[derive(Debug)]
+pub struct Interleaver {
+    video: Option<VecDeque<EncodedPacket>>,
+    audio: Option<VecDeque<EncodedPacket>>,
+}
+
+impl Interleaver {
+    /// An interleaver for the tracks the output carries.
+    pub fn new(has_video: bool, has_audio: bool) -> Self {
+        Self {
+            video: has_video.then(VecDeque::new),
+            audio: has_audio.then(VecDeque::new),
+        }
+    }
+
+    pub fn push(&mut self, pkt: EncodedPacket) {
+        let queue = match pkt.kind {
+            StreamKind::Video => &mut self.video,
+            StreamKind::Audio => &mut self.audio,
+        };
+        if let Some(q) = queue {
+            q.push_back(pkt);
+        }
+    }
+
+    /// The next packet in decode order, if every track has moved past it (or one track has
+    /// waited longer than [`MAX_INTERLEAVE_WAIT`] for the other).
+    pub fn pop(&mut self) -> Option<EncodedPacket> {
+        match (&mut self.video, &mut self.audio) {
+            (Some(v), Some(a)) => match (v.front(), a.front()) {
+                (Some(pv), Some(pa)) => {
+                    if pv.dts <= pa.dts {
+                        v.pop_front()
+                    } else {
+                        a.pop_front()
+                    }
+                }
+                (Some(_), None) => pop_if_overdue(v),
+                (None, Some(_)) => pop_if_overdue(a),
+                (None, None) => None,
+            },
+            (Some(q), None) | (None, Some(q)) => q.pop_front(),
+            (None, None) => None,
+        }
+    }
+
+    /// Everything left, in decode order (end of stream).
+    pub fn drain(&mut self) -> Vec<EncodedPacket> {
+        let mut all: Vec<EncodedPacket> = self
+            .video
+            .iter_mut()
+            .chain(self.audio.iter_mut())
+            .flat_map(|q| q.drain(..))
+            .collect();
+        all.sort_by_key(|p| p.dts);
+        all
+    }
+}
+
+fn pop_if_overdue(q: &mut VecDeque<EncodedPacket>) -> Option<EncodedPacket> {
+    let first = q.front()?.dts;
+    let last = q.back()?.dts;
+    if last - first > MAX_INTERLEAVE_WAIT {
+        q.pop_front()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn pkt(kind: StreamKind, ms: i64, key: bool) -> EncodedPacket {
+        EncodedPacket {
+            kind,
+            pts: MediaTime::from_millis(ms),
+            dts: MediaTime::from_millis(ms),
+            duration: MediaTime::from_millis(20),
+            keyframe: key,
+            data: Bytes::new(),
+        }
+    }
+
+    fn order(out: &[EncodedPacket]) -> Vec<(char, i64)> {
+        out.iter()
+            .map(|p| {
+                (
+                    if p.kind == StreamKind::Video {
+                        'v'
+                    } else {
+                        'a'
+                    },
+                    p.dts.as_millis_floor(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn releases_in_dts_order_once_both_tracks_have_data() {
+        let mut il = Interleaver::new(true, true);
+        let mut out = Vec::new();
+        for p in [
+            pkt(StreamKind::Video, 0, true),
+            pkt(StreamKind::Video, 33, false),
+            pkt(StreamKind::Video, 66, false),
+            pkt(StreamKind::Audio, 0, true),
+            pkt(StreamKind::Audio, 21, true),
+            pkt(StreamKind::Audio, 42, true),
+            pkt(StreamKind::Audio, 64, true),
+            pkt(StreamKind::Audio, 85, true),
+        ] {
+            il.push(p);
+            while let Some(p) = il.pop() {
+                out.push(p);
+            }
+        }
+        // Nothing is released ahead of the other track: 85 ms audio waits for video > 85.
+        assert_eq!(
+            order(&out),
+            vec![
+                ('v', 0),
+                ('a', 0),
+                ('a', 21),
+                ('v', 33),
+                ('a', 42),
+                ('a', 64),
+                ('v', 66)
+            ]
+        );
+        assert_eq!(order(&il.drain()), vec![('a', 85)]);
+    }
+
+    #[test]
+    fn a_stalled_track_does_not_hold_the_other_forever() {
+        let mut il = Interleaver::new(true, true);
+        for ms in (0..=1_100).step_by(100) {
+            il.push(pkt(StreamKind::Video, ms, ms == 0));
+        }
+        let first = il.pop().expect("video released after the wait");
+        assert_eq!(first.dts, MediaTime::ZERO);
+    }
+
+    #[test]
+    fn timeline_starts_at_the_first_packet_and_drops_earlier_ones() {
+        let mut tl = Timeline::default();
+        let v = tl.rebase(pkt(StreamKind::Video, 5_000, true)).unwrap();
+        assert_eq!(v.pts, MediaTime::ZERO);
+        assert!(tl.rebase(pkt(StreamKind::Audio, 4_990, true)).is_none());
+        let a = tl.rebase(pkt(StreamKind::Audio, 5_010, true)).unwrap();
+        assert_eq!(a.pts, MediaTime::from_millis(10));
+    }
+}

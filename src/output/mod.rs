@@ -1,0 +1,77 @@
+//! Outputs: where encoded packets go. Each runs on its own thread (spawned by `pipeline`),
+//! fed by the fan-out through its own bounded queue.
+//!
+//! An output kind implements [`OutputSink`]; the pipeline's generic output loop gives it the
+//! stream descriptions, then packets rebased to the output's own zero and interleaved in decode
+//! order, then `finish`. RTMP and HLS plug in here as further kinds.
+
+pub mod interleave;
+pub mod recording;
+
+use std::path::PathBuf;
+
+use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
+
+pub use recording::RecordingFormat;
+
+/// The stream descriptions an output gets before its first packet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSet {
+    pub video: Option<VideoConfig>,
+    pub audio: Option<AudioConfig>,
+}
+
+/// An output the user asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSpec {
+    Recording {
+        path: PathBuf,
+        format: RecordingFormat,
+    },
+}
+
+impl OutputSpec {
+    /// A name for stats and logs; never holds a secret.
+    pub fn display_name(&self) -> String {
+        match self {
+            OutputSpec::Recording { path, .. } => format!("record:{}", path.display()),
+        }
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutputSpec::Recording { .. } => "recording",
+        }
+    }
+}
+
+/// Why an output failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{path} already exists; choose another file name or remove it first")]
+    FileExists { path: PathBuf },
+    #[error("cannot create {path}: {source}; check that the folder exists and is writable")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot record to {path}: the file name must end in .mp4 or .flv")]
+    UnknownFormat { path: PathBuf },
+    #[error("writing {path} failed: {source}; what was written before stays playable")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// An output kind. Called from its own thread only.
+pub trait OutputSink: Send {
+    /// The streams, once, before the first packet.
+    fn start(&mut self, streams: &StreamSet) -> Result<(), OutputError>;
+    /// One packet, times relative to the output's zero, in decode order.
+    fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError>;
+    /// End of stream: flush and finalize. Also called after a failed `write`, to keep what
+    /// was written.
+    fn finish(&mut self) -> Result<(), OutputError>;
+    /// Bytes handed to the file, socket or directory so far.
+    fn bytes_written(&self) -> u64;
+}

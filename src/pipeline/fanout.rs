@@ -1,0 +1,283 @@
+//! One encode, many outputs.
+//!
+//! Each encoder thread hands its packets to [`Fanout::send`], which clones them (the payload is
+//! refcounted: no copy) into every output's own bounded queue with `try_send`. A full queue
+//! never blocks the encoder: the packet is dropped for that output and counted, and that output
+//! skips video until the next keyframe so that what it writes still decodes.
+//!
+//! An output that joins mid-stream gets the stream descriptions first, then packets from the
+//! next video keyframe on (the fan-out asks the video encoder for one at once).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::stats::OutputCounters;
+use crate::media::{AudioConfig, EncodedPacket, StreamKind, VideoConfig};
+use crate::output::StreamSet;
+
+/// What an output's queue carries.
+#[derive(Debug)]
+pub enum OutputMsg {
+    Streams(StreamSet),
+    Packet(EncodedPacket),
+}
+
+pub type OutputId = u64;
+
+struct Slot {
+    id: OutputId,
+    tx: Sender<OutputMsg>,
+    counters: Arc<OutputCounters>,
+    /// Streams sent and first keyframe passed.
+    started: bool,
+    /// After a dropped video packet: skip video until the next keyframe.
+    resync: bool,
+}
+
+struct Inner {
+    expect_video: bool,
+    expect_audio: bool,
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+    slots: Vec<Slot>,
+    next_id: OutputId,
+}
+
+pub struct Fanout {
+    inner: Mutex<Inner>,
+    keyframe_wanted: AtomicBool,
+}
+
+impl Fanout {
+    pub fn new(expect_video: bool, expect_audio: bool) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                expect_video,
+                expect_audio,
+                video: None,
+                audio: None,
+                slots: Vec::new(),
+                next_id: 0,
+            }),
+            keyframe_wanted: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panicking encoder thread must not take every output down with it.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn set_video_config(&self, config: VideoConfig) {
+        self.lock().video = Some(config);
+    }
+    pub fn set_audio_config(&self, config: AudioConfig) {
+        self.lock().audio = Some(config);
+    }
+
+    /// Adds an output; it starts at the next video keyframe (which is requested now).
+    pub fn add(&self, tx: Sender<OutputMsg>, counters: Arc<OutputCounters>) -> OutputId {
+        let mut inner = self.lock();
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner.slots.push(Slot {
+            id,
+            tx,
+            counters,
+            started: false,
+            resync: false,
+        });
+        if inner.expect_video {
+            self.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+        id
+    }
+
+    /// Removes an output: its queue closes once drained, and it finalizes.
+    pub fn remove(&self, id: OutputId) -> bool {
+        let mut inner = self.lock();
+        let before = inner.slots.len();
+        inner.slots.retain(|s| s.id != id);
+        inner.slots.len() != before
+    }
+
+    /// Removes every output (end of stream).
+    pub fn close(&self) {
+        self.lock().slots.clear();
+    }
+
+    /// Whether the video encoder should make its next picture a keyframe (clears the request).
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_wanted.swap(false, Ordering::Relaxed)
+    }
+
+    pub fn send(&self, pkt: &EncodedPacket) {
+        let mut inner = self.lock();
+        let ready = (!inner.expect_video || inner.video.is_some())
+            && (!inner.expect_audio || inner.audio.is_some());
+        if !ready {
+            return;
+        }
+        let streams = StreamSet {
+            video: inner.video.clone(),
+            audio: inner.audio.clone(),
+        };
+        let starts_output = if inner.expect_video {
+            pkt.kind == StreamKind::Video && pkt.keyframe
+        } else {
+            true
+        };
+        inner.slots.retain_mut(|slot| {
+            if !slot.started {
+                if !starts_output {
+                    return true;
+                }
+                if slot.tx.try_send(OutputMsg::Streams(streams.clone())).is_err() {
+                    return true; // queue not yet drained: try at the next keyframe
+                }
+                slot.started = true;
+            }
+            if pkt.kind == StreamKind::Video && slot.resync {
+                if !pkt.keyframe {
+                    slot.counters.dropped_resync.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                slot.resync = false;
+            }
+            match slot.tx.try_send(OutputMsg::Packet(pkt.clone())) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    let dropped = slot.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+                    if pkt.kind == StreamKind::Video {
+                        slot.resync = true;
+                    }
+                    if dropped == 1 || dropped % 100 == 0 {
+                        tracing::error!(output = %slot.counters.name, dropped, "output queue full: packets lost for this output");
+                    }
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaTime;
+    use bytes::Bytes;
+    use crossbeam_channel::bounded;
+
+    fn video(ms: i64, key: bool) -> EncodedPacket {
+        EncodedPacket {
+            kind: StreamKind::Video,
+            pts: MediaTime::from_millis(ms),
+            dts: MediaTime::from_millis(ms),
+            duration: MediaTime::from_millis(33),
+            keyframe: key,
+            data: Bytes::from_static(b"frame"),
+        }
+    }
+    fn audio(ms: i64) -> EncodedPacket {
+        EncodedPacket {
+            kind: StreamKind::Audio,
+            keyframe: true,
+            ..video(ms, false)
+        }
+    }
+    fn vcfg() -> VideoConfig {
+        VideoConfig {
+            width: 2,
+            height: 2,
+            frame_rate_num: 30,
+            frame_rate_den: 1,
+            bitrate_bps: 1,
+            avcc: Bytes::new(),
+        }
+    }
+    fn acfg() -> AudioConfig {
+        AudioConfig {
+            sample_rate: 48_000,
+            channels: 2,
+            bitrate_bps: 1,
+            asc: Bytes::from_static(&[0x11, 0x90]),
+        }
+    }
+    fn counters() -> Arc<OutputCounters> {
+        Arc::new(OutputCounters::new("t".into(), "test"))
+    }
+    fn drain(rx: &crossbeam_channel::Receiver<OutputMsg>) -> Vec<String> {
+        rx.try_iter()
+            .map(|m| match m {
+                OutputMsg::Streams(_) => "streams".to_owned(),
+                OutputMsg::Packet(p) => format!(
+                    "{:?}{}{}",
+                    p.kind,
+                    p.pts.as_millis_floor(),
+                    if p.keyframe && p.kind == StreamKind::Video {
+                        "k"
+                    } else {
+                        ""
+                    }
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_output_starts_at_a_keyframe_with_the_streams_first() {
+        let f = Fanout::new(true, true);
+        f.set_audio_config(acfg());
+        let (tx, rx) = bounded(16);
+        f.add(tx, counters());
+        assert!(f.take_keyframe_request(), "joining asks for a keyframe");
+        assert!(!f.take_keyframe_request());
+        f.send(&video(0, true)); // no video config yet: nothing goes out
+        f.set_video_config(vcfg());
+        f.send(&audio(10));
+        f.send(&video(33, false));
+        f.send(&video(66, true));
+        f.send(&audio(70));
+        assert_eq!(drain(&rx), vec!["streams", "Video66k", "Audio70"]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_resyncs_without_touching_other_outputs() {
+        let f = Fanout::new(true, false);
+        f.set_video_config(vcfg());
+        let (slow_tx, slow_rx) = bounded(3);
+        let (fast_tx, fast_rx) = bounded(64);
+        let slow = counters();
+        f.add(slow_tx, slow.clone());
+        f.add(fast_tx, counters());
+        for (i, key) in [true, false, false, false, false].into_iter().enumerate() {
+            f.send(&video(i as i64 * 33, key));
+        }
+        // slow: streams + 2 packets fit; packets 66 and 99 dropped, 132 skipped until a key.
+        assert_eq!(drain(&slow_rx), vec!["streams", "Video0k", "Video33"]);
+        assert_eq!(slow.dropped_queue_full.load(Ordering::Relaxed), 1);
+        assert_eq!(slow.dropped_resync.load(Ordering::Relaxed), 2);
+        f.send(&video(165, false));
+        f.send(&video(198, true));
+        assert_eq!(drain(&slow_rx), vec!["Video198k"]);
+        assert_eq!(drain(&fast_rx).len(), 1 + 7);
+    }
+
+    #[test]
+    fn removed_or_closed_outputs_see_their_queue_close() {
+        let f = Fanout::new(false, true);
+        f.set_audio_config(acfg());
+        let (tx, rx) = bounded(4);
+        let id = f.add(tx, counters());
+        assert!(!f.take_keyframe_request(), "no video: no keyframe request");
+        f.send(&audio(0));
+        assert!(f.remove(id));
+        assert_eq!(drain(&rx), vec!["streams", "Audio0"]);
+        assert!(rx.recv().is_err(), "disconnected once removed");
+    }
+}

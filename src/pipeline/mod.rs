@@ -1,0 +1,526 @@
+//! The engine: owns every thread and every channel. The only API a front end (CLI, GUI) calls.
+//!
+//! ```text
+//! src-video ──frames──▶ enc-h264 ─┐                      ┌─▶ out-0 (recording) ─▶ file
+//!   (paced by the clock)          ├─▶ Fanout::send ──────┼─▶ out-1 ...
+//! src-audio ──chunks──▶ enc-aac ──┘   (try_send each)    └─▶ out-N
+//! ```
+//!
+//! Stopping: the sources stop (at `duration`, or when asked), which closes the encoders'
+//! queues; the encoders flush and exit; then the fan-out drops every output's sender, and each
+//! output drains its queue, finalizes its file and exits. [`EngineHandle::stop`] joins them all.
+
+pub mod fanout;
+mod pool;
+pub mod stats;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use crate::capture::test_pattern::TestPattern;
+use crate::capture::tone::Tone;
+use crate::capture::{AudioSource, AudioSourceKind, VideoSource, VideoSourceKind};
+use crate::config::Preset;
+use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
+use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
+use crate::media::time::Clock;
+use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
+use crate::output::interleave::{Interleaver, Timeline};
+use crate::output::{OutputError, OutputSink, OutputSpec, recording};
+
+pub use fanout::{Fanout, OutputId, OutputMsg};
+pub use stats::{EngineCounters, OutputCounters, OutputState, StatsReport, StatsSnapshot};
+
+/// Frames between the video source and the H.264 encoder: a few frames absorb scheduling
+/// jitter; more would only add latency. When full, the newest frame is dropped and counted
+/// (the source never waits: OBS's "skipped frames, encoding lag").
+const VIDEO_QUEUE_FRAMES: usize = 8;
+/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 500 ms. When full,
+/// the chunk is dropped and counted; AAC encoding is ~300x real time, so this means a stall.
+const AUDIO_QUEUE_CHUNKS: usize = 50;
+/// Audio is read from the source in 10 ms chunks.
+const AUDIO_CHUNK_FRAMES: usize = AUDIO_RATE_HZ as usize / 100;
+/// Packets queued per output. A recording's queue holds about 20 s of 30 fps video plus audio,
+/// so a slow disk stalls nothing; when full, packets are dropped for that output only, counted,
+/// logged as errors, and video resumes at the next keyframe.
+const OUTPUT_QUEUE_PACKETS: usize = 2_048;
+
+/// Everything the engine needs to start; built and validated by the front end.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub preset: Preset,
+    pub video: VideoSourceKind,
+    pub audio: AudioSourceKind,
+    /// Media time after which the sources stop; `None` runs until [`EngineHandle::stop`].
+    pub duration: Option<MediaTime>,
+    pub outputs: Vec<OutputSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("nothing to broadcast: both video and audio are `none`")]
+    NoStreams,
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("cannot start thread {name}: {source}")]
+    Spawn {
+        name: String,
+        source: std::io::Error,
+    },
+}
+
+struct OutputThread {
+    id: OutputId,
+    counters: Arc<OutputCounters>,
+    thread: JoinHandle<()>,
+}
+
+/// A running engine.
+pub struct EngineHandle {
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    counters: Arc<EngineCounters>,
+    fanout: Arc<Fanout>,
+    sources: Vec<JoinHandle<()>>,
+    encoders: Vec<JoinHandle<()>>,
+    outputs: Vec<OutputThread>,
+    /// Outputs removed while running, whose threads are still finishing.
+    finished_outputs: Vec<Arc<OutputCounters>>,
+}
+
+impl EngineHandle {
+    /// Starts the sources, encoders and every output in `config`. Every output file is created
+    /// and every encoder initialised before any thread starts, so a bad path fails here.
+    pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
+        let want_video = config.video != VideoSourceKind::None;
+        let want_audio = config.audio != AudioSourceKind::None;
+        let preset = &config.preset;
+        if !want_video && !want_audio {
+            return Err(EngineError::NoStreams);
+        }
+        let video_source: Option<Box<dyn VideoSource>> = match config.video {
+            VideoSourceKind::Test => Some(Box::new(TestPattern::new(preset.width, preset.height))),
+            VideoSourceKind::None => None,
+        };
+        let audio_source: Option<Box<dyn AudioSource>> = match config.audio {
+            AudioSourceKind::Tone => Some(Box::new(Tone::new())),
+            AudioSourceKind::None => None,
+        };
+        let video_encoder = want_video
+            .then(|| {
+                H264Encoder::new(VideoEncodeSettings {
+                    width: preset.width,
+                    height: preset.height,
+                    fps: preset.fps,
+                    bitrate_bps: preset.video_kbps * 1000,
+                    keyframe_interval_frames: preset.keyframe_interval_frames(),
+                })
+            })
+            .transpose()?;
+        let audio_encoder = want_audio
+            .then(|| AacEncoder::new(preset.audio_kbps * 1000))
+            .transpose()?;
+        let mut sinks = Vec::new();
+        for spec in &config.outputs {
+            match open_sink(spec) {
+                Ok(sink) => sinks.push((spec.clone(), sink)),
+                Err(e) => {
+                    drop(sinks);
+                    remove_empty_files(&config.outputs);
+                    return Err(e.into());
+                }
+            }
+        }
+
+        let clock = Clock::start();
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(EngineCounters::default());
+        let fanout = Arc::new(Fanout::new(want_video, want_audio));
+        let mut handle = Self {
+            clock,
+            stop: stop.clone(),
+            counters: counters.clone(),
+            fanout: fanout.clone(),
+            sources: Vec::new(),
+            encoders: Vec::new(),
+            outputs: Vec::new(),
+            finished_outputs: Vec::new(),
+        };
+        for (spec, sink) in sinks {
+            handle.spawn_output(&spec, sink)?;
+        }
+
+        if let (Some(encoder), Some(source)) = (video_encoder, video_source) {
+            let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
+            let (pool, recycle) =
+                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 2);
+            let ctx = SourceCtx {
+                clock,
+                stop: stop.clone(),
+                counters: counters.clone(),
+                end: config.duration,
+            };
+            let frame_tb = preset.frame_timebase();
+            handle.encoders.push(spawn("enc-h264", {
+                let (counters, fanout) = (counters.clone(), fanout.clone());
+                move || run_video_encoder(encoder, &rx, &recycle, &counters, &fanout)
+            })?);
+            handle.sources.push(spawn("src-video", move || {
+                run_video_source(source, frame_tb, pool, &tx, &ctx)
+            })?);
+        }
+        if let (Some(encoder), Some(source)) = (audio_encoder, audio_source) {
+            let (tx, rx) = bounded(AUDIO_QUEUE_CHUNKS);
+            fanout.set_audio_config(encoder.config().clone());
+            let ctx = SourceCtx {
+                clock,
+                stop: stop.clone(),
+                counters: counters.clone(),
+                end: config.duration,
+            };
+            handle.encoders.push(spawn("enc-aac", {
+                let (counters, fanout) = (counters.clone(), fanout.clone());
+                move || run_audio_encoder(encoder, &rx, &counters, &fanout)
+            })?);
+            handle.sources.push(spawn("src-audio", move || {
+                run_audio_source(source, &tx, &ctx)
+            })?);
+        }
+        tracing::info!(preset = %config.preset.name, outputs = config.outputs.len(), "engine started");
+        Ok(handle)
+    }
+
+    /// Adds an output while running; it starts at the next keyframe, at its own time zero.
+    pub fn add_output(&mut self, spec: &OutputSpec) -> Result<OutputId, EngineError> {
+        let sink = open_sink(spec)?;
+        self.spawn_output(spec, sink)
+    }
+
+    /// Stops one output: it writes what it has queued, finalizes, and its thread ends.
+    pub fn remove_output(&mut self, id: OutputId) {
+        self.fanout.remove(id);
+        if let Some(i) = self.outputs.iter().position(|o| o.id == id) {
+            let o = self.outputs.remove(i);
+            join_named(o.thread);
+            self.finished_outputs.push(o.counters);
+        }
+    }
+
+    fn spawn_output(
+        &mut self,
+        spec: &OutputSpec,
+        sink: Box<dyn OutputSink>,
+    ) -> Result<OutputId, EngineError> {
+        let (tx, rx) = bounded(OUTPUT_QUEUE_PACKETS);
+        let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+        let n = self.outputs.len() + self.finished_outputs.len();
+        let thread = spawn(&format!("out-{n}-{}", spec.kind()), {
+            let counters = counters.clone();
+            move || run_output(sink, &rx, &counters)
+        })?;
+        let id = self.fanout.add(tx, counters.clone());
+        self.outputs.push(OutputThread {
+            id,
+            counters,
+            thread,
+        });
+        Ok(id)
+    }
+
+    /// Engine time now.
+    pub fn now(&self) -> MediaTime {
+        self.clock.now()
+    }
+
+    /// True once every source has stopped (its duration reached, or it failed).
+    pub fn sources_finished(&self) -> bool {
+        self.sources.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Totals so far.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let outputs = self
+            .finished_outputs
+            .iter()
+            .chain(self.outputs.iter().map(|o| &o.counters))
+            .map(|c| c.snapshot())
+            .collect();
+        self.counters
+            .snapshot(self.clock.now().as_millis_floor(), outputs)
+    }
+
+    /// Stops the sources, lets the encoders flush and every output finalize, and waits for all
+    /// of them. Returns the final totals.
+    pub fn stop(mut self) -> StatsSnapshot {
+        self.stop.store(true, Relaxed);
+        for t in self.sources.drain(..) {
+            join_named(t);
+        }
+        for t in self.encoders.drain(..) {
+            join_named(t);
+        }
+        self.fanout.close();
+        for o in std::mem::take(&mut self.outputs) {
+            join_named(o.thread);
+            self.finished_outputs.push(o.counters);
+        }
+        let snapshot = self.snapshot();
+        tracing::info!("engine stopped");
+        snapshot
+    }
+}
+
+fn open_sink(spec: &OutputSpec) -> Result<Box<dyn OutputSink>, OutputError> {
+    match spec {
+        OutputSpec::Recording { path, format } => recording::open(path, *format),
+    }
+}
+
+/// After a failed start: removes the output files this start created and left empty.
+fn remove_empty_files(specs: &[OutputSpec]) {
+    for spec in specs {
+        let OutputSpec::Recording { path, .. } = spec;
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            let _ignored = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, f: F) -> Result<JoinHandle<()>, EngineError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let span =
+                tracing::info_span!("thread", name = %std::thread::current().name().unwrap_or("?"));
+            let _entered = span.enter();
+            f();
+        })
+        .map_err(|source| EngineError::Spawn {
+            name: name.to_owned(),
+            source,
+        })
+}
+
+fn join_named(t: JoinHandle<()>) {
+    let name = t.thread().name().unwrap_or("?").to_owned();
+    if t.join().is_err() {
+        tracing::error!(thread = %name, "thread panicked");
+    }
+}
+
+struct SourceCtx {
+    clock: Clock,
+    stop: Arc<AtomicBool>,
+    counters: Arc<EngineCounters>,
+    end: Option<MediaTime>,
+}
+
+impl SourceCtx {
+    fn should_stop(&self, t: MediaTime) -> bool {
+        self.stop.load(Relaxed) || self.end.is_some_and(|end| t >= end)
+    }
+}
+
+fn run_video_source(
+    mut source: Box<dyn VideoSource>,
+    frame_tb: Timebase,
+    mut pool: pool::FramePool,
+    tx: &Sender<VideoFrame>,
+    ctx: &SourceCtx,
+) {
+    let interval = frame_tb.ticks_to_time(1);
+    for n in 0.. {
+        let pts = frame_tb.ticks_to_time(n);
+        if ctx.should_stop(pts) {
+            break;
+        }
+        ctx.clock.sleep_until(pts);
+        if ctx.clock.now() - pts > interval {
+            ctx.counters.video_late.fetch_add(1, Relaxed);
+        }
+        let mut frame = pool.take();
+        if let Err(e) = source.fill(pts, &mut frame) {
+            tracing::error!("video source failed: {e}");
+            break;
+        }
+        ctx.counters.video_captured.fetch_add(1, Relaxed);
+        match tx.try_send(frame) {
+            Ok(()) => {}
+            Err(TrySendError::Full(frame)) => {
+                ctx.counters
+                    .video_dropped_encoder_queue
+                    .fetch_add(1, Relaxed);
+                pool.give_back(frame);
+            }
+            Err(TrySendError::Disconnected(_)) => break,
+        }
+    }
+}
+
+fn run_video_encoder(
+    mut encoder: H264Encoder,
+    rx: &Receiver<VideoFrame>,
+    recycle: &Sender<VideoFrame>,
+    counters: &EngineCounters,
+    fanout: &Fanout,
+) {
+    for frame in rx {
+        let force = fanout.take_keyframe_request();
+        match encoder.encode(&frame, force) {
+            Ok(Some(picture)) => {
+                if let Some(config) = picture.new_config {
+                    fanout.set_video_config(config);
+                }
+                counters.video_encoded.fetch_add(1, Relaxed);
+                counters
+                    .video_encode_nanos
+                    .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
+                counters
+                    .video_bytes
+                    .fetch_add(picture.packet.data.len() as u64, Relaxed);
+                fanout.send(&picture.packet);
+            }
+            Ok(None) => {
+                counters.video_encoder_skipped.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                tracing::error!("{e}; video stops");
+                break;
+            }
+        }
+        // Full recycle queue: the pool has enough; let this buffer go.
+        let _full = recycle.try_send(frame);
+    }
+}
+
+fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, ctx: &SourceCtx) {
+    let tb = Timebase::AUDIO_48K;
+    let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
+    let mut first: i64 = 0;
+    loop {
+        let mut last = first + AUDIO_CHUNK_FRAMES as i64;
+        if let Some(end) = end_sample {
+            last = last.min(end);
+        }
+        if last <= first || ctx.stop.load(Relaxed) {
+            break;
+        }
+        // A chunk is "captured" once its last sample's time has passed, like a microphone's.
+        ctx.clock.sleep_until(tb.ticks_to_time(last));
+        let mut samples = vec![0i16; (last - first) as usize * AUDIO_CHANNELS];
+        source.fill(first as u64, &mut samples);
+        ctx.counters
+            .audio_captured_samples
+            .fetch_add((last - first) as u64, Relaxed);
+        let chunk = AudioChunk {
+            pts: tb.ticks_to_time(first),
+            samples,
+        };
+        match tx.try_send(chunk) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                ctx.counters
+                    .audio_dropped_encoder_queue
+                    .fetch_add(1, Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => break,
+        }
+        first = last;
+    }
+}
+
+fn run_audio_encoder(
+    mut encoder: AacEncoder,
+    rx: &Receiver<AudioChunk>,
+    counters: &EngineCounters,
+    fanout: &Fanout,
+) {
+    let send = |packets: Vec<crate::media::EncodedPacket>| {
+        for p in &packets {
+            counters.audio_encoded.fetch_add(1, Relaxed);
+            counters.audio_bytes.fetch_add(p.data.len() as u64, Relaxed);
+            fanout.send(p);
+        }
+    };
+    for chunk in rx {
+        match encoder.encode(&chunk) {
+            Ok(packets) => send(packets),
+            Err(e) => {
+                tracing::error!("{e}; audio stops");
+                return;
+            }
+        }
+    }
+    match encoder.flush() {
+        Ok(packets) => send(packets),
+        Err(e) => tracing::error!("{e} while flushing the last audio"),
+    }
+}
+
+/// The generic output loop: streams, then rebased and interleaved packets, then finish.
+fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters: &OutputCounters) {
+    let mut timeline = Timeline::default();
+    let mut interleaver = Interleaver::new(false, false);
+    let mut failed = false;
+    let write =
+        |sink: &mut Box<dyn OutputSink>, pkt: crate::media::EncodedPacket, failed: &mut bool| {
+            if *failed {
+                return;
+            }
+            if let Err(e) = sink.write(&pkt) {
+                tracing::error!(output = %counters.name, "{e}");
+                counters.set_error(e.to_string());
+                *failed = true;
+                return;
+            }
+            counters.packets_written.fetch_add(1, Relaxed);
+            counters.bytes_written.store(sink.bytes_written(), Relaxed);
+        };
+    for msg in rx {
+        match msg {
+            OutputMsg::Streams(streams) => {
+                interleaver = Interleaver::new(streams.video.is_some(), streams.audio.is_some());
+                if let Err(e) = sink.start(&streams) {
+                    tracing::error!(output = %counters.name, "{e}");
+                    counters.set_error(e.to_string());
+                    failed = true;
+                    break;
+                }
+                counters.set_state(OutputState::Active);
+                counters.bytes_written.store(sink.bytes_written(), Relaxed);
+            }
+            OutputMsg::Packet(pkt) => {
+                if let Some(pkt) = timeline.rebase(pkt) {
+                    interleaver.push(pkt);
+                    while let Some(p) = interleaver.pop() {
+                        write(&mut sink, p, &mut failed);
+                    }
+                }
+            }
+        }
+        if failed {
+            break; // dropping `rx` tells the fan-out to stop sending here
+        }
+    }
+    if !failed {
+        counters.set_state(OutputState::Finishing);
+    }
+    for p in interleaver.drain() {
+        write(&mut sink, p, &mut failed);
+    }
+    // Finalize even after a failure: whatever reached the file must stay playable.
+    match sink.finish() {
+        Ok(()) if !failed => counters.set_state(OutputState::Stopped),
+        Ok(()) => {}
+        Err(e) => {
+            tracing::error!(output = %counters.name, "{e}");
+            counters.set_error(e.to_string());
+        }
+    }
+    counters.bytes_written.store(sink.bytes_written(), Relaxed);
+}

@@ -1,0 +1,56 @@
+//! Reused frame buffers: the encoder thread hands each frame back after encoding, so the video
+//! source allocates only while the pool fills up.
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::media::{MediaTime, VideoFrame};
+
+pub struct FramePool {
+    width: u32,
+    height: u32,
+    returned: Receiver<VideoFrame>,
+    /// Kept to give back frames the source itself could not send.
+    give_back: Sender<VideoFrame>,
+}
+
+impl FramePool {
+    /// The pool and the sender the consumer returns frames through. `capacity` bounds the
+    /// return queue: a frame returned to a full queue is simply freed.
+    pub fn new(width: u32, height: u32, capacity: usize) -> (Self, Sender<VideoFrame>) {
+        let (tx, rx) = bounded(capacity);
+        (
+            Self {
+                width,
+                height,
+                returned: rx,
+                give_back: tx.clone(),
+            },
+            tx,
+        )
+    }
+
+    pub fn take(&mut self) -> VideoFrame {
+        match self.returned.try_recv() {
+            Ok(frame) if frame.width == self.width && frame.height == self.height => frame,
+            _ => VideoFrame::black(self.width, self.height, MediaTime::ZERO),
+        }
+    }
+
+    pub fn give_back(&mut self, frame: VideoFrame) {
+        let _full = self.give_back.try_send(frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returned_frames_are_reused() {
+        let (mut pool, recycle) = FramePool::new(64, 32, 2);
+        let a = pool.take();
+        let ptr = a.data.as_ptr();
+        recycle.try_send(a).unwrap();
+        assert_eq!(pool.take().data.as_ptr(), ptr);
+    }
+}

@@ -1,0 +1,238 @@
+//! Counters shared with the stage threads (atomics) and the plain snapshots made from them.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+
+/// Counters of the capture and encode stages. Every drop, at every edge, is counted here or
+/// in an [`OutputCounters`].
+#[derive(Debug, Default)]
+pub struct EngineCounters {
+    pub video_captured: AtomicU64,
+    /// Frames produced after their time had passed by more than one frame interval.
+    pub video_late: AtomicU64,
+    /// Frames dropped because the encoder's queue was full (OBS: "skipped, encoding lag").
+    pub video_dropped_encoder_queue: AtomicU64,
+    pub video_encoded: AtomicU64,
+    /// Frames the encoder returned no picture for.
+    pub video_encoder_skipped: AtomicU64,
+    pub video_encode_nanos: AtomicU64,
+    pub video_bytes: AtomicU64,
+    pub audio_captured_samples: AtomicU64,
+    pub audio_dropped_encoder_queue: AtomicU64,
+    pub audio_encoded: AtomicU64,
+    pub audio_bytes: AtomicU64,
+}
+
+/// The state of one output, as a user reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum OutputState {
+    /// Waiting for the first keyframe.
+    Starting = 0,
+    Active = 1,
+    Finishing = 2,
+    Stopped = 3,
+    Failed = 4,
+}
+
+impl OutputState {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => Self::Starting,
+            1 => Self::Active,
+            2 => Self::Finishing,
+            3 => Self::Stopped,
+            _ => Self::Failed,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OutputCounters {
+    pub name: String,
+    pub kind: &'static str,
+    state: AtomicU8,
+    pub packets_written: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// Packets the fan-out could not queue because the output's queue was full.
+    pub dropped_queue_full: AtomicU64,
+    /// Video packets skipped while resynchronising to a keyframe after a drop.
+    pub dropped_resync: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl OutputCounters {
+    pub fn new(name: String, kind: &'static str) -> Self {
+        Self {
+            name,
+            kind,
+            state: AtomicU8::new(OutputState::Starting as u8),
+            packets_written: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            dropped_queue_full: AtomicU64::new(0),
+            dropped_resync: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+    pub fn set_state(&self, s: OutputState) {
+        self.state.store(s as u8, Relaxed);
+    }
+    pub fn state(&self) -> OutputState {
+        OutputState::from_u8(self.state.load(Relaxed))
+    }
+    pub fn set_error(&self, message: String) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(message);
+        }
+        self.set_state(OutputState::Failed);
+    }
+
+    pub fn snapshot(&self) -> OutputSnapshot {
+        OutputSnapshot {
+            name: self.name.clone(),
+            kind: self.kind,
+            state: self.state(),
+            packets: self.packets_written.load(Relaxed),
+            bytes: self.bytes_written.load(Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Relaxed),
+            dropped_resync: self.dropped_resync.load(Relaxed),
+            last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+}
+
+/// Totals since the engine started, as plain data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsSnapshot {
+    /// Engine time of the snapshot, in milliseconds.
+    pub time_ms: i64,
+    pub video: VideoStats,
+    pub audio: AudioStats,
+    pub outputs: Vec<OutputSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoStats {
+    pub captured: u64,
+    pub late: u64,
+    pub dropped_encoder_queue: u64,
+    pub encoded: u64,
+    pub encoder_skipped: u64,
+    pub encode_nanos_total: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AudioStats {
+    pub captured_samples: u64,
+    pub dropped_encoder_queue: u64,
+    pub encoded: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputSnapshot {
+    pub name: String,
+    pub kind: &'static str,
+    pub state: OutputState,
+    pub packets: u64,
+    pub bytes: u64,
+    pub dropped_queue_full: u64,
+    pub dropped_resync: u64,
+    pub last_error: Option<String>,
+}
+
+impl EngineCounters {
+    pub fn snapshot(&self, time_ms: i64, outputs: Vec<OutputSnapshot>) -> StatsSnapshot {
+        StatsSnapshot {
+            time_ms,
+            video: VideoStats {
+                captured: self.video_captured.load(Relaxed),
+                late: self.video_late.load(Relaxed),
+                dropped_encoder_queue: self.video_dropped_encoder_queue.load(Relaxed),
+                encoded: self.video_encoded.load(Relaxed),
+                encoder_skipped: self.video_encoder_skipped.load(Relaxed),
+                encode_nanos_total: self.video_encode_nanos.load(Relaxed),
+                bytes: self.video_bytes.load(Relaxed),
+            },
+            audio: AudioStats {
+                captured_samples: self.audio_captured_samples.load(Relaxed),
+                dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
+                encoded: self.audio_encoded.load(Relaxed),
+                bytes: self.audio_bytes.load(Relaxed),
+            },
+            outputs,
+        }
+    }
+}
+
+/// What changed between two snapshots: the per-second figures a stats panel shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsReport {
+    #[serde(flatten)]
+    pub totals: StatsSnapshot,
+    /// Frames encoded per second over the interval, in thousandths (29_970 = 29.97 fps).
+    pub fps_milli: u64,
+    /// Mean time inside the H.264 encoder per frame over the interval, in microseconds.
+    pub encode_micros_per_frame: u64,
+    /// Per output, in the order of `outputs`: bits per second over the interval.
+    pub output_bitrate_bps: Vec<u64>,
+}
+
+impl StatsReport {
+    pub fn between(prev: Option<&StatsSnapshot>, now: StatsSnapshot) -> Self {
+        let span_ms = prev.map_or(now.time_ms, |p| now.time_ms - p.time_ms).max(1) as u64;
+        let (frames, nanos) = match prev {
+            Some(p) => (
+                now.video.encoded.saturating_sub(p.video.encoded),
+                now.video
+                    .encode_nanos_total
+                    .saturating_sub(p.video.encode_nanos_total),
+            ),
+            None => (now.video.encoded, now.video.encode_nanos_total),
+        };
+        let output_bitrate_bps = now
+            .outputs
+            .iter()
+            .map(|o| {
+                let before = prev
+                    .and_then(|p| p.outputs.iter().find(|q| q.name == o.name))
+                    .map_or(0, |q| q.bytes);
+                o.bytes.saturating_sub(before) * 8 * 1000 / span_ms
+            })
+            .collect();
+        Self {
+            fps_milli: frames * 1_000_000 / span_ms,
+            encode_micros_per_frame: if frames > 0 { nanos / frames / 1000 } else { 0 },
+            output_bitrate_bps,
+            totals: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_derives_rates_from_two_snapshots() {
+        let c = EngineCounters::default();
+        let out = OutputCounters::new("record:a.mp4".into(), "recording");
+        out.bytes_written.store(1_000, Relaxed);
+        let first = c.snapshot(1_000, vec![out.snapshot()]);
+        c.video_encoded.store(30, Relaxed);
+        c.video_encode_nanos.store(30 * 4_000_000, Relaxed);
+        out.bytes_written.store(1_000 + 375_000, Relaxed);
+        let second = c.snapshot(2_000, vec![out.snapshot()]);
+        let r = StatsReport::between(Some(&first), second);
+        assert_eq!(r.fps_milli, 30_000);
+        assert_eq!(r.encode_micros_per_frame, 4_000);
+        assert_eq!(r.output_bitrate_bps, vec![3_000_000]);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["video"]["encoded"], 30);
+        assert_eq!(json["outputs"][0]["state"], "starting");
+    }
+}
