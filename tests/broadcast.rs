@@ -1,0 +1,303 @@
+//! The headless engine end to end: the real binary records the test sources, and ffprobe /
+//! ffmpeg judge the files.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::*;
+
+/// One 10 s 720p30 broadcast recorded to MP4 and FLV at once, shared by the tests below.
+struct Take {
+    _dir: tempfile::TempDir,
+    mp4: PathBuf,
+    flv: PathBuf,
+    stats: PathBuf,
+}
+
+fn take() -> &'static Take {
+    static TAKE: OnceLock<Take> = OnceLock::new();
+    TAKE.get_or_init(|| {
+        let dir = tempdir();
+        let (mp4, flv, stats) = (
+            path_in(&dir, "take.mp4"),
+            path_in(&dir, "take.flv"),
+            path_in(&dir, "stats.jsonl"),
+        );
+        run_ok(
+            onair()
+                .args([
+                    "broadcast",
+                    "--video",
+                    "test",
+                    "--audio",
+                    "tone",
+                    "--preset",
+                    "720p30",
+                    "--duration",
+                    "10",
+                ])
+                .arg("--record")
+                .arg(&mp4)
+                .arg("--record")
+                .arg(&flv)
+                .arg("--stats")
+                .arg(&stats),
+        );
+        Take {
+            _dir: dir,
+            mp4,
+            flv,
+            stats,
+        }
+    })
+}
+
+fn assert_720p30_ten_seconds(path: &PathBuf) {
+    let p = probe(path);
+    let v = stream(&p, "video");
+    assert_eq!(v["codec_name"], "h264", "{path:?}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    let frames = num(&v["nb_read_frames"]);
+    assert!(
+        (299.0..=301.0).contains(&frames),
+        "{frames} video frames in {path:?}"
+    );
+    let a = stream(&p, "audio");
+    assert_eq!(a["codec_name"], "aac");
+    assert_eq!(a["sample_rate"], "48000");
+    assert_eq!(a["channels"].as_u64(), Some(2));
+    let duration = num(&p["format"]["duration"]);
+    assert!(
+        (duration - 10.0).abs() <= 0.1,
+        "duration {duration} in {path:?}"
+    );
+    let errors = decode_errors(path, &[]);
+    assert!(errors.is_empty(), "decode errors in {path:?}: {errors}");
+
+    // Keyframes exactly every 2 s, starting with the first frame.
+    let packets = video_packets(path);
+    assert!(packets[0].1, "first video packet is a keyframe");
+    let keys: Vec<f64> = packets
+        .iter()
+        .filter(|(_, k)| *k)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(keys.len(), 5, "keyframes at {keys:?}");
+    for pair in keys.windows(2) {
+        assert!(
+            (pair[1] - pair[0] - 2.0).abs() < 0.001,
+            "keyframes at {keys:?}"
+        );
+    }
+    // Timestamps strictly increase.
+    assert!(
+        packets.windows(2).all(|w| w[1].0 > w[0].0),
+        "video pts not increasing in {path:?}"
+    );
+}
+
+#[test]
+fn mp4_recording_is_h264_720p_aac_48k_stereo_ten_seconds() {
+    let t = take();
+    assert_720p30_ten_seconds(&t.mp4);
+    // Finalized after a clean stop: a plain MP4 (fragment headers blanked, full moov at the end).
+    let boxes = top_level_boxes(&t.mp4);
+    assert_eq!(boxes.first().map(String::as_str), Some("ftyp"));
+    assert_eq!(boxes.last().map(String::as_str), Some("moov"), "{boxes:?}");
+    assert!(!boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+}
+
+#[test]
+fn flv_recording_is_h264_720p_aac_48k_stereo_ten_seconds() {
+    assert_720p30_ten_seconds(&take().flv);
+}
+
+/// The sync check a user runs: the white square (video) and the beep onset (audio) of each
+/// second must be within one frame interval of each other.
+fn assert_in_sync(path: &PathBuf) {
+    let side = 720 / 8 - 2; // inside the H/8 square
+    let luma = corner_luma(path, side);
+    let packets = video_packets(path);
+    assert_eq!(
+        luma.len(),
+        packets.len(),
+        "decoded frames vs packets in {path:?}"
+    );
+    let video_marks: Vec<f64> = luma
+        .iter()
+        .zip(&packets)
+        .filter(|(l, _)| **l > 128.0)
+        .map(|(_, (t, _))| *t)
+        .collect();
+    let (samples, start) = audio_samples(path);
+    let mut audio_marks = Vec::new();
+    for second in 0..10usize {
+        // First sample above a third of the tone's amplitude, searching from half a second before.
+        let from = (second * 48_000).saturating_sub(24_000);
+        let onset = samples[from..]
+            .iter()
+            .position(|s| s.unsigned_abs() > 2_700)
+            .map(|i| from + i);
+        audio_marks.push(start + onset.expect("tone onset") as f64 / 48_000.0);
+    }
+    assert_eq!(video_marks.len(), 10, "white squares at {video_marks:?}");
+    let frame = 1.0 / 30.0;
+    for (v, a) in video_marks.iter().zip(&audio_marks) {
+        assert!(
+            (v - a).abs() <= frame,
+            "{path:?}: video marker {v:.4} s vs audio onset {a:.4} s"
+        );
+    }
+    let offsets: Vec<String> = video_marks
+        .iter()
+        .zip(&audio_marks)
+        .map(|(v, a)| format!("{:+.1}", (a - v) * 1000.0))
+        .collect();
+    println!(
+        "{}: audio - video per second (ms): {}",
+        path.display(),
+        offsets.join(" ")
+    );
+}
+
+#[test]
+fn av_sync_markers_agree_within_one_frame_in_mp4() {
+    assert_in_sync(&take().mp4);
+}
+
+#[test]
+fn av_sync_markers_agree_within_one_frame_in_flv() {
+    assert_in_sync(&take().flv);
+}
+
+#[test]
+fn stats_are_one_json_object_per_second_and_add_up() {
+    let t = take();
+    let text = std::fs::read_to_string(&t.stats).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(
+        (10..=12).contains(&lines.len()),
+        "{} stats lines",
+        lines.len()
+    );
+    let last = lines.last().unwrap();
+    let v = &last["video"];
+    let captured = v["captured"].as_u64().unwrap();
+    assert_eq!(captured, 300);
+    // Every captured frame is either encoded or counted as dropped.
+    assert_eq!(
+        captured,
+        v["encoded"].as_u64().unwrap()
+            + v["dropped_encoder_queue"].as_u64().unwrap()
+            + v["encoder_skipped"].as_u64().unwrap()
+    );
+    assert_eq!(last["audio"]["captured_samples"].as_u64(), Some(480_000));
+    let outputs = last["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2);
+    for (o, path) in outputs.iter().zip([&t.mp4, &t.flv]) {
+        assert_eq!(o["state"], "stopped");
+        assert_eq!(
+            o["bytes"].as_u64(),
+            Some(std::fs::metadata(path).unwrap().len()),
+            "{o}"
+        );
+        assert_eq!(o["dropped_queue_full"].as_u64(), Some(0));
+    }
+    // Per-second lines carry the encode time per frame.
+    assert!(lines[2]["encode_micros_per_frame"].as_u64().unwrap() > 0);
+    assert!(lines[2]["fps_milli"].as_u64().unwrap() > 20_000);
+}
+
+/// Starts a broadcast with no duration, recording MP4 and FLV, and waits until the stats say
+/// `secs` of media have passed.
+fn start_until(
+    dir: &tempfile::TempDir,
+    secs: i64,
+) -> (std::process::Child, PathBuf, PathBuf, PathBuf) {
+    let (mp4, flv, stats) = (
+        path_in(dir, "live.mp4"),
+        path_in(dir, "live.flv"),
+        path_in(dir, "stats.jsonl"),
+    );
+    let child = onair()
+        .args(["broadcast", "--preset", "720p30"])
+        .arg("--record")
+        .arg(&mp4)
+        .arg("--record")
+        .arg(&flv)
+        .arg("--stats")
+        .arg(&stats)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start onair");
+    wait_for(Duration::from_secs(60), "stats", || {
+        last_stats(&stats).is_some_and(|s| s["time_ms"].as_i64().unwrap_or(0) >= secs * 1000)
+    });
+    (child, mp4, flv, stats)
+}
+
+#[test]
+fn kill_9_leaves_files_that_play_up_to_the_last_fragment() {
+    let dir = tempdir();
+    let (mut child, mp4, flv, _) = start_until(&dir, 6);
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    for path in [&mp4, &flv] {
+        let p = probe(path);
+        let frames = num(&stream(&p, "video")["nb_read_frames"]);
+        assert!(frames >= 120.0, "{path:?}: only {frames} frames survived");
+        assert_eq!(stream(&p, "audio")["codec_name"], "aac");
+        // The first 4 s decode without a single error.
+        let errors = decode_errors(path, &["-t", "4"]);
+        assert!(errors.is_empty(), "{path:?}: {errors}");
+    }
+    // The MP4 is still fragmented (no clean stop happened): ftyp, moov, then moof/mdat pairs.
+    let boxes = top_level_boxes(&mp4);
+    assert_eq!(&boxes[..3], ["ftyp", "moov", "moof"], "{boxes:?}");
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_every_frame_in_a_finalized_file() {
+    let dir = tempdir();
+    let (child, mp4, flv, stats) = start_until(&dir, 4);
+    let pid = child.id().to_string();
+    run_ok(Command::new("kill").args(["-TERM", &pid]));
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = last_stats(&stats).expect("final stats line");
+    let encoded = last["video"]["encoded"].as_u64().unwrap() as f64;
+    assert!(encoded >= 120.0);
+    for path in [&mp4, &flv] {
+        let p = probe(path);
+        let frames = num(&stream(&p, "video")["nb_read_frames"]);
+        assert_eq!(
+            frames, encoded,
+            "{path:?}: every encoded frame is in the file"
+        );
+        let duration = num(&p["format"]["duration"]);
+        assert!(
+            (duration - encoded / 30.0).abs() < 0.1,
+            "{path:?}: {duration} s for {encoded} frames"
+        );
+        assert!(decode_errors(path, &[]).is_empty());
+    }
+    let boxes = top_level_boxes(&mp4);
+    assert_eq!(boxes.last().map(String::as_str), Some("moov"), "{boxes:?}");
+    assert!(!boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+}

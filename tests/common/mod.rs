@@ -1,0 +1,199 @@
+//! Helpers shared by the integration tests: the real binary, and ffprobe/ffmpeg as judges.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `onair` binary built for this test run, quiet unless a test asks for logs.
+pub fn onair() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_onair"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `ffprobe -show_streams -show_format` (with frame counting) as JSON.
+pub fn probe(path: &Path) -> Value {
+    let out = run_ok(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-count_frames",
+                "-show_streams",
+                "-show_format",
+                "-of",
+                "json",
+            ])
+            .arg(path),
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe JSON")
+}
+
+pub fn stream<'a>(probe: &'a Value, codec_type: &str) -> &'a Value {
+    probe["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["codec_type"] == codec_type))
+        .unwrap_or_else(|| panic!("no {codec_type} stream in {probe}"))
+}
+
+pub fn num(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("not a number: {v}")),
+        Value::Number(n) => n.as_f64().expect("f64"),
+        _ => panic!("not a number: {v}"),
+    }
+}
+
+/// What `ffmpeg -v error` prints while decoding the whole file (empty means no error).
+pub fn decode_errors(path: &Path, extra_input_args: &[&str]) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error"])
+        .args(extra_input_args)
+        .arg("-i")
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Presentation times (seconds) and key flags of the video packets, in file order.
+pub fn video_packets(path: &Path) -> Vec<(f64, bool)> {
+    let out = run_ok(
+        Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "packet=pts_time,flags",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(path),
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut f = l.split(',');
+            let t: f64 = f.next().and_then(|t| t.parse().ok()).expect("pts_time");
+            (t, f.next().is_some_and(|fl| fl.contains('K')))
+        })
+        .collect()
+}
+
+/// The top-level MP4 box types, in order.
+pub fn top_level_boxes(path: &Path) -> Vec<String> {
+    let data = std::fs::read(path).expect("read mp4");
+    let mut at = 0usize;
+    let mut out = Vec::new();
+    while at + 8 <= data.len() {
+        let mut size = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as u64;
+        let kind = String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned();
+        if size == 1 {
+            size = u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap());
+        }
+        out.push(kind);
+        if size < 8 {
+            break;
+        }
+        at += size as usize;
+    }
+    out
+}
+
+/// A temporary directory for one test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("onair-test-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// Waits until `cond` holds, polling; panics with `what` after `limit`.
+pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The last complete JSON line of a `--stats` file.
+pub fn last_stats(path: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter(|l| l.ends_with('}'))
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+}
+
+pub fn path_in(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+/// Decoded mono 16-bit samples of the first audio stream, and its start time in seconds.
+pub fn audio_samples(path: &Path) -> (Vec<i16>, f64) {
+    let start = num(&stream(&probe(path), "audio")["start_time"]);
+    let out = run_ok(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(path)
+            .args([
+                "-map",
+                "0:a:0",
+                "-ac",
+                "1",
+                "-f",
+                "s16le",
+                "-acodec",
+                "pcm_s16le",
+                "-",
+            ]),
+    );
+    let samples = out
+        .stdout
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    (samples, start)
+}
+
+/// Mean luma of the top-left `side` x `side` square of every decoded video frame.
+pub fn corner_luma(path: &Path, side: u32) -> Vec<f64> {
+    let out = run_ok(
+        Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-i"])
+            .arg(path)
+            .args([
+                "-map",
+                "0:v:0",
+                "-vf",
+                &format!("crop={side}:{side}:0:0"),
+                "-fps_mode",
+                "passthrough",
+            ])
+            .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"]),
+    );
+    let n = (side * side) as usize;
+    out.stdout
+        .chunks_exact(n)
+        .map(|f| f.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64)
+        .collect()
+}
