@@ -1,6 +1,8 @@
 //! The headless engine end to end: the real binary records the test sources, and ffprobe /
 //! ffmpeg judge the files.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod common;
 
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! Bad input on the command line: one clear line, a non-zero exit, nothing started, nothing
 //! overwritten.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 mod common;
 
 use common::*;

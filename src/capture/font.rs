@@ -23,18 +23,25 @@ fn glyph(c: char) -> [u8; 7] {
 pub const GLYPH_W: usize = 5;
 pub const GLYPH_H: usize = 7;
 
-/// Draws `text` into a luma plane of width `stride`, top-left at (`x`, `y`), each font pixel
-/// a `scale` x `scale` block of `fg`, on a `bg` box with one font pixel of margin.
-pub fn draw_text(
-    plane: &mut [u8],
-    stride: usize,
-    x: usize,
-    y: usize,
-    scale: usize,
-    text: &str,
-    fg: u8,
-    bg: u8,
-) {
+/// Where and how a caption is drawn: top-left corner, size of one font pixel, luma values.
+pub struct Caption {
+    pub x: usize,
+    pub y: usize,
+    pub scale: usize,
+    pub fg: u8,
+    pub bg: u8,
+}
+
+/// Draws `text` into a luma plane of width `stride`, each font pixel a `scale` x `scale` block
+/// of `fg`, on a `bg` box with one font pixel of margin.
+pub fn draw_text(plane: &mut [u8], stride: usize, text: &str, c: &Caption) {
+    let Caption {
+        x,
+        y,
+        scale,
+        fg,
+        bg,
+    } = *c;
     let advance = (GLYPH_W + 1) * scale;
     let box_w = text.chars().count() * advance + scale;
     let box_h = (GLYPH_H + 2) * scale;

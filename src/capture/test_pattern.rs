@@ -6,7 +6,7 @@
 //! `tone` audio source beeps at each whole second, so a recording shows any A/V offset as the
 //! distance between the white square and the beep's onset.
 
-use super::font::draw_text;
+use super::font::{Caption, draw_text};
 use super::{CaptureError, VideoSource};
 use crate::media::{MediaTime, VideoFrame};
 
@@ -139,16 +139,14 @@ impl VideoSource for TestPattern {
             ms / 1000 % 60,
             ms % 1000
         );
-        draw_text(
-            yp,
-            w,
-            side + 2 * scale,
-            2 * scale,
+        let caption = Caption {
+            x: side + 2 * scale,
+            y: 2 * scale,
             scale,
-            &text,
-            LUMA_WHITE,
-            LUMA_BLACK,
-        );
+            fg: LUMA_WHITE,
+            bg: LUMA_BLACK,
+        };
+        draw_text(yp, w, &text, &caption);
         Ok(())
     }
 }

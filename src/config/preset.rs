@@ -99,7 +99,7 @@ impl PresetSpec {
 }
 
 fn check_side(field: &'static str, v: u32, max: u32) -> Result<(), (&'static str, String)> {
-    if v % 2 != 0 {
+    if !v.is_multiple_of(2) {
         return Err((field, format!("{v} must be even")));
     }
     check_range(field, v, MIN_SIDE, max)

@@ -206,7 +206,7 @@ impl StatsReport {
             .collect();
         Self {
             fps_milli: frames * 1_000_000 / span_ms,
-            encode_micros_per_frame: if frames > 0 { nanos / frames / 1000 } else { 0 },
+            encode_micros_per_frame: nanos.checked_div(frames).map_or(0, |n| n / 1000),
             output_bitrate_bps,
             totals: now,
         }

@@ -139,8 +139,7 @@ pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 pub fn last_stats(path: &Path) -> Option<Value> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines()
-        .filter(|l| l.ends_with('}'))
-        .last()
+        .rfind(|l| l.ends_with('}'))
         .and_then(|l| serde_json::from_str(l).ok())
 }
 
