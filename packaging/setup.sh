@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs what onair needs on Debian 12 / Ubuntu 24.04: the build tools (nasm is required:
+# without it OpenH264 silently loses its assembly and encodes ~3x slower), the Rust toolchain
+# if there is none, and with --test the peers the tests judge against (ffmpeg/ffprobe, nginx
+# with the RTMP module).
+#
+#   bash packaging/setup.sh           # to build and run
+#   bash packaging/setup.sh --test    # also what the tests need
+set -euo pipefail
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+build_pkgs=(build-essential pkg-config nasm ca-certificates curl)
+test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream procps)
+
+pkgs=("${build_pkgs[@]}")
+((want_test)) && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "setup: need root or sudo to install: ${missing[*]}" >&2; exit 1
+  fi
+  echo "setup: installing ${missing[*]}" >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v nasm >/dev/null || { echo "setup: nasm is still missing; install it and run again" >&2; exit 1; }
+
+# Rust: onair needs 1.95 or newer (edition 2024, eframe 0.37).
+if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: installing the Rust toolchain with rustup" >&2
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+rust_minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+if ((rust_minor < 95)); then
+  if command -v rustup >/dev/null; then rustup update stable; else
+    echo "setup: rustc $(rustc --version) is older than 1.95; install a newer one with rustup" >&2; exit 1
+  fi
+fi
+if ((want_test)) && command -v rustup >/dev/null; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+echo "setup: ready ($(rustc --version), $(nasm -v))" >&2
