@@ -6,9 +6,11 @@
 //! skips video until the next keyframe so that what it writes still decodes.
 //!
 //! An output that joins mid-stream gets the stream descriptions first, then packets from the
-//! next video keyframe on (the fan-out asks the video encoder for one at once).
+//! next scheduled video keyframe on. No keyframe is forced for it: that would break the fixed
+//! keyframe cadence every other output relies on (streaming services check it, HLS segments
+//! follow it), and the wait is at most one keyframe interval.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -47,7 +49,6 @@ struct Inner {
 
 pub struct Fanout {
     inner: Mutex<Inner>,
-    keyframe_wanted: AtomicBool,
 }
 
 impl Fanout {
@@ -61,7 +62,6 @@ impl Fanout {
                 slots: Vec::new(),
                 next_id: 0,
             }),
-            keyframe_wanted: AtomicBool::new(false),
         }
     }
 
@@ -79,7 +79,7 @@ impl Fanout {
         self.lock().audio = Some(config);
     }
 
-    /// Adds an output; it starts at the next video keyframe (which is requested now).
+    /// Adds an output; it starts at the next video keyframe.
     pub fn add(&self, tx: Sender<OutputMsg>, counters: Arc<OutputCounters>) -> OutputId {
         let mut inner = self.lock();
         let id = inner.next_id;
@@ -91,9 +91,6 @@ impl Fanout {
             started: false,
             resync: false,
         });
-        if inner.expect_video {
-            self.keyframe_wanted.store(true, Ordering::Relaxed);
-        }
         id
     }
 
@@ -108,11 +105,6 @@ impl Fanout {
     /// Removes every output (end of stream).
     pub fn close(&self) {
         self.lock().slots.clear();
-    }
-
-    /// Whether the video encoder should make its next picture a keyframe (clears the request).
-    pub fn take_keyframe_request(&self) -> bool {
-        self.keyframe_wanted.swap(false, Ordering::Relaxed)
     }
 
     pub fn send(&self, pkt: &EncodedPacket) {
@@ -235,8 +227,6 @@ mod tests {
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(16);
         f.add(tx, counters());
-        assert!(f.take_keyframe_request(), "joining asks for a keyframe");
-        assert!(!f.take_keyframe_request());
         f.send(&video(0, true)); // no video config yet: nothing goes out
         f.set_video_config(vcfg());
         f.send(&audio(10));
@@ -274,7 +264,6 @@ mod tests {
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(4);
         let id = f.add(tx, counters());
-        assert!(!f.take_keyframe_request(), "no video: no keyframe request");
         f.send(&audio(0));
         assert!(f.remove(id));
         assert_eq!(drain(&rx), vec!["streams", "Audio0"]);

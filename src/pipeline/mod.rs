@@ -195,7 +195,8 @@ impl EngineHandle {
         Ok(handle)
     }
 
-    /// Adds an output while running; it starts at the next keyframe, at its own time zero.
+    /// Adds an output while running; it starts at the next scheduled keyframe, at its own time
+    /// zero.
     pub fn add_output(&mut self, spec: &OutputSpec) -> Result<OutputId, EngineError> {
         let sink = open_sink(spec)?;
         self.spawn_output(spec, sink)
@@ -370,8 +371,7 @@ fn run_video_encoder(
     fanout: &Fanout,
 ) {
     for frame in rx {
-        let force = fanout.take_keyframe_request();
-        match encoder.encode(&frame, force) {
+        match encoder.encode(&frame, false) {
             Ok(Some(picture)) => {
                 if let Some(config) = picture.new_config {
                     fanout.set_video_config(config);
