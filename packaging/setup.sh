@@ -12,7 +12,7 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 build_pkgs=(build-essential pkg-config nasm ca-certificates curl)
-test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream procps)
+test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

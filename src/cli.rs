@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use onair::capture::{AudioSourceKind, VideoSourceKind};
 use onair::config::{Config, DEFAULT_PRESET};
 use onair::media::MediaTime;
+use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{EngineConfig, EngineHandle, OutputState, StatsReport, StatsSnapshot};
 
@@ -70,6 +71,13 @@ struct BroadcastArgs {
     /// Record to FILE (.mp4 or .flv); repeat for several files. Never replaces a file.
     #[arg(long, value_name = "FILE")]
     record: Vec<PathBuf>,
+    /// Go live to rtmp[s]://host[:port]/app/streamkey, or to a destination named in the config
+    /// file; repeat for several destinations (all from the one encode).
+    #[arg(long, value_name = "URL|NAME")]
+    rtmp: Vec<String>,
+    /// Extra CA certificate (PEM) to trust for rtmps:// servers with a private certificate.
+    #[arg(long, value_name = "FILE")]
+    rtmp_ca: Option<PathBuf>,
     /// Stop after this many seconds of media time (e.g. 10 or 2.5).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<MediaTime>,
@@ -164,8 +172,30 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             format,
         });
     }
+    for target in &args.rtmp {
+        let (url, ca_file) = match config.destination(target) {
+            Some(d) => (
+                d.url.clone(),
+                d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
+            ),
+            None if target.contains("://") => (RtmpUrl::parse(target)?, args.rtmp_ca.clone()),
+            None => bail!(
+                "no destination named \"{target}\" in the config file, and it is not an rtmp:// URL"
+            ),
+        };
+        if let Some(ca) = &ca_file {
+            RtmpOutput::check_ca_file(ca)?;
+        }
+        outputs.push(OutputSpec::Rtmp {
+            url,
+            options: RtmpOptions {
+                ca_file,
+                reconnect: config.reconnect,
+            },
+        });
+    }
     if outputs.is_empty() {
-        bail!("no output: add --record FILE.mp4 (or .flv)");
+        bail!("no output: add --record FILE.mp4 (or .flv) or --rtmp URL");
     }
     let mut stats: Option<Box<dyn Write>> = match args.stats.as_deref() {
         None => None,
@@ -200,8 +230,13 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
 
     let mut previous: Option<StatsSnapshot> = None;
     let mut next_report = MediaTime::from_secs(1);
+    let mut all_destinations_failed = false;
     while !stop.load(Ordering::Relaxed) && !engine.sources_finished() {
         std::thread::sleep(Duration::from_millis(20));
+        if !args.rtmp.is_empty() && every_destination_failed_unsent(&engine.snapshot()) {
+            all_destinations_failed = true;
+            break;
+        }
         if engine.now() >= next_report {
             next_report += MediaTime::from_secs(1);
             if let Some(out) = stats.as_mut() {
@@ -224,7 +259,10 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             StatsReport::between(previous.as_ref(), last.clone()),
         )?;
     }
-    let mut failed = false;
+    let mut failed = all_destinations_failed;
+    if all_destinations_failed {
+        eprintln!("error: every destination failed before anything was sent; stopped");
+    }
     for o in &last.outputs {
         match o.state {
             OutputState::Failed => {
@@ -243,6 +281,12 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// True when there are RTMP outputs and every one has failed for good without sending media.
+fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
+    let mut rtmp = s.outputs.iter().filter(|o| o.kind == "rtmp").peekable();
+    rtmp.peek().is_some() && rtmp.all(|o| o.state == OutputState::Failed && o.packets == 0)
 }
 
 fn write_report(out: &mut dyn Write, report: StatsReport) -> anyhow::Result<()> {

@@ -9,8 +9,11 @@ mod preset;
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::output::rtmp::{ReconnectPolicy, RtmpUrl};
 
 /// Why a config could not be used. Each variant names the file and what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,18 @@ pub enum ConfigError {
     },
     #[error("unknown preset \"{name}\"; `onair presets` lists the {count} available")]
     UnknownPreset { name: String, count: usize },
+    #[error("config file {path}: destination \"{destination}\": {problem}")]
+    InvalidDestination {
+        path: PathBuf,
+        destination: String,
+        problem: String,
+    },
+    #[error("config file {path}: [reconnect] {field} {problem}")]
+    InvalidReconnect {
+        path: PathBuf,
+        field: &'static str,
+        problem: String,
+    },
 }
 
 /// The config file's shape. Unknown keys are refused so that a typo is an error, not silence.
@@ -40,6 +55,38 @@ struct ConfigFile {
     /// User presets, `[[preset]]` tables.
     #[serde(default)]
     preset: Vec<PresetSpec>,
+    /// Named RTMP destinations, `[[destination]]` tables.
+    #[serde(default)]
+    destination: Vec<DestinationSpec>,
+    #[serde(default)]
+    reconnect: ReconnectSpec,
+}
+
+/// A destination as written: a full `url`, or OBS's `server` and `key`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DestinationSpec {
+    name: String,
+    url: Option<String>,
+    server: Option<String>,
+    key: Option<String>,
+    /// Extra CA certificate (PEM) for an `rtmps://` server with a private certificate.
+    ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconnectSpec {
+    max_delay_s: Option<u64>,
+    max_attempts: Option<u32>,
+}
+
+/// A named RTMP destination from the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub name: String,
+    pub url: RtmpUrl,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The loaded configuration: built-in presets plus the user's.
@@ -48,6 +95,8 @@ pub struct Config {
     /// Where the user presets came from, if a file was read.
     pub source: Option<PathBuf>,
     pub presets: Vec<Preset>,
+    pub destinations: Vec<Destination>,
+    pub reconnect: ReconnectPolicy,
 }
 
 impl Config {
@@ -56,6 +105,8 @@ impl Config {
         Self {
             source: None,
             presets: BUILTIN_PRESETS.iter().map(|p| p.to_preset()).collect(),
+            destinations: Vec::new(),
+            reconnect: ReconnectPolicy::default(),
         }
     }
 
@@ -103,7 +154,45 @@ impl Config {
             })?;
             config.presets.push(preset);
         }
+        for spec in file.destination {
+            let destination = spec.validate(&config.destinations).map_err(|problem| {
+                ConfigError::InvalidDestination {
+                    path: path.to_owned(),
+                    destination: spec.name.clone(),
+                    problem,
+                }
+            })?;
+            config.destinations.push(destination);
+        }
+        let bad = |field, problem: String| ConfigError::InvalidReconnect {
+            path: path.to_owned(),
+            field,
+            problem,
+        };
+        if let Some(secs) = file.reconnect.max_delay_s {
+            if !(2..=86_400).contains(&secs) {
+                return Err(bad(
+                    "max_delay_s",
+                    format!("{secs} must be between 2 and 86400"),
+                ));
+            }
+            config.reconnect.max_delay = Duration::from_secs(secs);
+        }
+        if let Some(n) = file.reconnect.max_attempts {
+            if !(1..=10_000).contains(&n) {
+                return Err(bad(
+                    "max_attempts",
+                    format!("{n} must be between 1 and 10000"),
+                ));
+            }
+            config.reconnect.max_attempts = n;
+        }
         Ok(config)
+    }
+
+    /// The destination called `name`, if the config has one.
+    pub fn destination(&self, name: &str) -> Option<&Destination> {
+        self.destinations.iter().find(|d| d.name == name)
     }
 
     pub fn preset(&self, name: &str) -> Result<&Preset, ConfigError> {
@@ -114,6 +203,28 @@ impl Config {
                 name: name.to_owned(),
                 count: self.presets.len(),
             })
+    }
+}
+
+impl DestinationSpec {
+    fn validate(&self, existing: &[Destination]) -> Result<Destination, String> {
+        if self.name.trim().is_empty() {
+            return Err("name must not be empty".into());
+        }
+        if existing.iter().any(|d| d.name == self.name) {
+            return Err("name is already taken; choose another".into());
+        }
+        let url = match (&self.url, &self.server, &self.key) {
+            (Some(url), None, None) => RtmpUrl::parse(url),
+            (None, Some(server), Some(key)) => RtmpUrl::with_key(server, key),
+            _ => return Err("give either `url`, or both `server` and `key`".into()),
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(Destination {
+            name: self.name.clone(),
+            url,
+            ca_file: self.ca_file.clone(),
+        })
     }
 }
 
@@ -197,6 +308,58 @@ mod tests {
             "{err}"
         );
         assert!(load("[[preset]\n").is_err());
+    }
+
+    #[test]
+    fn destinations_take_a_url_or_server_and_key_and_never_show_the_key() {
+        let c = load(
+            r#"
+            [[destination]]
+            name = "twitch"
+            server = "rtmp://live.twitch.tv/app"
+            key = "live_123_secret"
+
+            [[destination]]
+            name = "own"
+            url = "rtmps://stream.example.org:8443/live/k3y"
+            ca_file = "/etc/onair/ca.pem"
+
+            [reconnect]
+            max_delay_s = 60
+            max_attempts = 5
+            "#,
+        )
+        .unwrap();
+        let t = c.destination("twitch").unwrap();
+        assert_eq!(t.url.to_string(), "rtmp://live.twitch.tv:1935/app/****");
+        let own = c.destination("own").unwrap();
+        assert_eq!((own.url.tls, own.url.port), (true, 8443));
+        assert_eq!(c.reconnect.max_delay, Duration::from_secs(60));
+        assert_eq!(c.reconnect.max_attempts, 5);
+
+        let err =
+            load("[[destination]]\nname = \"x\"\nserver = \"http://h/app\"\nkey = \"s3cret\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.starts_with("config file test.toml: destination \"x\": `http://h/****`"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cret"));
+        let err = load("[[destination]]\nname = \"x\"\nserver = \"rtmp://h/app\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("give either `url`, or both `server` and `key`"),
+            "{err}"
+        );
+        let err = load("[reconnect]\nmax_attempts = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config file test.toml: [reconnect] max_attempts 0 must be between 1 and 10000"
+        );
     }
 
     #[test]

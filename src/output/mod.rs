@@ -7,6 +7,7 @@
 
 pub mod interleave;
 pub mod recording;
+pub mod rtmp;
 
 use std::path::PathBuf;
 
@@ -28,6 +29,10 @@ pub enum OutputSpec {
         path: PathBuf,
         format: RecordingFormat,
     },
+    Rtmp {
+        url: rtmp::RtmpUrl,
+        options: rtmp::RtmpOptions,
+    },
 }
 
 impl OutputSpec {
@@ -35,11 +40,14 @@ impl OutputSpec {
     pub fn display_name(&self) -> String {
         match self {
             OutputSpec::Recording { path, .. } => format!("record:{}", path.display()),
+            // Display masks the stream key.
+            OutputSpec::Rtmp { url, .. } => url.to_string(),
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             OutputSpec::Recording { .. } => "recording",
+            OutputSpec::Rtmp { .. } => "rtmp",
         }
     }
 }
@@ -61,6 +69,8 @@ pub enum OutputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Rtmp(#[from] rtmp::RtmpError),
 }
 
 /// An output kind. Called from its own thread only.
@@ -74,4 +84,13 @@ pub trait OutputSink: Send {
     fn finish(&mut self) -> Result<(), OutputError>;
     /// Bytes handed to the file, socket or directory so far.
     fn bytes_written(&self) -> u64;
+    /// Work that must run on a thread of its own (a network connection), taken once. The
+    /// pipeline spawns it, names it, and joins it after `finish`.
+    fn take_worker(&mut self) -> Option<Box<dyn FnOnce() + Send>> {
+        None
+    }
+    /// True if the output sets its own state (connecting, live, ...) in its counters.
+    fn manages_state(&self) -> bool {
+        false
+    }
 }

@@ -29,6 +29,7 @@ use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
 use crate::output::interleave::{Interleaver, Timeline};
+use crate::output::rtmp::RtmpOutput;
 use crate::output::{OutputError, OutputSink, OutputSpec, recording};
 
 pub use fanout::{Fanout, OutputId, OutputMsg};
@@ -78,6 +79,18 @@ struct OutputThread {
     id: OutputId,
     counters: Arc<OutputCounters>,
     thread: JoinHandle<()>,
+    /// The output's network thread, if it has one; ends after `thread` (it drains the queue).
+    worker: Option<JoinHandle<()>>,
+}
+
+impl OutputThread {
+    fn join(self) -> Arc<OutputCounters> {
+        join_named(self.thread);
+        if let Some(w) = self.worker {
+            join_named(w);
+        }
+        self.counters
+    }
 }
 
 /// A running engine.
@@ -127,8 +140,9 @@ impl EngineHandle {
             .transpose()?;
         let mut sinks = Vec::new();
         for spec in &config.outputs {
-            match open_sink(spec) {
-                Ok(sink) => sinks.push((spec.clone(), sink)),
+            let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+            match open_sink(spec, &counters) {
+                Ok(sink) => sinks.push((spec.clone(), sink, counters)),
                 Err(e) => {
                     drop(sinks);
                     remove_empty_files(&config.outputs);
@@ -151,8 +165,8 @@ impl EngineHandle {
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
         };
-        for (spec, sink) in sinks {
-            handle.spawn_output(&spec, sink)?;
+        for (spec, sink, counters) in sinks {
+            handle.spawn_output(&spec, sink, counters)?;
         }
 
         if let (Some(encoder), Some(source)) = (video_encoder, video_source) {
@@ -198,28 +212,32 @@ impl EngineHandle {
     /// Adds an output while running; it starts at the next scheduled keyframe, at its own time
     /// zero.
     pub fn add_output(&mut self, spec: &OutputSpec) -> Result<OutputId, EngineError> {
-        let sink = open_sink(spec)?;
-        self.spawn_output(spec, sink)
+        let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+        let sink = open_sink(spec, &counters)?;
+        self.spawn_output(spec, sink, counters)
     }
 
     /// Stops one output: it writes what it has queued, finalizes, and its thread ends.
     pub fn remove_output(&mut self, id: OutputId) {
         self.fanout.remove(id);
         if let Some(i) = self.outputs.iter().position(|o| o.id == id) {
-            let o = self.outputs.remove(i);
-            join_named(o.thread);
-            self.finished_outputs.push(o.counters);
+            let counters = self.outputs.remove(i).join();
+            self.finished_outputs.push(counters);
         }
     }
 
     fn spawn_output(
         &mut self,
         spec: &OutputSpec,
-        sink: Box<dyn OutputSink>,
+        mut sink: Box<dyn OutputSink>,
+        counters: Arc<OutputCounters>,
     ) -> Result<OutputId, EngineError> {
         let (tx, rx) = bounded(OUTPUT_QUEUE_PACKETS);
-        let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
         let n = self.outputs.len() + self.finished_outputs.len();
+        let worker = match sink.take_worker() {
+            Some(work) => Some(spawn(&format!("out-{n}-{}-net", spec.kind()), work)?),
+            None => None,
+        };
         let thread = spawn(&format!("out-{n}-{}", spec.kind()), {
             let counters = counters.clone();
             move || run_output(sink, &rx, &counters)
@@ -229,6 +247,7 @@ impl EngineHandle {
             id,
             counters,
             thread,
+            worker,
         });
         Ok(id)
     }
@@ -267,8 +286,8 @@ impl EngineHandle {
         }
         self.fanout.close();
         for o in std::mem::take(&mut self.outputs) {
-            join_named(o.thread);
-            self.finished_outputs.push(o.counters);
+            let counters = o.join();
+            self.finished_outputs.push(counters);
         }
         let snapshot = self.snapshot();
         tracing::info!("engine stopped");
@@ -276,16 +295,26 @@ impl EngineHandle {
     }
 }
 
-fn open_sink(spec: &OutputSpec) -> Result<Box<dyn OutputSink>, OutputError> {
+fn open_sink(
+    spec: &OutputSpec,
+    counters: &Arc<OutputCounters>,
+) -> Result<Box<dyn OutputSink>, OutputError> {
     match spec {
         OutputSpec::Recording { path, format } => recording::open(path, *format),
+        OutputSpec::Rtmp { url, options } => Ok(Box::new(RtmpOutput::new(
+            url.clone(),
+            options,
+            counters.clone(),
+        )?)),
     }
 }
 
 /// After a failed start: removes the output files this start created and left empty.
 fn remove_empty_files(specs: &[OutputSpec]) {
     for spec in specs {
-        let OutputSpec::Recording { path, .. } = spec;
+        let OutputSpec::Recording { path, .. } = spec else {
+            continue;
+        };
         if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
             let _ignored = std::fs::remove_file(path);
         }
@@ -491,7 +520,9 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
                     failed = true;
                     break;
                 }
-                counters.set_state(OutputState::Active);
+                if !sink.manages_state() {
+                    counters.set_state(OutputState::Recording);
+                }
                 counters.bytes_written.store(sink.bytes_written(), Relaxed);
             }
             OutputMsg::Packet(pkt) => {
@@ -507,7 +538,7 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
             break; // dropping `rx` tells the fan-out to stop sending here
         }
     }
-    if !failed {
+    if !failed && !sink.manages_state() {
         counters.set_state(OutputState::Finishing);
     }
     for p in interleaver.drain() {
@@ -515,12 +546,14 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
     }
     // Finalize even after a failure: whatever reached the file must stay playable.
     match sink.finish() {
-        Ok(()) if !failed => counters.set_state(OutputState::Stopped),
+        Ok(()) if !failed && !sink.manages_state() => counters.set_state(OutputState::Stopped),
         Ok(()) => {}
         Err(e) => {
             tracing::error!(output = %counters.name, "{e}");
             counters.set_error(e.to_string());
         }
     }
-    counters.bytes_written.store(sink.bytes_written(), Relaxed);
+    if !sink.manages_state() {
+        counters.bytes_written.store(sink.bytes_written(), Relaxed);
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -32,19 +33,31 @@ pub struct EngineCounters {
 pub enum OutputState {
     /// Waiting for the first keyframe.
     Starting = 0,
-    Active = 1,
-    Finishing = 2,
-    Stopped = 3,
-    Failed = 4,
+    /// A file output writing.
+    Recording = 1,
+    /// A network output opening its first connection.
+    Connecting = 2,
+    /// A network output publishing.
+    Live = 3,
+    /// A network output waiting to reconnect (see `retry_attempt`, `retry_in_ms`).
+    Reconnecting = 4,
+    /// Flushing and finalizing after the stop.
+    Finishing = 5,
+    Stopped = 6,
+    /// Stopped for good on an error (see `last_error`).
+    Failed = 7,
 }
 
 impl OutputState {
     fn from_u8(v: u8) -> Self {
         match v {
             0 => Self::Starting,
-            1 => Self::Active,
-            2 => Self::Finishing,
-            3 => Self::Stopped,
+            1 => Self::Recording,
+            2 => Self::Connecting,
+            3 => Self::Live,
+            4 => Self::Reconnecting,
+            5 => Self::Finishing,
+            6 => Self::Stopped,
             _ => Self::Failed,
         }
     }
@@ -61,6 +74,16 @@ pub struct OutputCounters {
     pub dropped_queue_full: AtomicU64,
     /// Video packets skipped while resynchronising to a keyframe after a drop.
     pub dropped_resync: AtomicU64,
+    /// Network outputs: packets dropped by the send loop (before a keyframe, left at the end).
+    pub dropped_network: AtomicU64,
+    /// Network outputs: packets dropped by the send queue (congestion, disconnection, bounds).
+    pub dropped_queue: AtomicU64,
+    /// Network outputs: media waiting in the send queue, in milliseconds.
+    pub buffered_millis: AtomicU64,
+    /// Network outputs: buffered media / drop threshold, in thousandths (OBS's congestion).
+    pub congestion_milli: AtomicU64,
+    pub reconnects: AtomicU64,
+    retry: Mutex<(Option<Instant>, u32)>,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -74,6 +97,12 @@ impl OutputCounters {
             bytes_written: AtomicU64::new(0),
             dropped_queue_full: AtomicU64::new(0),
             dropped_resync: AtomicU64::new(0),
+            dropped_network: AtomicU64::new(0),
+            dropped_queue: AtomicU64::new(0),
+            buffered_millis: AtomicU64::new(0),
+            congestion_milli: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
         }
     }
@@ -83,11 +112,31 @@ impl OutputCounters {
     pub fn state(&self) -> OutputState {
         OutputState::from_u8(self.state.load(Relaxed))
     }
+    /// Records the error and marks the output failed for good.
     pub fn set_error(&self, message: String) {
+        self.set_last_error(message);
+        self.set_state(OutputState::Failed);
+    }
+    /// Records the latest error without changing the state (a retry follows).
+    pub fn set_last_error(&self, message: String) {
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some(message);
         }
-        self.set_state(OutputState::Failed);
+    }
+    /// The next reconnection attempt and its number (`None` when not waiting).
+    pub fn set_retry(&self, at: Option<Instant>, attempt: u32) {
+        if let Ok(mut r) = self.retry.lock() {
+            *r = (at, attempt);
+        }
+    }
+    /// Copies the send queue's gauges and drop totals.
+    pub fn publish_queue(&self, q: &crate::output::rtmp::queue::SendQueue) {
+        self.buffered_millis
+            .store(q.buffered().as_millis_floor().max(0) as u64, Relaxed);
+        self.congestion_milli.store(q.congestion_milli(), Relaxed);
+        let d = q.drops();
+        self.dropped_queue
+            .store(d.congestion + d.disconnected + d.overflow, Relaxed);
     }
 
     pub fn snapshot(&self) -> OutputSnapshot {
@@ -99,6 +148,17 @@ impl OutputCounters {
             bytes: self.bytes_written.load(Relaxed),
             dropped_queue_full: self.dropped_queue_full.load(Relaxed),
             dropped_resync: self.dropped_resync.load(Relaxed),
+            dropped_network: self.dropped_network.load(Relaxed) + self.dropped_queue.load(Relaxed),
+            buffered_ms: self.buffered_millis.load(Relaxed),
+            congestion_milli: self.congestion_milli.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            retry_attempt: self.retry.lock().map(|r| r.1).unwrap_or(0),
+            retry_in_ms: self
+                .retry
+                .lock()
+                .ok()
+                .and_then(|r| r.0)
+                .map(|at| at.saturating_duration_since(Instant::now()).as_millis() as u64),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -142,6 +202,16 @@ pub struct OutputSnapshot {
     pub bytes: u64,
     pub dropped_queue_full: u64,
     pub dropped_resync: u64,
+    /// Frames dropped for the network: congestion, disconnection, never sent.
+    pub dropped_network: u64,
+    pub buffered_ms: u64,
+    /// 0 (idle) to 1000 (dropping).
+    pub congestion_milli: u64,
+    pub reconnects: u64,
+    /// The attempt being waited for, while reconnecting.
+    pub retry_attempt: u32,
+    /// Milliseconds until that attempt, while reconnecting.
+    pub retry_in_ms: Option<u64>,
     pub last_error: Option<String>,
 }
 

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The `onair` binary built for this test run, quiet unless a test asks for logs.
+pub mod peers;
+
 pub fn onair() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_onair"));
     c.env("RUST_LOG", "warn");
@@ -195,4 +197,53 @@ pub fn corner_luma(path: &Path, side: u32) -> Vec<f64> {
         .chunks_exact(n)
         .map(|f| f.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64)
         .collect()
+}
+
+/// The sync check a user runs: each white square (video) and the beep onset nearest it (audio)
+/// must be within one frame interval (at 30 fps) of each other. Returns the offsets in ms.
+pub fn assert_in_sync(path: &Path, height: u32, markers: usize) -> Vec<f64> {
+    let side = height / 8 - 2; // inside the H/8 square
+    let luma = corner_luma(path, side);
+    let packets = video_packets(path);
+    assert_eq!(
+        luma.len(),
+        packets.len(),
+        "decoded frames vs packets in {path:?}"
+    );
+    let video_marks: Vec<f64> = luma
+        .iter()
+        .zip(&packets)
+        .filter(|(l, _)| **l > 128.0)
+        .map(|(_, (t, _))| *t)
+        .collect();
+    assert_eq!(
+        video_marks.len(),
+        markers,
+        "white squares at {video_marks:?} in {path:?}"
+    );
+    let (samples, start) = audio_samples(path);
+    let frame = 1.0 / 30.0;
+    let mut offsets = Vec::new();
+    for v in &video_marks {
+        // First sample above a third of the tone's amplitude, from half a second before.
+        let from = (((v - start - 0.5) * 48_000.0).max(0.0)) as usize;
+        let onset = samples[from.min(samples.len())..]
+            .iter()
+            .position(|s| s.unsigned_abs() > 2_700)
+            .map(|i| from + i);
+        let a = start
+            + onset.unwrap_or_else(|| panic!("{path:?}: no tone near {v} s")) as f64 / 48_000.0;
+        assert!(
+            (v - a).abs() <= frame,
+            "{path:?}: video marker {v:.4} s vs audio onset {a:.4} s"
+        );
+        offsets.push((a - v) * 1000.0);
+    }
+    let shown: Vec<String> = offsets.iter().map(|o| format!("{o:+.1}")).collect();
+    println!(
+        "{}: audio - video per second (ms): {}",
+        path.display(),
+        shown.join(" ")
+    );
+    offsets
 }

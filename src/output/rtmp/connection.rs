@@ -1,0 +1,501 @@
+//! The network edge of the RTMP output: TCP or TLS, the publish handshake, the send loop, and
+//! reconnection with backoff. Runs on the destination's own thread (spawned by `pipeline`).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::session::{Phase, PublishSession};
+use super::url::RtmpUrl;
+use super::{ReconnectPolicy, RtmpError, Shared};
+use crate::pipeline::stats::{OutputCounters, OutputState};
+
+/// OBS's socket settings: a write that cannot progress for 15 s means the link is dead.
+const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// From TCP connect to "publishing": handshake, connect, createStream, publish.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
+/// The kernel's send buffer holds about this much of the stream. Left to autotuning (several
+/// MB on a fast link), a congested link would fill the kernel buffer for many seconds before
+/// the send queue noticed anything; OBS's congestion figures assume a small one. 250 ms still
+/// allows the stream's bitrate at 250 ms round-trip time.
+const SEND_BUFFER_MILLIS: u64 = 250;
+const MIN_SEND_BUFFER: usize = 64 * 1024;
+/// How often the send loop reads what the server sent (acknowledgements, pings, errors).
+const READ_POLL: Duration = Duration::from_millis(100);
+
+/// Root certificates: Mozilla's (webpki-roots), plus the user's CA file if given.
+pub(super) fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, RtmpError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let ca_err = |reason: String| RtmpError::CaFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ca_err(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| ca_err(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(ca_err("no PEM certificate in it".into()));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| ca_err(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| RtmpError::Protocol {
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn connect(url: &RtmpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Stream, RtmpError> {
+    let (host, port) = (url.host.clone(), url.port);
+    let addrs: Vec<_> = (host.as_str(), port)
+        .to_socket_addrs()
+        .map_err(|_| RtmpError::HostNotFound { host: host.clone() })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(RtmpError::HostNotFound { host });
+    }
+    let mut last = RtmpError::ConnectTimeout {
+        host: host.clone(),
+        port,
+    };
+    let mut tcp = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                last = RtmpError::Refused {
+                    host: host.clone(),
+                    port,
+                }
+            }
+            Err(e) if is_timeout(&e) => {
+                last = RtmpError::ConnectTimeout {
+                    host: host.clone(),
+                    port,
+                }
+            }
+            Err(e) => {
+                last = RtmpError::Disconnected {
+                    reason: format!("connecting to {host}:{port}: {e}"),
+                }
+            }
+        }
+    }
+    let tcp = tcp.ok_or(last)?;
+    let io_err = |e: io::Error| RtmpError::Disconnected {
+        reason: e.to_string(),
+    };
+    tcp.set_nodelay(true).map_err(io_err)?;
+    tcp.set_write_timeout(Some(SEND_TIMEOUT)).map_err(io_err)?;
+    tcp.set_read_timeout(Some(PUBLISH_TIMEOUT))
+        .map_err(io_err)?;
+    let Some(config) = tls else {
+        return Ok(Stream::Plain(tcp));
+    };
+    let name = ServerName::try_from(host.clone()).map_err(|e| RtmpError::Tls {
+        host: host.clone(),
+        reason: e.to_string(),
+    })?;
+    let conn = ClientConnection::new(config.clone(), name).map_err(|e| RtmpError::Tls {
+        host: host.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).map_err(|e| {
+            match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(tls_err) => RtmpError::Tls {
+                    host: host.clone(),
+                    reason: tls_err.to_string(),
+                },
+                None if is_timeout(&e) => RtmpError::Timeout {
+                    secs: PUBLISH_TIMEOUT.as_secs(),
+                },
+                None => RtmpError::Tls {
+                    host: host.clone(),
+                    reason: e.to_string(),
+                },
+            }
+        })?;
+    }
+    Ok(Stream::Tls(Box::new(stream)))
+}
+
+/// Runs the RTMP handshake and publish request until the server says "publishing".
+fn publish(stream: &mut Stream, url: &RtmpUrl) -> Result<PublishSession, RtmpError> {
+    let deadline = Instant::now() + PUBLISH_TIMEOUT;
+    let mut out = Vec::new();
+    let mut session = PublishSession::start(url.clone(), &mut out)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if !out.is_empty() {
+            stream.write_all(&out).map_err(|e| lost(&e))?;
+            out.clear();
+        }
+        if session.phase() == Phase::Live {
+            return Ok(session);
+        }
+        if Instant::now() > deadline {
+            return Err(RtmpError::Timeout {
+                secs: PUBLISH_TIMEOUT.as_secs(),
+            });
+        }
+        let n = match stream.read(&mut buf) {
+            Ok(0) => 0,
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => {
+                return Err(RtmpError::Timeout {
+                    secs: PUBLISH_TIMEOUT.as_secs(),
+                });
+            }
+            Err(e) if session.phase() == Phase::PublishRequested => {
+                return Err(RtmpError::PublishRejected {
+                    detail: format!(
+                        "the server dropped the connection after the publish request ({e})"
+                    ),
+                });
+            }
+            Err(e) => return Err(lost(&e)),
+        };
+        if n == 0 {
+            // nginx-rtmp and others just close the socket when on_publish refuses the key.
+            return Err(match session.phase() {
+                Phase::PublishRequested => RtmpError::PublishRejected {
+                    detail: "the server closed the connection after the publish request".into(),
+                },
+                _ => RtmpError::Disconnected {
+                    reason: "the server closed the connection during the handshake".into(),
+                },
+            });
+        }
+        session.receive(&buf[..n], &mut out)?;
+    }
+}
+
+fn lost(e: &io::Error) -> RtmpError {
+    if is_timeout(e) {
+        RtmpError::Timeout {
+            secs: SEND_TIMEOUT.as_secs(),
+        }
+    } else {
+        RtmpError::Disconnected {
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// How a connection ended without error: the output finished and everything queued was sent
+/// (or the flush timed out).
+struct Ended;
+
+pub(super) struct Worker {
+    url: RtmpUrl,
+    tls: Option<Arc<ClientConfig>>,
+    policy: ReconnectPolicy,
+    shared: Arc<Shared>,
+    counters: Arc<OutputCounters>,
+    rng: u64,
+}
+
+impl Worker {
+    pub(super) fn new(
+        url: RtmpUrl,
+        tls: Option<Arc<ClientConfig>>,
+        policy: ReconnectPolicy,
+        shared: Arc<Shared>,
+        counters: Arc<OutputCounters>,
+    ) -> Self {
+        let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
+        Self {
+            url,
+            tls,
+            policy,
+            shared,
+            counters,
+            rng: seed | 1,
+        }
+    }
+
+    /// The network thread's body: connect, publish, send; on a drop, back off and reconnect.
+    pub(super) fn run(mut self) {
+        let mut attempt: u32 = 0;
+        let mut connected_once = false;
+        loop {
+            if self.shared.lock().closed {
+                break;
+            }
+            self.counters.set_state(if connected_once || attempt > 0 {
+                OutputState::Reconnecting
+            } else {
+                OutputState::Connecting
+            });
+            let result = connect(&self.url, self.tls.as_ref()).and_then(|mut stream| {
+                let session = publish(&mut stream, &self.url)?;
+                tracing::info!(destination = %self.url, "live");
+                if connected_once {
+                    self.counters.reconnects.fetch_add(1, Relaxed);
+                }
+                connected_once = true;
+                attempt = 0;
+                self.counters.set_retry(None, 0);
+                self.counters.set_state(OutputState::Live);
+                self.stream(stream, session)
+            });
+            match result {
+                Ok(Ended) => break,
+                Err(e) => {
+                    // The counters belong to this destination: its name is not repeated there.
+                    if e.is_permanent() {
+                        tracing::error!(destination = %self.url, "{e}");
+                        self.counters.set_error(e.to_string());
+                        self.shared.lock().queue.set_connected(false);
+                        return;
+                    }
+                    tracing::warn!(destination = %self.url, "{e}");
+                    self.counters.set_last_error(e.to_string());
+                }
+            }
+            let mut s = self.shared.lock();
+            s.queue.set_connected(false);
+            self.counters.publish_queue(&s.queue);
+            if s.closed {
+                break;
+            }
+            drop(s);
+            attempt += 1;
+            if attempt > self.policy.max_attempts {
+                let message = format!(
+                    "gave up after {} reconnection attempts",
+                    self.policy.max_attempts
+                );
+                tracing::error!(destination = %self.url, "{message}");
+                self.counters.set_error(message);
+                return;
+            }
+            if !self.wait_before_retry(attempt) {
+                break;
+            }
+        }
+        // Anything still queued now will never be sent.
+        let left = self.shared.lock().queue.len() as u64;
+        self.counters.dropped_network.fetch_add(left, Relaxed);
+        if self.counters.state() != OutputState::Failed {
+            self.counters.set_state(OutputState::Stopped);
+        }
+    }
+
+    /// Sleeps the backoff delay; false if the output was closed meanwhile.
+    fn wait_before_retry(&mut self, attempt: u32) -> bool {
+        let base = self.policy.delay(attempt);
+        // Up to 10 % jitter, so that many encoders do not reconnect in lockstep.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let jitter = base.mul_f64((self.rng % 1000) as f64 / 10_000.0);
+        let retry_at = Instant::now() + base + jitter;
+        self.counters.set_retry(Some(retry_at), attempt);
+        tracing::info!(destination = %self.url, attempt, delay_ms = (base + jitter).as_millis() as u64, "reconnecting");
+        let mut s = self.shared.lock();
+        loop {
+            if s.closed {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= retry_at {
+                return true;
+            }
+            s = self
+                .shared
+                .wake
+                .wait_timeout(s, retry_at - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    /// Sends queued packets until the output closes (Ok) or the connection fails (Err).
+    fn stream(&self, mut stream: Stream, mut session: PublishSession) -> Result<Ended, RtmpError> {
+        stream
+            .tcp()
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .map_err(|e| lost(&e))?;
+        let mut out = Vec::with_capacity(256 * 1024);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut headers_sent = false;
+        let mut last_read = Instant::now();
+        {
+            let mut s = self.shared.lock();
+            s.queue.set_connected(true);
+        }
+        loop {
+            let (pkt, streams) = {
+                let mut s = self.shared.lock();
+                loop {
+                    if let Some(deadline) = s.flush_deadline
+                        && Instant::now() > deadline
+                    {
+                        tracing::warn!(destination = %self.url, "gave up flushing after {} s", super::FLUSH_TIMEOUT.as_secs());
+                        return Ok(Ended);
+                    }
+                    if s.streams.is_some()
+                        && let Some(p) = s.queue.pop()
+                    {
+                        self.counters.publish_queue(&s.queue);
+                        break (Some(p), s.streams.clone());
+                    }
+                    if s.closed {
+                        break (None, None);
+                    }
+                    let (g, timeout) = self
+                        .shared
+                        .wake
+                        .wait_timeout(s, READ_POLL)
+                        .unwrap_or_else(|p| p.into_inner());
+                    s = g;
+                    if timeout.timed_out() {
+                        break (None, s.streams.clone());
+                    }
+                }
+            };
+            if let Some(pkt) = pkt {
+                let streams = streams.unwrap_or_default();
+                if !headers_sent {
+                    // A connection starts at a keyframe, with the headers first.
+                    if streams.video.is_some()
+                        && !(pkt.keyframe && pkt.kind == crate::media::StreamKind::Video)
+                    {
+                        self.counters.dropped_network.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    let bitrate_bps = streams
+                        .video
+                        .as_ref()
+                        .map_or(0, |v| u64::from(v.bitrate_bps))
+                        + streams
+                            .audio
+                            .as_ref()
+                            .map_or(0, |a| u64::from(a.bitrate_bps));
+                    let size = ((bitrate_bps / 8 * SEND_BUFFER_MILLIS / 1000) as usize)
+                        .max(MIN_SEND_BUFFER);
+                    socket2::SockRef::from(stream.tcp())
+                        .set_send_buffer_size(size)
+                        .map_err(|e| lost(&e))?;
+                    session.headers(&streams, &mut out)?;
+                    headers_sent = true;
+                }
+                session.packet(&pkt, &mut out)?;
+                stream.write_all(&out).map_err(|e| lost(&e))?;
+                self.counters
+                    .bytes_written
+                    .fetch_add(out.len() as u64, Relaxed);
+                self.counters.packets_written.fetch_add(1, Relaxed);
+                out.clear();
+            } else if self.shared.lock().closed {
+                session.stop(&mut out);
+                let _best_effort = stream.write_all(&out).and_then(|()| stream.flush());
+                let _closing = stream.tcp().shutdown(std::net::Shutdown::Both);
+                return Ok(Ended);
+            }
+            if last_read.elapsed() >= READ_POLL {
+                last_read = Instant::now();
+                self.read_from_server(&mut stream, &mut session, &mut buf, &mut out)?;
+            }
+        }
+    }
+
+    /// Handles what the server sent: acknowledgements, pings, errors, or a closed socket.
+    fn read_from_server(
+        &self,
+        stream: &mut Stream,
+        session: &mut PublishSession,
+        buf: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), RtmpError> {
+        loop {
+            match stream.read(buf) {
+                Ok(0) => {
+                    return Err(RtmpError::Disconnected {
+                        reason: "the server closed the connection".into(),
+                    });
+                }
+                Ok(n) => {
+                    session.receive(&buf[..n], out)?;
+                    if !out.is_empty() {
+                        stream.write_all(out).map_err(|e| lost(&e))?;
+                        self.counters
+                            .bytes_written
+                            .fetch_add(out.len() as u64, Relaxed);
+                        out.clear();
+                    }
+                }
+                Err(e) if is_timeout(&e) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(lost(&e)),
+            }
+        }
+    }
+}
