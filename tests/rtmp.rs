@@ -467,3 +467,32 @@ fn connection_refused_is_retried_with_backoff_and_shown() {
     );
     let _ = stop(child);
 }
+
+/// A second encoder on a key that is already live: nginx refuses it with
+/// NetStream.Publish.BadName; the second one says so and keeps retrying (the first session may
+/// be a stale one the server has not dropped yet), while the first stream is untouched.
+#[test]
+fn already_publishing_is_said_in_words_and_retried() {
+    let nginx = nginx();
+    let dir = tempdir();
+    let (first_stats, second_stats) = (path_in(&dir, "a.jsonl"), path_in(&dir, "b.jsonl"));
+    let url = nginx.rtmp_url("live", "dup");
+    let first = spawn_live(&["--rtmp", &url], &first_stats);
+    wait_stats(&first_stats, "first live", |s| {
+        rtmp_output(s)["state"] == "live" && s["time_ms"].as_i64().unwrap() > 1_000
+    });
+    let second = spawn_live(&["--rtmp", &url], &second_stats);
+    let s = wait_stats(&second_stats, "second refused", |s| {
+        rtmp_output(s)["state"] == "reconnecting"
+    });
+    let err = rtmp_output(&s)["last_error"].as_str().unwrap().to_owned();
+    assert!(
+        err.contains("another encoder is already publishing to this stream key"),
+        "{err}"
+    );
+    let _ = stop(second);
+    let last = last_stats(&first_stats).unwrap();
+    assert_eq!(rtmp_output(&last)["state"], "live");
+    assert_eq!(rtmp_output(&last)["reconnects"], 0);
+    let _ = stop(first);
+}
