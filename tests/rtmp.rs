@@ -26,35 +26,6 @@ fn recordings_of(nginx: &Nginx, key: &str) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-fn assert_clean_h264_aac(path: &Path, min_frames: f64, max_frames: f64) -> Value {
-    let p = probe(path);
-    let v = stream(&p, "video");
-    assert_eq!(v["codec_name"], "h264", "{path:?}");
-    assert_eq!(
-        (v["width"].as_u64(), v["height"].as_u64()),
-        (Some(1280), Some(720))
-    );
-    let frames = num(&v["nb_read_frames"]);
-    assert!(
-        (min_frames..=max_frames).contains(&frames),
-        "{frames} frames in {path:?}"
-    );
-    let a = stream(&p, "audio");
-    assert_eq!(
-        (
-            a["codec_name"].as_str(),
-            a["sample_rate"].as_str(),
-            a["channels"].as_u64()
-        ),
-        (Some("aac"), Some("48000"), Some(2))
-    );
-    let errors = decode_errors(path, &[]);
-    assert!(errors.is_empty(), "{path:?}: {errors}");
-    let packets = video_packets(path);
-    assert!(packets[0].1, "{path:?} starts with a keyframe");
-    p
-}
-
 fn stats_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap()

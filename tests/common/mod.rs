@@ -247,3 +247,34 @@ pub fn assert_in_sync(path: &Path, height: u32, markers: usize) -> Vec<f64> {
     );
     offsets
 }
+
+/// The file holds H.264 1280x720 with a frame count in the range, AAC 48 kHz stereo, decodes
+/// without a single error, and starts with a keyframe. Returns ffprobe's report.
+pub fn assert_clean_h264_aac(path: &Path, min_frames: f64, max_frames: f64) -> Value {
+    let p = probe(path);
+    let v = stream(&p, "video");
+    assert_eq!(v["codec_name"], "h264", "{path:?}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    let frames = num(&v["nb_read_frames"]);
+    assert!(
+        (min_frames..=max_frames).contains(&frames),
+        "{frames} frames in {path:?}"
+    );
+    let a = stream(&p, "audio");
+    assert_eq!(
+        (
+            a["codec_name"].as_str(),
+            a["sample_rate"].as_str(),
+            a["channels"].as_u64()
+        ),
+        (Some("aac"), Some("48000"), Some(2))
+    );
+    let errors = decode_errors(path, &[]);
+    assert!(errors.is_empty(), "{path:?}: {errors}");
+    let packets = video_packets(path);
+    assert!(packets[0].1, "{path:?} starts with a keyframe");
+    p
+}
