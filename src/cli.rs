@@ -78,6 +78,10 @@ struct BroadcastArgs {
     /// Extra CA certificate (PEM) to trust for rtmps:// servers with a private certificate.
     #[arg(long, value_name = "FILE")]
     rtmp_ca: Option<PathBuf>,
+    /// Lower the video bitrate when a destination's link cannot carry it, and step it back
+    /// up when it can (OBS's dynamic bitrate).
+    #[arg(long)]
+    dynamic_bitrate: bool,
     /// Stop after this many seconds of media time (e.g. 10 or 2.5).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<MediaTime>,
@@ -173,12 +177,17 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         });
     }
     for target in &args.rtmp {
-        let (url, ca_file) = match config.destination(target) {
+        let (url, ca_file, dynamic_bitrate) = match config.destination(target) {
             Some(d) => (
                 d.url.clone(),
                 d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
+                d.dynamic_bitrate || args.dynamic_bitrate,
             ),
-            None if target.contains("://") => (RtmpUrl::parse(target)?, args.rtmp_ca.clone()),
+            None if target.contains("://") => (
+                RtmpUrl::parse(target)?,
+                args.rtmp_ca.clone(),
+                args.dynamic_bitrate,
+            ),
             None => bail!(
                 "no destination named \"{target}\" in the config file, and it is not an rtmp:// URL"
             ),
@@ -191,6 +200,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             options: RtmpOptions {
                 ca_file,
                 reconnect: config.reconnect,
+                dynamic_bitrate,
             },
         });
     }

@@ -467,3 +467,58 @@ fn already_publishing_is_said_in_words_and_retried() {
     assert_eq!(rtmp_output(&last)["reconnects"], 0);
     let _ = stop(first);
 }
+
+/// Dynamic bitrate: on a link carrying about 290 kbit/s, the encoder's target comes down to
+/// what fits (rounded down to 100 kbit/s, after the audio), and steps back up by 10 % of the
+/// preset every 4 s once the link recovers. The stream stays decodable throughout.
+#[test]
+fn dynamic_bitrate_follows_a_throttled_link_down_and_back_up() {
+    let nginx = nginx();
+    let target = format!("127.0.0.1:{}", nginx.rtmp_port()).parse().unwrap();
+    let proxy = ThrottleProxy::start(target, Some(36_000));
+    let dir = tempdir();
+    let stats = path_in(&dir, "stats.jsonl");
+    let url = format!("rtmp://127.0.0.1:{}/live/dbr", proxy.port());
+    let child = spawn_live(&["--rtmp", &url, "--dynamic-bitrate"], &stats);
+    let target_bps = |s: &Value| s["video"]["target_bitrate_bps"].as_u64().unwrap();
+    let low = wait_stats(&stats, "a lower bitrate", |s| target_bps(s) < 3_000_000);
+    let lowest = target_bps(&low);
+    assert!(
+        lowest <= 300_000,
+        "the link carries ~290 kbit/s with audio; target {lowest}"
+    );
+    assert_eq!(
+        rtmp_output(&low)["bitrate_request_bps"].as_u64(),
+        Some(lowest)
+    );
+    proxy.set_rate(None);
+    let up = wait_stats(&stats, "two steps back up", |s| {
+        target_bps(s) >= lowest + 600_000
+    });
+    assert!(target_bps(&up) <= 3_000_000);
+    let _ = stop(child);
+    nginx.wait_recording_closed(Duration::from_secs(10));
+    let recs = recordings_of(&nginx, "dbr");
+    assert_eq!(recs.len(), 1);
+    assert!(decode_errors(&recs[0], &[]).is_empty());
+}
+
+/// A host that cannot exist (RFC 6761 `.invalid`): "not found" in words, and retried (DNS
+/// failures are often passing).
+#[test]
+fn an_unknown_host_is_said_in_words_and_retried() {
+    let dir = tempdir();
+    let stats = path_in(&dir, "stats.jsonl");
+    let child = spawn_live(&["--rtmp", "rtmp://onair-test.invalid/live/k3y"], &stats);
+    let s = wait_stats(&stats, "first retry", |s| {
+        rtmp_output(s)["retry_attempt"].as_u64() == Some(1)
+    });
+    let o = rtmp_output(&s);
+    assert_eq!(o["state"], "reconnecting");
+    let err = o["last_error"].as_str().unwrap();
+    assert_eq!(
+        err,
+        "host onair-test.invalid not found: check the server address and the network"
+    );
+    let _ = stop(child);
+}

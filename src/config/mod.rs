@@ -72,6 +72,9 @@ struct DestinationSpec {
     key: Option<String>,
     /// Extra CA certificate (PEM) for an `rtmps://` server with a private certificate.
     ca_file: Option<PathBuf>,
+    /// Lower the video bitrate when this destination's link cannot carry it.
+    #[serde(default)]
+    dynamic_bitrate: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +90,7 @@ pub struct Destination {
     pub name: String,
     pub url: RtmpUrl,
     pub ca_file: Option<PathBuf>,
+    pub dynamic_bitrate: bool,
 }
 
 /// The loaded configuration: built-in presets plus the user's.
@@ -224,6 +228,7 @@ impl DestinationSpec {
             name: self.name.clone(),
             url,
             ca_file: self.ca_file.clone(),
+            dynamic_bitrate: self.dynamic_bitrate,
         })
     }
 }

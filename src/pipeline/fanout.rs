@@ -107,6 +107,16 @@ impl Fanout {
         self.lock().slots.clear();
     }
 
+    /// The lowest video bitrate any output asks for (dynamic bitrate), if one does.
+    pub fn lowest_bitrate_request(&self) -> Option<u64> {
+        self.lock()
+            .slots
+            .iter()
+            .map(|s| s.counters.bitrate_request_bps.load(Ordering::Relaxed))
+            .filter(|&b| b > 0)
+            .min()
+    }
+
     pub fn send(&self, pkt: &EncodedPacket) {
         let mut inner = self.lock();
         let ready = (!inner.expect_video || inner.video.is_some())

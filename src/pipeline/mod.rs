@@ -399,7 +399,24 @@ fn run_video_encoder(
     counters: &EngineCounters,
     fanout: &Fanout,
 ) {
+    let nominal = u64::from(encoder.settings().bitrate_bps);
+    let mut target = nominal;
+    counters.video_target_bitrate_bps.store(target, Relaxed);
     for frame in rx {
+        // Dynamic bitrate: follow the lowest request of any output, never above the preset.
+        let wanted = fanout
+            .lowest_bitrate_request()
+            .map_or(nominal, |r| r.min(nominal));
+        if wanted != target && counters.video_encoded.load(Relaxed) > 0 {
+            match encoder.set_bitrate(wanted as u32) {
+                Ok(()) => {
+                    tracing::info!(bitrate_bps = wanted, "video bitrate changed");
+                    target = wanted;
+                    counters.video_target_bitrate_bps.store(target, Relaxed);
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
+        }
         match encoder.encode(&frame, false) {
             Ok(Some(picture)) => {
                 if let Some(config) = picture.new_config {

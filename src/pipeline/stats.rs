@@ -20,6 +20,8 @@ pub struct EngineCounters {
     pub video_encoder_skipped: AtomicU64,
     pub video_encode_nanos: AtomicU64,
     pub video_bytes: AtomicU64,
+    /// The H.264 encoder's current target (the preset's, or lower under dynamic bitrate).
+    pub video_target_bitrate_bps: AtomicU64,
     pub audio_captured_samples: AtomicU64,
     pub audio_dropped_encoder_queue: AtomicU64,
     pub audio_encoded: AtomicU64,
@@ -83,6 +85,8 @@ pub struct OutputCounters {
     /// Network outputs: buffered media / drop threshold, in thousandths (OBS's congestion).
     pub congestion_milli: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Dynamic bitrate: the video bitrate this output asks the encoder for (0 = none).
+    pub bitrate_request_bps: AtomicU64,
     retry: Mutex<(Option<Instant>, u32)>,
     pub last_error: Mutex<Option<String>>,
 }
@@ -102,6 +106,7 @@ impl OutputCounters {
             buffered_millis: AtomicU64::new(0),
             congestion_milli: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            bitrate_request_bps: AtomicU64::new(0),
             retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
         }
@@ -152,6 +157,7 @@ impl OutputCounters {
             buffered_ms: self.buffered_millis.load(Relaxed),
             congestion_milli: self.congestion_milli.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            bitrate_request_bps: Some(self.bitrate_request_bps.load(Relaxed)).filter(|&b| b > 0),
             retry_attempt: self.retry.lock().map(|r| r.1).unwrap_or(0),
             retry_in_ms: self
                 .retry
@@ -183,6 +189,7 @@ pub struct VideoStats {
     pub encoder_skipped: u64,
     pub encode_nanos_total: u64,
     pub bytes: u64,
+    pub target_bitrate_bps: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -208,6 +215,8 @@ pub struct OutputSnapshot {
     /// 0 (idle) to 1000 (dropping).
     pub congestion_milli: u64,
     pub reconnects: u64,
+    /// Dynamic bitrate: the video bitrate this output asks for, if any.
+    pub bitrate_request_bps: Option<u64>,
     /// The attempt being waited for, while reconnecting.
     pub retry_attempt: u32,
     /// Milliseconds until that attempt, while reconnecting.
@@ -227,6 +236,7 @@ impl EngineCounters {
                 encoder_skipped: self.video_encoder_skipped.load(Relaxed),
                 encode_nanos_total: self.video_encode_nanos.load(Relaxed),
                 bytes: self.video_bytes.load(Relaxed),
+                target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
             },
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use super::dbr::{DynamicBitrate, Throughput};
 use super::session::{Phase, PublishSession};
 use super::url::RtmpUrl;
-use super::{ReconnectPolicy, RtmpError, Shared};
+use super::{ReconnectPolicy, RtmpError, RtmpOptions, Shared};
 use crate::pipeline::stats::{OutputCounters, OutputState};
 
 /// OBS's socket settings: a write that cannot progress for 15 s means the link is dead.
@@ -256,6 +257,7 @@ pub(super) struct Worker {
     url: RtmpUrl,
     tls: Option<Arc<ClientConfig>>,
     policy: ReconnectPolicy,
+    dynamic_bitrate: bool,
     shared: Arc<Shared>,
     counters: Arc<OutputCounters>,
     rng: u64,
@@ -265,7 +267,7 @@ impl Worker {
     pub(super) fn new(
         url: RtmpUrl,
         tls: Option<Arc<ClientConfig>>,
-        policy: ReconnectPolicy,
+        options: &RtmpOptions,
         shared: Arc<Shared>,
         counters: Arc<OutputCounters>,
     ) -> Self {
@@ -273,7 +275,8 @@ impl Worker {
         Self {
             url,
             tls,
-            policy,
+            policy: options.reconnect,
+            dynamic_bitrate: options.dynamic_bitrate,
             shared,
             counters,
             rng: seed | 1,
@@ -358,6 +361,7 @@ impl Worker {
         let jitter = base.mul_f64((self.rng % 1000) as f64 / 10_000.0);
         let retry_at = Instant::now() + base + jitter;
         self.counters.set_retry(Some(retry_at), attempt);
+        self.counters.set_state(OutputState::Reconnecting);
         tracing::info!(destination = %self.url, attempt, delay_ms = (base + jitter).as_millis() as u64, "reconnecting");
         let mut s = self.shared.lock();
         loop {
@@ -387,6 +391,8 @@ impl Worker {
         let mut buf = vec![0u8; 16 * 1024];
         let mut headers_sent = false;
         let mut last_read = Instant::now();
+        let mut dbr: Option<DynamicBitrate> = None;
+        let mut throughput = Throughput::default();
         {
             let mut s = self.shared.lock();
             s.queue.set_connected(true);
@@ -446,6 +452,18 @@ impl Worker {
                         .map_err(|e| lost(&e))?;
                     session.headers(&streams, &mut out)?;
                     headers_sent = true;
+                    if self.dynamic_bitrate {
+                        let video_bps = streams
+                            .video
+                            .as_ref()
+                            .map_or(0, |v| u64::from(v.bitrate_bps));
+                        let audio_bps = streams
+                            .audio
+                            .as_ref()
+                            .map_or(0, |a| u64::from(a.bitrate_bps));
+                        dbr = Some(DynamicBitrate::new(video_bps, audio_bps));
+                        self.counters.bitrate_request_bps.store(0, Relaxed);
+                    }
                 }
                 session.packet(&pkt, &mut out)?;
                 stream.write_all(&out).map_err(|e| lost(&e))?;
@@ -463,6 +481,14 @@ impl Worker {
             if last_read.elapsed() >= READ_POLL {
                 last_read = Instant::now();
                 self.read_from_server(&mut stream, &mut session, &mut buf, &mut out)?;
+                if let Some(d) = dbr.as_mut() {
+                    throughput.record(last_read, self.counters.bytes_written.load(Relaxed));
+                    let buffered = self.shared.lock().queue.buffered();
+                    if let Some(request) = d.update(last_read, buffered, throughput.bps()) {
+                        tracing::info!(destination = %self.url, request_bps = request, "dynamic bitrate");
+                        self.counters.bitrate_request_bps.store(request, Relaxed);
+                    }
+                }
             }
         }
     }

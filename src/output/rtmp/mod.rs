@@ -7,6 +7,7 @@
 //! therefore never delays the encoders, the recording or the other destinations.
 
 mod connection;
+pub mod dbr;
 pub mod queue;
 pub mod session;
 pub mod url;
@@ -109,6 +110,10 @@ pub struct RtmpOptions {
     /// Extra root certificate(s) (PEM) trusted for `rtmps://`, for private servers.
     pub ca_file: Option<PathBuf>,
     pub reconnect: ReconnectPolicy,
+    /// Lower the encoder's bitrate when this destination's link cannot carry the stream
+    /// (OBS's dynamic bitrate). With several destinations, the encoder follows the lowest
+    /// request among those that enable it; the others keep frame dropping only.
+    pub dynamic_bitrate: bool,
 }
 
 /// What the output thread and the network thread share.
@@ -161,13 +166,7 @@ impl RtmpOutput {
             }),
             wake: Condvar::new(),
         });
-        let worker = connection::Worker::new(
-            url,
-            tls,
-            options.reconnect,
-            shared.clone(),
-            counters.clone(),
-        );
+        let worker = connection::Worker::new(url, tls, options, shared.clone(), counters.clone());
         Ok(Self {
             shared,
             worker: Some(worker),
