@@ -522,3 +522,38 @@ fn an_unknown_host_is_said_in_words_and_retried() {
     );
     let _ = stop(child);
 }
+
+/// A server that accepts the connection and then says nothing: "did not answer" in words
+/// after the 15 s publish timeout, then retried.
+#[test]
+fn a_silent_server_times_out_in_words() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::Builder::new()
+        .name("silent-server".into())
+        .spawn(move || {
+            // Accept and hold the connections, never answering; ends with the test process.
+            let mut conns = Vec::new();
+            for c in listener.incoming().take(2) {
+                conns.push(c);
+            }
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .unwrap();
+    let dir = tempdir();
+    let stats = path_in(&dir, "stats.jsonl");
+    let child = spawn_live(
+        &["--rtmp", &format!("rtmp://127.0.0.1:{port}/live/k3y")],
+        &stats,
+    );
+    let s = wait_stats(&stats, "the timeout", |s| {
+        rtmp_output(s)["retry_attempt"].as_u64() == Some(1)
+    });
+    assert_eq!(
+        rtmp_output(&s)["last_error"],
+        "the server did not answer for 15 s"
+    );
+    assert_eq!(rtmp_output(&s)["state"], "reconnecting");
+    let _ = stop(child);
+    drop(held);
+}
