@@ -124,21 +124,26 @@ impl Fanout {
         if !ready {
             return;
         }
-        let streams = StreamSet {
-            video: inner.video.clone(),
-            audio: inner.audio.clone(),
-        };
         let starts_output = if inner.expect_video {
             pkt.kind == StreamKind::Video && pkt.keyframe
         } else {
             true
         };
-        inner.slots.retain_mut(|slot| {
+        // Disjoint borrows: the slots change, the stream descriptions are only read (and only
+        // cloned for an output that starts now, not for every packet).
+        let Inner {
+            video,
+            audio,
+            slots,
+            ..
+        } = &mut *inner;
+        slots.retain_mut(|slot| {
             if !slot.started {
                 if !starts_output {
                     return true;
                 }
-                if slot.tx.try_send(OutputMsg::Streams(streams.clone())).is_err() {
+                let streams = StreamSet { video: video.clone(), audio: audio.clone() };
+                if slot.tx.try_send(OutputMsg::Streams(streams)).is_err() {
                     return true; // queue not yet drained: try at the next keyframe
                 }
                 slot.started = true;

@@ -145,6 +145,7 @@ impl OutputCounters {
     }
 
     pub fn snapshot(&self) -> OutputSnapshot {
+        let (retry_at, retry_attempt) = self.retry.lock().map(|r| *r).unwrap_or((None, 0));
         OutputSnapshot {
             name: self.name.clone(),
             kind: self.kind,
@@ -158,12 +159,8 @@ impl OutputCounters {
             congestion_milli: self.congestion_milli.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
             bitrate_request_bps: Some(self.bitrate_request_bps.load(Relaxed)).filter(|&b| b > 0),
-            retry_attempt: self.retry.lock().map(|r| r.1).unwrap_or(0),
-            retry_in_ms: self
-                .retry
-                .lock()
-                .ok()
-                .and_then(|r| r.0)
+            retry_attempt,
+            retry_in_ms: retry_at
                 .map(|at| at.saturating_duration_since(Instant::now()).as_millis() as u64),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }

@@ -102,11 +102,7 @@ impl PublishSession {
         let session = self.session.as_mut().ok_or_else(|| RtmpError::Protocol {
             reason: "no session".into(),
         })?;
-        let results = session
-            .handle_input(input)
-            .map_err(|e| RtmpError::Protocol {
-                reason: e.to_string(),
-            })?;
+        let results = session.handle_input(input).map_err(protocol_error)?;
         self.handle_results(results, out)
     }
 
@@ -144,9 +140,7 @@ impl PublishSession {
                 })?;
                 let publish = session
                     .request_publishing(self.url.key().to_owned(), PublishRequestType::Live)
-                    .map_err(|e| RtmpError::Protocol {
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(protocol_error)?;
                 self.phase = Phase::PublishRequested;
                 self.handle_results(vec![publish], out)
             }
@@ -220,30 +214,23 @@ impl PublishSession {
         }
         meta.encoder = Some(concat!("onair ", env!("CARGO_PKG_VERSION")).into());
         let session = self.live_session()?;
-        let mut packets =
-            vec![
-                session
-                    .publish_metadata(&meta)
-                    .map_err(|e| RtmpError::Protocol {
-                        reason: e.to_string(),
-                    })?,
-            ];
+        let mut packets = vec![session.publish_metadata(&meta).map_err(protocol_error)?];
         let zero = RtmpTimestamp::new(0);
         if let Some(v) = &streams.video {
             let body = Bytes::from(flv::video_sequence_header_body(v));
-            packets.push(session.publish_video_data(body, zero, false).map_err(|e| {
-                RtmpError::Protocol {
-                    reason: e.to_string(),
-                }
-            })?);
+            packets.push(
+                session
+                    .publish_video_data(body, zero, false)
+                    .map_err(protocol_error)?,
+            );
         }
         if let Some(a) = &streams.audio {
             let body = Bytes::from(flv::audio_sequence_header_body(a));
-            packets.push(session.publish_audio_data(body, zero, false).map_err(|e| {
-                RtmpError::Protocol {
-                    reason: e.to_string(),
-                }
-            })?);
+            packets.push(
+                session
+                    .publish_audio_data(body, zero, false)
+                    .map_err(protocol_error)?,
+            );
         }
         self.handle_results(packets, out)
     }
@@ -263,9 +250,7 @@ impl PublishSession {
                 session.publish_audio_data(Bytes::from(flv::audio_frame_body(&pkt.data)), ts, false)
             }
         }
-        .map_err(|e| RtmpError::Protocol {
-            reason: e.to_string(),
-        })?;
+        .map_err(protocol_error)?;
         self.handle_results(vec![result], out)
     }
 
@@ -276,6 +261,13 @@ impl PublishSession {
         {
             let _already_stopping = self.handle_results(results, out);
         }
+    }
+}
+
+/// An rml_rtmp session error (a state or serialization error: it never holds the key).
+fn protocol_error(e: rml_rtmp::sessions::ClientSessionError) -> RtmpError {
+    RtmpError::Protocol {
+        reason: e.to_string(),
     }
 }
 
