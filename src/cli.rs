@@ -2,6 +2,7 @@
 //! unknown preset or an unwritable path is one line on stderr and a non-zero exit.
 
 use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use onair::capture::{AudioSourceKind, VideoSourceKind};
 use onair::config::{Config, DEFAULT_PRESET};
 use onair::media::MediaTime;
+use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
 use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{EngineConfig, EngineHandle, OutputState, StatsReport, StatsSnapshot};
@@ -33,7 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Capture, encode and send to every output until --duration, Ctrl-C or SIGTERM.
-    Broadcast(BroadcastArgs),
+    Broadcast(Box<BroadcastArgs>),
     /// List the bitrate presets (built-in and from the config file).
     Presets {
         /// Print JSON instead of a table.
@@ -82,6 +84,18 @@ struct BroadcastArgs {
     /// up when it can (OBS's dynamic bitrate).
     #[arg(long)]
     dynamic_bitrate: bool,
+    /// Write a low-latency HLS stream (CMAF parts, live playlist `live.m3u8`) into DIR, created
+    /// if needed; it must be empty or hold only an earlier run's HLS files.
+    #[arg(long, value_name = "DIR")]
+    hls: Option<PathBuf>,
+    /// Whole segments the HLS playlist lists (at least 6).
+    #[arg(long, value_name = "N", default_value_t = 6, requires = "hls")]
+    hls_window: usize,
+    /// Serve the HLS folder and a player page over HTTP on ADDR (PORT, HOST:PORT or IP:PORT;
+    /// default 127.0.0.1:8787, this machine only). Needs --hls.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_SERVE_ADDR,
+          requires = "hls", value_parser = parse_serve_addr)]
+    serve: Option<SocketAddr>,
     /// Stop after this many seconds of media time (e.g. 10 or 2.5).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<MediaTime>,
@@ -91,6 +105,17 @@ struct BroadcastArgs {
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+}
+
+/// Parses `8787`, `127.0.0.1:8787`, `[::1]:8787` or `localhost:8787`.
+fn parse_serve_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("`{s}` is not an address like 8787, 127.0.0.1:8787 or [::1]:8787"))
 }
 
 /// Parses `10`, `2.5` or `0.040` seconds into engine time, exactly (no floating point).
@@ -124,7 +149,7 @@ fn parse_seconds(s: &str) -> Result<MediaTime, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Broadcast(args) => broadcast(args),
+        Command::Broadcast(args) => broadcast(*args),
         Command::Presets { json, config } => presets(json, config),
     };
     match result {
@@ -204,8 +229,17 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             },
         });
     }
+    if let Some(dir) = &args.hls {
+        outputs.push(OutputSpec::Hls {
+            dir: dir.clone(),
+            options: HlsOptions {
+                window: args.hls_window,
+                serve: args.serve,
+            },
+        });
+    }
     if outputs.is_empty() {
-        bail!("no output: add --record FILE.mp4 (or .flv) or --rtmp URL");
+        bail!("no output: add --record FILE.mp4 (or .flv), --rtmp URL or --hls DIR");
     }
     let mut stats: Option<Box<dyn Write>> = match args.stats.as_deref() {
         None => None,
@@ -237,6 +271,12 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         outputs,
     })?;
+
+    for o in &engine.snapshot().outputs {
+        if let Some(url) = &o.url {
+            eprintln!("preview: {url} (open it in a browser)");
+        }
+    }
 
     let mut previous: Option<StatsSnapshot> = None;
     let mut next_report = MediaTime::from_secs(1);

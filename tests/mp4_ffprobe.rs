@@ -136,6 +136,7 @@ fn source(dir: &Path, audio_offset: MediaTime) -> Source {
             let sps = au.sps.as_ref().unwrap();
             let (width, height) = avc::sps_dimensions(sps).unwrap();
             video_config = Some(VideoConfig {
+                keyframe_interval_frames: 60,
                 width,
                 height,
                 frame_rate_num: 30,

@@ -140,6 +140,7 @@ impl H264Encoder {
                     frame_rate_num: self.settings.fps,
                     frame_rate_den: 1,
                     bitrate_bps: self.settings.bitrate_bps,
+                    keyframe_interval_frames: self.settings.keyframe_interval_frames,
                     avcc: record,
                 };
                 self.config = Some(config.clone());

@@ -259,6 +259,7 @@ mod tests {
     fn configs() -> (VideoConfig, AudioConfig) {
         (
             VideoConfig {
+                keyframe_interval_frames: 60,
                 width: 1280,
                 height: 720,
                 frame_rate_num: 30,

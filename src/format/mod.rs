@@ -2,4 +2,5 @@
 
 pub mod avc;
 pub mod flv;
+pub mod hls;
 pub mod mp4;

@@ -823,6 +823,7 @@ mod tests {
 
     fn video_config() -> VideoConfig {
         VideoConfig {
+            keyframe_interval_frames: 60,
             width: 320,
             height: 240,
             frame_rate_num: 30,

@@ -56,6 +56,8 @@ pub struct VideoConfig {
     pub frame_rate_num: u32,
     pub frame_rate_den: u32,
     pub bitrate_bps: u32,
+    /// A keyframe every this many frames (HLS segments follow it).
+    pub keyframe_interval_frames: u32,
     /// AVCDecoderConfigurationRecord (ISO/IEC 14496-15), as carried in `avcC` and FLV.
     pub avcc: Bytes,
 }

@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
@@ -177,12 +177,16 @@ fn clamp_i64(v: i128) -> i64 {
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     origin: Instant,
+    /// The wall-clock time when the engine started (for EXT-X-PROGRAM-DATE-TIME and the like;
+    /// never used to pace anything).
+    wall_origin: SystemTime,
 }
 
 impl Clock {
     pub fn start() -> Self {
         Self {
             origin: Instant::now(),
+            wall_origin: SystemTime::now(),
         }
     }
     /// Engine time now.
@@ -192,6 +196,14 @@ impl Clock {
     /// The [`Instant`] at which the clock reads `t`.
     pub fn instant_at(&self, t: MediaTime) -> Instant {
         self.origin + t.to_duration()
+    }
+    /// The wall-clock time at which the clock reads `t`.
+    pub fn wall_time_at(&self, t: MediaTime) -> SystemTime {
+        if t >= MediaTime::ZERO {
+            self.wall_origin + t.to_duration()
+        } else {
+            self.wall_origin - (MediaTime::ZERO - t).to_duration()
+        }
     }
     /// Sleeps until the clock reads at least `t` (returns at once if it already does).
     pub fn sleep_until(&self, t: MediaTime) {

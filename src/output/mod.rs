@@ -3,15 +3,16 @@
 //!
 //! An output kind implements [`OutputSink`]; the pipeline's generic output loop gives it the
 //! stream descriptions, then packets rebased to the output's own zero and interleaved in decode
-//! order, then `finish`. RTMP and HLS plug in here as further kinds.
+//! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder.
 
+pub mod hls;
 pub mod interleave;
 pub mod recording;
 pub mod rtmp;
 
 use std::path::PathBuf;
 
-use crate::media::{AudioConfig, EncodedPacket, VideoConfig};
+use crate::media::{AudioConfig, EncodedPacket, MediaTime, VideoConfig};
 
 pub use recording::RecordingFormat;
 
@@ -33,6 +34,11 @@ pub enum OutputSpec {
         url: rtmp::RtmpUrl,
         options: rtmp::RtmpOptions,
     },
+    /// HLS (LL-HLS, CMAF) into a folder, optionally served with a player page.
+    Hls {
+        dir: PathBuf,
+        options: hls::HlsOptions,
+    },
 }
 
 impl OutputSpec {
@@ -42,12 +48,14 @@ impl OutputSpec {
             OutputSpec::Recording { path, .. } => format!("record:{}", path.display()),
             // Display masks the stream key.
             OutputSpec::Rtmp { url, .. } => url.to_string(),
+            OutputSpec::Hls { dir, .. } => format!("hls:{}", dir.display()),
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             OutputSpec::Recording { .. } => "recording",
             OutputSpec::Rtmp { .. } => "rtmp",
+            OutputSpec::Hls { .. } => "hls",
         }
     }
 }
@@ -71,12 +79,16 @@ pub enum OutputError {
     },
     #[error(transparent)]
     Rtmp(#[from] rtmp::RtmpError),
+    #[error(transparent)]
+    Hls(#[from] hls::HlsError),
 }
 
 /// An output kind. Called from its own thread only.
 pub trait OutputSink: Send {
     /// The streams, once, before the first packet.
     fn start(&mut self, streams: &StreamSet) -> Result<(), OutputError>;
+    /// The engine time of the output's zero (its first packet), once, before that packet.
+    fn set_zero(&mut self, _zero: MediaTime) {}
     /// One packet, times relative to the output's zero, in decode order.
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError>;
     /// End of stream: flush and finalize. Also called after a failed `write`, to keep what

@@ -199,6 +199,7 @@ mod tests {
     }
     fn vcfg() -> VideoConfig {
         VideoConfig {
+            keyframe_interval_frames: 60,
             width: 2,
             height: 2,
             frame_rate_num: 30,

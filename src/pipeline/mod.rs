@@ -28,6 +28,7 @@ use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
+use crate::output::hls::HlsOutput;
 use crate::output::interleave::{Interleaver, Timeline};
 use crate::output::rtmp::RtmpOutput;
 use crate::output::{OutputError, OutputSink, OutputSpec, recording};
@@ -138,10 +139,13 @@ impl EngineHandle {
         let audio_encoder = want_audio
             .then(|| AacEncoder::new(preset.audio_kbps * 1000))
             .transpose()?;
+        // The clock starts before the outputs open: the HLS output maps engine time to the
+        // wall clock from it. Opening takes milliseconds, well inside the sources' slack.
+        let clock = Clock::start();
         let mut sinks = Vec::new();
         for spec in &config.outputs {
             let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
-            match open_sink(spec, &counters) {
+            match open_sink(spec, clock, &counters) {
                 Ok(sink) => sinks.push((spec.clone(), sink, counters)),
                 Err(e) => {
                     drop(sinks);
@@ -151,7 +155,6 @@ impl EngineHandle {
             }
         }
 
-        let clock = Clock::start();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(EngineCounters::default());
         let fanout = Arc::new(Fanout::new(want_video, want_audio));
@@ -213,7 +216,7 @@ impl EngineHandle {
     /// zero.
     pub fn add_output(&mut self, spec: &OutputSpec) -> Result<OutputId, EngineError> {
         let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
-        let sink = open_sink(spec, &counters)?;
+        let sink = open_sink(spec, self.clock, &counters)?;
         self.spawn_output(spec, sink, counters)
     }
 
@@ -297,6 +300,7 @@ impl EngineHandle {
 
 fn open_sink(
     spec: &OutputSpec,
+    clock: Clock,
     counters: &Arc<OutputCounters>,
 ) -> Result<Box<dyn OutputSink>, OutputError> {
     match spec {
@@ -304,6 +308,12 @@ fn open_sink(
         OutputSpec::Rtmp { url, options } => Ok(Box::new(RtmpOutput::new(
             url.clone(),
             options,
+            counters.clone(),
+        )?)),
+        OutputSpec::Hls { dir, options } => Ok(Box::new(HlsOutput::open(
+            dir,
+            options,
+            clock,
             counters.clone(),
         )?)),
     }
@@ -543,7 +553,11 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
                 counters.bytes_written.store(sink.bytes_written(), Relaxed);
             }
             OutputMsg::Packet(pkt) => {
+                let first = timeline.zero().is_none();
                 if let Some(pkt) = timeline.rebase(pkt) {
+                    if first && let Some(zero) = timeline.zero() {
+                        sink.set_zero(zero);
+                    }
                     interleaver.push(pkt);
                     while let Some(p) = interleaver.pop() {
                         write(&mut sink, p, &mut failed);

@@ -89,6 +89,7 @@ pub struct OutputCounters {
     pub bitrate_request_bps: AtomicU64,
     retry: Mutex<(Option<Instant>, u32)>,
     pub last_error: Mutex<Option<String>>,
+    url: Mutex<Option<String>>,
 }
 
 impl OutputCounters {
@@ -109,6 +110,7 @@ impl OutputCounters {
             bitrate_request_bps: AtomicU64::new(0),
             retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
+            url: Mutex::new(None),
         }
     }
     pub fn set_state(&self, s: OutputState) {
@@ -121,6 +123,12 @@ impl OutputCounters {
     pub fn set_error(&self, message: String) {
         self.set_last_error(message);
         self.set_state(OutputState::Failed);
+    }
+    /// Where the output can be watched (the HLS preview page).
+    pub fn set_url(&self, url: String) {
+        if let Ok(mut u) = self.url.lock() {
+            *u = Some(url);
+        }
     }
     /// Records the latest error without changing the state (a retry follows).
     pub fn set_last_error(&self, message: String) {
@@ -163,6 +171,7 @@ impl OutputCounters {
             retry_in_ms: retry_at
                 .map(|at| at.saturating_duration_since(Instant::now()).as_millis() as u64),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            url: self.url.lock().ok().and_then(|u| u.clone()),
         }
     }
 }
@@ -219,6 +228,9 @@ pub struct OutputSnapshot {
     /// Milliseconds until that attempt, while reconnecting.
     pub retry_in_ms: Option<u64>,
     pub last_error: Option<String>,
+    /// Where to watch the output (the HLS preview page), if it can be watched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl EngineCounters {

@@ -424,6 +424,7 @@ mod tests {
     fn streams() -> StreamSet {
         StreamSet {
             video: Some(VideoConfig {
+                keyframe_interval_frames: 60,
                 width: 1280,
                 height: 720,
                 frame_rate_num: 30,

@@ -1,0 +1,383 @@
+//! The preview server: the HLS folder, the player page and hls.js over HTTP, on axum.
+//!
+//! Safe by default: it binds loopback unless told otherwise, answers only GET and HEAD, and
+//! serves only flat file names it wrote itself (`live.m3u8`, `*.m4s`, `*-init.mp4`) plus the
+//! page and hls.js compiled into the binary. A path is percent-decoded once and refused (400)
+//! if it holds a separator, a dot segment, a control character or anything else outside
+//! `[A-Za-z0-9._-]`, so no encoding of `../` can leave the folder.
+//!
+//! LL-HLS delivery directives (RFC 8216bis 6.2.5.2): a playlist request with `_HLS_msn` (and
+//! optionally `_HLS_part`) is held until the playlist holds that part or segment, answered at
+//! once when the stream has ended, with 400 when it asks for more than two segments ahead or
+//! for a part without a segment, and with 503 after three target durations. A request for the
+//! part the playlist's preload hint names is held the same way until the part exists.
+//!
+//! The routing and the decisions are plain functions ([`route`], [`Directives::parse`],
+//! [`Progress::has`]), unit-tested without a socket; the integration tests drive the real
+//! server.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use tokio::sync::watch;
+
+use crate::format::hls::{PLAYLIST_NAME, Progress};
+
+/// The player page.
+const PLAYER_HTML: &str = include_str!("../../../assets/player.html");
+/// hls.js 1.7.4 from npm (dist/hls.min.js), vendored with its licence in assets/hls.js/.
+const HLS_JS: &[u8] = include_bytes!("../../../assets/hls.js/hls.min.js");
+/// How long the server keeps answering after the stream ended, so that players still fetch
+/// the last parts and see EXT-X-ENDLIST.
+const LINGER: Duration = Duration::from_secs(3);
+/// Target duration assumed before the first playlist exists.
+const DEFAULT_TARGET_S: u32 = 2;
+
+/// What a request path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Page,
+    HlsJs,
+    Playlist,
+    /// A media file in the folder (init segment, segment or part).
+    Media(String),
+}
+
+/// Maps a raw (percent-encoded) request path to what it names, or the status to refuse it
+/// with: 400 for anything that could step outside the folder or is not a plain file name,
+/// 404 for a plain name that is not one onair serves.
+pub fn route(raw_path: &str) -> Result<Resource, StatusCode> {
+    let decoded = percent_encoding::percent_decode_str(raw_path)
+        .decode_utf8()
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    let name = decoded.strip_prefix('/').ok_or(StatusCode::BAD_REQUEST)?;
+    if name.is_empty() || name == "index.html" {
+        return Ok(Resource::Page);
+    }
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !plain || name.starts_with('.') || name.contains("..") {
+        return Err(StatusCode::BAD_REQUEST);
+    }
+    if name == "hls.min.js" {
+        Ok(Resource::HlsJs)
+    } else if name == PLAYLIST_NAME {
+        Ok(Resource::Playlist)
+    } else if name.ends_with(".m4s") || name.ends_with("-init.mp4") {
+        Ok(Resource::Media(name.to_owned()))
+    } else {
+        Err(StatusCode::NOT_FOUND)
+    }
+}
+
+/// LL-HLS delivery directives of a playlist request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Directives {
+    pub msn: Option<u64>,
+    pub part: Option<u64>,
+}
+
+impl Directives {
+    /// Reads `_HLS_msn` and `_HLS_part` from a query string (others, such as `_HLS_skip`, are
+    /// ignored: this server does not produce delta playlists). A malformed number, or a part
+    /// without a segment, is a 400.
+    pub fn parse(query: Option<&str>) -> Result<Self, StatusCode> {
+        let mut d = Self::default();
+        for pair in query.unwrap_or("").split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match key {
+                "_HLS_msn" => &mut d.msn,
+                "_HLS_part" => &mut d.part,
+                _ => continue,
+            };
+            *slot = Some(value.parse().map_err(|_| StatusCode::BAD_REQUEST)?);
+        }
+        if d.part.is_some() && d.msn.is_none() {
+            return Err(StatusCode::BAD_REQUEST);
+        }
+        Ok(d)
+    }
+}
+
+/// The preview server, bound and ready to run on its own thread.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    progress: watch::Receiver<Progress>,
+}
+
+impl Server {
+    pub fn new(listener: TcpListener, dir: PathBuf, progress: watch::Receiver<Progress>) -> Self {
+        Self {
+            listener,
+            shared: Arc::new(Shared { dir, progress }),
+        }
+    }
+
+    /// Serves until the HLS output has ended (plus [`LINGER`]) or is gone. Runs a
+    /// single-threaded tokio runtime on the calling thread: held requests cost no thread.
+    pub fn run(self) -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()?;
+        runtime.block_on(async move {
+            self.listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            let mut done = self.shared.progress.clone();
+            let app = Router::new().fallback(handle).with_state(self.shared);
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // An error means the output is gone: stop as well.
+                    drop(done.wait_for(|p| p.ended).await);
+                    tokio::time::sleep(LINGER).await;
+                })
+                .await
+        })
+    }
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let head = method == Method::HEAD;
+    let resource = match route(uri.path()) {
+        Ok(r) => r,
+        Err(code) => return status(code),
+    };
+    match resource {
+        Resource::Page => body(
+            head,
+            PLAYER_HTML.as_bytes().to_vec(),
+            "text/html; charset=utf-8",
+            "no-cache",
+        ),
+        Resource::HlsJs => body(head, HLS_JS.to_vec(), "text/javascript", "max-age=86400"),
+        Resource::Playlist => playlist(&shared, head, uri.query()).await,
+        Resource::Media(name) => media(&shared, head, &name).await,
+    }
+}
+
+async fn playlist(shared: &Shared, head: bool, query: Option<&str>) -> Response {
+    let directives = match Directives::parse(query) {
+        Ok(d) => d,
+        Err(code) => return status(code),
+    };
+    let mut progress = shared.progress.clone();
+    let hold = hold_limit(&progress.borrow());
+    let ready = match directives.msn {
+        Some(msn) => {
+            if progress.borrow().too_far(msn) && !progress.borrow().ended {
+                return status(StatusCode::BAD_REQUEST);
+            }
+            wait(&mut progress, hold, |p| p.has(msn, directives.part)).await
+        }
+        // No directive: answer now, or wait for the first playlist of the run.
+        None => wait(&mut progress, hold, |p| p.last_parts > 0 || p.ended).await,
+    };
+    if !ready {
+        return status(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    file(shared, head, PLAYLIST_NAME, "no-cache").await
+}
+
+async fn media(shared: &Shared, head: bool, name: &str) -> Response {
+    let response = file(shared, head, name, "max-age=3600, immutable").await;
+    if response.status() != StatusCode::NOT_FOUND {
+        return response;
+    }
+    // The part named by the preload hint: held until it exists (or can no longer come).
+    let mut progress = shared.progress.clone();
+    let hinted = progress.borrow().hint.as_deref() == Some(name);
+    if !hinted {
+        return response;
+    }
+    let hold = hold_limit(&progress.borrow());
+    wait(&mut progress, hold, |p| {
+        p.hint.as_deref() != Some(name) || p.ended
+    })
+    .await;
+    file(shared, head, name, "max-age=3600, immutable").await
+}
+
+/// Three target durations (RFC 8216bis: answer 503 when a held request is not satisfied by
+/// then).
+fn hold_limit(p: &Progress) -> Duration {
+    let target = if p.target_duration_s == 0 {
+        DEFAULT_TARGET_S
+    } else {
+        p.target_duration_s
+    };
+    Duration::from_secs(3 * u64::from(target))
+}
+
+/// Waits until `ready` holds, at most `limit`; false if it never did.
+async fn wait(
+    progress: &mut watch::Receiver<Progress>,
+    limit: Duration,
+    ready: impl FnMut(&Progress) -> bool,
+) -> bool {
+    matches!(
+        tokio::time::timeout(limit, progress.wait_for(ready)).await,
+        Ok(Ok(_))
+    )
+}
+
+async fn file(shared: &Shared, head: bool, name: &str, cache: &'static str) -> Response {
+    match tokio::fs::read(shared.dir.join(name)).await {
+        Ok(bytes) => body(head, bytes, content_type(name), cache),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => status(StatusCode::NOT_FOUND),
+        Err(e) => {
+            tracing::warn!(file = %name, "cannot read an HLS file: {e}");
+            status(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// The MIME type of a file onair serves (RFC 8216: playlists; ISO BMFF for the rest).
+pub fn content_type(name: &str) -> &'static str {
+    if name.ends_with(".m3u8") {
+        "application/vnd.apple.mpegurl"
+    } else if name.ends_with(".m4s") {
+        "video/iso.segment"
+    } else {
+        "video/mp4"
+    }
+}
+
+fn body(head: bool, bytes: Vec<u8>, content_type: &'static str, cache: &'static str) -> Response {
+    let len = bytes.len();
+    let mut r = Response::new(if head {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    });
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn status(code: StatusCode) -> Response {
+    let mut r = Response::new(Body::from(format!(
+        "{}\n",
+        code.canonical_reason().unwrap_or("error")
+    )));
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_plain_names_only() {
+        assert_eq!(route("/"), Ok(Resource::Page));
+        assert_eq!(route("/index.html"), Ok(Resource::Page));
+        assert_eq!(route("/hls.min.js"), Ok(Resource::HlsJs));
+        assert_eq!(route("/live.m3u8"), Ok(Resource::Playlist));
+        assert_eq!(
+            route("/a1-3.2.m4s"),
+            Ok(Resource::Media("a1-3.2.m4s".into()))
+        );
+        assert_eq!(
+            route("/a1-init.mp4"),
+            Ok(Resource::Media("a1-init.mp4".into()))
+        );
+        assert_eq!(
+            route("/%61%31-3.m4s"),
+            Ok(Resource::Media("a1-3.m4s".into()))
+        );
+        assert_eq!(route("/notes.txt"), Err(StatusCode::NOT_FOUND));
+        assert_eq!(route("/recording.mp4"), Err(StatusCode::NOT_FOUND));
+    }
+
+    #[test]
+    fn refuses_every_way_out_of_the_folder() {
+        for bad in [
+            "/../etc/passwd",
+            "/..",
+            "/a/../../x.m4s",
+            "/%2e%2e/x.m4s",
+            "/%2E%2E%2Fx.m4s",
+            "/..%2fx.m4s",
+            "/%2e%2e%5cx.m4s",
+            "/%252e%252e/x.m4s",
+            "/x.m4s%00",
+            "/%c0%ae%c0%ae/x.m4s",
+            "/sub/x.m4s",
+            "/.onair-hls",
+            "//etc/passwd",
+            "relative.m4s",
+            "/\\x.m4s",
+        ] {
+            assert_eq!(route(bad), Err(StatusCode::BAD_REQUEST), "{bad}");
+        }
+    }
+
+    #[test]
+    fn delivery_directives() {
+        assert_eq!(Directives::parse(None), Ok(Directives::default()));
+        assert_eq!(
+            Directives::parse(Some("_HLS_msn=7&_HLS_part=2")),
+            Ok(Directives {
+                msn: Some(7),
+                part: Some(2)
+            })
+        );
+        assert_eq!(
+            Directives::parse(Some("_HLS_msn=7&_HLS_skip=YES")),
+            Ok(Directives {
+                msn: Some(7),
+                part: None
+            })
+        );
+        assert_eq!(
+            Directives::parse(Some("_HLS_part=2")),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            Directives::parse(Some("_HLS_msn=x")),
+            Err(StatusCode::BAD_REQUEST)
+        );
+        assert_eq!(
+            Directives::parse(Some("_HLS_msn=-1")),
+            Err(StatusCode::BAD_REQUEST)
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(content_type("live.m3u8"), "application/vnd.apple.mpegurl");
+        assert_eq!(content_type("a-1.0.m4s"), "video/iso.segment");
+        assert_eq!(content_type("a-init.mp4"), "video/mp4");
+    }
+}
