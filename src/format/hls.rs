@@ -366,9 +366,10 @@ impl LivePlaylist {
         let _ = writeln!(
             out,
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={}",
+            // Three times PART-TARGET as written (rounded up), so the ratio holds exactly.
             seconds(
-                MediaTime::from_nanos(3 * timing.part_target.as_nanos()),
-                Round::Up
+                MediaTime::from_nanos(3 * round_up_to_unit(timing.part_target.as_nanos())),
+                Round::Nearest
             )
         );
         let _ = writeln!(
@@ -438,9 +439,15 @@ enum Round {
     Up,
 }
 
-/// Seconds with 5 decimals (10 µs), as playlists write durations.
+/// Playlists write durations in units of 10 µs (5 decimals).
+const UNIT: i64 = 10_000; // ns
+
+fn round_up_to_unit(ns: i64) -> i64 {
+    (ns.max(0) + UNIT - 1) / UNIT * UNIT
+}
+
+/// Seconds with 5 decimals, as playlists write durations.
 fn seconds(t: MediaTime, round: Round) -> String {
-    const UNIT: i64 = 10_000; // ns
     let ns = t.as_nanos().max(0);
     let units = match round {
         Round::Nearest => (ns + UNIT / 2) / UNIT,
@@ -534,7 +541,7 @@ mod tests {
             "#EXTM3U\n\
              #EXT-X-VERSION:6\n\
              #EXT-X-TARGETDURATION:2\n\
-             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.10000\n\
+             #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=1.10001\n\
              #EXT-X-PART-INF:PART-TARGET=0.36667\n\
              #EXT-X-MEDIA-SEQUENCE:0\n\
              #EXT-X-INDEPENDENT-SEGMENTS\n\

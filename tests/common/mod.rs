@@ -278,3 +278,42 @@ pub fn assert_clean_h264_aac(path: &Path, min_frames: f64, max_frames: f64) -> V
     assert!(packets[0].1, "{path:?} starts with a keyframe");
     p
 }
+
+/// One HTTP/1.1 request to 127.0.0.1:`port`, the path sent exactly as given (no
+/// normalisation, unlike curl): (status, lowercased head, body).
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String, Vec<u8>) {
+    try_http(port, method, path).expect("connect")
+}
+
+/// [`http`], or `None` when nothing listens on the port (yet).
+pub fn try_http(port: u16, method: &str, path: &str) -> Option<(u16, String, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = raw.get(split + 4..).unwrap_or_default().to_vec();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Some((code, head, body))
+}
+
+/// GET that must answer 200; the body as text.
+pub fn http_text(port: u16, path: &str) -> String {
+    let (code, head, body) = http(port, "GET", path);
+    assert_eq!(code, 200, "GET {path}: {head}");
+    String::from_utf8(body).expect("UTF-8 body")
+}

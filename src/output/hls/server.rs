@@ -374,6 +374,200 @@ mod tests {
         );
     }
 
+    /// A served folder whose playlist and progress the test controls.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        addr: std::net::SocketAddr,
+        progress: watch::Sender<Progress>,
+        thread: std::thread::JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Fixture {
+        fn start() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (progress, rx) = watch::channel(Progress {
+                target_duration_s: 1,
+                ..Progress::default()
+            });
+            let server = Server::new(listener, dir.path().to_owned(), rx);
+            let thread = std::thread::Builder::new()
+                .name("test-hls-server".into())
+                .spawn(move || server.run())
+                .unwrap();
+            Self {
+                dir,
+                addr,
+                progress,
+                thread,
+            }
+        }
+
+        /// Publishes a playlist naming its last part, as the HLS output does.
+        fn publish(&self, msn: u64, parts: u64, complete: Option<u64>) {
+            let text = format!("#EXTM3U\n# {msn}.{parts}\n");
+            std::fs::write(self.dir.path().join(PLAYLIST_NAME), text).unwrap();
+            self.progress.send_modify(|p| {
+                p.last_msn = msn;
+                p.last_parts = parts;
+                p.complete_msn = complete;
+                p.hint = Some(format!("r-{msn}.{parts}.m4s"));
+            });
+        }
+
+        fn get(&self, method: &str, path: &str) -> (u16, String, String) {
+            request(self.addr, method, path)
+        }
+
+        /// The same request on a thread: the answer arrives on the channel.
+        fn get_later(&self, path: &str) -> crossbeam_channel::Receiver<(u16, String)> {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (addr, path) = (self.addr, path.to_owned());
+            std::thread::Builder::new()
+                .name("test-hls-client".into())
+                .spawn(move || {
+                    let (code, _, body) = request(addr, "GET", &path);
+                    let _ = tx.send((code, body));
+                })
+                .unwrap();
+            rx
+        }
+
+        fn end(self) {
+            self.progress.send_modify(|p| p.ended = true);
+            let done = self.thread.join().unwrap();
+            assert!(done.is_ok(), "{done:?}");
+        }
+    }
+
+    /// One request with the path sent exactly as given; (status, lowercased head, body).
+    fn request(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let code = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (code, head.to_ascii_lowercase(), body.to_owned())
+    }
+
+    #[test]
+    fn serves_only_get_and_head_and_nothing_outside_the_folder() {
+        let f = Fixture::start();
+        f.publish(0, 1, None);
+        std::fs::write(f.dir.path().join("r-0.0.m4s"), b"part").unwrap();
+        std::fs::write(f.dir.path().join("secret.txt"), b"secret").unwrap();
+
+        let (code, head, body) = f.get("GET", "/r-0.0.m4s");
+        assert_eq!((code, body.as_str()), (200, "part"));
+        assert!(head.contains("content-type: video/iso.segment"), "{head}");
+        assert!(
+            head.contains("cache-control: max-age=3600, immutable"),
+            "{head}"
+        );
+        let (code, head, body) = f.get("HEAD", "/live.m3u8");
+        assert_eq!((code, body.as_str()), (200, ""));
+        assert!(
+            head.contains("content-type: application/vnd.apple.mpegurl"),
+            "{head}"
+        );
+        assert!(head.contains("cache-control: no-cache"), "{head}");
+        let (code, head, body) = f.get("GET", "/");
+        assert_eq!(code, 200);
+        assert!(head.contains("content-type: text/html"), "{head}");
+        assert!(body.contains("hls.min.js"));
+        let (code, head, _) = f.get("POST", "/live.m3u8");
+        assert_eq!(code, 405);
+        assert!(head.contains("allow: get, head"), "{head}");
+        assert_eq!(f.get("DELETE", "/r-0.0.m4s").0, 405);
+        assert_eq!(f.get("GET", "/secret.txt").0, 404);
+        for path in [
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/%2e%2e%2fsecret.txt",
+            "/..%5csecret.txt",
+            "/%252e%252e%252fsecret.txt",
+            "/./secret.txt",
+        ] {
+            let (code, _, body) = f.get("GET", path);
+            assert!(code == 400 || code == 404, "{path}: {code}");
+            assert!(!body.contains("secret"), "{path}");
+        }
+        f.end();
+    }
+
+    #[test]
+    fn a_blocking_reload_returns_when_the_part_exists() {
+        let f = Fixture::start();
+        f.publish(0, 1, None);
+        let answer = f.get_later("/live.m3u8?_HLS_msn=0&_HLS_part=2");
+        std::thread::sleep(Duration::from_millis(300));
+        f.publish(0, 2, None);
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(answer.try_recv().is_err(), "answered before part 2 existed");
+        f.publish(0, 3, None);
+        let (code, body) = answer.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(code, 200);
+        assert!(body.contains("# 0.3"), "{body}");
+
+        // A part beyond a segment's last: the next segment's first part answers it.
+        let answer = f.get_later("/live.m3u8?_HLS_msn=0&_HLS_part=3");
+        f.publish(1, 1, Some(0));
+        assert_eq!(answer.recv_timeout(Duration::from_secs(10)).unwrap().0, 200);
+        // Whole segment 1.
+        let answer = f.get_later("/live.m3u8?_HLS_msn=1");
+        f.publish(2, 1, Some(1));
+        assert_eq!(answer.recv_timeout(Duration::from_secs(10)).unwrap().0, 200);
+
+        // The preload-hinted part is held until it exists.
+        let answer = f.get_later("/r-2.1.m4s");
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(f.dir.path().join("r-2.1.m4s"), b"hinted").unwrap();
+        f.publish(2, 2, Some(1));
+        assert_eq!(
+            answer.recv_timeout(Duration::from_secs(10)).unwrap(),
+            (200, "hinted".to_owned())
+        );
+        f.end();
+    }
+
+    #[test]
+    fn a_blocking_reload_that_cannot_be_met_is_answered_as_the_spec_says() {
+        let f = Fixture::start();
+        f.publish(5, 2, Some(4));
+        // More than two segments ahead, or a part without a segment: 400 at once.
+        assert_eq!(f.get("GET", "/live.m3u8?_HLS_msn=8").0, 400);
+        assert_eq!(f.get("GET", "/live.m3u8?_HLS_part=1").0, 400);
+        assert_eq!(f.get("GET", "/live.m3u8?_HLS_msn=abc").0, 400);
+        // Never comes: 503 after three target durations (3 s here).
+        assert_eq!(f.get("GET", "/live.m3u8?_HLS_msn=7").0, 503);
+        // The stream ends while a request waits: the final playlist, at once.
+        let answer = f.get_later("/live.m3u8?_HLS_msn=7&_HLS_part=0");
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::write(
+            f.dir.path().join(PLAYLIST_NAME),
+            "#EXTM3U\n#EXT-X-ENDLIST\n",
+        )
+        .unwrap();
+        f.progress.send_modify(|p| p.ended = true);
+        let (code, body) = answer.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(code, 200);
+        assert!(body.ends_with("#EXT-X-ENDLIST\n"), "{body}");
+        // After the end, anything far ahead is answered with the final playlist too.
+        assert_eq!(f.get("GET", "/live.m3u8?_HLS_msn=99").0, 200);
+        f.end();
+    }
+
     #[test]
     fn content_types() {
         assert_eq!(content_type("live.m3u8"), "application/vnd.apple.mpegurl");
