@@ -2,7 +2,7 @@
 # Installs what onair needs on Debian 12 / Ubuntu 24.04: the build tools (nasm is required:
 # without it OpenH264 silently loses its assembly and encodes ~3x slower), the Rust toolchain
 # if there is none, and with --test the peers the tests judge against (ffmpeg/ffprobe, nginx
-# with the RTMP module).
+# with the RTMP module, Chromium driven by playwright-core from npm).
 #
 #   bash packaging/setup.sh           # to build and run
 #   bash packaging/setup.sh --test    # also what the tests need
@@ -12,10 +12,12 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 build_pkgs=(build-essential pkg-config nasm ca-certificates curl)
-test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps)
+test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")
+# Node.js drives Chromium in the tests; Debian's, unless the machine already has one.
+((want_test)) && ! command -v npm >/dev/null && pkgs+=(nodejs npm)
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -51,5 +53,14 @@ fi
 if ((want_test)) && command -v rustup >/dev/null; then
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+if ((want_test)); then
+  # playwright-core, pinned by tests/browser/package-lock.json (no browser download: the tests
+  # use Debian's /usr/bin/chromium).
+  browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+  if [[ ! -d "$browser_dir/node_modules/playwright-core" ]]; then
+    echo "setup: installing playwright-core in tests/browser" >&2
+    npm ci --prefix "$browser_dir" --no-audit --no-fund --loglevel=error >&2
+  fi
 fi
 echo "setup: ready ($(rustc --version), $(nasm -v))" >&2
