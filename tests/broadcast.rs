@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -207,15 +207,7 @@ fn kill_9_leaves_files_that_play_up_to_the_last_fragment() {
 fn sigterm_stops_cleanly_with_every_frame_in_a_finalized_file() {
     let dir = tempdir();
     let (child, mp4, flv, stats) = start_until(&dir, 4);
-    let pid = child.id().to_string();
-    run_ok(Command::new("kill").args(["-TERM", &pid]));
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    terminate(child);
     let last = last_stats(&stats).expect("final stats line");
     let encoded = last["video"]["encoded"].as_u64().unwrap() as f64;
     assert!(encoded >= 120.0);

@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use common::peers::free_port;
@@ -15,26 +15,9 @@ use common::*;
 use serde_json::Value;
 
 fn spawn_hls(dir: &Path, port: u16, extra: &[&str]) -> Child {
-    onair()
-        .args(["broadcast", "--preset", "720p30", "--hls"])
-        .arg(dir)
-        .args(["--serve", &format!("127.0.0.1:{port}")])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn wait_exit(child: Child) -> Output {
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    let serve = format!("127.0.0.1:{port}");
+    let hls = ["--hls", dir.to_str().unwrap(), "--serve", &serve];
+    spawn_broadcast(hls.iter().chain(extra))
 }
 
 fn wait_playlist(port: u16) -> String {
@@ -284,7 +267,7 @@ fn a_20_s_broadcast_over_http_follows_the_hls_rules_and_every_segment_decodes() 
     );
     assert_clean_h264_aac(&all, 60.0 * listed.len() as f64, 60.0 * listed.len() as f64);
 
-    let out = wait_exit(child);
+    let out = wait_success(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("preview: http://127.0.0.1:{port}/")),
@@ -329,8 +312,7 @@ fn the_preview_page_plays_in_chromium_with_low_latency() {
             .arg("12")
             .arg(&shot),
     );
-    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-    wait_exit(child);
+    terminate(child);
 
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let samples = report["samples"].as_array().unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use common::peers::{Nginx, NginxOptions, ThrottleProxy};
@@ -44,27 +44,12 @@ fn rtmp_output(stats: &Value) -> &Value {
 }
 
 fn spawn_live(args: &[&str], stats: &Path) -> Child {
-    onair()
-        .args(["broadcast", "--preset", "720p30"])
-        .args(args)
-        .arg("--stats")
-        .arg(stats)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let stats = stats.to_str().unwrap();
+    spawn_broadcast(args.iter().copied().chain(["--stats", stats]))
 }
 
 fn stop(child: Child) -> Output {
-    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    terminate(child)
 }
 
 fn wait_stats(stats: &Path, what: &str, mut cond: impl FnMut(&Value) -> bool) -> Value {

@@ -16,6 +16,39 @@ pub fn onair() -> Command {
     c
 }
 
+/// `onair broadcast --preset 720p30 ARGS`, running, stderr captured.
+pub fn spawn_broadcast<I, S>(args: I) -> std::process::Child
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    onair()
+        .args(["broadcast", "--preset", "720p30"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start onair")
+}
+
+/// Waits for the process, which must exit 0.
+pub fn wait_success(child: std::process::Child) -> Output {
+    let out = child.wait_with_output().expect("wait for onair");
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// SIGTERM, then [`wait_success`].
+pub fn terminate(child: std::process::Child) -> Output {
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    wait_success(child)
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run command");
     assert!(
