@@ -11,8 +11,12 @@ set -euo pipefail
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-build_pkgs=(build-essential pkg-config nasm ca-certificates curl)
-test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium)
+build_pkgs=(build-essential pkg-config nasm ca-certificates curl
+  # the window: loaded at run time by winit/glutin (X11 or Wayland, OpenGL through Mesa)
+  libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libwayland-client0 libgl1 libegl1 libgl1-mesa-dri)
+test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium
+  # the GUI tests: kittest renders with wgpu on lavapipe; the real window runs under Xvfb
+  mesa-vulkan-drivers xvfb xdotool imagemagick x11-utils)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

@@ -26,7 +26,6 @@ use onair::pipeline::{EngineConfig, EngineHandle, OutputState, StatsReport, Stat
     version,
     about = "Capture, encode once, record and stream."
 )]
-#[command(arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -34,7 +34,7 @@ impl Preset {
 }
 
 /// A preset as written in the config file, before validation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresetSpec {
     pub name: String,

@@ -12,6 +12,7 @@
 
 pub mod fanout;
 mod pool;
+pub mod preview;
 pub mod stats;
 
 use std::sync::Arc;
@@ -34,7 +35,10 @@ use crate::output::rtmp::RtmpOutput;
 use crate::output::{OutputError, OutputSink, OutputSpec, recording};
 
 pub use fanout::{Fanout, OutputId, OutputMsg};
-pub use stats::{EngineCounters, OutputCounters, OutputState, StatsReport, StatsSnapshot};
+pub use preview::{PreviewImage, ProgramPreview};
+pub use stats::{
+    EngineCounters, OutputCounters, OutputSnapshot, OutputState, StatsReport, StatsSnapshot,
+};
 
 /// Frames between the video source and the H.264 encoder: a few frames absorb scheduling
 /// jitter; more would only add latency. When full, the newest frame is dropped and counted
@@ -100,6 +104,7 @@ pub struct EngineHandle {
     stop: Arc<AtomicBool>,
     counters: Arc<EngineCounters>,
     fanout: Arc<Fanout>,
+    preview: Arc<ProgramPreview>,
     sources: Vec<JoinHandle<()>>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
@@ -163,6 +168,7 @@ impl EngineHandle {
             stop: stop.clone(),
             counters: counters.clone(),
             fanout: fanout.clone(),
+            preview: Arc::new(ProgramPreview::new(0)),
             sources: Vec::new(),
             encoders: Vec::new(),
             outputs: Vec::new(),
@@ -185,7 +191,8 @@ impl EngineHandle {
             let frame_tb = preset.frame_timebase();
             handle.encoders.push(spawn("enc-h264", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
-                move || run_video_encoder(encoder, &rx, &recycle, &counters, &fanout)
+                let preview = handle.preview.clone();
+                move || run_video_encoder(encoder, &rx, &recycle, &counters, &fanout, &preview)
             })?);
             handle.sources.push(spawn("src-video", move || {
                 run_video_source(source, frame_tb, pool, &tx, &ctx)
@@ -253,6 +260,27 @@ impl EngineHandle {
             worker,
         });
         Ok(id)
+    }
+
+    /// The stats of one running output.
+    pub fn output_snapshot(&self, id: OutputId) -> Option<OutputSnapshot> {
+        self.outputs
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| o.counters.snapshot())
+    }
+
+    /// Asks a reconnecting output to try again now instead of waiting out its backoff.
+    pub fn retry_now(&self, id: OutputId) {
+        if let Some(o) = self.outputs.iter().find(|o| o.id == id) {
+            o.counters.request_retry();
+        }
+    }
+
+    /// The program picture for a preview; off until its rate is set
+    /// ([`ProgramPreview::set_fps`]).
+    pub fn preview(&self) -> Arc<ProgramPreview> {
+        self.preview.clone()
     }
 
     /// Engine time now.
@@ -408,6 +436,7 @@ fn run_video_encoder(
     recycle: &Sender<VideoFrame>,
     counters: &EngineCounters,
     fanout: &Fanout,
+    preview: &ProgramPreview,
 ) {
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
@@ -427,6 +456,7 @@ fn run_video_encoder(
                 Err(e) => tracing::warn!("{e}"),
             }
         }
+        preview.offer(&frame);
         match encoder.encode(&frame, false) {
             Ok(Some(picture)) => {
                 if let Some(config) = picture.new_config {

@@ -88,6 +88,8 @@ pub struct OutputCounters {
     /// Dynamic bitrate: the video bitrate this output asks the encoder for (0 = none).
     pub bitrate_request_bps: AtomicU64,
     retry: Mutex<(Option<Instant>, u32)>,
+    /// A front end asked to retry now instead of waiting out the backoff.
+    retry_request: std::sync::atomic::AtomicBool,
     pub last_error: Mutex<Option<String>>,
     url: Mutex<Option<String>>,
 }
@@ -111,6 +113,7 @@ impl OutputCounters {
             retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
             url: Mutex::new(None),
+            retry_request: std::sync::atomic::AtomicBool::new(false),
         }
     }
     pub fn set_state(&self, s: OutputState) {
@@ -123,6 +126,14 @@ impl OutputCounters {
     pub fn set_error(&self, message: String) {
         self.set_last_error(message);
         self.set_state(OutputState::Failed);
+    }
+    /// Asks a reconnecting output to try again at once.
+    pub fn request_retry(&self) {
+        self.retry_request.store(true, Relaxed);
+    }
+    /// True once after [`request_retry`](Self::request_retry).
+    pub fn take_retry_request(&self) -> bool {
+        self.retry_request.swap(false, Relaxed)
     }
     /// Where the output can be watched (the HLS preview page).
     pub fn set_url(&self, url: String) {

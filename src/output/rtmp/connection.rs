@@ -17,6 +17,8 @@ use super::url::RtmpUrl;
 use super::{ReconnectPolicy, RtmpError, RtmpOptions, Shared};
 use crate::pipeline::stats::{OutputCounters, OutputState};
 
+/// How often a backoff wait looks for a "retry now" request.
+const RETRY_REQUEST_POLL: Duration = Duration::from_millis(100);
 /// OBS's socket settings: a write that cannot progress for 15 s means the link is dead.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -369,13 +371,14 @@ impl Worker {
                 return false;
             }
             let now = Instant::now();
-            if now >= retry_at {
+            // "Retry now" from a front end cuts the wait short.
+            if now >= retry_at || self.counters.take_retry_request() {
                 return true;
             }
             s = self
                 .shared
                 .wake
-                .wait_timeout(s, retry_at - now)
+                .wait_timeout(s, (retry_at - now).min(RETRY_REQUEST_POLL))
                 .map(|(g, _)| g)
                 .unwrap_or_else(|p| p.into_inner().0);
         }

@@ -1,0 +1,135 @@
+//! The log view's source: a `tracing` layer that keeps the last lines in a bounded ring.
+//!
+//! Lines are formatted once when logged (level, message and fields); the ring holds at most
+//! [`LOG_LINES`] and drops the oldest. Stream keys never reach it: the library masks them
+//! before logging (see `output::rtmp::url`).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+/// Lines kept for the log view.
+pub const LOG_LINES: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub level: Level,
+    pub text: String,
+    /// Increasing number, so a reader can tell new lines from seen ones.
+    pub seq: u64,
+}
+
+/// The ring of recent log lines, shared between the layer and the app.
+#[derive(Debug, Default)]
+pub struct LogRing {
+    lines: Mutex<VecDeque<LogLine>>,
+    seq: AtomicU64,
+}
+
+impl LogRing {
+    pub fn push(&self, level: Level, text: String) {
+        let seq = self.seq.fetch_add(1, Relaxed) + 1;
+        if let Ok(mut lines) = self.lines.lock() {
+            if lines.len() == LOG_LINES {
+                lines.pop_front();
+            }
+            lines.push_back(LogLine { level, text, seq });
+        }
+    }
+
+    /// Lines newer than `seen`, oldest first.
+    pub fn since(&self, seen: u64) -> Vec<LogLine> {
+        self.lines
+            .lock()
+            .map(|l| l.iter().filter(|l| l.seq > seen).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The layer feeding a [`LogRing`] with events at `min` level or more severe.
+pub struct RingLayer {
+    ring: Arc<LogRing>,
+    min: Level,
+}
+
+impl RingLayer {
+    pub fn new(ring: Arc<LogRing>, min: Level) -> Self {
+        Self { ring, min }
+    }
+}
+
+#[derive(Default)]
+struct Text(String);
+
+impl Visit for Text {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else {
+            let _ = write!(self.0, " {}={value}", field.name());
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for RingLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let level = *event.metadata().level();
+        // Level ordering in tracing: TRACE > DEBUG > INFO > WARN > ERROR.
+        if level > self.min {
+            return;
+        }
+        let mut text = Text::default();
+        event.record(&mut text);
+        self.ring.push(level, text.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn keeps_the_last_lines_at_or_above_the_level() {
+        let ring = Arc::new(LogRing::default());
+        let subscriber =
+            tracing_subscriber::registry().with(RingLayer::new(ring.clone(), Level::INFO));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!("hidden");
+            tracing::warn!(output = "rtmp://h/app/****", "reconnecting");
+            for i in 0..LOG_LINES {
+                tracing::info!("line {i}");
+            }
+        });
+        let lines = ring.since(0);
+        assert_eq!(lines.len(), LOG_LINES);
+        assert_eq!(
+            lines.last().unwrap().text,
+            format!("line {}", LOG_LINES - 1)
+        );
+        assert!(ring.since(lines.last().unwrap().seq).is_empty());
+        let ring = Arc::new(LogRing::default());
+        let subscriber =
+            tracing_subscriber::registry().with(RingLayer::new(ring.clone(), Level::INFO));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!("hidden");
+            tracing::warn!(output = "rtmp://h/app/****", "reconnecting");
+        });
+        let lines = ring.since(0);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].level, Level::WARN);
+        assert_eq!(lines[0].text, "reconnecting output=rtmp://h/app/****");
+    }
+}

@@ -1,0 +1,286 @@
+//! What the desktop app remembers between runs, and the stream keys, kept apart.
+//!
+//! `gui.toml` (in the config folder, beside the CLI's `config.toml`) holds the sources, the
+//! destinations without their keys, the custom presets, the recording and preview settings and
+//! the window size. `keys.toml` holds the stream keys, by destination id, in a file created
+//! with mode 0600 (only the user can read it). The platform keyring (Secret Service, Keychain,
+//! Credential Manager) is not used: this build has no keyring integration, and a machine
+//! without a keyring daemon would need this file anyway.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::services::Service;
+use crate::config::PresetSpec;
+use crate::output::RecordingFormat;
+use crate::output::hls::DEFAULT_SERVE_ADDR;
+
+/// Overrides the config folder (tests, portable installs).
+pub const CONFIG_DIR_ENV: &str = "ONAIR_CONFIG_DIR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}; fix or delete it (the defaults are used meanwhile)")]
+    Parse { path: PathBuf, message: String },
+    #[error("cannot save {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Which picture and sound the program carries, as picked in the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VideoChoice {
+    TestPattern,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AudioChoice {
+    Tone,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordFormat {
+    Mp4,
+    Flv,
+}
+
+impl RecordFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            RecordFormat::Mp4 => "mp4",
+            RecordFormat::Flv => "flv",
+        }
+    }
+    pub fn format(self) -> RecordingFormat {
+        match self {
+            RecordFormat::Mp4 => RecordingFormat::Mp4,
+            RecordFormat::Flv => RecordingFormat::Flv,
+        }
+    }
+}
+
+/// A destination as the app keeps it; its key lives in [`Keys`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationSettings {
+    /// Stable id: the key file's index.
+    pub id: u64,
+    pub name: String,
+    pub service: Service,
+    /// The ingest server URL (`rtmp[s]://host[:port]/app`), without the key.
+    pub server: String,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub preset: String,
+    pub custom_presets: Vec<PresetSpec>,
+    pub video: VideoChoice,
+    pub audio: AudioChoice,
+    pub destinations: Vec<DestinationSettings>,
+    pub record_folder: PathBuf,
+    pub record_format: RecordFormat,
+    pub hls_folder: PathBuf,
+    pub preview_addr: String,
+    /// Program preview refresh in the window, frames per second (at most 15 by default).
+    pub preview_fps: u32,
+    pub window_size: [f32; 2],
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let videos = directories::UserDirs::new()
+            .and_then(|d| d.video_dir().map(Path::to_owned))
+            .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_owned()))
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            preset: crate::config::DEFAULT_PRESET.to_owned(),
+            custom_presets: Vec::new(),
+            video: VideoChoice::TestPattern,
+            audio: AudioChoice::Tone,
+            destinations: Vec::new(),
+            record_folder: videos,
+            record_format: RecordFormat::Mp4,
+            hls_folder: std::env::temp_dir().join("onair-preview"),
+            preview_addr: DEFAULT_SERVE_ADDR.to_owned(),
+            preview_fps: 15,
+            window_size: [1280.0, 800.0],
+        }
+    }
+}
+
+/// The folder `gui.toml` and `keys.toml` live in.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV) {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "onair").map(|d| d.config_dir().to_owned())
+}
+
+impl Settings {
+    /// Loads `dir/gui.toml`; a missing file gives the defaults.
+    pub fn load(dir: &Path) -> Result<Self, SettingsError> {
+        let path = dir.join("gui.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| SettingsError::Parse {
+                path,
+                message: e.message().to_owned(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(SettingsError::Read { path, source }),
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
+        let text = toml::to_string_pretty(self).unwrap_or_default();
+        write_private(&dir.join("gui.toml"), text.as_bytes(), false)
+    }
+
+    /// An id no destination has.
+    pub fn next_destination_id(&self) -> u64 {
+        self.destinations
+            .iter()
+            .map(|d| d.id + 1)
+            .max()
+            .unwrap_or(1)
+    }
+}
+
+/// Stream keys by destination id, in `keys.toml` (mode 0600). Never logged: `Debug` prints
+/// only how many there are.
+#[derive(Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keys {
+    keys: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keys({} stored)", self.keys.len())
+    }
+}
+
+impl Keys {
+    pub fn load(dir: &Path) -> Result<Self, SettingsError> {
+        let path = dir.join("keys.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| SettingsError::Parse {
+                path,
+                message: e.message().to_owned(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(SettingsError::Read { path, source }),
+        }
+    }
+
+    pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
+        let text = toml::to_string_pretty(self).unwrap_or_default();
+        write_private(&dir.join("keys.toml"), text.as_bytes(), true)
+    }
+
+    pub fn get(&self, id: u64) -> &str {
+        self.keys.get(&id.to_string()).map_or("", String::as_str)
+    }
+
+    pub fn set(&mut self, id: u64, key: String) {
+        if key.is_empty() {
+            self.keys.remove(&id.to_string());
+        } else {
+            self.keys.insert(id.to_string(), key);
+        }
+    }
+}
+
+/// Writes a file whole (temporary file, then rename); `private` makes it readable by the user
+/// only (0600) from the moment it exists.
+fn write_private(path: &Path, bytes: &[u8], private: bool) -> Result<(), SettingsError> {
+    let err = |source| SettingsError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let mut file = options.open(&tmp).map_err(err)?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+    }
+    file.write_all(bytes).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_and_keys_round_trip_and_keys_stay_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Settings::default();
+        s.destinations.push(DestinationSettings {
+            id: 1,
+            name: "Twitch".into(),
+            service: Service::Twitch,
+            server: "rtmp://live.twitch.tv/app".into(),
+            enabled: true,
+        });
+        s.save(dir.path()).unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap(), s);
+        let mut keys = Keys::default();
+        keys.set(1, "live_123_secret".into());
+        keys.save(dir.path()).unwrap();
+        assert_eq!(Keys::load(dir.path()).unwrap().get(1), "live_123_secret");
+        assert_eq!(format!("{keys:?}"), "Keys(1 stored)");
+        let gui = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
+        assert!(!gui.contains("secret"), "{gui}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("keys.toml"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_broken_file_says_which_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gui.toml"), "preset = 3").unwrap();
+        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("gui.toml is not valid") && err.contains("fix or delete it"),
+            "{err}"
+        );
+        assert_eq!(
+            Settings::load(&dir.path().join("none")).unwrap(),
+            Settings::default()
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! The desktop window (eframe/egui, glow back end). Only this module knows egui.
+//!
+//! It draws from a [`SessionView`] copied from the controller ([`crate::app::Session`]) and
+//! turns clicks into [`Command`]s; it never waits on media or the network. It repaints when
+//! the controller says something changed (four times a second while anything runs), for the
+//! program preview at its own rate (15 fps at most unless configured), and on input; idle, it
+//! sleeps.
+
+mod panels;
+mod presets;
+
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use crate::app::log::{LogLine, LogRing};
+use crate::app::settings::{self, AudioChoice, Keys, Settings, VideoChoice};
+use crate::app::{Command, LiveTarget, Notice, Program, Session, SessionView};
+use crate::capture::{AudioSourceKind, VideoSourceKind};
+use crate::config::{Config, Preset};
+use crate::output::rtmp::RtmpUrl;
+
+/// How long a notification stays.
+const TOAST_TIME: Duration = Duration::from_secs(8);
+/// Log lines the log view keeps.
+const LOG_VIEW_LINES: usize = 300;
+
+/// Opens the window and runs until it is closed (or `quit` is raised, e.g. by SIGTERM).
+pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error> {
+    let dir = settings::config_dir();
+    let size = dir
+        .as_deref()
+        .and_then(|d| Settings::load(d).ok())
+        .map_or([1280.0, 800.0], |s| s.window_size);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("onair")
+            .with_inner_size(size)
+            .with_min_inner_size([900.0, 600.0]),
+        renderer: eframe::Renderer::Glow,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "onair",
+        options,
+        Box::new(move |cc| {
+            let mut app = OnairApp::new(&cc.egui_ctx, dir, log);
+            watch_signals(&cc.egui_ctx, quit.clone());
+            app.set_quit_flag(quit);
+            Ok(Box::new(app))
+        }),
+    )
+}
+
+/// SIGINT and SIGTERM close the window as the close button does (outputs finish, files are
+/// finalized): a thread (`app-signals`) raises `quit` and wakes the window.
+fn watch_signals(ctx: &egui::Context, quit: Arc<AtomicBool>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        tracing::warn!("cannot watch SIGINT/SIGTERM; close the window to quit");
+        return;
+    };
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("app-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                quit.store(true, Ordering::Relaxed);
+                ctx.request_repaint();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch SIGINT/SIGTERM ({e}); close the window to quit");
+    }
+}
+
+/// The app: settings, the session, and what the window remembers between frames.
+pub struct OnairApp {
+    pub settings: Settings,
+    keys: Keys,
+    config_dir: Option<PathBuf>,
+    /// Built-in presets, then the CLI config file's, then the app's own.
+    config_presets: Vec<Preset>,
+    config_error: Option<String>,
+    session: Session,
+    view: SessionView,
+    log: Arc<LogRing>,
+    log_lines: VecDeque<LogLine>,
+    log_seen: u64,
+    toasts: Vec<(Notice, Instant)>,
+    texture: Option<egui::TextureHandle>,
+    picture_seq: u64,
+    shown_keys: HashSet<u64>,
+    confirm_stop_live: bool,
+    settings_open: bool,
+    log_open: bool,
+    preset_editor: presets::Editor,
+    quit: Arc<AtomicBool>,
+}
+
+impl OnairApp {
+    /// The app with settings from `config_dir` (defaults if none), its controller started.
+    pub fn new(ctx: &egui::Context, config_dir: Option<PathBuf>, log: Arc<LogRing>) -> Self {
+        let mut notices = Vec::new();
+        let (settings, keys) = match config_dir.as_deref() {
+            Some(dir) => {
+                let s = Settings::load(dir).unwrap_or_else(|e| {
+                    notices.push(e.to_string());
+                    Settings::default()
+                });
+                let k = Keys::load(dir).unwrap_or_else(|e| {
+                    notices.push(e.to_string());
+                    Keys::default()
+                });
+                (s, k)
+            }
+            None => (Settings::default(), Keys::default()),
+        };
+        let (config, config_error) = match Config::load(None) {
+            Ok(c) => (c, None),
+            Err(e) => (Config::builtin(), Some(e.to_string())),
+        };
+        let repaint_ctx = ctx.clone();
+        let session = Session::start(
+            Arc::new(move || repaint_ctx.request_repaint()),
+            config.reconnect,
+        );
+        session.send(Command::PreviewRate(settings.preview_fps));
+        let mut app = Self {
+            settings,
+            keys,
+            config_dir,
+            config_presets: config.presets,
+            config_error,
+            session,
+            view: SessionView::default(),
+            log,
+            log_lines: VecDeque::new(),
+            log_seen: 0,
+            toasts: Vec::new(),
+            texture: None,
+            picture_seq: 0,
+            shown_keys: HashSet::new(),
+            confirm_stop_live: false,
+            settings_open: false,
+            log_open: false,
+            preset_editor: presets::Editor::default(),
+            quit: Arc::new(AtomicBool::new(false)),
+        };
+        let now = Instant::now();
+        for text in notices.into_iter().chain(app.config_error.clone()) {
+            app.toasts.push((Notice { error: true, text }, now));
+        }
+        app
+    }
+
+    /// Every preset the app offers, valid ones only.
+    pub fn presets(&self) -> Vec<Preset> {
+        let mut all = self.config_presets.clone();
+        for spec in &self.settings.custom_presets {
+            if let Ok(p) = spec.validate(&all) {
+                all.push(p);
+            }
+        }
+        all
+    }
+
+    fn preset(&self) -> Preset {
+        let all = self.presets();
+        all.iter()
+            .find(|p| p.name == self.settings.preset)
+            .or_else(|| all.iter().find(|p| p.name == crate::config::DEFAULT_PRESET))
+            .or(all.first())
+            .cloned()
+            .unwrap_or_else(|| Config::builtin().presets.swap_remove(0))
+    }
+
+    fn program(&self) -> Program {
+        Program {
+            preset: self.preset(),
+            video: match self.settings.video {
+                VideoChoice::TestPattern => VideoSourceKind::Test,
+                VideoChoice::None => VideoSourceKind::None,
+            },
+            audio: match self.settings.audio {
+                AudioChoice::Tone => AudioSourceKind::Tone,
+                AudioChoice::None => AudioSourceKind::None,
+            },
+        }
+    }
+
+    /// Saves settings and keys; a failure is a notification.
+    pub fn save(&mut self) {
+        let Some(dir) = self.config_dir.clone() else {
+            return;
+        };
+        let result = self.settings.save(&dir).and_then(|()| self.keys.save(&dir));
+        if let Err(e) = result {
+            self.toast(true, e.to_string());
+        }
+    }
+
+    fn toast(&mut self, error: bool, text: String) {
+        self.toasts.push((Notice { error, text }, Instant::now()));
+    }
+
+    /// The live targets from the enabled destinations; the first problem as an error.
+    fn live_targets(&self) -> Result<Vec<LiveTarget>, String> {
+        let mut targets = Vec::new();
+        for d in self.settings.destinations.iter().filter(|d| d.enabled) {
+            let key = self.keys.get(d.id);
+            if key.is_empty() {
+                return Err(format!("{}: enter the stream key", d.name));
+            }
+            let url = RtmpUrl::with_key(&d.server, key).map_err(|e| format!("{}: {e}", d.name))?;
+            targets.push(LiveTarget {
+                name: d.name.clone(),
+                url,
+            });
+        }
+        if targets.is_empty() {
+            return Err("no destination is switched on: add one and switch it on".into());
+        }
+        Ok(targets)
+    }
+
+    // The three big actions, also bound to keys.
+
+    pub fn toggle_live(&mut self) {
+        if self.view.live.since.is_some() {
+            self.confirm_stop_live = true;
+            return;
+        }
+        match self.live_targets() {
+            Ok(targets) => {
+                self.session.send(Command::GoLive {
+                    program: self.program(),
+                    targets,
+                });
+            }
+            Err(e) => self.toast(true, e),
+        }
+    }
+
+    pub fn toggle_recording(&mut self) {
+        if self.view.recording.since.is_some() {
+            self.session.send(Command::StopRecording);
+            return;
+        }
+        let name = format!(
+            "onair-{}.{}",
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                .to_string()
+                .replace(':', "-"),
+            self.settings.record_format.extension()
+        );
+        self.session.send(Command::StartRecording {
+            program: self.program(),
+            path: self.settings.record_folder.join(name),
+            format: self.settings.record_format.format(),
+        });
+    }
+
+    pub fn toggle_preview(&mut self) {
+        if self.view.preview.since.is_some() {
+            self.session.send(Command::StopPreview);
+            return;
+        }
+        let addr = match self.settings.preview_addr.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                let text = format!(
+                    "preview address `{}` is not like 127.0.0.1:8787; fix it in Settings",
+                    self.settings.preview_addr
+                );
+                self.toast(true, text);
+                return;
+            }
+        };
+        self.session.send(Command::StartPreview {
+            program: self.program(),
+            dir: self.settings.hls_folder.clone(),
+            addr,
+        });
+    }
+
+    /// Takes the controller's latest view, its notices and new log lines.
+    fn refresh(&mut self, ctx: &egui::Context) {
+        let previous_url = self.view.preview_url.clone();
+        self.view = self.session.view();
+        let now = Instant::now();
+        for n in std::mem::take(&mut self.view.notices) {
+            self.toasts.push((n, now));
+        }
+        // The page opens in the default browser once its address is known.
+        if let (None, Some(url)) = (&previous_url, &self.view.preview_url) {
+            ctx.open_url(egui::OpenUrl::new_tab(url));
+            self.toasts.push((
+                Notice {
+                    error: false,
+                    text: format!("preview: {url}"),
+                },
+                now,
+            ));
+        }
+        for line in self.log.since(self.log_seen) {
+            self.log_seen = line.seq;
+            if self.log_lines.len() == LOG_VIEW_LINES {
+                self.log_lines.pop_front();
+            }
+            self.log_lines.push_back(line);
+        }
+        self.toasts
+            .retain(|(_, at)| now.duration_since(*at) < TOAST_TIME);
+        if !self.toasts.is_empty() {
+            ctx.request_repaint_after(Duration::from_millis(500));
+        }
+        // The program preview: a new picture, at most at its rate.
+        if let Some(picture) = &self.view.picture {
+            if let Some(img) = picture.newer_than(self.picture_seq) {
+                self.picture_seq = img.seq;
+                let image = egui::ColorImage::from_rgba_unmultiplied(
+                    [img.width as usize, img.height as usize],
+                    &img.rgba,
+                );
+                match &mut self.texture {
+                    Some(t) => t.set(image, egui::TextureOptions::LINEAR),
+                    None => {
+                        self.texture =
+                            Some(ctx.load_texture("program", image, egui::TextureOptions::LINEAR));
+                    }
+                }
+            }
+            let fps = self.settings.preview_fps.max(1);
+            ctx.request_repaint_after(Duration::from_millis(1000 / u64::from(fps)));
+        } else {
+            self.texture = None;
+            self.picture_seq = 0;
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let live = KeyboardShortcut::new(Modifiers::COMMAND, Key::L);
+        let record = KeyboardShortcut::new(Modifiers::COMMAND, Key::R);
+        let preview = KeyboardShortcut::new(Modifiers::COMMAND, Key::P);
+        let quit = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
+        if ctx.input_mut(|i| i.consume_shortcut(&live)) {
+            self.toggle_live();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&record)) {
+            self.toggle_recording();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&preview)) {
+            self.toggle_preview();
+        }
+        if ctx.input_mut(|i| i.consume_shortcut(&quit)) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
+    /// The latest view (for tests).
+    pub fn view(&self) -> &SessionView {
+        &self.view
+    }
+
+    /// The signal flag that closes the window.
+    pub fn set_quit_flag(&mut self, quit: Arc<AtomicBool>) {
+        self.quit = quit;
+    }
+}
+
+impl eframe::App for OnairApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        if self.quit.load(Ordering::Relaxed) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        self.refresh(&ctx);
+        self.shortcuts(&ctx);
+        let before = self.settings.clone();
+        let keys_before = self.keys.clone();
+        panels::show(self, ui);
+        if self.settings != before || self.keys != keys_before {
+            if self.settings.preview_fps != before.preview_fps {
+                self.session
+                    .send(Command::PreviewRate(self.settings.preview_fps));
+            }
+            self.save();
+        }
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.save();
+    }
+}

@@ -1,0 +1,686 @@
+//! The window's parts: the action bar, sources and destinations, the program preview, the
+//! stats panel with its graphs, the log, settings, the stop confirmation and notifications.
+
+use eframe::egui::{self, Color32, RichText};
+use egui_plot::{Line, Plot, PlotPoints};
+
+use super::OnairApp;
+use crate::app::services::Service;
+use crate::app::settings::{AudioChoice, DestinationSettings, RecordFormat, VideoChoice};
+use crate::app::{Activity, Command};
+use crate::pipeline::{OutputSnapshot, OutputState};
+
+const WARN: Color32 = Color32::from_rgb(0xe0, 0xb0, 0x30);
+const ALARM: Color32 = Color32::from_rgb(0xe0, 0x40, 0x40);
+const GOOD: Color32 = Color32::from_rgb(0x50, 0xc0, 0x60);
+
+pub fn show(app: &mut OnairApp, ui: &mut egui::Ui) {
+    egui::Panel::top("actions").show(ui, |ui| actions(app, ui));
+    if app.log_open {
+        egui::Panel::bottom("log")
+            .resizable(true)
+            .default_size(160.0)
+            .show(ui, |ui| log_view(app, ui));
+    }
+    egui::Panel::left("setup")
+        .resizable(true)
+        .default_size(360.0)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                program(app, ui);
+                ui.separator();
+                destinations(app, ui);
+            });
+        });
+    egui::CentralPanel::default().show(ui, |ui| {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            preview(app, ui);
+            ui.separator();
+            stats(app, ui);
+        });
+    });
+    let ctx = ui.ctx().clone();
+    settings_window(app, &ctx);
+    confirm_stop(app, &ctx);
+    toasts(app, &ctx);
+}
+
+fn elapsed(a: &Activity) -> String {
+    let s = a.since.map_or(0, |t| t.elapsed().as_secs());
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.2} GB", b as f64 / f64::from(1u32 << 30)),
+        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / f64::from(1u32 << 20)),
+        b => format!("{} kB", b / 1024),
+    }
+}
+
+/// What a live destination is doing, in words.
+fn live_state(o: Option<&OutputSnapshot>) -> (String, Color32) {
+    let Some(o) = o else {
+        return ("starting".into(), WARN);
+    };
+    match o.state {
+        OutputState::Starting | OutputState::Connecting => ("connecting…".into(), WARN),
+        OutputState::Live | OutputState::Recording => ("live".into(), GOOD),
+        OutputState::Reconnecting => {
+            let wait = o.retry_in_ms.map_or(0, |ms| ms.div_ceil(1000));
+            let why = o.last_error.as_deref().unwrap_or("connection lost");
+            (
+                format!(
+                    "reconnecting (attempt {}, in {wait} s): {why}",
+                    o.retry_attempt
+                ),
+                WARN,
+            )
+        }
+        OutputState::Finishing => ("finishing…".into(), WARN),
+        OutputState::Stopped => ("stopped".into(), Color32::GRAY),
+        OutputState::Failed => (
+            format!("failed: {}", o.last_error.as_deref().unwrap_or("error")),
+            ALARM,
+        ),
+    }
+}
+
+fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
+    ui.add_space(6.0);
+    ui.horizontal(|ui| {
+        let view = app.view.clone();
+        let live = view.live.since.is_some();
+        let big = |text: &str| RichText::new(text).size(20.0).strong();
+        let go = egui::Button::new(big(if live { "Stop streaming" } else { "Go live" }))
+            .fill(if live {
+                ALARM
+            } else {
+                Color32::from_rgb(0x2a, 0x6a, 0xd0)
+            })
+            .min_size(egui::vec2(170.0, 44.0));
+        if ui
+            .add_enabled(!view.live.stopping, go)
+            .on_hover_text("Ctrl+L")
+            .clicked()
+        {
+            app.toggle_live();
+        }
+        let recording = view.recording.since.is_some();
+        let rec = egui::Button::new(big(if recording {
+            "Stop recording"
+        } else {
+            "Record"
+        }))
+        .min_size(egui::vec2(150.0, 44.0));
+        if ui
+            .add_enabled(!view.recording.stopping, rec)
+            .on_hover_text("Ctrl+R")
+            .clicked()
+        {
+            app.toggle_recording();
+        }
+        let previewing = view.preview.since.is_some();
+        let prev = egui::Button::new(big(if previewing {
+            "Stop preview"
+        } else {
+            "Preview in browser"
+        }))
+        .min_size(egui::vec2(190.0, 44.0));
+        if ui
+            .add_enabled(!view.preview.stopping, prev)
+            .on_hover_text("Ctrl+P")
+            .clicked()
+        {
+            app.toggle_preview();
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Log").clicked() {
+                app.log_open = !app.log_open;
+            }
+            if ui.button("Settings").clicked() {
+                app.settings_open = !app.settings_open;
+            }
+        });
+    });
+    // One status line per action.
+    ui.horizontal_wrapped(|ui| {
+        let view = &app.view;
+        let status = if view.live.stopping {
+            RichText::new("Live: stopping…").color(WARN)
+        } else if view.live.since.is_some() {
+            RichText::new(format!("LIVE {}", elapsed(&view.live)))
+                .color(GOOD)
+                .strong()
+        } else {
+            RichText::new("Live: idle").weak()
+        };
+        ui.label(status);
+        ui.separator();
+        let status = match (&view.recording_output, view.recording.since) {
+            _ if view.recording.stopping => {
+                RichText::new("Recording: finishing the file…").color(WARN)
+            }
+            (Some(o), Some(_)) if o.state == OutputState::Failed => RichText::new(format!(
+                "Recording failed: {}",
+                o.last_error.as_deref().unwrap_or("error")
+            ))
+            .color(ALARM),
+            (o, Some(_)) => RichText::new(format!(
+                "REC {} {}",
+                elapsed(&view.recording),
+                bytes(o.as_ref().map_or(0, |o| o.bytes))
+            ))
+            .color(ALARM)
+            .strong(),
+            (_, None) => RichText::new("Recording: idle").weak(),
+        };
+        ui.label(status);
+        ui.separator();
+        match (&view.preview_url, view.preview.since) {
+            (Some(url), Some(_)) => {
+                ui.label(RichText::new("Preview:").color(GOOD));
+                ui.hyperlink(url);
+            }
+            (None, Some(_)) => {
+                ui.label(RichText::new("Preview: starting…").color(WARN));
+            }
+            _ => {
+                ui.label(RichText::new("Preview: idle").weak());
+            }
+        }
+    });
+    ui.add_space(4.0);
+}
+
+fn program(app: &mut OnairApp, ui: &mut egui::Ui) {
+    ui.heading("Program");
+    let running = app.view.engine_running;
+    let presets = app.presets();
+    egui::Grid::new("program").num_columns(2).show(ui, |ui| {
+        let label = ui.label("Preset");
+        ui.add_enabled_ui(!running, |ui| {
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text(&app.settings.preset)
+                .show_ui(ui, |ui| {
+                    for p in &presets {
+                        let text = format!(
+                            "{}  ({}×{} {} fps, {} kbit/s)",
+                            p.name, p.width, p.height, p.fps, p.video_kbps
+                        );
+                        ui.selectable_value(&mut app.settings.preset, p.name.clone(), text);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        ui.end_row();
+        ui.label("Video");
+        ui.add_enabled_ui(!running, |ui| {
+            ui.horizontal(|ui| {
+                ui.radio_value(
+                    &mut app.settings.video,
+                    VideoChoice::TestPattern,
+                    "Test pattern",
+                );
+                ui.radio_value(&mut app.settings.video, VideoChoice::None, "None");
+            });
+        });
+        ui.end_row();
+        ui.label("Audio");
+        ui.add_enabled_ui(!running, |ui| {
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut app.settings.audio, AudioChoice::Tone, "Sync tone");
+                ui.radio_value(&mut app.settings.audio, AudioChoice::None, "None");
+            });
+        });
+        ui.end_row();
+    });
+    if running {
+        ui.weak("The preset and sources apply once everything is stopped.");
+    }
+}
+
+fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {
+    ui.heading("Destinations");
+    let live = app.view.live.since.is_some();
+    let mut remove = None;
+    for (i, d) in app.settings.destinations.iter_mut().enumerate() {
+        ui.push_id(d.id, |ui| {
+            egui::Frame::group(ui.style()).show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    ui.add_enabled(!live, egui::Checkbox::new(&mut d.enabled, ""))
+                        .on_hover_text("Go live sends to every destination switched on");
+                    let label = ui.label("Name");
+                    ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(150.0))
+                        .labelled_by(label.id);
+                    if ui.add_enabled(!live, egui::Button::new("Remove")).clicked() {
+                        remove = Some(i);
+                    }
+                });
+                ui.add_enabled_ui(!live, |ui| {
+                    let before = d.service;
+                    ui.horizontal(|ui| {
+                        let label = ui.label("Service");
+                        egui::ComboBox::from_id_salt("service")
+                            .selected_text(d.service.label())
+                            .show_ui(ui, |ui| {
+                                for s in Service::ALL {
+                                    ui.selectable_value(&mut d.service, s, s.label());
+                                }
+                            })
+                            .response
+                            .labelled_by(label.id);
+                    });
+                    if d.service != before {
+                        d.server = d
+                            .service
+                            .ingests()
+                            .first()
+                            .map_or(String::new(), |i| i.url.to_owned());
+                    }
+                    let label = ui.label("Server");
+                    if d.service == Service::Custom {
+                        ui.add(
+                            egui::TextEdit::singleline(&mut d.server)
+                                .hint_text("rtmp://host/app")
+                                .desired_width(300.0),
+                        )
+                        .labelled_by(label.id);
+                    } else {
+                        let current = d
+                            .service
+                            .ingests()
+                            .iter()
+                            .find(|i| i.url == d.server)
+                            .map_or("choose a server", |i| i.label);
+                        egui::ComboBox::from_id_salt("server")
+                            .selected_text(current)
+                            .show_ui(ui, |ui| {
+                                for ingest in d.service.ingests() {
+                                    ui.selectable_value(
+                                        &mut d.server,
+                                        ingest.url.to_owned(),
+                                        ingest.label,
+                                    );
+                                }
+                            })
+                            .response
+                            .labelled_by(label.id);
+                    }
+                    ui.horizontal(|ui| {
+                        let label = ui.label("Stream key");
+                        let mut key = app.keys.get(d.id).to_owned();
+                        let shown = app.shown_keys.contains(&d.id);
+                        let field = egui::TextEdit::singleline(&mut key)
+                            .password(!shown)
+                            .desired_width(200.0);
+                        if ui.add(field).labelled_by(label.id).changed() {
+                            app.keys.set(d.id, key);
+                        }
+                        if ui.button(if shown { "Hide" } else { "Show" }).clicked() {
+                            if shown {
+                                app.shown_keys.remove(&d.id);
+                            } else {
+                                app.shown_keys.insert(d.id);
+                            }
+                        }
+                    });
+                });
+                // This destination's state while live.
+                if let Some(v) = app.view.destinations.iter().find(|v| v.name == d.name) {
+                    let (text, colour) = live_state(v.output.as_ref());
+                    ui.horizontal(|ui| {
+                        ui.colored_label(colour, text);
+                        if v.output
+                            .as_ref()
+                            .is_some_and(|o| o.state == OutputState::Reconnecting)
+                            && ui.small_button("Retry now").clicked()
+                        {
+                            app.session.send(Command::RetryNow);
+                        }
+                    });
+                }
+            });
+        });
+    }
+    if let Some(i) = remove {
+        let gone = app.settings.destinations.remove(i);
+        app.keys.set(gone.id, String::new());
+    }
+    if ui
+        .add_enabled(!live, egui::Button::new("Add destination"))
+        .clicked()
+    {
+        let id = app.settings.next_destination_id();
+        app.settings.destinations.push(DestinationSettings {
+            id,
+            name: format!("Destination {id}"),
+            service: Service::Twitch,
+            server: Service::Twitch
+                .ingests()
+                .first()
+                .map_or(String::new(), |i| i.url.to_owned()),
+            enabled: true,
+        });
+    }
+}
+
+fn preview(app: &mut OnairApp, ui: &mut egui::Ui) {
+    let width = ui.available_width().min(960.0);
+    let preset = app
+        .presets()
+        .into_iter()
+        .find(|p| p.name == app.settings.preset);
+    let aspect = preset.map_or(16.0 / 9.0, |p| p.width as f32 / p.height.max(1) as f32);
+    let size = egui::vec2(width, width / aspect);
+    match &app.texture {
+        Some(texture) => {
+            ui.add(egui::Image::new(texture).fit_to_exact_size(size));
+        }
+        None => {
+            let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+            ui.painter().rect_filled(rect, 4.0, Color32::from_gray(24));
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "The program shows here while you are live, recording or previewing",
+                egui::FontId::proportional(16.0),
+                Color32::GRAY,
+            );
+        }
+    }
+}
+
+/// OBS's colours: warn above the first threshold, alarm above the second.
+fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
+    if value > alarm {
+        ALARM
+    } else if value > warn {
+        WARN
+    } else {
+        Color32::PLACEHOLDER
+    }
+}
+
+fn stats(app: &mut OnairApp, ui: &mut egui::Ui) {
+    ui.heading("Stats");
+    let view = &app.view;
+    let preset = app
+        .presets()
+        .into_iter()
+        .find(|p| Some(&p.name) == view.preset.as_ref());
+    egui::Grid::new("engine_stats")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("CPU usage");
+            ui.label(view.cpu_percent.map_or("–".into(), |c| format!("{c:.1} %")));
+            ui.end_row();
+            ui.label("Memory");
+            ui.label(view.memory_bytes.map_or("–".into(), bytes));
+            ui.end_row();
+            if let (Some(s), Some(p)) = (&view.stats, &preset) {
+                let target = f64::from(p.fps);
+                ui.label("FPS");
+                let fps_colour = if view.fps < 0.8 * target {
+                    ALARM
+                } else if view.fps < 0.95 * target {
+                    WARN
+                } else {
+                    Color32::PLACEHOLDER
+                };
+                ui.colored_label(fps_colour, format!("{:.1} / {}", view.fps, p.fps));
+                ui.end_row();
+                let interval_ms = 1000.0 / target;
+                ui.label("Encode time per frame");
+                ui.colored_label(
+                    level(view.encode_ms, 0.75 * interval_ms, interval_ms),
+                    format!("{:.2} ms", view.encode_ms),
+                );
+                ui.end_row();
+                let total = (s.video.captured).max(1) as f64;
+                let skipped = s.video.dropped_encoder_queue + s.video.encoder_skipped;
+                let pct = skipped as f64 / total * 100.0;
+                ui.label("Frames skipped (encoding lag)");
+                ui.colored_label(level(pct, 1.0, 5.0), format!("{skipped} ({pct:.1} %)"));
+                ui.end_row();
+            }
+        });
+    let outputs: Vec<&OutputSnapshot> = view
+        .destinations
+        .iter()
+        .filter_map(|d| d.output.as_ref())
+        .chain(view.recording_output.as_ref())
+        .chain(view.preview_output.as_ref())
+        .collect();
+    if !outputs.is_empty() {
+        ui.add_space(6.0);
+        egui::Grid::new("output_stats")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in [
+                    "output",
+                    "status",
+                    "dropped (network)",
+                    "bitrate",
+                    "total data",
+                    "congestion",
+                ] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for o in outputs {
+                    ui.label(&o.name);
+                    let (text, colour) = live_state(Some(o));
+                    ui.colored_label(
+                        colour,
+                        if o.kind == "rtmp" {
+                            text
+                        } else {
+                            format!("{:?}", o.state).to_lowercase()
+                        },
+                    );
+                    let sent = o.packets.max(1) as f64;
+                    let pct = o.dropped_network as f64 / sent * 100.0;
+                    ui.colored_label(
+                        level(pct, 1.0, 5.0),
+                        format!("{} ({pct:.1} %)", o.dropped_network),
+                    );
+                    let kbps = view
+                        .history
+                        .back()
+                        .and_then(|h| h.bitrates.iter().find(|(n, _)| *n == o.name))
+                        .map_or(0.0, |(_, k)| *k);
+                    ui.label(format!("{kbps:.0} kbit/s"));
+                    ui.label(bytes(o.bytes));
+                    let c = o.congestion_milli as f64 / 1000.0;
+                    let colour = if c >= 0.67 {
+                        ALARM
+                    } else if c >= 0.33 {
+                        WARN
+                    } else {
+                        GOOD
+                    };
+                    ui.colored_label(colour, format!("{:.0} %", c * 100.0));
+                    ui.end_row();
+                }
+            });
+    }
+    if view.history.len() > 1 {
+        ui.add_space(6.0);
+        ui.label("Bitrate per output (kbit/s), last 5 minutes");
+        let mut names: Vec<String> = Vec::new();
+        for p in &view.history {
+            for (n, _) in &p.bitrates {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        Plot::new("bitrates")
+            .height(140.0)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                for name in &names {
+                    let points: Vec<[f64; 2]> = view
+                        .history
+                        .iter()
+                        .filter_map(|p| {
+                            p.bitrates
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map(|(_, k)| [p.t, *k])
+                        })
+                        .collect();
+                    plot.line(Line::new(name.clone(), PlotPoints::from(points)));
+                }
+            });
+        ui.label("Encode time per frame (ms)");
+        Plot::new("encode_time")
+            .height(110.0)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                let points: Vec<[f64; 2]> =
+                    view.history.iter().map(|p| [p.t, p.encode_ms]).collect();
+                plot.line(Line::new("encode", PlotPoints::from(points)));
+            });
+    }
+}
+
+fn log_view(app: &mut OnairApp, ui: &mut egui::Ui) {
+    ui.horizontal(|ui| {
+        ui.strong("Log");
+        if ui.small_button("Clear").clicked() {
+            app.log_lines.clear();
+        }
+    });
+    egui::ScrollArea::vertical()
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for line in &app.log_lines {
+                let colour = match line.level {
+                    tracing::Level::ERROR => ALARM,
+                    tracing::Level::WARN => WARN,
+                    _ => Color32::PLACEHOLDER,
+                };
+                ui.colored_label(colour, format!("{:>5} {}", line.level, line.text));
+            }
+        });
+}
+
+fn settings_window(app: &mut OnairApp, ctx: &egui::Context) {
+    let mut open = app.settings_open;
+    egui::Window::new("Settings")
+        .open(&mut open)
+        .default_width(560.0)
+        .show(ctx, |ui| {
+            ui.heading("Recording");
+            egui::Grid::new("record_settings")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    let label = ui.label("Folder");
+                    let mut folder = app.settings.record_folder.display().to_string();
+                    if ui
+                        .text_edit_singleline(&mut folder)
+                        .labelled_by(label.id)
+                        .changed()
+                    {
+                        app.settings.record_folder = folder.into();
+                    }
+                    ui.end_row();
+                    ui.label("Format");
+                    ui.horizontal(|ui| {
+                        ui.radio_value(
+                            &mut app.settings.record_format,
+                            RecordFormat::Mp4,
+                            "MP4 (crash-safe)",
+                        );
+                        ui.radio_value(&mut app.settings.record_format, RecordFormat::Flv, "FLV");
+                    });
+                    ui.end_row();
+                });
+            ui.separator();
+            ui.heading("Browser preview");
+            egui::Grid::new("preview_settings")
+                .num_columns(2)
+                .show(ui, |ui| {
+                    let label = ui.label("HLS folder");
+                    let mut folder = app.settings.hls_folder.display().to_string();
+                    if ui
+                        .text_edit_singleline(&mut folder)
+                        .labelled_by(label.id)
+                        .changed()
+                    {
+                        app.settings.hls_folder = folder.into();
+                    }
+                    ui.end_row();
+                    let label = ui.label("Address");
+                    ui.text_edit_singleline(&mut app.settings.preview_addr)
+                        .labelled_by(label.id);
+                    ui.end_row();
+                    let label = ui.label("Window preview (fps)");
+                    ui.add(egui::Slider::new(&mut app.settings.preview_fps, 1..=30))
+                        .labelled_by(label.id);
+                    ui.end_row();
+                });
+            ui.separator();
+            let builtin = app.config_presets.clone();
+            let OnairApp {
+                preset_editor,
+                settings,
+                ..
+            } = app;
+            preset_editor.ui(
+                ui,
+                &builtin,
+                &mut settings.custom_presets,
+                &mut settings.preset,
+            );
+        });
+    app.settings_open = open;
+}
+
+fn confirm_stop(app: &mut OnairApp, ctx: &egui::Context) {
+    if !app.confirm_stop_live {
+        return;
+    }
+    let modal = egui::Modal::new(egui::Id::unique("confirm_stop_live")).show(ctx, |ui| {
+        ui.heading("Stop streaming?");
+        ui.label("Viewers will see the stream end. Recording and preview go on.");
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui
+                .button(RichText::new("Stop streaming").color(ALARM))
+                .clicked()
+            {
+                app.session.send(Command::StopLive);
+                app.confirm_stop_live = false;
+            }
+            if ui.button("Keep streaming").clicked() {
+                app.confirm_stop_live = false;
+            }
+        });
+    });
+    if modal.should_close() {
+        app.confirm_stop_live = false;
+    }
+}
+
+fn toasts(app: &mut OnairApp, ctx: &egui::Context) {
+    if app.toasts.is_empty() {
+        return;
+    }
+    egui::Area::new(egui::Id::unique("toasts"))
+        .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0))
+        .show(ctx, |ui| {
+            for (notice, _) in &app.toasts {
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.set_max_width(420.0);
+                    let colour = if notice.error { ALARM } else { GOOD };
+                    ui.colored_label(colour, &notice.text);
+                });
+            }
+        });
+}

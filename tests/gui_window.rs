@@ -1,0 +1,167 @@
+//! The real binary opens its window on a virtual display (Xvfb), draws something, and quits
+//! cleanly from the keyboard, as a person would.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+/// Xvfb on a free display number; killed on drop.
+struct Display {
+    child: Child,
+    number: u32,
+}
+
+impl Display {
+    fn start() -> Display {
+        for number in 90..140 {
+            if std::path::Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
+                || std::path::Path::new(&format!("/tmp/.X{number}-lock")).exists()
+            {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .arg(format!(":{number}"))
+                .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (apt-get install xvfb)");
+            let mut display = Display { child, number };
+            let socket = format!("/tmp/.X11-unix/X{number}");
+            let ready = (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(50));
+                std::path::Path::new(&socket).exists()
+            });
+            if ready && display.child.try_wait().unwrap().is_none() {
+                return display;
+            }
+        }
+        panic!("no free X display between :90 and :139");
+    }
+
+    fn name(&self) -> String {
+        format!(":{}", self.number)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("DISPLAY", self.name());
+        c
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The id of the window named `onair`, once it is mapped.
+fn find_window(display: &Display) -> String {
+    let mut id = String::new();
+    wait_for(Duration::from_secs(30), "the onair window", || {
+        let out = display
+            .command("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^onair$"])
+            .output()
+            .unwrap();
+        id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        !id.is_empty()
+    });
+    id
+}
+
+/// Standard deviation of the screen's grey levels (0 for a blank screen), from ImageMagick.
+fn screen_spread(display: &Display, png: &std::path::Path) -> f64 {
+    run_ok(display.command("import").args(["-window", "root"]).arg(png));
+    let out = run_ok(Command::new("convert").arg(png).args([
+        "-colorspace",
+        "Gray",
+        "-format",
+        "%[fx:standard_deviation]",
+        "info:",
+    ]));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn the_window_opens_renders_and_quits_cleanly() {
+    let display = Display::start();
+    let config = tempdir();
+    let shot = config.path().join("screen.png");
+    let child = display
+        .command(env!("CARGO_BIN_EXE_onair"))
+        .env("ONAIR_CONFIG_DIR", config.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let window = find_window(&display);
+    // Give it a few frames to draw, then the screen must hold more than one flat colour.
+    let mut spread = 0.0;
+    wait_for(Duration::from_secs(20), "the window to draw", || {
+        spread = screen_spread(&display, &shot);
+        spread > 0.05
+    });
+    println!("screen grey-level spread with the window drawn: {spread:.3}");
+
+    // Ctrl+Q closes it; it exits 0 and leaves its settings behind.
+    run_ok(display.command("xdotool").args([
+        "windowactivate",
+        "--sync",
+        &window,
+        "key",
+        "--clearmodifiers",
+        "ctrl+q",
+    ]));
+    let out = wait_success(child);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("ERROR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(config.path().join("gui.toml").exists());
+}
+
+#[test]
+fn sigterm_closes_the_window_cleanly() {
+    let display = Display::start();
+    let config = tempdir();
+    let child = display
+        .command(env!("CARGO_BIN_EXE_onair"))
+        .env("ONAIR_CONFIG_DIR", config.path())
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    find_window(&display);
+    terminate(child);
+}
+
+#[test]
+fn without_a_display_the_error_says_what_to_do() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onair"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open the window") && err.contains("onair broadcast"),
+        "{err}"
+    );
+}
