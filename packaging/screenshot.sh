@@ -38,7 +38,8 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 [[ -n "${win:-}" ]] || { echo "screenshot: the window did not open" >&2; exit 1; }
-DISPLAY="$display" xdotool windowactivate --sync "$win" key ctrl+r
+DISPLAY="$display" xdotool windowfocus --sync "$win"   # no window manager on Xvfb
+DISPLAY="$display" xdotool key ctrl+r
 sleep 6
 DISPLAY="$display" import -window root "$out"
 DISPLAY="$display" xdotool key ctrl+r

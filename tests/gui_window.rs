@@ -109,23 +109,22 @@ fn the_window_opens_renders_and_quits_cleanly() {
         .spawn()
         .unwrap();
     let window = find_window(&display);
-    // Give it a few frames to draw, then the screen must hold more than one flat colour.
+    // Give it a few frames to draw: a blank screen has a spread of exactly 0.
     let mut spread = 0.0;
     wait_for(Duration::from_secs(20), "the window to draw", || {
         spread = screen_spread(&display, &shot);
-        spread > 0.05
+        spread > 0.02
     });
     println!("screen grey-level spread with the window drawn: {spread:.3}");
 
     // Ctrl+Q closes it; it exits 0 and leaves its settings behind.
-    run_ok(display.command("xdotool").args([
-        "windowactivate",
-        "--sync",
-        &window,
-        "key",
-        "--clearmodifiers",
-        "ctrl+q",
-    ]));
+    // No window manager on Xvfb: give the window the input focus directly, then type.
+    run_ok(
+        display
+            .command("xdotool")
+            .args(["windowfocus", "--sync", &window]),
+    );
+    run_ok(display.command("xdotool").args(["key", "ctrl+q"]));
     let out = wait_success(child);
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("ERROR"),

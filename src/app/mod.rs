@@ -36,6 +36,8 @@ use crate::pipeline::{
 const COMMAND_QUEUE: usize = 16;
 /// How often the view is refreshed while the engine runs.
 const TICK: Duration = Duration::from_millis(250);
+/// Rates (fps, encode time, bitrates) are averaged over this long.
+const RATE_WINDOW_MS: i64 = 2_000;
 /// Graph history: 5 minutes of one sample per tick.
 pub const HISTORY_SAMPLES: usize = 5 * 60 * 4;
 
@@ -164,7 +166,7 @@ impl Session {
             preview: None,
             preview_fps: 15,
             cpu: sysinfo::CpuMeter::default(),
-            last: None,
+            window: VecDeque::new(),
         };
         let thread = std::thread::Builder::new()
             .name("app-control".into())
@@ -246,7 +248,9 @@ struct Controller {
     preview: Option<OutputId>,
     preview_fps: u32,
     cpu: sysinfo::CpuMeter,
-    last: Option<StatsSnapshot>,
+    /// The snapshots of the last [`RATE_WINDOW`]: rates are averaged over it (OBS refreshes
+    /// its stats every 2 s), so fragment-sized writes do not make the bitrate flicker.
+    window: VecDeque<StatsSnapshot>,
 }
 
 impl Controller {
@@ -409,7 +413,7 @@ impl Controller {
                         v.history.clear();
                     });
                     self.engine = Some((engine, program.preset.clone()));
-                    self.last = None;
+                    self.window.clear();
                 }
                 Err(e) => {
                     self.notice(true, e.to_string());
@@ -458,7 +462,7 @@ impl Controller {
                 self.notice(true, format!("{}: {why}", o.name));
             }
         }
-        self.last = None;
+        self.window.clear();
         self.update(|v| {
             v.engine_running = false;
             v.preset = None;
@@ -508,15 +512,15 @@ impl Controller {
             let preview = self.preview.and_then(|id| engine.output_snapshot(id));
             fresh = Some((snap, destinations, recording, preview));
         }
-        let last = self.last.take();
-        let mut next_last = None;
+        let oldest = self.window.front().cloned();
+        let mut newest = None;
         self.update(|v| {
             v.cpu_percent = cpu.or(v.cpu_percent);
             v.memory_bytes = memory;
             let Some((snap, destinations, recording, preview)) = fresh else {
                 return;
             };
-            if let Some(prev) = &last {
+            if let Some(prev) = &oldest {
                 let dt = (snap.time_ms - prev.time_ms) as f64 / 1000.0;
                 if dt > 0.0 {
                     let frames = snap.video.encoded.saturating_sub(prev.video.encoded);
@@ -553,10 +557,19 @@ impl Controller {
             v.destinations = destinations;
             v.recording_output = recording;
             v.preview_output = preview;
-            next_last = Some(snap.clone());
+            newest = Some(snap.clone());
             v.stats = Some(snap);
         });
-        self.last = next_last.or(last);
+        if let Some(snap) = newest {
+            while self
+                .window
+                .front()
+                .is_some_and(|f| snap.time_ms - f.time_ms >= RATE_WINDOW_MS)
+            {
+                self.window.pop_front();
+            }
+            self.window.push_back(snap);
+        }
         (self.repaint)();
     }
 }

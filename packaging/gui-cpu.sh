@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Measures what the window costs: CPU (% of one core) of the GUI idle, the GUI while
+# recording 720p30 test sources, and the same recording headless (`onair broadcast`), each over
+# SECONDS (default 20) under Xvfb, from /proc/PID/stat. Release build.
+#
+#   bash packaging/gui-cpu.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-20}"
+cargo build --release --quiet --bin onair
+bin=target/release/onair
+work="$(mktemp -d)"
+display=":$(( 200 + RANDOM % 50 ))"
+Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true; rm -rf "$work"' EXIT
+sleep 1
+printf 'preset = "720p30"\nrecord_folder = "%s"\n' "$work" >"$work/gui.toml"
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+measure() { # PID SECONDS -> percent of one core
+  local a b; a=$(ticks "$1"); sleep "$2"; b=$(ticks "$1")
+  awk -v a="$a" -v b="$b" -v hz="$hz" -v s="$2" 'BEGIN { printf "%.1f", (b - a) * 100 / hz / s }'
+}
+DISPLAY="$display" ONAIR_CONFIG_DIR="$work" RUST_LOG=warn "$bin" 2>/dev/null &
+app=$!
+for _ in $(seq 100); do
+  win=$(DISPLAY="$display" xdotool search --onlyvisible --name '^onair$' 2>/dev/null | head -1) && [[ -n "$win" ]] && break
+  sleep 0.2
+done
+sleep 3
+idle=$(measure "$app" "$secs")
+DISPLAY="$display" xdotool windowfocus --sync "$win"
+DISPLAY="$display" xdotool key ctrl+r
+sleep 3
+recording=$(measure "$app" "$secs")
+DISPLAY="$display" xdotool key ctrl+r
+sleep 2
+DISPLAY="$display" xdotool key ctrl+q
+wait "$app"
+"$bin" broadcast --preset 720p30 --record "$work/headless.mp4" --duration $((secs + 6)) 2>/dev/null &
+cli=$!
+sleep 3
+headless=$(measure "$cli" "$secs")
+wait "$cli"
+echo "{\"seconds\": $secs, \"gui_idle_cpu_percent\": $idle, \"gui_recording_720p30_cpu_percent\": $recording, \"headless_recording_720p30_cpu_percent\": $headless}"
