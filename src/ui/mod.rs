@@ -100,6 +100,8 @@ pub struct OnairApp {
     log_open: bool,
     preset_editor: presets::Editor,
     quit: Arc<AtomicBool>,
+    /// The window's size as last seen, saved on exit.
+    window_size: Option<[f32; 2]>,
 }
 
 impl OnairApp {
@@ -150,6 +152,7 @@ impl OnairApp {
             log_open: false,
             preset_editor: presets::Editor::default(),
             quit: Arc::new(AtomicBool::new(false)),
+            window_size: None,
         };
         let now = Instant::now();
         for text in notices.into_iter().chain(app.config_error.clone()) {
@@ -382,6 +385,9 @@ impl eframe::App for OnairApp {
         }
         self.refresh(&ctx);
         self.shortcuts(&ctx);
+        if let Some(rect) = ctx.input(|i| i.viewport().inner_rect) {
+            self.window_size = Some([rect.width(), rect.height()]);
+        }
         let before = self.settings.clone();
         let keys_before = self.keys.clone();
         panels::show(self, ui);
@@ -395,6 +401,9 @@ impl eframe::App for OnairApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        if let Some(size) = self.window_size {
+            self.settings.window_size = size;
+        }
         self.save();
     }
 }
