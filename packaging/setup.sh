@@ -2,7 +2,8 @@
 # Installs what onair needs on Debian 12 / Ubuntu 24.04: the build tools (nasm is required:
 # without it OpenH264 silently loses its assembly and encodes ~3x slower), the Rust toolchain
 # if there is none, and with --test the peers the tests judge against (ffmpeg/ffprobe, nginx
-# with the RTMP module, Chromium driven by playwright-core from npm).
+# with the RTMP module, Chromium driven by playwright-core from npm; GStreamer with openh264enc
+# for packaging/bench-compare.sh).
 #
 #   bash packaging/setup.sh           # to build and run
 #   bash packaging/setup.sh --test    # also what the tests need
@@ -12,7 +13,9 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 build_pkgs=(build-essential pkg-config nasm ca-certificates curl)
-test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium)
+test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium
+           python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+           gstreamer1.0-plugins-bad)   # the last four and python3: packaging/bench-compare.sh, soak.sh
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

@@ -5,6 +5,7 @@
 //! code the outputs share, [`media`] the value types, and [`config`] the presets. See
 //! ARCHITECTURE.md.
 
+pub mod bench;
 pub mod capture;
 pub mod config;
 pub mod encode;
