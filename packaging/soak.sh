@@ -5,6 +5,7 @@
 # sampled every 10 s. Everything stays on 127.0.0.1; nginx is started and stopped by pid.
 #
 #   bash packaging/soak.sh [PRESET] [SECONDS] [OUT_DIR]      # default: 1080p60 300 ./soak-out
+#   (environment: ONAIR_BIN=path to use a given binary, ONAIR_ARGS=extra broadcast flags)
 #
 # Needs nginx with the RTMP module (bash packaging/setup.sh --test installs it) and a release
 # build (built here if missing). OUT_DIR keeps stats.jsonl, rss.tsv and summary.json.
@@ -13,11 +14,13 @@ cd "$(dirname "$0")/.."
 preset=${1:-1080p60}
 seconds=${2:-300}
 out=${3:-soak-out}
-target=${CARGO_TARGET_DIR:-target}
-onair="$target/release/onair"
 module=/usr/lib/nginx/modules/ngx_rtmp_module.so
 [[ -f $module ]] || { echo "soak: missing $module (bash packaging/setup.sh --test)" >&2; exit 1; }
-cargo build --release --locked --bin onair >&2
+onair=${ONAIR_BIN:-}   # a binary to use as it is; otherwise a release build made here
+if [[ -z $onair ]]; then
+  cargo build --release --locked --bin onair >&2
+  onair="${CARGO_TARGET_DIR:-target}/release/onair"
+fi
 
 mkdir -p "$out"
 rm -rf "$out/hls" "$out/soak.mp4" "$out/stats.jsonl" "$out/rss.tsv"

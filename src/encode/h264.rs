@@ -284,6 +284,42 @@ mod tests {
         assert!(total > 10_000 && total < 250_000, "{total} bytes");
     }
 
+    /// Slice threading: every picture has one slice per thread, the first is an IDR, and the
+    /// keyframe cadence counts from it (the black frame that opened the encoder left no trace).
+    #[test]
+    fn two_threads_make_two_slices_and_keep_the_cadence() {
+        let settings = VideoEncodeSettings {
+            width: 640,
+            height: 360,
+            fps: 30,
+            bitrate_bps: 1_000_000,
+            keyframe_interval_frames: 10,
+            threads: 2,
+        };
+        let mut enc = H264Encoder::new(settings).unwrap();
+        let mut src = TestPattern::new(640, 360);
+        let mut frame = VideoFrame::black(640, 360, MediaTime::ZERO);
+        let tb = Timebase::per_second(30);
+        let mut keys = Vec::new();
+        for n in 0..30 {
+            src.fill(tb.ticks_to_time(n), &mut frame).unwrap();
+            let pic = enc.encode(&frame, false).unwrap().unwrap();
+            assert_eq!(pic.new_config.is_some(), n == 0, "frame {n}");
+            let data = &pic.packet.data;
+            let (mut at, mut slices) = (0, 0);
+            while at < data.len() {
+                let len = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+                slices += usize::from(matches!(data[at + 4] & 0x1f, 1 | 5));
+                at += 4 + len;
+            }
+            assert_eq!(slices, 2, "frame {n}");
+            if pic.packet.keyframe {
+                keys.push(n);
+            }
+        }
+        assert_eq!(keys, vec![0, 10, 20]);
+    }
+
     /// Dynamic bitrate: a lower target makes smaller pictures, and the change is refused
     /// before the encoder has opened.
     #[test]

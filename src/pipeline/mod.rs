@@ -234,6 +234,8 @@ impl EngineHandle {
         if let (Some(encoder), Some(source)) = (audio_encoder, audio_source) {
             let (tx, rx) = bounded(AUDIO_QUEUE_CHUNKS);
             fanout.set_audio_config(encoder.config().clone());
+            // Sample buffers go back to the source (full: the buffer is freed).
+            let (recycle_tx, recycle_rx) = bounded(AUDIO_QUEUE_CHUNKS + 2);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
@@ -243,10 +245,10 @@ impl EngineHandle {
             };
             handle.encoders.push(spawn("enc-aac", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
-                move || run_audio_encoder(encoder, &rx, &counters, &fanout)
+                move || run_audio_encoder(encoder, &rx, &recycle_tx, &counters, &fanout)
             })?);
             handle.sources.push(spawn("src-audio", move || {
-                run_audio_source(source, &tx, &ctx)
+                run_audio_source(source, &tx, &recycle_rx, &ctx)
             })?);
         }
         tracing::info!(preset = %config.preset.name, outputs = config.outputs.len(), "engine started");
@@ -566,7 +568,12 @@ fn run_video_encoder(
     }
 }
 
-fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, ctx: &SourceCtx) {
+fn run_audio_source(
+    mut source: Box<dyn AudioSource>,
+    tx: &Sender<AudioChunk>,
+    recycled: &Receiver<Vec<i16>>,
+    ctx: &SourceCtx,
+) {
     let tb = Timebase::AUDIO_48K;
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
@@ -580,7 +587,9 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
         }
         // A chunk is "captured" once its last sample's time has passed, like a microphone's.
         ctx.wait_for(tb.ticks_to_time(last));
-        let mut samples = vec![0i16; (last - first) as usize * AUDIO_CHANNELS];
+        // A buffer the encoder gave back, or a new one while the pool fills up.
+        let mut samples = recycled.try_recv().unwrap_or_default();
+        samples.resize((last - first) as usize * AUDIO_CHANNELS, 0);
         source.fill(first as u64, &mut samples);
         ctx.counters
             .audio_captured_samples
@@ -612,6 +621,7 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
 fn run_audio_encoder(
     mut encoder: AacEncoder,
     rx: &Receiver<AudioChunk>,
+    recycle: &Sender<Vec<i16>>,
     counters: &EngineCounters,
     fanout: &Fanout,
 ) {
@@ -630,6 +640,7 @@ fn run_audio_encoder(
                 return;
             }
         }
+        let _full = recycle.try_send(chunk.samples);
     }
     match encoder.flush() {
         Ok(packets) => send(packets),

@@ -159,6 +159,8 @@ pub struct FlvRecording {
     muxer: Option<FlvMuxer>,
     /// The video frame just appended (output-relative pts).
     through: Option<MediaTime>,
+    /// Each tag is built here, reused: no allocation per packet.
+    tag: Vec<u8>,
 }
 
 impl FlvRecording {
@@ -167,6 +169,7 @@ impl FlvRecording {
             out: RecordingFile::new(file, path),
             muxer: None,
             through: None,
+            tag: Vec::with_capacity(64 * 1024),
         }
     }
 }
@@ -183,8 +186,9 @@ impl OutputSink for FlvRecording {
         let Some(muxer) = self.muxer.as_mut() else {
             return Ok(());
         };
-        let tag = muxer.packet(pkt);
-        self.out.append(&tag)?;
+        self.tag.clear();
+        muxer.packet_into(pkt, &mut self.tag);
+        self.out.append(&self.tag)?;
         if pkt.kind == StreamKind::Video {
             self.through = Some(pkt.pts + MediaTime::from_nanos(1));
         }
