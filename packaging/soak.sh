@@ -51,6 +51,7 @@ RUST_LOG=${RUST_LOG:-warn} "$onair" broadcast --preset "$preset" --duration "$se
   --stats "$out/stats.jsonl" ${ONAIR_ARGS:-} &
 pid=$!
 start=$(date +%s)
+sleep 1   # past exec: the first sample is the running engine
 printf 'elapsed_s\trss_kb\n' > "$out/rss.tsv"
 while kill -0 "$pid" 2>/dev/null; do
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
