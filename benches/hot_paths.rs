@@ -120,6 +120,7 @@ fn muxers(c: &mut Criterion) {
                 Some(audio_config()),
                 Mp4Options {
                     fragment_duration: timing.fragment_duration(),
+                    keep_index: false,
                 },
             );
             let mut playlist = LivePlaylist::new(PlaylistOptions {

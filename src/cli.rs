@@ -105,6 +105,10 @@ struct BenchArgs {
     /// processes with other tools.
     #[arg(long)]
     pipeline_only: bool,
+    /// Rounds of (encoder alone, pipeline), alternated; the fastest of each is reported (the
+    /// least disturbed by other work on the machine); every round's rate is listed too.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    rounds: u32,
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -452,6 +456,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         dir: dir.clone(),
         encoder_threads: args.encoder_threads,
         encoder_alone: !args.pipeline_only,
+        rounds: args.rounds.max(1),
     });
     if remove_after {
         let _best_effort = std::fs::remove_dir_all(&dir);

@@ -238,6 +238,7 @@ impl OutputSink for HlsOutput {
             streams.audio.clone(),
             Mp4Options {
                 fragment_duration: timing.fragment_duration(),
+                keep_index: false,
             },
         );
         let playlist = LivePlaylist::new(PlaylistOptions {
