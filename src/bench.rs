@@ -21,7 +21,7 @@ use crate::encode::{EncodeError, H264Encoder, VideoEncodeSettings};
 use crate::media::{MediaTime, VideoFrame};
 use crate::output::hls::HlsOptions;
 use crate::output::{OutputSpec, RecordingFormat};
-use crate::pipeline::{EngineConfig, EngineError, EngineHandle, Pacing, StatsSnapshot};
+use crate::pipeline::{EngineConfig, EngineError, EngineHandle, Pacing, StatsSnapshot, cputime};
 
 /// An output `onair bench` can drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,16 +72,18 @@ pub enum BenchError {
     OutputFailed { name: String, reason: String },
 }
 
-/// Frames per second over a span.
+/// Frames per second over a span, and the CPU time used meanwhile.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rate {
     pub frames: u64,
     pub seconds: f64,
     pub fps: f64,
+    /// CPU time of the whole process over the span (every thread, on every core).
+    pub cpu_seconds: f64,
 }
 
 impl Rate {
-    fn new(frames: u64, span: Duration) -> Self {
+    fn new(frames: u64, span: Duration, cpu: Duration) -> Self {
         let seconds = span.as_secs_f64();
         Self {
             frames,
@@ -91,8 +93,30 @@ impl Rate {
             } else {
                 0.0
             },
+            cpu_seconds: cpu.as_secs_f64(),
         }
     }
+}
+
+/// CPU time per frame: figures that other work on a shared machine disturbs far less than wall
+/// time (a thread waiting for a core uses none).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuFigures {
+    /// The encoder alone: CPU per frame in the encode calls (OpenH264's slice threads included).
+    pub encoder_alone_ms_per_frame: f64,
+    /// The whole pipeline process: CPU per frame, every thread.
+    pub pipeline_ms_per_frame: f64,
+    /// The pipeline's H.264 thread alone (without OpenH264's extra slice threads).
+    pub pipeline_encoder_thread_ms_per_frame: f64,
+    /// Cores this process may use.
+    pub cores: u32,
+    /// The pipeline's rate on an otherwise idle machine, estimated from CPU time: limited by
+    /// its busiest thread (the encoder's) or by all its CPU spread over every core, whichever
+    /// is slower. A model, not a measurement: compare it with `pipeline.fps`.
+    pub pipeline_fps_idle_estimate: f64,
+    /// `pipeline_fps_idle_estimate` over the encoder alone's CPU-bound rate
+    /// (1000 / `encoder_alone_ms_per_frame`, which uses one core unless threads > 1).
+    pub throughput_ratio_idle_estimate: f64,
 }
 
 /// Mean time per video frame in each stage, in milliseconds.
@@ -148,6 +172,9 @@ pub struct BenchReport {
     pub stage_ms_per_frame: StageTimes,
     /// The encoder alone, per frame (compare with `stage_ms_per_frame.encode`).
     pub encoder_alone_ms_per_frame: Option<f64>,
+    /// CPU time per frame, and the idle-machine estimate made from it (absent with
+    /// --pipeline-only).
+    pub cpu: Option<CpuFigures>,
     pub per_output: Vec<OutputFigures>,
     /// Everything dropped anywhere (must be 0: free-running queues block instead).
     pub dropped: u64,
@@ -193,15 +220,20 @@ pub fn encoder_alone(
     let mut frame = VideoFrame::black(preset.width, preset.height, MediaTime::ZERO);
     let tb = preset.frame_timebase();
     let mut busy = Duration::ZERO;
+    let mut cpu = Duration::ZERO;
     let mut encoded = 0;
     for n in 0..frames {
         source.fill(tb.ticks_to_time(n as i64), &mut frame)?;
+        let cpu_before = cputime::process().unwrap_or_default();
         let started = Instant::now();
         let picture = encoder.encode(&frame, false)?;
         busy += started.elapsed();
+        cpu += cputime::process()
+            .unwrap_or_default()
+            .saturating_sub(cpu_before);
         encoded += u64::from(picture.is_some());
     }
-    Ok(Rate::new(encoded, busy))
+    Ok(Rate::new(encoded, busy, cpu))
 }
 
 /// Runs the encoder alone, then the pipeline, on the same N frames.
@@ -264,6 +296,7 @@ fn pipeline(config: &BenchConfig, dir: &Path) -> Result<(Rate, StatsSnapshot), B
         .map(|o| output_spec(*o, dir))
         .collect();
     let duration = preset.frame_timebase().ticks_to_time(config.frames as i64);
+    let cpu_before = cputime::process().unwrap_or_default();
     let started = Instant::now();
     let engine = EngineHandle::start(EngineConfig {
         preset: preset.clone(),
@@ -275,9 +308,36 @@ fn pipeline(config: &BenchConfig, dir: &Path) -> Result<(Rate, StatsSnapshot), B
         encoder_threads: config.encoder_threads,
     })?;
     let last = engine.finish();
-    let rate = Rate::new(last.video.encoded, started.elapsed());
+    let rate = Rate::new(
+        last.video.encoded,
+        started.elapsed(),
+        cputime::process()
+            .unwrap_or_default()
+            .saturating_sub(cpu_before),
+    );
     check(&last, config.frames)?;
     Ok((rate, last))
+}
+
+fn cpu_figures(alone: Rate, pipeline: &Rate, last: &StatsSnapshot) -> CpuFigures {
+    let frames = pipeline.frames.max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let encoder_thread = last.video.encoder_thread_cpu_nanos as f64 / 1e9;
+    let bound_seconds = encoder_thread.max(pipeline.cpu_seconds / f64::from(cores));
+    let idle_fps = if bound_seconds > 0.0 {
+        frames / bound_seconds
+    } else {
+        0.0
+    };
+    let alone_ms = alone.cpu_seconds * 1e3 / alone.frames as f64;
+    CpuFigures {
+        encoder_alone_ms_per_frame: alone_ms,
+        pipeline_ms_per_frame: pipeline.cpu_seconds * 1e3 / frames,
+        pipeline_encoder_thread_ms_per_frame: encoder_thread * 1e3 / frames,
+        cores,
+        pipeline_fps_idle_estimate: idle_fps,
+        throughput_ratio_idle_estimate: idle_fps * alone_ms / 1e3,
+    }
 }
 
 fn output_spec(o: BenchOutput, dir: &Path) -> OutputSpec {
@@ -380,6 +440,9 @@ fn report(
         encoder_alone_ms_per_frame: alone
             .filter(|a| a.frames > 0)
             .map(|a| a.seconds * 1e3 / a.frames as f64),
+        cpu: alone
+            .filter(|a| a.frames > 0 && a.cpu_seconds > 0.0 && frames > 0)
+            .map(|a| cpu_figures(a, &pipeline, last)),
         dropped: last.video.dropped_encoder_queue
             + last.audio.dropped_encoder_queue
             + per_output.iter().map(|o| o.dropped).sum::<u64>(),

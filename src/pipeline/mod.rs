@@ -10,6 +10,7 @@
 //! queues; the encoders flush and exit; then the fan-out drops every output's sender, and each
 //! output drains its queue, finalizes its file and exits. [`EngineHandle::stop`] joins them all.
 
+pub mod cputime;
 pub mod fanout;
 mod latency;
 mod pool;
@@ -513,14 +514,20 @@ fn run_video_encoder(
     fanout: &Fanout,
     progress: &AtomicI64,
 ) {
-    // Whatever ends this loop, audio waiting for video's progress must not wait forever.
-    struct Ended<'a>(&'a AtomicI64);
+    // Whatever ends this loop, audio waiting for video's progress must not wait forever, and
+    // the thread's CPU time is recorded (for `onair bench`).
+    struct Ended<'a>(&'a AtomicI64, &'a EngineCounters);
     impl Drop for Ended<'_> {
         fn drop(&mut self) {
             self.0.store(i64::MAX, Relaxed);
+            if let Some(cpu) = cputime::thread() {
+                self.1
+                    .video_encoder_thread_cpu_nanos
+                    .store(cpu.as_nanos() as u64, Relaxed);
+            }
         }
     }
-    let _ended = Ended(progress);
+    let _ended = Ended(progress, counters);
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
     counters.video_target_bitrate_bps.store(target, Relaxed);

@@ -23,6 +23,8 @@ pub struct EngineCounters {
     pub video_encode_nanos: AtomicU64,
     /// Time the video source spent producing frames (the test pattern's fill, a Y4M read).
     pub video_source_nanos: AtomicU64,
+    /// CPU time of the H.264 thread, set when it ends.
+    pub video_encoder_thread_cpu_nanos: AtomicU64,
     pub video_bytes: AtomicU64,
     /// The H.264 encoder's current target (the preset's, or lower under dynamic bitrate).
     pub video_target_bitrate_bps: AtomicU64,
@@ -213,6 +215,8 @@ pub struct VideoStats {
     pub encode_nanos_total: u64,
     /// Time spent producing the I420 frames the encoder reads (source fill).
     pub source_nanos_total: u64,
+    /// CPU time of the H.264 encoder thread (known once it has ended, 0 before).
+    pub encoder_thread_cpu_nanos: u64,
     pub bytes: u64,
     pub target_bitrate_bps: u64,
 }
@@ -270,6 +274,7 @@ impl EngineCounters {
                 encoder_skipped: self.video_encoder_skipped.load(Relaxed),
                 encode_nanos_total: self.video_encode_nanos.load(Relaxed),
                 source_nanos_total: self.video_source_nanos.load(Relaxed),
+                encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
                 bytes: self.video_bytes.load(Relaxed),
                 target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
             },
