@@ -37,7 +37,7 @@ for tool in ffmpeg gst-launch-1.0; do
   command -v "$tool" >/dev/null || { echo "compare: $tool missing (bash packaging/setup.sh --test)" >&2; exit 1; }
 done
 gst-inspect-1.0 openh264enc >/dev/null 2>&1 || { echo "compare: GStreamer's openh264enc missing (gstreamer1.0-plugins-bad)" >&2; exit 1; }
-cargo build --release --locked --bin onair >&2
+if [[ -n ${ONAIR_BIN:-} ]]; then onair=$ONAIR_BIN; else cargo build --release --locked --bin onair >&2; fi
 mkdir -p "$out"
 work=$(mktemp -d /tmp/onair-compare-XXXXXX)
 trap 'rm -rf "$work"' EXIT

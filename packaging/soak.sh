@@ -5,7 +5,8 @@
 # sampled every 10 s. Everything stays on 127.0.0.1; nginx is started and stopped by pid.
 #
 #   bash packaging/soak.sh [PRESET] [SECONDS] [OUT_DIR]      # default: 1080p60 300 ./soak-out
-#   (environment: ONAIR_BIN=path to use a given binary, ONAIR_ARGS=extra broadcast flags)
+#   (environment: ONAIR_BIN=path to use a given binary, ONAIR_ARGS=extra broadcast flags,
+#    ONAIR_NICE=niceness of onair, e.g. -10)
 #
 # Needs nginx with the RTMP module (bash packaging/setup.sh --test installs it) and a release
 # build (built here if missing). OUT_DIR keeps stats.jsonl, rss.tsv and summary.json.
@@ -46,7 +47,9 @@ cleanup() { kill -QUIT "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/de
 trap cleanup EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 
-RUST_LOG=${RUST_LOG:-warn} "$onair" broadcast --preset "$preset" --duration "$seconds" \
+# ONAIR_NICE=-10 runs onair at a higher priority than other work (as OBS's "High" process
+# priority does); 0 by default.
+RUST_LOG=${RUST_LOG:-warn} nice -n "${ONAIR_NICE:-0}" "$onair" broadcast --preset "$preset" --duration "$seconds" \
   --rtmp "rtmp://127.0.0.1:$port/live/soak" --record "$out/soak.mp4" --hls "$out/hls" \
   --stats "$out/stats.jsonl" ${ONAIR_ARGS:-} &
 pid=$!
