@@ -2,7 +2,8 @@
 # Installs what onair needs on Debian 12 / Ubuntu 24.04: the build tools (nasm is required:
 # without it OpenH264 silently loses its assembly and encodes ~3x slower), the Rust toolchain
 # if there is none, and with --test the peers the tests judge against (ffmpeg/ffprobe, nginx
-# with the RTMP module, Chromium driven by playwright-core from npm).
+# with the RTMP module, Chromium driven by playwright-core from npm; GStreamer with openh264enc
+# for packaging/bench-compare.sh).
 #
 #   bash packaging/setup.sh           # to build and run
 #   bash packaging/setup.sh --test    # also what the tests need
@@ -16,7 +17,9 @@ build_pkgs=(build-essential pkg-config nasm ca-certificates curl
   libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libwayland-client0 libgl1 libegl1 libgl1-mesa-dri)
 test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium
   # the GUI tests: kittest renders with wgpu on lavapipe; the real window runs under Xvfb
-  mesa-vulkan-drivers xvfb xdotool imagemagick x11-utils)
+  mesa-vulkan-drivers xvfb xdotool imagemagick x11-utils
+  # packaging/bench-compare.sh and soak.sh
+  python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

@@ -12,13 +12,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use onair::bench::{BenchConfig, BenchOutput};
 use onair::capture::{AudioSourceKind, VideoSourceKind};
 use onair::config::{Config, DEFAULT_PRESET};
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
 use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
 use onair::output::{OutputSpec, RecordingFormat};
-use onair::pipeline::{EngineConfig, EngineHandle, OutputState, StatsReport, StatsSnapshot};
+use onair::pipeline::{
+    EngineConfig, EngineHandle, OutputState, Pacing, StatsReport, StatsSnapshot,
+};
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +38,9 @@ struct Cli {
 enum Command {
     /// Capture, encode and send to every output until --duration, Ctrl-C or SIGTERM.
     Broadcast(Box<BroadcastArgs>),
+    /// Measure: the whole pipeline as fast as it goes for N frames, and the encoder alone on
+    /// the same frames; prints JSON.
+    Bench(Box<BenchArgs>),
     /// List the bitrate presets (built-in and from the config file).
     Presets {
         /// Print JSON instead of a table.
@@ -46,11 +52,16 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum VideoArg {
-    /// Moving pattern with frame number, media time and the A/V sync square.
-    Test,
-    None,
+/// `test`, `none` or `y4m:FILE`.
+fn parse_video(s: &str) -> Result<VideoSourceKind, String> {
+    match s {
+        "test" => Ok(VideoSourceKind::Test),
+        "none" => Ok(VideoSourceKind::None),
+        _ => match s.strip_prefix("y4m:") {
+            Some(path) if !path.is_empty() => Ok(VideoSourceKind::Y4m(PathBuf::from(path))),
+            _ => Err(format!("`{s}` is not test, none or y4m:FILE")),
+        },
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -61,9 +72,60 @@ enum AudioArg {
 }
 
 #[derive(clap::Args)]
+struct BenchArgs {
+    /// Video source: the test pattern, or y4m:FILE (8-bit 4:2:0 at the preset's size, looped).
+    #[arg(long, value_name = "test|y4m:FILE", default_value = "test", value_parser = parse_video)]
+    video: VideoSourceKind,
+    #[arg(long, value_enum, default_value = "tone")]
+    audio: AudioArg,
+    /// Bitrate preset (see `onair presets`).
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
+    preset: String,
+    /// Frames to encode (default: 600, or every frame of a Y4M file).
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Outputs, comma-separated: record (MP4 file), flv (FLV muxer into nothing), hls (folder).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "record,flv,hls"
+    )]
+    outputs: Vec<OutputArg>,
+    /// Folder for the recording and the HLS files (default: a new temporary folder, removed
+    /// afterwards). Must not exist yet or be empty.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// OpenH264 threads (slices per frame).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    encoder_threads: u16,
+    /// Skip the encoder-alone run (no ratio): time only the pipeline, e.g. to compare whole
+    /// processes with other tools.
+    #[arg(long)]
+    pipeline_only: bool,
+    /// Rounds of (encoder alone, pipeline), alternated; the fastest of each is reported (the
+    /// least disturbed by other work on the machine); every round's rate is listed too.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    rounds: u32,
+    /// Config file with user presets (default: the platform's config directory).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputArg {
+    Record,
+    Flv,
+    Hls,
+}
+
+#[derive(clap::Args)]
 struct BroadcastArgs {
-    #[arg(long, value_enum, default_value = "test")]
-    video: VideoArg,
+    /// Video source: the moving test pattern (frame number, media time, A/V sync square),
+    /// none, or y4m:FILE (8-bit 4:2:0 at the preset's size, played in real time, looped).
+    #[arg(long, value_name = "test|none|y4m:FILE", default_value = "test", value_parser = parse_video)]
+    video: VideoSourceKind,
     #[arg(long, value_enum, default_value = "tone")]
     audio: AudioArg,
     /// Bitrate preset (see `onair presets`).
@@ -104,6 +166,9 @@ struct BroadcastArgs {
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// OpenH264 threads (slices per frame).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    encoder_threads: u16,
 }
 
 /// Parses `8787`, `127.0.0.1:8787`, `[::1]:8787` or `localhost:8787`.
@@ -149,6 +214,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Broadcast(args) => broadcast(*args),
+        Command::Bench(args) => bench(*args),
         Command::Presets { json, config } => presets(json, config),
     };
     match result {
@@ -259,16 +325,15 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
 
     let engine = EngineHandle::start(EngineConfig {
         preset,
-        video: match args.video {
-            VideoArg::Test => VideoSourceKind::Test,
-            VideoArg::None => VideoSourceKind::None,
-        },
+        video: args.video,
         audio: match args.audio {
             AudioArg::Tone => AudioSourceKind::Tone,
             AudioArg::None => AudioSourceKind::None,
         },
         duration: args.duration,
         outputs,
+        pacing: Pacing::RealTime,
+        encoder_threads: args.encoder_threads,
     })?;
 
     for o in &engine.snapshot().outputs {
@@ -330,6 +395,76 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    let preset = config.preset(&args.preset)?.clone();
+    if args.encoder_threads == 0 || args.encoder_threads > 8 {
+        bail!("--encoder-threads must be between 1 and 8");
+    }
+    // Opening checks the file (format, size) before anything else starts.
+    let file_frames = match &args.video {
+        VideoSourceKind::Y4m(path) => Some(
+            onair::capture::y4m::Y4mSource::open(path, preset.width, preset.height)?
+                .frames_in_file(),
+        ),
+        _ => None,
+    };
+    let frames = match args.frames {
+        Some(0) => bail!("--frames must be at least 1"),
+        Some(n) => n,
+        None => file_frames.unwrap_or(600),
+    };
+    let (dir, remove_after) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            let d =
+                std::env::temp_dir().join(format!("onair-bench-{}-{nanos:x}", std::process::id()));
+            (d, true)
+        }
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the bench folder {}", dir.display()))?;
+    if std::fs::read_dir(&dir)?.next().is_some() {
+        bail!("the bench folder {} is not empty", dir.display());
+    }
+    let mut outputs: Vec<BenchOutput> = Vec::new();
+    for o in &args.outputs {
+        let o = match o {
+            OutputArg::Record => BenchOutput::Record,
+            OutputArg::Flv => BenchOutput::Flv,
+            OutputArg::Hls => BenchOutput::Hls,
+        };
+        if !outputs.contains(&o) {
+            outputs.push(o);
+        }
+    }
+    let result = onair::bench::run(&BenchConfig {
+        preset,
+        video: args.video,
+        audio: match args.audio {
+            AudioArg::Tone => AudioSourceKind::Tone,
+            AudioArg::None => AudioSourceKind::None,
+        },
+        frames,
+        outputs,
+        dir: dir.clone(),
+        encoder_threads: args.encoder_threads,
+        encoder_alone: !args.pipeline_only,
+        rounds: args.rounds.max(1),
+    });
+    if remove_after {
+        let _best_effort = std::fs::remove_dir_all(&dir);
+    }
+    let report = result?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &report)?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// True when there are RTMP outputs and every one has failed for good without sending media.

@@ -6,6 +6,7 @@
 //! desktop app's logic, no GUI toolkit) and [`ui`] (the egui window). See ARCHITECTURE.md.
 
 pub mod app;
+pub mod bench;
 pub mod capture;
 pub mod config;
 pub mod encode;

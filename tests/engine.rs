@@ -10,7 +10,7 @@ use common::*;
 use onair::capture::{AudioSourceKind, VideoSourceKind};
 use onair::config::Config;
 use onair::output::{OutputSpec, RecordingFormat};
-use onair::pipeline::{EngineConfig, EngineHandle, OutputState};
+use onair::pipeline::{EngineConfig, EngineHandle, OutputState, Pacing};
 
 /// A recording started mid-stream begins at the next keyframe, at its own time zero, and
 /// decodes; the recording that was already running is untouched by the join.
@@ -28,6 +28,8 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
             path: first.clone(),
             format: RecordingFormat::Mp4,
         }],
+        pacing: Pacing::RealTime,
+        encoder_threads: 1,
     })
     .unwrap();
     wait_for(Duration::from_secs(30), "2.5 s of media", || {

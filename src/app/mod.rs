@@ -397,10 +397,12 @@ impl Controller {
         if self.engine.is_none() {
             let config = EngineConfig {
                 preset: program.preset.clone(),
-                video: program.video,
+                video: program.video.clone(),
                 audio: program.audio,
                 duration: None,
                 outputs: Vec::new(),
+                pacing: crate::pipeline::Pacing::RealTime,
+                encoder_threads: 1,
             };
             match EngineHandle::start(config) {
                 Ok(engine) => {

@@ -7,14 +7,19 @@
 mod font;
 pub mod test_pattern;
 pub mod tone;
+pub mod y4m;
+
+use std::path::PathBuf;
 
 use crate::media::{MediaTime, VideoFrame};
 
 /// Which picture the program shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VideoSourceKind {
     /// The moving test pattern with frame number, media time and the A/V sync marker.
     Test,
+    /// Pictures read from a YUV4MPEG2 file (8-bit 4:2:0, the preset's size), looped.
+    Y4m(PathBuf),
     /// No video track.
     None,
 }
@@ -41,6 +46,13 @@ pub enum CaptureError {
         want_w: u32,
         want_h: u32,
     },
+    #[error("cannot read the Y4M file {path}: {source}")]
+    Y4mIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Y4mFormat { path: PathBuf, reason: String },
 }
 
 /// A producer of raw pictures, called by the engine at each frame time.

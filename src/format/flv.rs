@@ -71,13 +71,27 @@ pub fn tag(tag_type: u8, timestamp_ms: u32, body: &[u8]) -> Vec<u8> {
 }
 
 pub fn tag_into(out: &mut Vec<u8>, tag_type: u8, timestamp_ms: u32, body: &[u8]) {
-    let size = body.len() as u32;
+    tag_parts_into(out, tag_type, timestamp_ms, &[], body);
+}
+
+/// A whole tag whose body is `prefix` then `payload`, appended to `out` with no intermediate
+/// buffer (the payload is copied once).
+fn tag_parts_into(
+    out: &mut Vec<u8>,
+    tag_type: u8,
+    timestamp_ms: u32,
+    prefix: &[u8],
+    payload: &[u8],
+) {
+    let size = (prefix.len() + payload.len()) as u32;
     let ts = timestamp_ms.to_be_bytes();
+    out.reserve(15 + size as usize);
     out.push(tag_type);
     out.extend_from_slice(&size.to_be_bytes()[1..]);
     out.extend_from_slice(&[ts[1], ts[2], ts[3], ts[0]]);
     out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(body);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(payload);
     out.extend_from_slice(&(size + 11).to_be_bytes());
 }
 
@@ -206,21 +220,27 @@ impl FlvMuxer {
 
     /// One packet as a whole tag.
     pub fn packet(&mut self, pkt: &EncodedPacket) -> Vec<u8> {
-        let ts = timestamp_ms(pkt.dts);
-        let out = match pkt.kind {
-            StreamKind::Video => {
-                let cts = (pkt.pts - pkt.dts).to_ticks(Timebase::MILLIS) as i32;
-                tag(
-                    TAG_VIDEO,
-                    ts,
-                    &video_frame_body(pkt.keyframe, cts, &pkt.data),
-                )
-            }
-            StreamKind::Audio => tag(TAG_AUDIO, ts, &audio_frame_body(&pkt.data)),
-        };
-        self.end = self.end.max(pkt.pts + pkt.duration);
-        self.offset += out.len() as u64;
+        let mut out = Vec::new();
+        self.packet_into(pkt, &mut out);
         out
+    }
+
+    /// One packet as a whole tag, appended to `out` (a buffer the caller reuses: no allocation
+    /// per packet once it has grown, and the payload is copied once).
+    pub fn packet_into(&mut self, pkt: &EncodedPacket, out: &mut Vec<u8>) {
+        let ts = timestamp_ms(pkt.dts);
+        let before = out.len();
+        match pkt.kind {
+            StreamKind::Video => {
+                let cts = ((pkt.pts - pkt.dts).to_ticks(Timebase::MILLIS) as i32).to_be_bytes();
+                let key = if pkt.keyframe { 0x17 } else { 0x27 };
+                let prefix = [key, 0x01, cts[1], cts[2], cts[3]];
+                tag_parts_into(out, TAG_VIDEO, ts, &prefix, &pkt.data);
+            }
+            StreamKind::Audio => tag_parts_into(out, TAG_AUDIO, ts, &[0xAF, 0x01], &pkt.data),
+        }
+        self.end = self.end.max(pkt.pts + pkt.duration);
+        self.offset += (out.len() - before) as u64;
     }
 
     /// The end-of-sequence tag to append, then the in-place patches (file offset, bytes) that

@@ -57,12 +57,17 @@ pub struct Mp4Options {
     /// A fragment is cut before a video sample (or, without video, an audio sample) once the
     /// pending fragment spans at least this long. Keyframes always start a new fragment.
     pub fragment_duration: MediaTime,
+    /// Remember every sample, chunk and `moof` for [`Mp4Writer::finalize`]'s `moov` (a
+    /// recording). Off for a stream that is never finalized (HLS): memory then stays flat
+    /// however long it runs, and `finalize` would index nothing.
+    pub keep_index: bool,
 }
 
 impl Default for Mp4Options {
     fn default() -> Self {
         Self {
             fragment_duration: MediaTime::from_millis(500),
+            keep_index: true,
         }
     }
 }
@@ -386,10 +391,12 @@ impl Mp4Writer {
         for ((ti, _), field) in runs.iter().zip(data_offset_fields) {
             w.patch_u32(field, u32::try_from(run_offset).unwrap_or(u32::MAX));
             let track = &mut self.tracks[*ti];
-            track.chunks.push(Chunk {
-                offset: moof_offset + run_offset,
-                samples: to_u32(track.pending.len() as i64),
-            });
+            if self.opts.keep_index {
+                track.chunks.push(Chunk {
+                    offset: moof_offset + run_offset,
+                    samples: to_u32(track.pending.len() as i64),
+                });
+            }
             run_offset += track
                 .pending
                 .iter()
@@ -413,17 +420,21 @@ impl Mp4Writer {
             let track = &mut self.tracks[*ti];
             for s in track.pending.drain(..) {
                 w.bytes(&s.data);
-                let (dts, size) = (s.dts.to_ticks(track.timebase), to_u32(s.data.len() as i64));
-                track.samples.push(SampleRecord {
-                    dts,
-                    size,
-                    key: s.key,
-                });
+                if self.opts.keep_index {
+                    let dts = s.dts.to_ticks(track.timebase);
+                    track.samples.push(SampleRecord {
+                        dts,
+                        size: to_u32(s.data.len() as i64),
+                        key: s.key,
+                    });
+                }
             }
             track.last_duration = durations.last().copied().unwrap_or(0);
         }
 
-        self.moof_offsets.push(moof_offset);
+        if self.opts.keep_index {
+            self.moof_offsets.push(moof_offset);
+        }
         self.sequence = self.sequence.wrapping_add(1);
         self.written += w.len() as u64;
         Some(Fragment {

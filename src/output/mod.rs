@@ -11,6 +11,7 @@ pub mod recording;
 pub mod rtmp;
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::media::{AudioConfig, EncodedPacket, MediaTime, VideoConfig};
 
@@ -39,6 +40,9 @@ pub enum OutputSpec {
         dir: PathBuf,
         options: hls::HlsOptions,
     },
+    /// The recording muxer (MP4 or FLV) writing into nothing: what muxing costs, without a
+    /// disk (`onair bench`'s FLV to a null sink).
+    Discard { format: RecordingFormat },
 }
 
 impl OutputSpec {
@@ -49,6 +53,7 @@ impl OutputSpec {
             // Display masks the stream key.
             OutputSpec::Rtmp { url, .. } => url.to_string(),
             OutputSpec::Hls { dir, .. } => format!("hls:{}", dir.display()),
+            OutputSpec::Discard { format } => format!("null:{}", format.extension()),
         }
     }
     pub fn kind(&self) -> &'static str {
@@ -56,6 +61,7 @@ impl OutputSpec {
             OutputSpec::Recording { .. } => "recording",
             OutputSpec::Rtmp { .. } => "rtmp",
             OutputSpec::Hls { .. } => "hls",
+            OutputSpec::Discard { .. } => "null",
         }
     }
 }
@@ -83,6 +89,14 @@ pub enum OutputError {
     Hls(#[from] hls::HlsError),
 }
 
+/// Bytes that left an output: every video frame whose output-relative pts is before
+/// `through` was handed to the file, socket or folder by `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Departure {
+    pub through: MediaTime,
+    pub at: Instant,
+}
+
 /// An output kind. Called from its own thread only.
 pub trait OutputSink: Send {
     /// The streams, once, before the first packet.
@@ -96,6 +110,15 @@ pub trait OutputSink: Send {
     fn finish(&mut self) -> Result<(), OutputError>;
     /// Bytes handed to the file, socket or directory so far.
     fn bytes_written(&self) -> u64;
+    /// Nanoseconds spent in file I/O calls so far (the rest of the sink's time is muxing).
+    fn io_nanos(&self) -> u64 {
+        0
+    }
+    /// What left since the last call, if anything (for the capture-to-departure latency).
+    /// Outputs that send from a thread of their own (RTMP) measure there instead.
+    fn departed(&mut self) -> Option<Departure> {
+        None
+    }
     /// Work that must run on a thread of its own (a network connection), taken once. The
     /// pipeline spawns it, names it, and joins it after `finish`.
     fn take_worker(&mut self) -> Option<Box<dyn FnOnce() + Send>> {

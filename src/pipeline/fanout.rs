@@ -5,6 +5,9 @@
 //! never blocks the encoder: the packet is dropped for that output and counted, and that output
 //! skips video until the next keyframe so that what it writes still decodes.
 //!
+//! Free-running engines (`onair bench`) make the fan-out blocking instead: a full queue makes
+//! the encoder wait, so nothing is dropped (and the fan-out stays locked while it waits).
+//!
 //! An output that joins mid-stream gets the stream descriptions first, then packets from the
 //! next scheduled video keyframe on. No keyframe is forced for it: that would break the fixed
 //! keyframe cadence every other output relies on (streaming services check it, HLS segments
@@ -39,6 +42,8 @@ struct Slot {
 }
 
 struct Inner {
+    /// Wait for room in a full queue instead of dropping (free-running engines only).
+    blocking: bool,
     expect_video: bool,
     expect_audio: bool,
     video: Option<VideoConfig>,
@@ -52,9 +57,11 @@ pub struct Fanout {
 }
 
 impl Fanout {
-    pub fn new(expect_video: bool, expect_audio: bool) -> Self {
+    /// `blocking`: a full output queue makes `send` wait instead of dropping.
+    pub fn new(expect_video: bool, expect_audio: bool, blocking: bool) -> Self {
         Self {
             inner: Mutex::new(Inner {
+                blocking,
                 expect_video,
                 expect_audio,
                 video: None,
@@ -135,8 +142,28 @@ impl Fanout {
             video,
             audio,
             slots,
+            blocking,
             ..
         } = &mut *inner;
+        if *blocking {
+            slots.retain_mut(|slot| {
+                if !slot.started {
+                    if !starts_output {
+                        return true;
+                    }
+                    let streams = StreamSet {
+                        video: video.clone(),
+                        audio: audio.clone(),
+                    };
+                    if slot.tx.send(OutputMsg::Streams(streams)).is_err() {
+                        return false;
+                    }
+                    slot.started = true;
+                }
+                slot.tx.send(OutputMsg::Packet(pkt.clone())).is_ok()
+            });
+            return;
+        }
         slots.retain_mut(|slot| {
             if !slot.started {
                 if !starts_output {
@@ -239,7 +266,7 @@ mod tests {
 
     #[test]
     fn an_output_starts_at_a_keyframe_with_the_streams_first() {
-        let f = Fanout::new(true, true);
+        let f = Fanout::new(true, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(16);
         f.add(tx, counters());
@@ -254,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_counts_and_resyncs_without_touching_other_outputs() {
-        let f = Fanout::new(true, false);
+        let f = Fanout::new(true, false, false);
         f.set_video_config(vcfg());
         let (slow_tx, slow_rx) = bounded(3);
         let (fast_tx, fast_rx) = bounded(64);
@@ -276,7 +303,7 @@ mod tests {
 
     #[test]
     fn removed_or_closed_outputs_see_their_queue_close() {
-        let f = Fanout::new(false, true);
+        let f = Fanout::new(false, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(4);
         let id = f.add(tx, counters());

@@ -10,20 +10,25 @@
 //! queues; the encoders flush and exit; then the fan-out drops every output's sender, and each
 //! output drains its queue, finalizes its file and exits. [`EngineHandle::stop`] joins them all.
 
+pub mod cputime;
 pub mod fanout;
+mod latency;
 mod pool;
 pub mod preview;
 pub mod stats;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::capture::test_pattern::TestPattern;
 use crate::capture::tone::Tone;
-use crate::capture::{AudioSource, AudioSourceKind, VideoSource, VideoSourceKind};
+use crate::capture::y4m::Y4mSource;
+use crate::capture::{AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind};
 use crate::config::Preset;
 use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
@@ -32,7 +37,7 @@ use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
 use crate::output::hls::HlsOutput;
 use crate::output::interleave::{Interleaver, Timeline};
 use crate::output::rtmp::RtmpOutput;
-use crate::output::{OutputError, OutputSink, OutputSpec, recording};
+use crate::output::{Departure, OutputError, OutputSink, OutputSpec, recording};
 
 pub use fanout::{Fanout, OutputId, OutputMsg};
 pub use preview::{PreviewImage, ProgramPreview};
@@ -53,6 +58,27 @@ const AUDIO_CHUNK_FRAMES: usize = AUDIO_RATE_HZ as usize / 100;
 /// so a slow disk stalls nothing; when full, packets are dropped for that output only, counted,
 /// logged as errors, and video resumes at the next keyframe.
 const OUTPUT_QUEUE_PACKETS: usize = 2_048;
+/// Video frames an output remembers between handing them to its sink and learning that their
+/// bytes left (an MP4 fragment or HLS part holds at most about 30 frames at 60 fps). Allocated
+/// once; should it ever be full, the oldest frame goes unmeasured (never blocks, never grows).
+const LATENCY_PENDING_FRAMES: usize = 512;
+/// Free-running: how often a waiting audio source looks at the video's progress again.
+const FREE_RUN_POLL: Duration = Duration::from_micros(500);
+
+/// How the sources are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pacing {
+    /// Live: each frame and audio chunk is produced at its time on the engine clock, and a
+    /// full queue drops (and counts) rather than delaying capture.
+    #[default]
+    RealTime,
+    /// Benchmark: the video source produces as fast as the encoder takes frames, audio follows
+    /// the video's encoded progress, and every engine queue (source to encoder, fan-out to
+    /// output) blocks instead of dropping, so nothing is lost. Meant for file outputs: an RTMP
+    /// destination's send queue keeps its own congestion policy. While a send blocks, the
+    /// fan-out is locked: add or remove outputs only in real time.
+    FreeRunning,
+}
 
 /// Everything the engine needs to start; built and validated by the front end.
 #[derive(Debug, Clone)]
@@ -63,6 +89,9 @@ pub struct EngineConfig {
     /// Media time after which the sources stop; `None` runs until [`EngineHandle::stop`].
     pub duration: Option<MediaTime>,
     pub outputs: Vec<OutputSpec>,
+    pub pacing: Pacing,
+    /// OpenH264 threads (1: one slice per frame; more: that many slices, one thread each).
+    pub encoder_threads: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +102,8 @@ pub enum EngineError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
     #[error("cannot start thread {name}: {source}")]
     Spawn {
         name: String,
@@ -117,15 +148,13 @@ impl EngineHandle {
     /// and every encoder initialised before any thread starts, so a bad path fails here.
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let want_video = config.video != VideoSourceKind::None;
+        let free_running = config.pacing == Pacing::FreeRunning;
         let want_audio = config.audio != AudioSourceKind::None;
         let preset = &config.preset;
         if !want_video && !want_audio {
             return Err(EngineError::NoStreams);
         }
-        let video_source: Option<Box<dyn VideoSource>> = match config.video {
-            VideoSourceKind::Test => Some(Box::new(TestPattern::new(preset.width, preset.height))),
-            VideoSourceKind::None => None,
-        };
+        let video_source = open_video_source(&config.video, preset.width, preset.height)?;
         let audio_source: Option<Box<dyn AudioSource>> = match config.audio {
             AudioSourceKind::Tone => Some(Box::new(Tone::new())),
             AudioSourceKind::None => None,
@@ -138,6 +167,7 @@ impl EngineHandle {
                     fps: preset.fps,
                     bitrate_bps: preset.video_kbps * 1000,
                     keyframe_interval_frames: preset.keyframe_interval_frames(),
+                    threads: config.encoder_threads.max(1),
                 })
             })
             .transpose()?;
@@ -162,7 +192,10 @@ impl EngineHandle {
 
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(EngineCounters::default());
-        let fanout = Arc::new(Fanout::new(want_video, want_audio));
+        let fanout = Arc::new(Fanout::new(want_video, want_audio, free_running));
+        // Free-running: how far video has been encoded (audio waits for it); MAX when there
+        // is no video or it has ended.
+        let video_progress = Arc::new(AtomicI64::new(if want_video { 0 } else { i64::MAX }));
         let mut handle = Self {
             clock,
             stop: stop.clone(),
@@ -177,6 +210,11 @@ impl EngineHandle {
         for (spec, sink, counters) in sinks {
             handle.spawn_output(&spec, sink, counters)?;
         }
+        let pace = if free_running {
+            Pace::FreeRunning(video_progress.clone())
+        } else {
+            Pace::RealTime
+        };
 
         if let (Some(encoder), Some(source)) = (video_encoder, video_source) {
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
@@ -187,12 +225,21 @@ impl EngineHandle {
                 stop: stop.clone(),
                 counters: counters.clone(),
                 end: config.duration,
+                pace: pace.clone(),
             };
             let frame_tb = preset.frame_timebase();
             handle.encoders.push(spawn("enc-h264", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
                 let preview = handle.preview.clone();
-                move || run_video_encoder(encoder, &rx, &recycle, &counters, &fanout, &preview)
+                move || {
+                    let out = EncoderOut {
+                        counters: &counters,
+                        fanout: &fanout,
+                        progress: &video_progress,
+                        preview: &preview,
+                    };
+                    run_video_encoder(encoder, &rx, &recycle, &out);
+                }
             })?);
             handle.sources.push(spawn("src-video", move || {
                 run_video_source(source, frame_tb, pool, &tx, &ctx)
@@ -201,18 +248,21 @@ impl EngineHandle {
         if let (Some(encoder), Some(source)) = (audio_encoder, audio_source) {
             let (tx, rx) = bounded(AUDIO_QUEUE_CHUNKS);
             fanout.set_audio_config(encoder.config().clone());
+            // Sample buffers go back to the source (full: the buffer is freed).
+            let (recycle_tx, recycle_rx) = bounded(AUDIO_QUEUE_CHUNKS + 2);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
                 counters: counters.clone(),
                 end: config.duration,
+                pace,
             };
             handle.encoders.push(spawn("enc-aac", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
-                move || run_audio_encoder(encoder, &rx, &counters, &fanout)
+                move || run_audio_encoder(encoder, &rx, &recycle_tx, &counters, &fanout)
             })?);
             handle.sources.push(spawn("src-audio", move || {
-                run_audio_source(source, &tx, &ctx)
+                run_audio_source(source, &tx, &recycle_rx, &ctx)
             })?);
         }
         tracing::info!(preset = %config.preset.name, outputs = config.outputs.len(), "engine started");
@@ -250,7 +300,8 @@ impl EngineHandle {
         };
         let thread = spawn(&format!("out-{n}-{}", spec.kind()), {
             let counters = counters.clone();
-            move || run_output(sink, &rx, &counters)
+            let clock = self.clock;
+            move || run_output(sink, &rx, &counters, clock)
         })?;
         let id = self.fanout.add(tx, counters.clone());
         self.outputs.push(OutputThread {
@@ -307,8 +358,15 @@ impl EngineHandle {
 
     /// Stops the sources, lets the encoders flush and every output finalize, and waits for all
     /// of them. Returns the final totals.
-    pub fn stop(mut self) -> StatsSnapshot {
+    pub fn stop(self) -> StatsSnapshot {
         self.stop.store(true, Relaxed);
+        self.finish()
+    }
+
+    /// Waits for the sources to end by themselves (at `duration`, which must be set, or on a
+    /// source error), then lets the encoders flush and every output finalize, as
+    /// [`EngineHandle::stop`] does. Returns the final totals.
+    pub fn finish(mut self) -> StatsSnapshot {
         for t in self.sources.drain(..) {
             join_named(t);
         }
@@ -333,10 +391,12 @@ fn open_sink(
 ) -> Result<Box<dyn OutputSink>, OutputError> {
     match spec {
         OutputSpec::Recording { path, format } => recording::open(path, *format),
+        OutputSpec::Discard { format } => Ok(recording::discard(*format)),
         OutputSpec::Rtmp { url, options } => Ok(Box::new(RtmpOutput::new(
             url.clone(),
             options,
             counters.clone(),
+            clock,
         )?)),
         OutputSpec::Hls { dir, options } => Ok(Box::new(HlsOutput::open(
             dir,
@@ -345,6 +405,18 @@ fn open_sink(
             counters.clone(),
         )?)),
     }
+}
+
+fn open_video_source(
+    kind: &VideoSourceKind,
+    width: u32,
+    height: u32,
+) -> Result<Option<Box<dyn VideoSource>>, CaptureError> {
+    Ok(match kind {
+        VideoSourceKind::Test => Some(Box::new(TestPattern::new(width, height))),
+        VideoSourceKind::Y4m(path) => Some(Box::new(Y4mSource::open(path, width, height)?)),
+        VideoSourceKind::None => None,
+    })
 }
 
 /// After a failed start: removes the output files this start created and left empty.
@@ -381,16 +453,41 @@ fn join_named(t: JoinHandle<()>) {
     }
 }
 
+#[derive(Clone)]
+enum Pace {
+    RealTime,
+    /// The video's encoded progress (engine time, nanoseconds): audio waits for it.
+    FreeRunning(Arc<AtomicI64>),
+}
+
 struct SourceCtx {
     clock: Clock,
     stop: Arc<AtomicBool>,
     counters: Arc<EngineCounters>,
     end: Option<MediaTime>,
+    pace: Pace,
 }
 
 impl SourceCtx {
     fn should_stop(&self, t: MediaTime) -> bool {
         self.stop.load(Relaxed) || self.end.is_some_and(|end| t >= end)
+    }
+
+    /// Real time: sleeps until the engine clock reads `t`. Free-running: waits until the
+    /// video has been encoded up to `t` (so audio never runs far ahead of video).
+    fn wait_for(&self, t: MediaTime) {
+        match &self.pace {
+            Pace::RealTime => self.clock.sleep_until(t),
+            Pace::FreeRunning(progress) => {
+                while progress.load(Relaxed) < t.as_nanos() && !self.stop.load(Relaxed) {
+                    std::thread::sleep(FREE_RUN_POLL);
+                }
+            }
+        }
+    }
+
+    fn free_running(&self) -> bool {
+        matches!(self.pace, Pace::FreeRunning(_))
     }
 }
 
@@ -407,16 +504,29 @@ fn run_video_source(
         if ctx.should_stop(pts) {
             break;
         }
-        ctx.clock.sleep_until(pts);
-        if ctx.clock.now() - pts > interval {
-            ctx.counters.video_late.fetch_add(1, Relaxed);
-        }
         let mut frame = pool.take();
+        if !ctx.free_running() {
+            ctx.clock.sleep_until(pts);
+            if ctx.clock.now() - pts > interval {
+                ctx.counters.video_late.fetch_add(1, Relaxed);
+            }
+        }
+        let started = Instant::now();
         if let Err(e) = source.fill(pts, &mut frame) {
             tracing::error!("video source failed: {e}");
             break;
         }
+        ctx.counters
+            .video_source_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
         ctx.counters.video_captured.fetch_add(1, Relaxed);
+        if ctx.free_running() {
+            // Nothing may be dropped: wait for the encoder.
+            if tx.send(frame).is_err() {
+                break;
+            }
+            continue;
+        }
         match tx.try_send(frame) {
             Ok(()) => {}
             Err(TrySendError::Full(frame)) => {
@@ -430,14 +540,43 @@ fn run_video_source(
     }
 }
 
+/// Where the H.264 thread's results go.
+#[derive(Clone, Copy)]
+struct EncoderOut<'a> {
+    counters: &'a EngineCounters,
+    fanout: &'a Fanout,
+    /// Media time encoded so far (free-running audio waits on it).
+    progress: &'a AtomicI64,
+    /// The program picture for a front end's preview.
+    preview: &'a ProgramPreview,
+}
+
 fn run_video_encoder(
     mut encoder: H264Encoder,
     rx: &Receiver<VideoFrame>,
     recycle: &Sender<VideoFrame>,
-    counters: &EngineCounters,
-    fanout: &Fanout,
-    preview: &ProgramPreview,
+    out: &EncoderOut<'_>,
 ) {
+    let EncoderOut {
+        counters,
+        fanout,
+        progress,
+        preview,
+    } = *out;
+    // Whatever ends this loop, audio waiting for video's progress must not wait forever, and
+    // the thread's CPU time is recorded (for `onair bench`).
+    struct Ended<'a>(&'a AtomicI64, &'a EngineCounters);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            self.0.store(i64::MAX, Relaxed);
+            if let Some(cpu) = cputime::thread() {
+                self.1
+                    .video_encoder_thread_cpu_nanos
+                    .store(cpu.as_nanos() as u64, Relaxed);
+            }
+        }
+    }
+    let _ended = Ended(progress, counters);
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
     counters.video_target_bitrate_bps.store(target, Relaxed);
@@ -469,7 +608,9 @@ fn run_video_encoder(
                 counters
                     .video_bytes
                     .fetch_add(picture.packet.data.len() as u64, Relaxed);
+                let reached = picture.packet.pts + picture.packet.duration;
                 fanout.send(&picture.packet);
+                progress.fetch_max(reached.as_nanos(), Relaxed);
             }
             Ok(None) => {
                 counters.video_encoder_skipped.fetch_add(1, Relaxed);
@@ -484,7 +625,12 @@ fn run_video_encoder(
     }
 }
 
-fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, ctx: &SourceCtx) {
+fn run_audio_source(
+    mut source: Box<dyn AudioSource>,
+    tx: &Sender<AudioChunk>,
+    recycled: &Receiver<Vec<i16>>,
+    ctx: &SourceCtx,
+) {
     let tb = Timebase::AUDIO_48K;
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
@@ -497,8 +643,10 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
             break;
         }
         // A chunk is "captured" once its last sample's time has passed, like a microphone's.
-        ctx.clock.sleep_until(tb.ticks_to_time(last));
-        let mut samples = vec![0i16; (last - first) as usize * AUDIO_CHANNELS];
+        ctx.wait_for(tb.ticks_to_time(last));
+        // A buffer the encoder gave back, or a new one while the pool fills up.
+        let mut samples = recycled.try_recv().unwrap_or_default();
+        samples.resize((last - first) as usize * AUDIO_CHANNELS, 0);
         source.fill(first as u64, &mut samples);
         ctx.counters
             .audio_captured_samples
@@ -507,6 +655,13 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
             pts: tb.ticks_to_time(first),
             samples,
         };
+        if ctx.free_running() {
+            if tx.send(chunk).is_err() {
+                break;
+            }
+            first = last;
+            continue;
+        }
         match tx.try_send(chunk) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -523,6 +678,7 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
 fn run_audio_encoder(
     mut encoder: AacEncoder,
     rx: &Receiver<AudioChunk>,
+    recycle: &Sender<Vec<i16>>,
     counters: &EngineCounters,
     fanout: &Fanout,
 ) {
@@ -541,6 +697,7 @@ fn run_audio_encoder(
                 return;
             }
         }
+        let _full = recycle.try_send(chunk.samples);
     }
     match encoder.flush() {
         Ok(packets) => send(packets),
@@ -548,30 +705,98 @@ fn run_audio_encoder(
     }
 }
 
+/// Capture-to-departure latency of the video frames an output handed its sink: frames wait
+/// here (output-relative pts) until the sink says their bytes left.
+struct LatencyProbe {
+    clock: Clock,
+    zero: MediaTime,
+    pending: VecDeque<MediaTime>,
+}
+
+impl LatencyProbe {
+    fn new(clock: Clock) -> Self {
+        Self {
+            clock,
+            zero: MediaTime::ZERO,
+            pending: VecDeque::with_capacity(LATENCY_PENDING_FRAMES),
+        }
+    }
+
+    fn handed(&mut self, pkt: &crate::media::EncodedPacket) {
+        if pkt.kind != crate::media::StreamKind::Video {
+            return;
+        }
+        if self.pending.len() == LATENCY_PENDING_FRAMES {
+            self.pending.pop_front(); // never grows: the oldest goes unmeasured
+        }
+        self.pending.push_back(pkt.pts);
+    }
+
+    fn departed(&mut self, d: Departure, histogram: &stats::LatencyHistogram) {
+        let at = MediaTime::from_duration(
+            d.at.saturating_duration_since(self.clock.instant_at(MediaTime::ZERO)),
+        );
+        while let Some(&pts) = self.pending.front() {
+            if pts >= d.through {
+                break;
+            }
+            self.pending.pop_front();
+            histogram.record(at - (self.zero + pts));
+        }
+    }
+}
+
 /// The generic output loop: streams, then rebased and interleaved packets, then finish.
-fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters: &OutputCounters) {
+/// Times its sink (muxing and file I/O apart) and each video frame's capture-to-departure
+/// latency, without allocating per packet.
+fn run_output(
+    mut sink: Box<dyn OutputSink>,
+    rx: &Receiver<OutputMsg>,
+    counters: &OutputCounters,
+    clock: Clock,
+) {
     let mut timeline = Timeline::default();
     let mut interleaver = Interleaver::new(false, false);
     let mut failed = false;
-    let write =
-        |sink: &mut Box<dyn OutputSink>, pkt: crate::media::EncodedPacket, failed: &mut bool| {
-            if *failed {
-                return;
-            }
-            if let Err(e) = sink.write(&pkt) {
-                tracing::error!(output = %counters.name, "{e}");
-                counters.set_error(e.to_string());
-                *failed = true;
-                return;
-            }
-            counters.packets_written.fetch_add(1, Relaxed);
-            counters.bytes_written.store(sink.bytes_written(), Relaxed);
-        };
+    let mut probe = LatencyProbe::new(clock);
+    let mut sink_nanos = 0u64;
+    let publish = |sink: &dyn OutputSink, sink_nanos: u64| {
+        counters.sink_nanos.store(sink_nanos, Relaxed);
+        counters.io_nanos.store(sink.io_nanos(), Relaxed);
+        counters.bytes_written.store(sink.bytes_written(), Relaxed);
+    };
+    let write = |sink: &mut Box<dyn OutputSink>,
+                 pkt: crate::media::EncodedPacket,
+                 failed: &mut bool,
+                 probe: &mut LatencyProbe,
+                 sink_nanos: &mut u64| {
+        if *failed {
+            return;
+        }
+        probe.handed(&pkt);
+        let started = Instant::now();
+        let result = sink.write(&pkt);
+        *sink_nanos += started.elapsed().as_nanos() as u64;
+        if let Err(e) = result {
+            tracing::error!(output = %counters.name, "{e}");
+            counters.set_error(e.to_string());
+            *failed = true;
+            return;
+        }
+        if let Some(d) = sink.departed() {
+            probe.departed(d, &counters.latency);
+        }
+        counters.packets_written.fetch_add(1, Relaxed);
+        publish(sink.as_ref(), *sink_nanos);
+    };
     for msg in rx {
         match msg {
             OutputMsg::Streams(streams) => {
                 interleaver = Interleaver::new(streams.video.is_some(), streams.audio.is_some());
-                if let Err(e) = sink.start(&streams) {
+                let started = Instant::now();
+                let result = sink.start(&streams);
+                sink_nanos += started.elapsed().as_nanos() as u64;
+                if let Err(e) = result {
                     tracing::error!(output = %counters.name, "{e}");
                     counters.set_error(e.to_string());
                     failed = true;
@@ -580,17 +805,18 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
                 if !sink.manages_state() {
                     counters.set_state(OutputState::Recording);
                 }
-                counters.bytes_written.store(sink.bytes_written(), Relaxed);
+                publish(sink.as_ref(), sink_nanos);
             }
             OutputMsg::Packet(pkt) => {
                 let first = timeline.zero().is_none();
                 if let Some(pkt) = timeline.rebase(pkt) {
                     if first && let Some(zero) = timeline.zero() {
                         sink.set_zero(zero);
+                        probe.zero = zero;
                     }
                     interleaver.push(pkt);
                     while let Some(p) = interleaver.pop() {
-                        write(&mut sink, p, &mut failed);
+                        write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
                     }
                 }
             }
@@ -603,10 +829,16 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
         counters.set_state(OutputState::Finishing);
     }
     for p in interleaver.drain() {
-        write(&mut sink, p, &mut failed);
+        write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
     }
     // Finalize even after a failure: whatever reached the file must stay playable.
-    match sink.finish() {
+    let started = Instant::now();
+    let result = sink.finish();
+    sink_nanos += started.elapsed().as_nanos() as u64;
+    if let Some(d) = sink.departed() {
+        probe.departed(d, &counters.latency);
+    }
+    match result {
         Ok(()) if !failed && !sink.manages_state() => counters.set_state(OutputState::Stopped),
         Ok(()) => {}
         Err(e) => {
@@ -614,6 +846,8 @@ fn run_output(mut sink: Box<dyn OutputSink>, rx: &Receiver<OutputMsg>, counters:
             counters.set_error(e.to_string());
         }
     }
+    counters.sink_nanos.store(sink_nanos, Relaxed);
+    counters.io_nanos.store(sink.io_nanos(), Relaxed);
     if !sink.manages_state() {
         counters.bytes_written.store(sink.bytes_written(), Relaxed);
     }

@@ -16,8 +16,16 @@ pub struct FramePool {
 impl FramePool {
     /// The pool and the sender the consumer returns frames through. `capacity` bounds the
     /// return queue: a frame returned to a full queue is simply freed.
+    ///
+    /// Every buffer is allocated here, up front: the frames in flight can never exceed
+    /// `capacity` (the encoder queue plus the frame being encoded and the one being filled),
+    /// so the source never allocates while running and the resident memory is flat from the
+    /// first frame instead of creeping up to that high-water mark whenever the encoder lags.
     pub fn new(width: u32, height: u32, capacity: usize) -> (Self, Sender<VideoFrame>) {
         let (tx, rx) = bounded(capacity);
+        for _ in 0..capacity {
+            let _full = tx.try_send(VideoFrame::black(width, height, MediaTime::ZERO));
+        }
         (
             Self {
                 width,
@@ -48,6 +56,7 @@ mod tests {
     #[test]
     fn returned_frames_are_reused() {
         let (mut pool, recycle) = FramePool::new(64, 32, 2);
+        let _preallocated = (pool.take(), pool.take());
         let a = pool.take();
         let ptr = a.data.as_ptr();
         recycle.try_send(a).unwrap();

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub use super::latency::{LatencyHistogram, LatencySummary};
+
 /// Counters of the capture and encode stages. Every drop, at every edge, is counted here or
 /// in an [`OutputCounters`].
 #[derive(Debug, Default)]
@@ -19,6 +21,10 @@ pub struct EngineCounters {
     /// Frames the encoder returned no picture for.
     pub video_encoder_skipped: AtomicU64,
     pub video_encode_nanos: AtomicU64,
+    /// Time the video source spent producing frames (the test pattern's fill, a Y4M read).
+    pub video_source_nanos: AtomicU64,
+    /// CPU time of the H.264 thread, set when it ends.
+    pub video_encoder_thread_cpu_nanos: AtomicU64,
     pub video_bytes: AtomicU64,
     /// The H.264 encoder's current target (the preset's, or lower under dynamic bitrate).
     pub video_target_bitrate_bps: AtomicU64,
@@ -87,6 +93,13 @@ pub struct OutputCounters {
     pub reconnects: AtomicU64,
     /// Dynamic bitrate: the video bitrate this output asks the encoder for (0 = none).
     pub bitrate_request_bps: AtomicU64,
+    /// Time the output thread spent in its sink (muxing and writing), in nanoseconds.
+    pub sink_nanos: AtomicU64,
+    /// Of `sink_nanos`, the time spent in file I/O calls (the rest is muxing).
+    pub io_nanos: AtomicU64,
+    /// Per video frame: from its capture time to its first byte leaving (socket write, file
+    /// write, HLS part published).
+    pub latency: LatencyHistogram,
     retry: Mutex<(Option<Instant>, u32)>,
     /// A front end asked to retry now instead of waiting out the backoff.
     retry_request: std::sync::atomic::AtomicBool,
@@ -110,6 +123,9 @@ impl OutputCounters {
             congestion_milli: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             bitrate_request_bps: AtomicU64::new(0),
+            sink_nanos: AtomicU64::new(0),
+            io_nanos: AtomicU64::new(0),
+            latency: LatencyHistogram::default(),
             retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
             url: Mutex::new(None),
@@ -183,6 +199,9 @@ impl OutputCounters {
                 .map(|at| at.saturating_duration_since(Instant::now()).as_millis() as u64),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
             url: self.url.lock().ok().and_then(|u| u.clone()),
+            latency: self.latency.summary(),
+            sink_nanos: self.sink_nanos.load(Relaxed),
+            io_nanos: self.io_nanos.load(Relaxed),
         }
     }
 }
@@ -205,6 +224,10 @@ pub struct VideoStats {
     pub encoded: u64,
     pub encoder_skipped: u64,
     pub encode_nanos_total: u64,
+    /// Time spent producing the I420 frames the encoder reads (source fill).
+    pub source_nanos_total: u64,
+    /// CPU time of the H.264 encoder thread (known once it has ended, 0 before).
+    pub encoder_thread_cpu_nanos: u64,
     pub bytes: u64,
     pub target_bitrate_bps: u64,
 }
@@ -242,6 +265,12 @@ pub struct OutputSnapshot {
     /// Where to watch the output (the HLS preview page), if it can be watched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Capture to first byte out, per video frame, since the output started (microseconds).
+    pub latency: LatencySummary,
+    /// Time in the output's muxer and file writes (nanoseconds, since the start).
+    pub sink_nanos: u64,
+    /// Of `sink_nanos`, file I/O.
+    pub io_nanos: u64,
 }
 
 impl EngineCounters {
@@ -255,6 +284,8 @@ impl EngineCounters {
                 encoded: self.video_encoded.load(Relaxed),
                 encoder_skipped: self.video_encoder_skipped.load(Relaxed),
                 encode_nanos_total: self.video_encode_nanos.load(Relaxed),
+                source_nanos_total: self.video_source_nanos.load(Relaxed),
+                encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
                 bytes: self.video_bytes.load(Relaxed),
                 target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
             },

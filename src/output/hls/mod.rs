@@ -19,7 +19,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::format::hls::{
     FileWrite, LivePlaylist, MIN_WINDOW, PLAYLIST_NAME, PartTiming, PlaylistOptions, Progress,
@@ -28,7 +28,7 @@ use crate::format::hls::{
 use crate::format::mp4::{Fragment, Mp4Options, Mp4Writer};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime};
-use crate::output::{OutputError, OutputSink, StreamSet};
+use crate::output::{Departure, OutputError, OutputSink, StreamSet};
 use crate::pipeline::stats::OutputCounters;
 
 /// The preview server's address when none is given: loopback only.
@@ -92,6 +92,10 @@ pub struct HlsOutput {
     counters: Arc<OutputCounters>,
     bytes: u64,
     long_parts_reported: u64,
+    /// Time in file writes, renames and deletions.
+    io_nanos: u64,
+    /// The latest part published (for the capture-to-departure latency).
+    departed: Option<Departure>,
 }
 
 impl HlsOutput {
@@ -146,11 +150,16 @@ impl HlsOutput {
             counters,
             bytes: 0,
             long_parts_reported: 0,
+            io_nanos: 0,
+            departed: None,
         })
     }
 
     fn write_file(&mut self, file: &FileWrite) -> Result<(), OutputError> {
-        write_atomic(&self.dir, &file.name, &file.bytes).map_err(|source| self.err(source))?;
+        let started = Instant::now();
+        let result = write_atomic(&self.dir, &file.name, &file.bytes);
+        self.io_nanos += started.elapsed().as_nanos() as u64;
+        result.map_err(|source| self.err(source))?;
         self.bytes += file.bytes.len() as u64;
         Ok(())
     }
@@ -159,8 +168,11 @@ impl HlsOutput {
         for file in &update.files {
             self.write_file(file)?;
         }
-        write_atomic(&self.dir, PLAYLIST_NAME, update.playlist.as_bytes())
-            .map_err(|source| self.err(source))?;
+        let started = Instant::now();
+        let result = write_atomic(&self.dir, PLAYLIST_NAME, update.playlist.as_bytes());
+        self.io_nanos += started.elapsed().as_nanos() as u64;
+        result.map_err(|source| self.err(source))?;
+        let started = Instant::now();
         for name in &update.delete {
             if let Err(e) = fs::remove_file(self.dir.join(name))
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -168,6 +180,7 @@ impl HlsOutput {
                 tracing::warn!(file = %name, "cannot delete an old HLS file: {e}");
             }
         }
+        self.io_nanos += started.elapsed().as_nanos() as u64;
         if let Some(playlist) = &self.playlist {
             self.progress.send_replace(playlist.progress());
             if playlist.long_parts > self.long_parts_reported {
@@ -186,8 +199,15 @@ impl HlsOutput {
         let Some(playlist) = self.playlist.as_mut() else {
             return Ok(());
         };
+        let through = fragment.start + fragment.duration;
         let update = playlist.push(fragment, date);
-        self.apply(update)
+        self.apply(update)?;
+        // The part is published: listed in the playlist that players fetch.
+        self.departed = Some(Departure {
+            through,
+            at: Instant::now(),
+        });
+        Ok(())
     }
 
     fn err(&self, source: std::io::Error) -> OutputError {
@@ -218,6 +238,7 @@ impl OutputSink for HlsOutput {
             streams.audio.clone(),
             Mp4Options {
                 fragment_duration: timing.fragment_duration(),
+                keep_index: false,
             },
         );
         let playlist = LivePlaylist::new(PlaylistOptions {
@@ -265,6 +286,14 @@ impl OutputSink for HlsOutput {
 
     fn bytes_written(&self) -> u64 {
         self.bytes
+    }
+
+    fn io_nanos(&self) -> u64 {
+        self.io_nanos
+    }
+
+    fn departed(&mut self) -> Option<Departure> {
+        self.departed.take()
     }
 
     fn take_worker(&mut self) -> Option<Box<dyn FnOnce() + Send>> {

@@ -8,33 +8,63 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::format::flv::FlvMuxer;
 use crate::format::mp4::{Mp4Options, Mp4Writer};
-use crate::media::EncodedPacket;
-use crate::output::{OutputError, OutputSink, StreamSet};
+use crate::media::{EncodedPacket, MediaTime, StreamKind};
+use crate::output::{Departure, OutputError, OutputSink, StreamSet};
+
+/// Where a recording's bytes go.
+pub enum Target {
+    File(File),
+    /// Nowhere: the muxer's cost alone.
+    Discard,
+}
 
 struct RecordingFile {
-    file: File,
+    file: Target,
     path: PathBuf,
     bytes: u64,
+    /// Time in write, patch and sync calls.
+    io_nanos: u64,
+    /// Set by `append`: when the latest bytes were handed to the file.
+    appended_at: Option<Instant>,
 }
 
 impl RecordingFile {
+    fn new(file: Target, path: PathBuf) -> Self {
+        Self {
+            file,
+            path,
+            bytes: 0,
+            io_nanos: 0,
+            appended_at: None,
+        }
+    }
+    fn timed<T>(
+        &mut self,
+        f: impl FnOnce(&mut File) -> std::io::Result<T>,
+    ) -> Result<(), OutputError> {
+        let Target::File(file) = &mut self.file else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let result = f(file);
+        self.io_nanos += started.elapsed().as_nanos() as u64;
+        result.map(|_| ()).map_err(|source| self.err(source))
+    }
     fn append(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
-        self.file
-            .write_all(bytes)
-            .map_err(|source| self.err(source))?;
+        self.timed(|f| f.write_all(bytes))?;
+        self.appended_at = Some(Instant::now());
         self.bytes += bytes.len() as u64;
         Ok(())
     }
     fn patch(&mut self, offset: u64, bytes: &[u8]) -> Result<(), OutputError> {
-        self.file
-            .write_all_at(bytes, offset)
-            .map_err(|source| self.err(source))
+        self.timed(|f| f.write_all_at(bytes, offset))
     }
     fn sync(&mut self) -> Result<(), OutputError> {
-        self.file.sync_data().map_err(|source| self.err(source))
+        self.timed(|f| f.sync_data())
     }
     fn err(&self, source: std::io::Error) -> OutputError {
         OutputError::Write {
@@ -48,17 +78,16 @@ impl RecordingFile {
 pub struct Mp4Recording {
     out: RecordingFile,
     writer: Option<Mp4Writer>,
+    /// Video before this (output-relative) time has been appended to the file.
+    through: Option<MediaTime>,
 }
 
 impl Mp4Recording {
-    pub fn new(file: File, path: PathBuf) -> Self {
+    pub fn new(file: Target, path: PathBuf) -> Self {
         Self {
-            out: RecordingFile {
-                file,
-                path,
-                bytes: 0,
-            },
+            out: RecordingFile::new(file, path),
             writer: None,
+            through: None,
         }
     }
 }
@@ -81,6 +110,7 @@ impl OutputSink for Mp4Recording {
         };
         if let Some(fragment) = writer.push(pkt) {
             self.out.append(&fragment.bytes)?;
+            self.through = Some(fragment.start + fragment.duration);
             if fragment.starts_with_keyframe {
                 self.out.sync()?;
             }
@@ -94,6 +124,7 @@ impl OutputSink for Mp4Recording {
         };
         if let Some(fragment) = writer.flush() {
             self.out.append(&fragment.bytes)?;
+            self.through = Some(MediaTime::MAX);
         }
         // The complete moov goes to the end first and reaches the disk before the fragment
         // headers are blanked, so an interruption at any point leaves a playable file.
@@ -109,23 +140,36 @@ impl OutputSink for Mp4Recording {
     fn bytes_written(&self) -> u64 {
         self.out.bytes
     }
+
+    fn io_nanos(&self) -> u64 {
+        self.out.io_nanos
+    }
+
+    fn departed(&mut self) -> Option<Departure> {
+        Some(Departure {
+            through: self.through.take()?,
+            at: self.out.appended_at?,
+        })
+    }
 }
 
 /// FLV: streamable by nature; `duration` and `filesize` are filled in on a clean stop.
 pub struct FlvRecording {
     out: RecordingFile,
     muxer: Option<FlvMuxer>,
+    /// The video frame just appended (output-relative pts).
+    through: Option<MediaTime>,
+    /// Each tag is built here, reused: no allocation per packet.
+    tag: Vec<u8>,
 }
 
 impl FlvRecording {
-    pub fn new(file: File, path: PathBuf) -> Self {
+    pub fn new(file: Target, path: PathBuf) -> Self {
         Self {
-            out: RecordingFile {
-                file,
-                path,
-                bytes: 0,
-            },
+            out: RecordingFile::new(file, path),
             muxer: None,
+            through: None,
+            tag: Vec::with_capacity(64 * 1024),
         }
     }
 }
@@ -142,8 +186,13 @@ impl OutputSink for FlvRecording {
         let Some(muxer) = self.muxer.as_mut() else {
             return Ok(());
         };
-        let tag = muxer.packet(pkt);
-        self.out.append(&tag)
+        self.tag.clear();
+        muxer.packet_into(pkt, &mut self.tag);
+        self.out.append(&self.tag)?;
+        if pkt.kind == StreamKind::Video {
+            self.through = Some(pkt.pts + MediaTime::from_nanos(1));
+        }
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<(), OutputError> {
@@ -160,5 +209,16 @@ impl OutputSink for FlvRecording {
 
     fn bytes_written(&self) -> u64 {
         self.out.bytes
+    }
+
+    fn io_nanos(&self) -> u64 {
+        self.out.io_nanos
+    }
+
+    fn departed(&mut self) -> Option<Departure> {
+        Some(Departure {
+            through: self.through.take()?,
+            at: self.out.appended_at?,
+        })
     }
 }

@@ -4,7 +4,7 @@ mod file;
 
 use std::path::{Path, PathBuf};
 
-pub use file::{FlvRecording, Mp4Recording};
+pub use file::{FlvRecording, Mp4Recording, Target};
 
 use super::{OutputError, OutputSink};
 
@@ -15,6 +15,13 @@ pub enum RecordingFormat {
 }
 
 impl RecordingFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Mp4 => "mp4",
+            Self::Flv => "flv",
+        }
+    }
+
     /// The format named by the file's extension.
     pub fn from_path(path: &Path) -> Result<Self, OutputError> {
         match path
@@ -34,11 +41,20 @@ impl RecordingFormat {
 
 /// Creates the file (never replacing an existing one) and the sink that writes it.
 pub fn open(path: &Path, format: RecordingFormat) -> Result<Box<dyn OutputSink>, OutputError> {
-    let file = create_new(path)?;
+    let file = Target::File(create_new(path)?);
     Ok(match format {
         RecordingFormat::Mp4 => Box::new(Mp4Recording::new(file, path.to_owned())),
         RecordingFormat::Flv => Box::new(FlvRecording::new(file, path.to_owned())),
     })
+}
+
+/// The muxer of `format` writing into nothing (bytes are counted, not kept).
+pub fn discard(format: RecordingFormat) -> Box<dyn OutputSink> {
+    let path = PathBuf::from(format!("(null).{}", format.extension()));
+    match format {
+        RecordingFormat::Mp4 => Box::new(Mp4Recording::new(Target::Discard, path)),
+        RecordingFormat::Flv => Box::new(FlvRecording::new(Target::Discard, path)),
+    }
 }
 
 fn create_new(path: &Path) -> Result<std::fs::File, OutputError> {

@@ -15,6 +15,7 @@ use super::dbr::{DynamicBitrate, Throughput};
 use super::session::{Phase, PublishSession};
 use super::url::RtmpUrl;
 use super::{ReconnectPolicy, RtmpError, RtmpOptions, Shared};
+use crate::media::time::Clock;
 use crate::pipeline::stats::{OutputCounters, OutputState};
 
 /// How often a backoff wait looks for a "retry now" request.
@@ -262,6 +263,7 @@ pub(super) struct Worker {
     dynamic_bitrate: bool,
     shared: Arc<Shared>,
     counters: Arc<OutputCounters>,
+    clock: Clock,
     rng: u64,
 }
 
@@ -272,6 +274,7 @@ impl Worker {
         options: &RtmpOptions,
         shared: Arc<Shared>,
         counters: Arc<OutputCounters>,
+        clock: Clock,
     ) -> Self {
         let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
         Self {
@@ -281,6 +284,7 @@ impl Worker {
             dynamic_bitrate: options.dynamic_bitrate,
             shared,
             counters,
+            clock,
             rng: seed | 1,
         }
     }
@@ -401,7 +405,7 @@ impl Worker {
             s.queue.set_connected(true);
         }
         loop {
-            let (pkt, streams) = {
+            let (pkt, streams, zero) = {
                 let mut s = self.shared.lock();
                 loop {
                     if let Some(deadline) = s.flush_deadline
@@ -414,10 +418,10 @@ impl Worker {
                         && let Some(p) = s.queue.pop()
                     {
                         self.counters.publish_queue(&s.queue);
-                        break (Some(p), s.streams.clone());
+                        break (Some(p), s.streams.clone(), s.zero);
                     }
                     if s.closed {
-                        break (None, None);
+                        break (None, None, s.zero);
                     }
                     let (g, timeout) = self
                         .shared
@@ -426,7 +430,7 @@ impl Worker {
                         .unwrap_or_else(|p| p.into_inner());
                     s = g;
                     if timeout.timed_out() {
-                        break (None, s.streams.clone());
+                        break (None, s.streams.clone(), s.zero);
                     }
                 }
             };
@@ -470,6 +474,12 @@ impl Worker {
                 }
                 session.packet(&pkt, &mut out)?;
                 stream.write_all(&out).map_err(|e| lost(&e))?;
+                if pkt.kind == crate::media::StreamKind::Video {
+                    // Capture to socket: the frame's bytes are in the kernel's send buffer.
+                    self.counters
+                        .latency
+                        .record(self.clock.now() - (zero + pkt.pts));
+                }
                 self.counters
                     .bytes_written
                     .fetch_add(out.len() as u64, Relaxed);

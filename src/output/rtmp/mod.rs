@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 pub use url::{RtmpUrl, UrlError};
 
 use super::{OutputError, OutputSink, StreamSet};
-use crate::media::EncodedPacket;
+use crate::media::time::Clock;
+use crate::media::{EncodedPacket, MediaTime};
 use crate::pipeline::stats::OutputCounters;
 
 /// Why a destination failed, in words a streamer can act on. The key never appears.
@@ -129,6 +130,8 @@ pub(crate) struct SharedState {
     closed: bool,
     /// When draining at stop must give up (OBS flushes for at most 30 s).
     flush_deadline: Option<Instant>,
+    /// Engine time of the output's zero (packets are relative to it), for the latency.
+    zero: MediaTime,
 }
 
 impl Shared {
@@ -147,10 +150,13 @@ pub struct RtmpOutput {
 }
 
 impl RtmpOutput {
+    /// `clock` is the engine's: the network thread measures each video frame's capture-to-
+    /// socket latency on it.
     pub fn new(
         url: RtmpUrl,
         options: &RtmpOptions,
         counters: Arc<OutputCounters>,
+        clock: Clock,
     ) -> Result<Self, RtmpError> {
         let tls = if url.tls {
             Some(connection::tls_config(options.ca_file.as_deref())?)
@@ -163,10 +169,12 @@ impl RtmpOutput {
                 streams: None,
                 closed: false,
                 flush_deadline: None,
+                zero: MediaTime::ZERO,
             }),
             wake: Condvar::new(),
         });
-        let worker = connection::Worker::new(url, tls, options, shared.clone(), counters.clone());
+        let worker =
+            connection::Worker::new(url, tls, options, shared.clone(), counters.clone(), clock);
         Ok(Self {
             shared,
             worker: Some(worker),
@@ -185,6 +193,10 @@ impl OutputSink for RtmpOutput {
         self.shared.lock().streams = Some(streams.clone());
         self.shared.wake.notify_all();
         Ok(())
+    }
+
+    fn set_zero(&mut self, zero: MediaTime) {
+        self.shared.lock().zero = zero;
     }
 
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError> {
