@@ -73,7 +73,15 @@ impl ProgramPreview {
             if frame.pts < *due {
                 return;
             }
-            *due = frame.pts + MediaTime::from_nanos(1_000_000_000 / i64::from(fps));
+            // The next one is due one interval after this one was due, so the rate holds
+            // whatever the frame rate; after a gap, one interval after this frame.
+            let interval = MediaTime::from_nanos(1_000_000_000 / i64::from(fps));
+            let next = *due + interval;
+            *due = if next > frame.pts {
+                next
+            } else {
+                frame.pts + interval
+            };
         }
         let Ok(mut image) = self.image.lock() else {
             return;
