@@ -20,9 +20,10 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use crate::capture::test_pattern::TestPattern;
-use crate::capture::tone::Tone;
-use crate::capture::{AudioSource, AudioSourceKind, VideoSource, VideoSourceKind};
+use crate::capture::{
+    AudioControls, AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind,
+    Worker, devices,
+};
 use crate::config::Preset;
 use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
@@ -55,6 +56,10 @@ pub struct EngineConfig {
     pub preset: Preset,
     pub video: VideoSourceKind,
     pub audio: AudioSourceKind,
+    /// Gain of the microphone in dB (0 = as captured), changeable later through
+    /// [`EngineHandle::audio_controls`].
+    pub mic_gain_db: f32,
+    pub mic_muted: bool,
     /// Media time after which the sources stop; `None` runs until [`EngineHandle::stop`].
     pub duration: Option<MediaTime>,
     pub outputs: Vec<OutputSpec>,
@@ -68,6 +73,8 @@ pub enum EngineError {
     Output(#[from] OutputError),
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
     #[error("cannot start thread {name}: {source}")]
     Spawn {
         name: String,
@@ -100,6 +107,9 @@ pub struct EngineHandle {
     counters: Arc<EngineCounters>,
     fanout: Arc<Fanout>,
     sources: Vec<JoinHandle<()>>,
+    /// Device threads (screen, camera, microphone); each ends once its source is dropped.
+    devices: Vec<JoinHandle<()>>,
+    audio_controls: Arc<AudioControls>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -116,15 +126,40 @@ impl EngineHandle {
         if !want_video && !want_audio {
             return Err(EngineError::NoStreams);
         }
-        let video_source: Option<Box<dyn VideoSource>> = match config.video {
-            VideoSourceKind::Test => Some(Box::new(TestPattern::new(preset.width, preset.height))),
-            VideoSourceKind::None => None,
+        // Devices first: a missing or refused device is an error before any file exists.
+        let audio_controls = Arc::new(AudioControls::new(config.mic_gain_db, config.mic_muted));
+        let mut video_source =
+            devices::video_source(&config.video, preset.width, preset.height, preset.fps)?;
+        let mut audio_source = devices::audio_source(&config.audio, &audio_controls)?;
+        let mut device_threads = Vec::new();
+        let started = start_devices(
+            video_source.as_deref_mut(),
+            audio_source.as_deref_mut(),
+            &mut device_threads,
+        );
+        if let Err(e) = started {
+            drop((video_source, audio_source));
+            for t in device_threads {
+                join_named(t);
+            }
+            return Err(e);
+        }
+        let counters = Arc::new(EngineCounters::default());
+        for s in video_source.iter().map(|v| v.device_counters()) {
+            counters.add_sources(s);
+        }
+        for s in audio_source.iter().map(|a| a.device_counters()) {
+            counters.add_sources(s);
+        }
+        let stop_devices = |v: Option<Box<dyn VideoSource>>,
+                            a: Option<Box<dyn AudioSource>>,
+                            threads: Vec<JoinHandle<()>>| {
+            drop((v, a));
+            for t in threads {
+                join_named(t);
+            }
         };
-        let audio_source: Option<Box<dyn AudioSource>> = match config.audio {
-            AudioSourceKind::Tone => Some(Box::new(Tone::new())),
-            AudioSourceKind::None => None,
-        };
-        let video_encoder = want_video
+        let video_encoder = match want_video
             .then(|| {
                 H264Encoder::new(VideoEncodeSettings {
                     width: preset.width,
@@ -134,10 +169,24 @@ impl EngineHandle {
                     keyframe_interval_frames: preset.keyframe_interval_frames(),
                 })
             })
-            .transpose()?;
-        let audio_encoder = want_audio
+            .transpose()
+        {
+            Ok(e) => e,
+            Err(e) => {
+                stop_devices(video_source, audio_source, device_threads);
+                return Err(e.into());
+            }
+        };
+        let audio_encoder = match want_audio
             .then(|| AacEncoder::new(preset.audio_kbps * 1000))
-            .transpose()?;
+            .transpose()
+        {
+            Ok(e) => e,
+            Err(e) => {
+                stop_devices(video_source, audio_source, device_threads);
+                return Err(e.into());
+            }
+        };
         let mut sinks = Vec::new();
         for spec in &config.outputs {
             let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
@@ -146,6 +195,7 @@ impl EngineHandle {
                 Err(e) => {
                     drop(sinks);
                     remove_empty_files(&config.outputs);
+                    stop_devices(video_source, audio_source, device_threads);
                     return Err(e.into());
                 }
             }
@@ -153,7 +203,6 @@ impl EngineHandle {
 
         let clock = Clock::start();
         let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(EngineCounters::default());
         let fanout = Arc::new(Fanout::new(want_video, want_audio));
         let mut handle = Self {
             clock,
@@ -161,6 +210,8 @@ impl EngineHandle {
             counters: counters.clone(),
             fanout: fanout.clone(),
             sources: Vec::new(),
+            devices: device_threads,
+            audio_controls,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -252,6 +303,11 @@ impl EngineHandle {
         Ok(id)
     }
 
+    /// Gain and mute of the microphone, changeable while running.
+    pub fn audio_controls(&self) -> Arc<AudioControls> {
+        self.audio_controls.clone()
+    }
+
     /// Engine time now.
     pub fn now(&self) -> MediaTime {
         self.clock.now()
@@ -281,6 +337,9 @@ impl EngineHandle {
         for t in self.sources.drain(..) {
             join_named(t);
         }
+        for t in self.devices.drain(..) {
+            join_named(t);
+        }
         for t in self.encoders.drain(..) {
             join_named(t);
         }
@@ -293,6 +352,30 @@ impl EngineHandle {
         tracing::info!("engine stopped");
         snapshot
     }
+}
+
+/// Runs each source's device loops on threads of their own (named by the source: `cap-screen`,
+/// `cap-camera`, `cap-mic`), then waits for every device's first open.
+fn start_devices(
+    video: Option<&mut (dyn VideoSource + 'static)>,
+    audio: Option<&mut (dyn AudioSource + 'static)>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<(), EngineError> {
+    let mut run = |workers: Vec<Worker>| -> Result<(), EngineError> {
+        for w in workers {
+            threads.push(spawn(&w.name, w.run)?);
+        }
+        Ok(())
+    };
+    if let Some(v) = video {
+        run(v.take_workers())?;
+        v.wait_ready()?;
+    }
+    if let Some(a) = audio {
+        run(a.take_workers())?;
+        a.wait_ready()?;
+    }
+    Ok(())
 }
 
 fn open_sink(
@@ -448,6 +531,7 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
     let tb = Timebase::AUDIO_48K;
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
+    let mut meter = stats::LevelMeter::default();
     loop {
         let mut last = first + AUDIO_CHUNK_FRAMES as i64;
         if let Some(end) = end_sample {
@@ -460,6 +544,7 @@ fn run_audio_source(mut source: Box<dyn AudioSource>, tx: &Sender<AudioChunk>, c
         ctx.clock.sleep_until(tb.ticks_to_time(last));
         let mut samples = vec![0i16; (last - first) as usize * AUDIO_CHANNELS];
         source.fill(first as u64, &mut samples);
+        meter.push(&samples, &ctx.counters);
         ctx.counters
             .audio_captured_samples
             .fetch_add((last - first) as u64, Relaxed);
