@@ -2,7 +2,9 @@
 # Installs what onair needs on Debian 12 / Ubuntu 24.04: the build tools (nasm is required:
 # without it OpenH264 silently loses its assembly and encodes ~3x slower), the Rust toolchain
 # if there is none, and with --test the peers the tests judge against (ffmpeg/ffprobe, nginx
-# with the RTMP module).
+# with the RTMP module, a private X server and sound server for the screen and microphone).
+# The capture crates need headers to build: xcap (libclang for bindgen, Wayland, PipeWire,
+# EGL, GBM, XCB), nokhwa (libclang, V4L2 headers from linux-libc-dev), cpal (ALSA).
 #
 #   bash packaging/setup.sh           # to build and run
 #   bash packaging/setup.sh --test    # also what the tests need
@@ -11,8 +13,11 @@ set -euo pipefail
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-build_pkgs=(build-essential pkg-config nasm ca-certificates curl)
-test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps)
+build_pkgs=(build-essential pkg-config nasm ca-certificates curl
+  libclang-dev libwayland-dev libpipewire-0.3-dev libegl-dev libgbm-dev libxcb1-dev
+  libasound2-dev)
+test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps
+  xvfb xterm x11-utils pulseaudio pulseaudio-utils libasound2-plugins)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

@@ -25,7 +25,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample};
 use crossbeam_channel::bounded;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Async, FixedAsync, PolynomialDegree, Resampler};
+use rubato::{Adjustable, Async, FixedAsync, PolynomialDegree, Resampler};
 
 use super::{
     AudioControls, AudioSource, CaptureError, MicTarget, REOPEN_INTERVAL, SourceCounters, Worker,
@@ -479,7 +479,8 @@ impl AudioSource for MicSource {
             self.produce_chunk();
         }
         let gain = self.controls.factor();
-        for (o, s) in out.iter_mut().zip(self.carry.drain(..out.len())) {
+        let n = out.len();
+        for (o, s) in out.iter_mut().zip(self.carry.drain(..n)) {
             *o = (s * gain * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
         }
     }
