@@ -249,8 +249,8 @@ fn no_sound_server_is_a_one_line_error_before_anything_starts() {
 fn no_camera_is_a_one_line_error_before_anything_starts() {
     let dir = tempdir();
     let rec = path_in(&dir, "x.mp4");
+    let x = Xvfb::start(640, 480);
     for video in ["camera", "camera:1", "screen+camera"] {
-        let x = Xvfb::start(640, 480);
         let out = broadcast(Some(&x.display), None, &[
             "--video",
             video,

@@ -506,7 +506,7 @@ mod tests {
         };
         scaler.draw(&src, true, &mut dst, area).unwrap();
         let fit = area.fit(64, 64);
-        assert_eq!((fit.x, fit.w), (36, 90));
+        assert_eq!((fit.x, fit.w), (34, 90));
         let y = dst.planes().0;
         assert_eq!(y[45 * 160 + 80], 200, "centre is the picture");
         assert_eq!(y[45 * 160 + 10], 16, "left bar is black");

@@ -145,8 +145,8 @@ pub fn video_source(
             camera: cam,
             pip,
         } => {
-            let (screen_slot, screen_worker) = screen::open(s, fps)?;
             let (cam_slot, cam_worker, first) = camera::open(cam, width, height, fps)?;
+            let (screen_slot, screen_worker) = screen::open(s, fps)?;
             let mut c = Compositor::new(
                 width,
                 height,

@@ -41,8 +41,11 @@ pub const TARGET_FILL: Duration = Duration::from_millis(40);
 const RESYNC_EXCESS: Duration = Duration::from_millis(250);
 /// Output frames per resampler call (10 ms at 48 kHz).
 const CHUNK_FRAMES: usize = 480;
-/// Largest ratio correction: 0.5 % (5000 ppm; real clocks drift well under 100 ppm).
-const MAX_CORRECTION: f64 = 0.005;
+/// Largest ratio correction: 0.1 % (1000 ppm; real clocks drift well under 100 ppm, and a
+/// pitch change of 0.1 % is inaudible).
+const MAX_CORRECTION: f64 = 0.001;
+/// The device period asked for: 10 ms (less latency, smaller bursts); the device may refuse.
+const PERIOD_MS: u32 = 10;
 /// No callback for this long while running: the device is lost.
 const STALL: Duration = Duration::from_secs(1);
 
@@ -52,8 +55,13 @@ struct Shared {
     counters: Arc<SourceCounters>,
     /// Set by the error callback; the device thread reopens.
     failed: AtomicBool,
+    /// Set when the engine's side (`MicSource`) is dropped: the device thread ends.
+    closed: AtomicBool,
     /// Milliseconds since `epoch` of the last callback.
     last_callback_ms: AtomicU64,
+    /// The largest callback seen on the current stream, in frames: the ring's target is at
+    /// least twice that, so bursty devices do not underrun between callbacks.
+    max_burst: AtomicU64,
     epoch: Instant,
 }
 
@@ -99,6 +107,7 @@ where
         .buffered_samples
         .store(ring.samples.len() as u64 / 2, Relaxed);
     drop(ring);
+    shared.max_burst.fetch_max(frames as u64, Relaxed);
     shared.counters.captured.fetch_add(frames as u64, Relaxed);
     shared
         .last_callback_ms
@@ -124,8 +133,37 @@ fn map_err(kind: &'static str, name: &str, e: &cpal::Error) -> CaptureError {
     }
 }
 
+/// alsa-lib writes its complaints (no card, unknown PCM) to stderr; on this thread, keep them
+/// in a buffer instead, and log them at debug level when dropped.
+struct QuietAlsa {
+    #[cfg(target_os = "linux")]
+    buffer: Option<std::rc::Rc<std::cell::RefCell<alsa::Output>>>,
+}
+
+impl QuietAlsa {
+    fn new() -> Self {
+        Self {
+            #[cfg(target_os = "linux")]
+            buffer: alsa::Output::local_error_handler().ok(),
+        }
+    }
+}
+
+impl Drop for QuietAlsa {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(b) = &self.buffer {
+            let text = b.borrow().to_string();
+            if !text.is_empty() {
+                tracing::debug!("alsa-lib: {}", text.trim());
+            }
+        }
+    }
+}
+
 /// The input devices: (id, name) for `onair devices`.
 pub fn list() -> Result<Vec<(String, String)>, CaptureError> {
+    let _quiet = QuietAlsa::new();
     let host = cpal::default_host();
     let devices = host
         .input_devices()
@@ -188,9 +226,11 @@ where
         config,
         move |data: &[T], _| push_frames(&on_data, data, channels),
         move |e| {
-            tracing::warn!(source = %on_error.counters.name, "microphone error: {e}");
-            on_error.counters.set_error(&e.to_string());
-            on_error.failed.store(true, Relaxed);
+            // Once per stream: a failed device may call this in a tight loop.
+            if !on_error.failed.swap(true, Relaxed) {
+                tracing::warn!(source = %on_error.counters.name, "microphone error: {e}");
+                on_error.counters.set_error(&e.to_string());
+            }
         },
         Some(Duration::from_secs(5)),
     )
@@ -203,8 +243,14 @@ fn open_stream(target: &MicTarget, shared: &Arc<Shared>) -> Result<cpal::Stream,
     let supported = device
         .default_input_config()
         .map_err(|e| map_err("microphone", &name, &e))?;
-    let config = supported.config();
+    let mut config = supported.config();
     let rate = config.sample_rate;
+    let period = rate * PERIOD_MS / 1000;
+    if let cpal::SupportedBufferSize::Range { min, max } = supported.buffer_size()
+        && (*min..=*max).contains(&period)
+    {
+        config.buffer_size = cpal::BufferSize::Fixed(period);
+    }
     {
         let mut ring = shared.lock();
         ring.samples.clear();
@@ -214,6 +260,7 @@ fn open_stream(target: &MicTarget, shared: &Arc<Shared>) -> Result<cpal::Stream,
     }
     shared.counters.device_rate_hz.store(u64::from(rate), Relaxed);
     shared.failed.store(false, Relaxed);
+    shared.max_burst.store(0, Relaxed);
     shared
         .last_callback_ms
         .store(shared.epoch.elapsed().as_millis() as u64, Relaxed);
@@ -261,6 +308,8 @@ pub fn open(target: &MicTarget, controls: Arc<AudioControls>) -> Result<MicSourc
         }),
         counters: Arc::new(SourceCounters::new(label, "microphone")),
         failed: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        max_burst: AtomicU64::new(0),
         last_callback_ms: AtomicU64::new(0),
         epoch: Instant::now(),
     });
@@ -293,7 +342,8 @@ fn device_loop(
     shared: &Arc<Shared>,
     first: &crossbeam_channel::Sender<Result<(), CaptureError>>,
 ) {
-    let gone = || Arc::strong_count(shared) <= 1;
+    let _quiet = QuietAlsa::new();
+    let gone = || shared.closed.load(Relaxed);
     let counters = shared.counters.clone();
     let mut stream = match open_stream(target, shared) {
         Ok(s) => {
@@ -403,9 +453,29 @@ impl MicSource {
             self.carry.extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
             return;
         };
-        let need = resampler.input_frames_next();
         let fill = ring.samples.len() / 2;
-        let target = (u64::from(rate) * TARGET_FILL.as_millis() as u64 / 1000) as usize;
+        let target = ((u64::from(rate) * TARGET_FILL.as_millis() as u64 / 1000) as usize)
+            .max(2 * self.shared.max_burst.load(Relaxed) as usize);
+        // Drift: steer the fill toward the target; the full ±0.1 % at 2 ms off. Set before
+        // asking how much input the next chunk needs (the ratio changes that).
+        if self.primed {
+            // What will be left after this chunk's input is taken.
+            let after = fill as f64 - CHUNK_FRAMES as f64 * f64::from(rate) / f64::from(AUDIO_RATE_HZ);
+            let avg = self
+                .smoothed_fill
+                .map_or(after, |a| a + 0.01 * (after - a));
+            self.smoothed_fill = Some(avg);
+            let err_s = (avg - target as f64) / f64::from(rate);
+            let correction = (err_s * 0.5).clamp(-MAX_CORRECTION, MAX_CORRECTION);
+            if let Err(e) = resampler.set_resample_ratio_relative(1.0 / (1.0 + correction), true)
+            {
+                tracing::warn!("microphone drift correction: {e}");
+            }
+            counters
+                .drift_ppm
+                .store((correction * 1e6).round() as i64 as u64, Relaxed);
+        }
+        let need = resampler.input_frames_next();
         if !self.primed && fill >= target.max(need) {
             self.primed = true;
         }
@@ -439,21 +509,6 @@ impl MicSource {
         drop(ring);
         counters.buffered_samples.store(left as u64, Relaxed);
 
-        // Drift: steer the fill toward the target; a full ±0.5 % at 10 ms off.
-        let avg = self
-            .smoothed_fill
-            .map_or(left as f64, |a| a + 0.02 * (left as f64 - a));
-        self.smoothed_fill = Some(avg);
-        let err_s = (avg - target as f64) / f64::from(rate);
-        let correction = (err_s * 0.5).clamp(-MAX_CORRECTION, MAX_CORRECTION);
-        let rel = 1.0 / (1.0 + correction);
-        if let Err(e) = resampler.set_resample_ratio_relative(rel, true) {
-            tracing::warn!("microphone drift correction: {e}");
-        }
-        counters
-            .drift_ppm
-            .store((correction * 1e6).round() as i64 as u64, Relaxed);
-
         let result = InterleavedSlice::new(&self.input, 2, need)
             .map_err(|e| e.to_string())
             .and_then(|input| {
@@ -470,6 +525,12 @@ impl MicSource {
                 self.carry.extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
             }
         }
+    }
+}
+
+impl Drop for MicSource {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Relaxed);
     }
 }
 
@@ -583,8 +644,8 @@ mod tests {
     #[test]
     fn resamples_44100_mono_i16_to_48k_stereo_at_the_same_pitch_and_level() {
         let mut m = fake(44_100);
-        // 1 s of 1 kHz at half scale, delivered as mono i16 callbacks of 441 frames.
-        let mono: Vec<i16> = (0..44_100)
+        // 3 s of 1 kHz at half scale, delivered as mono i16 callbacks of 441 frames.
+        let mono: Vec<i16> = (0..3 * 44_100)
             .map(|i| (16384.0 * (std::f64::consts::TAU * 1000.0 * i as f64 / 44_100.0).sin()) as i16)
             .collect();
         let mut out = vec![0i16; 960];
@@ -599,6 +660,15 @@ mod tests {
         }
         let tail = &left[left.len() - 24_000..];
         let amp = goertzel(tail, 1000.0, 48_000.0);
+        let c = m.counters();
+        eprintln!(
+            "underruns {} silence {} dropped {} drift {} peak {}",
+            c.underruns.load(Relaxed),
+            c.underrun_samples.load(Relaxed),
+            c.dropped_samples.load(Relaxed),
+            c.drift_ppm.load(Relaxed) as i64,
+            tail.iter().map(|v| v.unsigned_abs()).max().unwrap()
+        );
         assert!((amp - 16384.0).abs() < 300.0, "1 kHz amplitude {amp}");
         assert!(goertzel(tail, 1088.0, 48_000.0) < 300.0, "no pitch shift");
     }
@@ -610,7 +680,9 @@ mod tests {
         m.fill(0, &mut out);
         assert!(out.iter().all(|&v| v == 0), "nothing yet: silence");
         let data = sine(48_000, 500.0, 0.5, 0, 4_800);
-        push_frames(&m.shared, &data, 2);
+        for cb in data.chunks(960) {
+            push_frames(&m.shared, cb, 2);
+        }
         for _ in 0..5 {
             m.fill(0, &mut out); // 100 ms of device audio, 50 ms taken
         }
@@ -625,12 +697,12 @@ mod tests {
 
     #[test]
     fn a_fast_device_clock_is_absorbed_by_the_ratio_not_by_drops() {
-        // Device clock 0.2 % fast (2000 ppm, far more than real hardware): 48 096 frames per
+        // Device clock 0.05 % fast (500 ppm, far more than real hardware): 48 024 frames per
         // engine second. Over 60 engine seconds the ring must stay near its target, with no
         // drops and no underruns after the start.
         let mut m = fake(48_000);
         let mut out = vec![0i16; 960];
-        let per_10ms = 480.96f64;
+        let per_10ms = 480.24f64;
         let mut pushed = 0usize;
         let mut owed = 0.0f64;
         let mut fills = Vec::new();
@@ -651,7 +723,7 @@ mod tests {
         assert_eq!(m.counters().dropped_samples.load(Relaxed), 0);
         assert_eq!(m.counters().underruns.load(Relaxed), 0);
         let ppm = m.counters().drift_ppm.load(Relaxed) as i64;
-        assert!((1_000..3_000).contains(&ppm), "correction {ppm} ppm for a 2000 ppm drift");
+        assert!((300..800).contains(&ppm), "correction {ppm} ppm for a 500 ppm drift");
     }
 
     #[test]
@@ -659,7 +731,9 @@ mod tests {
         let controls = Arc::new(AudioControls::new(-6.0, false));
         let mut m = fake(48_000);
         m.controls = controls.clone();
-        push_frames(&m.shared, &vec![0.5f32; 2 * 9_600], 2);
+        for _ in 0..20 {
+            push_frames(&m.shared, &[0.5f32; 960], 2);
+        }
         let mut out = vec![0i16; 960];
         for _ in 0..5 {
             m.fill(0, &mut out);
