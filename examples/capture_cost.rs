@@ -86,11 +86,15 @@ fn main() {
         comp.fill(MediaTime::ZERO, &mut program).unwrap();
     });
     let mut s720 = VideoFrame::black(1280, 720, MediaTime::ZERO);
-    time("compose 720p screen (upscaled) + 720p camera -> 1080p", n, || {
-        screen_slot.publish(&mut s720);
-        cam_slot.publish(&mut c_work);
-        comp.fill(MediaTime::ZERO, &mut program).unwrap();
-    });
+    time(
+        "compose 720p screen (upscaled) + 720p camera -> 1080p",
+        n,
+        || {
+            screen_slot.publish(&mut s720);
+            cam_slot.publish(&mut c_work);
+            comp.fill(MediaTime::ZERO, &mut program).unwrap();
+        },
+    );
     time("compose, device frames unchanged (repeat)", n, || {
         comp.fill(MediaTime::ZERO, &mut program).unwrap();
     });

@@ -127,7 +127,9 @@ fn parse_audio(s: &str) -> Result<AudioSourceKind, String> {
                 return Ok(AudioSourceKind::MicrophoneAndTone(m));
             }
             mic(s).map(AudioSourceKind::Microphone).ok_or_else(|| {
-                format!("`{s}` is not an audio source: use tone, none, mic[:NAME] or mic[:NAME]+tone")
+                format!(
+                    "`{s}` is not an audio source: use tone, none, mic[:NAME] or mic[:NAME]+tone"
+                )
             })
         }
     }
@@ -172,7 +174,12 @@ struct BroadcastArgs {
     #[arg(long, value_name = "CORNER[:PERCENT]", default_value = "bottom-right:25", value_parser = parse_pip)]
     pip: PipLayout,
     /// Microphone gain in dB.
-    #[arg(long, value_name = "DB", default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
     mic_gain: f32,
     /// Start with the microphone muted.
     #[arg(long)]
@@ -502,7 +509,10 @@ mod tests {
         for bad in ["screen:x", "window", "cam", "screen+mic", ""] {
             assert!(parse_video(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_audio("mic").unwrap(), AudioSourceKind::Microphone(MicTarget::Default));
+        assert_eq!(
+            parse_audio("mic").unwrap(),
+            AudioSourceKind::Microphone(MicTarget::Default)
+        );
         assert_eq!(
             parse_audio("mic:USB+tone").unwrap(),
             AudioSourceKind::MicrophoneAndTone(MicTarget::Name("USB".into()))

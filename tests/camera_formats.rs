@@ -54,7 +54,10 @@ fn check(pixels: CamPixels, raw: &[u8], min_psnr_y: f64, min_psnr_c: f64) {
     let pv = psnr(v, &reference[y_len + y_len / 4..]);
     println!("{pixels:?} vs ffmpeg: PSNR Y {py:.1} dB, U {pu:.1} dB, V {pv:.1} dB");
     assert!(py >= min_psnr_y, "{pixels:?}: Y PSNR {py:.1}");
-    assert!(pu >= min_psnr_c && pv >= min_psnr_c, "{pixels:?}: chroma PSNR {pu:.1}/{pv:.1}");
+    assert!(
+        pu >= min_psnr_c && pv >= min_psnr_c,
+        "{pixels:?}: chroma PSNR {pu:.1}/{pv:.1}"
+    );
     // Reusing the output buffer: a second frame decodes into the same allocation.
     let ptr = out.data.as_ptr();
     decode(pixels, raw, W, H, &mut mjpeg, &mut out).unwrap();

@@ -346,13 +346,19 @@ mod tests {
             Some(m(640, 480, 30, CamPixels::Yuyv))
         );
         // Nothing at the rate: the fastest there is.
-        let slow = [m(1280, 720, 10, CamPixels::Nv12), m(640, 480, 15, CamPixels::Nv12)];
+        let slow = [
+            m(1280, 720, 10, CamPixels::Nv12),
+            m(640, 480, 15, CamPixels::Nv12),
+        ];
         assert_eq!(
             choose_mode(&slow, 1280, 720, 30),
             Some(m(640, 480, 15, CamPixels::Nv12))
         );
         // Nothing covers the size: the largest.
-        let small = [m(640, 480, 30, CamPixels::Nv12), m(320, 240, 30, CamPixels::Nv12)];
+        let small = [
+            m(640, 480, 30, CamPixels::Nv12),
+            m(320, 240, 30, CamPixels::Nv12),
+        ];
         assert_eq!(
             choose_mode(&small, 1920, 1080, 30),
             Some(m(640, 480, 30, CamPixels::Nv12))

@@ -202,7 +202,9 @@ mod tests {
     }
 
     fn slot(name: &str) -> Arc<LatestFrame> {
-        Arc::new(LatestFrame::new(Arc::new(SourceCounters::new(name, "test"))))
+        Arc::new(LatestFrame::new(Arc::new(SourceCounters::new(
+            name, "test",
+        ))))
     }
 
     /// Mean luma of a rectangle.

@@ -6,10 +6,7 @@
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use yuv::{
-    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange,
-    YuvStandardMatrix,
-};
+use yuv::{BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix};
 
 use super::CaptureError;
 use crate::media::{MediaTime, VideoFrame};
@@ -454,7 +451,14 @@ mod tests {
         assert_eq!(out.planes().2, &[205, 205]);
         let nv12 = [1, 2, 3, 4, 5, 6, 7, 8, 100, 200, 101, 201];
         nv12_to_i420(&nv12, 4, 2, &mut out).unwrap();
-        assert_eq!(out.planes(), (&[1, 2, 3, 4, 5, 6, 7, 8][..], &[100, 101][..], &[200, 201][..]));
+        assert_eq!(
+            out.planes(),
+            (
+                &[1, 2, 3, 4, 5, 6, 7, 8][..],
+                &[100, 101][..],
+                &[200, 201][..]
+            )
+        );
         assert!(nv12_to_i420(&nv12[..10], 4, 2, &mut out).is_err());
     }
 

@@ -37,8 +37,9 @@ use crate::media::frame::AUDIO_RATE_HZ;
 const RING_SECONDS: usize = 1;
 /// The fill the drift correction aims for: enough to ride out a late callback.
 pub const TARGET_FILL: Duration = Duration::from_millis(40);
-/// Above target by this much (a stall upstream): drop down to the target at once.
-const RESYNC_EXCESS: Duration = Duration::from_millis(250);
+/// Smoothed fill above target by this much (a start-up backlog, a stall upstream): drop down
+/// to the target at once.
+const RESYNC_EXCESS: Duration = Duration::from_millis(30);
 /// Output frames per resampler call (10 ms at 48 kHz).
 const CHUNK_FRAMES: usize = 480;
 /// Largest ratio correction: 0.1 % (1000 ppm; real clocks drift well under 100 ppm, and a
@@ -48,6 +49,11 @@ const MAX_CORRECTION: f64 = 0.001;
 const PERIOD_MS: u32 = 10;
 /// No callback for this long while running: the device is lost.
 const STALL: Duration = Duration::from_secs(1);
+/// A new stream gets this long to deliver its first callback (PulseAudio's ALSA plugin takes
+/// about a second).
+const FIRST_CALLBACK: Duration = Duration::from_secs(5);
+/// Callbacks larger than this are catch-up bursts, not the device's period.
+const MAX_BURST: Duration = Duration::from_millis(100);
 
 /// What the callback and `fill` share.
 struct Shared {
@@ -106,8 +112,12 @@ where
         .counters
         .buffered_samples
         .store(ring.samples.len() as u64 / 2, Relaxed);
+    let rate = ring.rate;
     drop(ring);
-    shared.max_burst.fetch_max(frames as u64, Relaxed);
+    // A catch-up burst (a stream starting, a stall) says nothing about the device's period.
+    if frames as u64 <= u64::from(rate) * MAX_BURST.as_millis() as u64 / 1000 {
+        shared.max_burst.fetch_max(frames as u64, Relaxed);
+    }
     shared.counters.captured.fetch_add(frames as u64, Relaxed);
     shared
         .last_callback_ms
@@ -224,7 +234,16 @@ where
     let on_error = shared.clone();
     device.build_input_stream::<T, _, _>(
         config,
-        move |data: &[T], _| push_frames(&on_data, data, channels),
+        move |data: &[T], info: &cpal::InputCallbackInfo| {
+            let ts = info.timestamp();
+            if let Some(latency) = ts.callback.checked_duration_since(ts.capture) {
+                on_data
+                    .counters
+                    .device_latency_micros
+                    .store(latency.as_micros() as u64, Relaxed);
+            }
+            push_frames(&on_data, data, channels);
+        },
         move |e| {
             // Once per stream: a failed device may call this in a tight loop.
             if !on_error.failed.swap(true, Relaxed) {
@@ -258,13 +277,19 @@ fn open_stream(target: &MicTarget, shared: &Arc<Shared>) -> Result<cpal::Stream,
         ring.rate = rate;
         ring.generation += 1;
     }
-    shared.counters.device_rate_hz.store(u64::from(rate), Relaxed);
+    shared
+        .counters
+        .device_rate_hz
+        .store(u64::from(rate), Relaxed);
     shared.failed.store(false, Relaxed);
     shared.max_burst.store(0, Relaxed);
+    // "Last callback" a little in the future: the first callback may take a while.
+    let grace = FIRST_CALLBACK.saturating_sub(STALL).as_millis() as u64;
     shared
         .last_callback_ms
-        .store(shared.epoch.elapsed().as_millis() as u64, Relaxed);
-    let stream = match supported.sample_format() {
+        .store(shared.epoch.elapsed().as_millis() as u64 + grace, Relaxed);
+    let format = supported.sample_format();
+    let stream = match format {
         SampleFormat::I8 => build::<i8>(&device, config, shared),
         SampleFormat::I16 => build::<i16>(&device, config, shared),
         SampleFormat::I24 => build::<cpal::I24>(&device, config, shared),
@@ -289,7 +314,14 @@ fn open_stream(target: &MicTarget, shared: &Arc<Shared>) -> Result<cpal::Stream,
     stream
         .play()
         .map_err(|e| map_err("microphone", &name, &e))?;
-    tracing::info!(microphone = %name, rate, channels = config.channels, "microphone open");
+    tracing::info!(
+        microphone = %name,
+        rate,
+        channels = config.channels,
+        buffer = ?config.buffer_size,
+        offered = ?supported.buffer_size(),
+        "microphone open"
+    );
     Ok(stream)
 }
 
@@ -450,7 +482,8 @@ impl MicSource {
             .ok();
         }
         let Some(resampler) = self.resampler.as_mut() else {
-            self.carry.extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
+            self.carry
+                .extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
             return;
         };
         let fill = ring.samples.len() / 2;
@@ -460,15 +493,13 @@ impl MicSource {
         // asking how much input the next chunk needs (the ratio changes that).
         if self.primed {
             // What will be left after this chunk's input is taken.
-            let after = fill as f64 - CHUNK_FRAMES as f64 * f64::from(rate) / f64::from(AUDIO_RATE_HZ);
-            let avg = self
-                .smoothed_fill
-                .map_or(after, |a| a + 0.01 * (after - a));
+            let after =
+                fill as f64 - CHUNK_FRAMES as f64 * f64::from(rate) / f64::from(AUDIO_RATE_HZ);
+            let avg = self.smoothed_fill.map_or(after, |a| a + 0.01 * (after - a));
             self.smoothed_fill = Some(avg);
             let err_s = (avg - target as f64) / f64::from(rate);
             let correction = (err_s * 0.5).clamp(-MAX_CORRECTION, MAX_CORRECTION);
-            if let Err(e) = resampler.set_resample_ratio_relative(1.0 / (1.0 + correction), true)
-            {
+            if let Err(e) = resampler.set_resample_ratio_relative(1.0 / (1.0 + correction), true) {
                 tracing::warn!("microphone drift correction: {e}");
             }
             counters
@@ -490,13 +521,18 @@ impl MicSource {
                     .underrun_samples
                     .fetch_add(CHUNK_FRAMES as u64, Relaxed);
             }
-            self.carry.extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
+            self.carry
+                .extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
             return;
         }
-        // Far over the target (a stall upstream): drop to the target at once.
-        let excess = (u64::from(rate) * RESYNC_EXCESS.as_millis() as u64 / 1000) as usize;
-        if fill > target + excess + need {
-            let drop_frames = fill - target - need;
+        // Steadily over the target (a start-up backlog, a stall upstream): more than the
+        // ratio can drain in reasonable time (1 ms per second at most), so drop down to the
+        // target at once (counted). Judged on the smoothed fill, so bursts do not trigger it.
+        let excess = (u64::from(rate) * RESYNC_EXCESS.as_millis() as u64 / 1000) as f64;
+        if let Some(avg) = self.smoothed_fill
+            && avg > target as f64 + excess
+        {
+            let drop_frames = ((avg - target as f64) as usize).min(fill - need);
             ring.samples.drain(..drop_frames * 2);
             counters
                 .dropped_samples
@@ -522,7 +558,8 @@ impl MicSource {
             Ok((_, written)) => self.carry.extend(&self.output[..written * 2]),
             Err(e) => {
                 tracing::warn!("microphone resampling: {e}");
-                self.carry.extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
+                self.carry
+                    .extend(std::iter::repeat_n(0.0, CHUNK_FRAMES * 2));
             }
         }
     }
@@ -613,7 +650,11 @@ mod tests {
     /// A source whose device is simulated: the test pushes device frames into the ring as a
     /// callback would.
     fn fake(rate: u32) -> MicSource {
-        let mut m = open(&MicTarget::Default, Arc::new(AudioControls::new(0.0, false))).unwrap();
+        let mut m = open(
+            &MicTarget::Default,
+            Arc::new(AudioControls::new(0.0, false)),
+        )
+        .unwrap();
         m.worker = None; // no device thread in unit tests
         m.shared.lock().rate = rate;
         m.shared.lock().generation = 1;
@@ -646,7 +687,9 @@ mod tests {
         let mut m = fake(44_100);
         // 3 s of 1 kHz at half scale, delivered as mono i16 callbacks of 441 frames.
         let mono: Vec<i16> = (0..3 * 44_100)
-            .map(|i| (16384.0 * (std::f64::consts::TAU * 1000.0 * i as f64 / 44_100.0).sin()) as i16)
+            .map(|i| {
+                (16384.0 * (std::f64::consts::TAU * 1000.0 * i as f64 / 44_100.0).sin()) as i16
+            })
             .collect();
         let mut out = vec![0i16; 960];
         let mut left = Vec::new();
@@ -655,7 +698,10 @@ mod tests {
             if k >= 4 {
                 m.fill(0, &mut out);
                 left.extend(out.iter().step_by(2));
-                assert!(out.chunks_exact(2).all(|p| p[0] == p[1]), "mono to both sides");
+                assert!(
+                    out.chunks_exact(2).all(|p| p[0] == p[1]),
+                    "mono to both sides"
+                );
             }
         }
         let tail = &left[left.len() - 24_000..];
@@ -719,11 +765,17 @@ mod tests {
         }
         let target = 48_000 * TARGET_FILL.as_millis() as usize / 1000;
         let worst = fills.iter().map(|&f| f.abs_diff(target)).max().unwrap();
-        assert!(worst < 48_000 / 40, "fill strayed {worst} frames from {target}");
+        assert!(
+            worst < 48_000 / 40,
+            "fill strayed {worst} frames from {target}"
+        );
         assert_eq!(m.counters().dropped_samples.load(Relaxed), 0);
         assert_eq!(m.counters().underruns.load(Relaxed), 0);
         let ppm = m.counters().drift_ppm.load(Relaxed) as i64;
-        assert!((300..800).contains(&ppm), "correction {ppm} ppm for a 500 ppm drift");
+        assert!(
+            (300..800).contains(&ppm),
+            "correction {ppm} ppm for a 500 ppm drift"
+        );
     }
 
     #[test]
@@ -739,7 +791,10 @@ mod tests {
             m.fill(0, &mut out);
         }
         let v = out[500];
-        assert!((i32::from(v) - 8_213).abs() < 40, "-6 dB of half scale: {v}");
+        assert!(
+            (i32::from(v) - 8_213).abs() < 40,
+            "-6 dB of half scale: {v}"
+        );
         controls.set_muted(true);
         m.fill(0, &mut out);
         assert!(out.iter().all(|&v| v == 0));

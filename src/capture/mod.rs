@@ -275,6 +275,8 @@ pub struct SourceCounters {
     pub device_rate_hz: AtomicU64,
     /// Audio: the resampler's correction in parts per million (as i64 bits).
     pub drift_ppm: AtomicU64,
+    /// Audio: capture-to-callback delay the device reports for its latest callback.
+    pub device_latency_micros: AtomicU64,
     pub last_error: Mutex<Option<String>>,
 }
 
@@ -296,6 +298,7 @@ impl SourceCounters {
             buffered_samples: AtomicU64::new(0),
             device_rate_hz: AtomicU64::new(0),
             drift_ppm: AtomicU64::new(0),
+            device_latency_micros: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
     }
@@ -334,6 +337,7 @@ impl SourceCounters {
             buffered_ms: (rate > 0).then(|| self.buffered_samples.load(Relaxed) * 1000 / rate),
             device_rate_hz: (rate > 0).then_some(rate),
             drift_ppm: self.drift_ppm.load(Relaxed) as i64,
+            device_latency_ms: (rate > 0).then(|| self.device_latency_micros.load(Relaxed) / 1000),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -358,6 +362,8 @@ pub struct SourceSnapshot {
     pub buffered_ms: Option<u64>,
     pub device_rate_hz: Option<u64>,
     pub drift_ppm: i64,
+    /// Audio: what the device reports between capture and delivery, in milliseconds.
+    pub device_latency_ms: Option<u64>,
     pub last_error: Option<String>,
 }
 

@@ -411,6 +411,9 @@ mod tests {
         assert!((a.level_peak_dbfs.unwrap() + 6.02).abs() < 0.05, "{a:?}");
         assert!((a.level_rms_dbfs.unwrap() + 9.03).abs() < 0.05, "{a:?}");
         m.push(&[0i16; 9_600], &c);
-        assert_eq!(c.snapshot(0, vec![]).audio.level_peak_dbfs, Some(SILENCE_DBFS));
+        assert_eq!(
+            c.snapshot(0, vec![]).audio.level_peak_dbfs,
+            Some(SILENCE_DBFS)
+        );
     }
 }

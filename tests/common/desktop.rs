@@ -77,7 +77,9 @@ impl Xvfb {
         let child = Command::new("xterm")
             .env("DISPLAY", &self.display)
             .args(["-geometry", &format!("{cols}x{rows}+{x}+{y}")])
-            .args(["-bg", bg, "-fg", bg, "-cr", bg, "-bd", bg, "-T", &title, "-e"])
+            .args([
+                "-bg", bg, "-fg", bg, "-cr", bg, "-bd", bg, "-T", &title, "-e",
+            ])
             .args(cmd)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -297,7 +299,14 @@ pub fn rgb_frame_at(path: &Path, at_secs: f64) -> (u32, u32, Vec<u8>) {
     );
     let out = super::run_ok(
         Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-ss", &format!("{at_secs:.3}"), "-i"])
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-ss",
+                &format!("{at_secs:.3}"),
+                "-i",
+            ])
             .arg(path)
             .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]),
     );
