@@ -35,7 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Capture, encode and send to every output until --duration, Ctrl-C or SIGTERM.
-    Broadcast(BroadcastArgs),
+    Broadcast(Box<BroadcastArgs>),
     /// List the screens, windows, cameras and microphones, with the ids --video and --audio
     /// take.
     Devices {
@@ -243,7 +243,7 @@ fn parse_seconds(s: &str) -> Result<MediaTime, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Broadcast(args) => broadcast(args),
+        Command::Broadcast(args) => broadcast(*args),
         Command::Presets { json, config } => presets(json, config),
         Command::Devices { json } => devices(json),
     };

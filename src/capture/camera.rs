@@ -215,6 +215,9 @@ fn open_camera(
     Ok(Opened { camera, mode })
 }
 
+/// Where a device thread reports its first open (one message).
+pub type FirstOpen = Receiver<Result<(), CaptureError>>;
+
 /// Finds the camera (failing before anything starts when there is none) and returns the slot
 /// it will fill, the device loop, and where the loop reports its first open.
 pub fn open(
@@ -222,7 +225,7 @@ pub fn open(
     width: u32,
     height: u32,
     fps: u32,
-) -> Result<(Arc<LatestFrame>, Worker, Receiver<Result<(), CaptureError>>), CaptureError> {
+) -> Result<(Arc<LatestFrame>, Worker, FirstOpen), CaptureError> {
     let (index, name) = find(target)?;
     let counters = Arc::new(SourceCounters::new(label(target), "camera"));
     let slot = Arc::new(LatestFrame::new(counters));

@@ -166,8 +166,8 @@ pub fn yuyv_to_i420(
             ya[2 * i + 1] = qa[2];
             yb[2 * i] = qb[0];
             yb[2 * i + 1] = qb[2];
-            urow[i] = ((u16::from(qa[1]) + u16::from(qb[1]) + 1) / 2) as u8;
-            vrow[i] = ((u16::from(qa[3]) + u16::from(qb[3]) + 1) / 2) as u8;
+            urow[i] = (u16::from(qa[1]) + u16::from(qb[1])).div_ceil(2) as u8;
+            vrow[i] = (u16::from(qa[3]) + u16::from(qb[3])).div_ceil(2) as u8;
         }
     }
     Ok(())
@@ -492,7 +492,11 @@ mod tests {
         );
         assert_eq!(program.fit(1920, 1080), program);
         let odd = program.fit(1001, 333);
-        assert!(odd.w % 2 == 0 && odd.h % 2 == 0 && odd.x % 2 == 0 && odd.y % 2 == 0);
+        assert!(
+            [odd.w, odd.h, odd.x, odd.y]
+                .iter()
+                .all(|v| v.is_multiple_of(2))
+        );
     }
 
     #[test]
