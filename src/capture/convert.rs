@@ -294,9 +294,36 @@ impl PlaneScaler {
         area: Rect,
     ) -> Result<(), CaptureError> {
         let fit = area.fit(src.width, src.height);
-        fill_rect(dst, area, BLACK);
         if fit.w == 0 {
+            fill_rect(dst, area, BLACK);
             return Ok(());
+        }
+        // Black bars only where the picture does not go.
+        let bars = [
+            Rect {
+                h: fit.y - area.y,
+                ..area
+            },
+            Rect {
+                y: fit.y + fit.h,
+                h: area.y + area.h - fit.y - fit.h,
+                ..area
+            },
+            Rect {
+                y: fit.y,
+                h: fit.h,
+                w: fit.x - area.x,
+                ..area
+            },
+            Rect {
+                x: fit.x + fit.w,
+                y: fit.y,
+                w: area.x + area.w - fit.x - fit.w,
+                h: fit.h,
+            },
+        ];
+        for bar in bars.into_iter().filter(|b| b.w > 0 && b.h > 0) {
+            fill_rect(dst, bar, BLACK);
         }
         if (fit.w, fit.h) == (src.width, src.height) {
             blit(src, dst, fit);

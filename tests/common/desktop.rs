@@ -12,6 +12,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn kill(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return; // already gone
+    }
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
