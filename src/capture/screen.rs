@@ -18,13 +18,40 @@ enum Device {
     Window(xcap::Window),
 }
 
+/// Bytes per grab on X11: a monitor is grabbed in bands of at most 2 MB (one GetImage reply
+/// each) and put together, so a large monitor never needs one huge reply. (xcap opens an X
+/// connection per grab; an X server that resets when its last client leaves, like a bare Xvfb
+/// without `-noreset`, refuses those connections while it resets.)
+const BAND_BYTES: u32 = 2 << 20;
+
 impl Device {
-    fn capture(&self) -> Result<xcap::image::RgbaImage, xcap::XCapError> {
+    /// Grabs one picture into `rgba` (tightly packed RGBA) and returns its size.
+    fn capture(&self, rgba: &mut Vec<u8>) -> Result<(u32, u32), xcap::XCapError> {
         match self {
-            Device::Monitor(m) => m.capture_image(),
-            Device::Window(w) => w.capture_image(),
+            Device::Monitor(m) if cfg!(target_os = "linux") => {
+                let (w, h) = (m.width()?, m.height()?);
+                let band = (BAND_BYTES / (w.max(1) * 4)).clamp(2, h.max(2));
+                rgba.resize(w as usize * h as usize * 4, 0);
+                let mut y = 0;
+                while y < h {
+                    let rows = band.min(h - y);
+                    let part = m.capture_region(0, y, w, rows)?;
+                    let at = y as usize * w as usize * 4;
+                    rgba[at..at + part.as_raw().len()].copy_from_slice(part.as_raw());
+                    y += rows;
+                }
+                Ok((w, h))
+            }
+            Device::Monitor(m) => take(m.capture_image()?, rgba),
+            Device::Window(w) => take(w.capture_image()?, rgba),
         }
     }
+}
+
+fn take(img: xcap::image::RgbaImage, rgba: &mut Vec<u8>) -> Result<(u32, u32), xcap::XCapError> {
+    let size = img.dimensions();
+    *rgba = img.into_raw();
+    Ok(size)
 }
 
 /// Checks that a display is there at all (X11 or Wayland), before any xcap call: without one,
@@ -121,17 +148,20 @@ pub fn label(target: &ScreenTarget) -> String {
 /// starts) and returns the slot it will fill and the device loop to run.
 pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker), CaptureError> {
     let device = find(target)?;
-    let first = device.capture().map_err(|e| open_err(target, &e))?;
+    let mut rgba = Vec::new();
+    let size = device
+        .capture(&mut rgba)
+        .map_err(|e| open_err(target, &e))?;
     let counters = Arc::new(SourceCounters::new(label(target), "screen"));
     let slot = Arc::new(LatestFrame::new(counters));
     let mut work = VideoFrame::black(2, 2, MediaTime::ZERO);
-    if convert(&first, &mut work).is_ok() {
+    if convert(&rgba, size, &mut work).is_ok() {
         slot.publish(&mut work);
     }
     let run = {
         let slot = slot.clone();
         let target = target.clone();
-        move || capture_loop(Some(device), &target, fps, &slot, work)
+        move || capture_loop(Some(device), &target, fps, &slot, work, rgba)
     };
     slot.counters().set_live(true);
     Ok((
@@ -143,9 +173,8 @@ pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker
     ))
 }
 
-fn convert(img: &xcap::image::RgbaImage, out: &mut VideoFrame) -> Result<(), CaptureError> {
-    let (w, h) = img.dimensions();
-    rgb32_to_i420(img.as_raw(), w as usize * 4, w, h, Rgba32::Rgba, out)
+fn convert(rgba: &[u8], (w, h): (u32, u32), out: &mut VideoFrame) -> Result<(), CaptureError> {
+    rgb32_to_i420(rgba, w as usize * 4, w, h, Rgba32::Rgba, out)
 }
 
 /// Captures at `fps` until the slot's consumer is gone (its `Arc` count drops to one); on a failure shows the slate and retries every [`REOPEN_INTERVAL`].
@@ -155,6 +184,7 @@ fn capture_loop(
     fps: u32,
     slot: &Arc<LatestFrame>,
     mut work: VideoFrame,
+    mut rgba: Vec<u8>,
 ) {
     let interval = Duration::from_nanos(1_000_000_000 / u64::from(fps.max(1)));
     let mut next = Instant::now();
@@ -166,7 +196,7 @@ fn capture_loop(
         }
         let Some(dev) = device.as_ref() else {
             match find(target).and_then(|d| {
-                d.capture().map_err(|e| open_err(target, &e))?;
+                d.capture(&mut rgba).map_err(|e| open_err(target, &e))?;
                 Ok(d)
             }) {
                 Ok(d) => {
@@ -185,8 +215,8 @@ fn capture_loop(
             continue;
         };
         let started = Instant::now();
-        match dev.capture() {
-            Ok(img) => match convert(&img, &mut work) {
+        match dev.capture(&mut rgba) {
+            Ok(size) => match convert(&rgba, size, &mut work) {
                 Ok(()) => {
                     counters
                         .capture_nanos

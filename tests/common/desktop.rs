@@ -30,7 +30,8 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// A private X server: `Xvfb :N -screen 0 WxHx24 -nolisten tcp -br` (black root window).
+/// A private X server: `Xvfb :N -screen 0 WxHx24 -nolisten tcp -br -noreset` (black root
+/// window).
 pub struct Xvfb {
     child: Child,
     pub display: String,
@@ -49,7 +50,9 @@ impl Xvfb {
         }
         let mut child = cmd
             .args(["-screen", "0", &format!("{width}x{height}x24")])
-            .args(["-nolisten", "tcp", "-br", "-displayfd", "1"])
+            // -noreset: xcap connects per grab; a server that resets whenever its last client
+            // leaves refuses connections while it does.
+            .args(["-nolisten", "tcp", "-br", "-noreset", "-displayfd", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
