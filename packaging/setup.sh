@@ -2,8 +2,10 @@
 # Installs what onair needs on Debian 12 / Ubuntu 24.04: the build tools (nasm is required:
 # without it OpenH264 silently loses its assembly and encodes ~3x slower), the Rust toolchain
 # if there is none, and with --test the peers the tests judge against (ffmpeg/ffprobe, nginx
-# with the RTMP module, Chromium driven by playwright-core from npm; GStreamer with openh264enc
-# for packaging/bench-compare.sh).
+# with the RTMP module, Chromium driven by playwright-core from npm, a private X server and
+# sound server for the screen and microphone; GStreamer for packaging/bench-compare.sh).
+# The capture crates need headers to build: xcap (libclang for bindgen, Wayland, PipeWire,
+# EGL, GBM, XCB), nokhwa (libclang, V4L2 headers from linux-libc-dev), cpal (ALSA).
 #
 #   bash packaging/setup.sh           # to build and run
 #   bash packaging/setup.sh --test    # also what the tests need
@@ -13,11 +15,15 @@ want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
 build_pkgs=(build-essential pkg-config nasm ca-certificates curl
+  libclang-dev libwayland-dev libpipewire-0.3-dev libegl-dev libgbm-dev libxcb1-dev
+  libasound2-dev
   # the window: loaded at run time by winit/glutin (X11 or Wayland, OpenGL through Mesa)
   libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libwayland-client0 libgl1 libegl1 libgl1-mesa-dri)
 test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium
-  # the GUI tests: kittest renders with wgpu on lavapipe; the real window runs under Xvfb
-  mesa-vulkan-drivers xvfb xdotool imagemagick x11-utils
+  # screen and microphone tests; the GUI tests (kittest renders with wgpu on lavapipe; the real
+  # window runs under Xvfb)
+  xvfb xterm x11-utils pulseaudio pulseaudio-utils libasound2-plugins
+  mesa-vulkan-drivers xdotool imagemagick
   # packaging/bench-compare.sh and soak.sh
   python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
 

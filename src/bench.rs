@@ -193,7 +193,8 @@ fn open_source(
             preset.width,
             preset.height,
         )?)),
-        VideoSourceKind::None => Err(BenchError::NoVideo),
+        // Live devices cannot run faster than real time: bench takes files and the pattern.
+        _ => Err(BenchError::NoVideo),
     }
 }
 
@@ -299,9 +300,11 @@ fn pipeline(config: &BenchConfig, dir: &Path) -> Result<(Rate, StatsSnapshot), B
     let cpu_before = cputime::process().unwrap_or_default();
     let started = Instant::now();
     let engine = EngineHandle::start(EngineConfig {
+        mic_gain_db: 0.0,
+        mic_muted: false,
         preset: preset.clone(),
         video: config.video.clone(),
-        audio: config.audio,
+        audio: config.audio.clone(),
         duration: Some(duration),
         outputs,
         pacing: Pacing::FreeRunning,
@@ -420,7 +423,7 @@ fn report(
         source: match &config.video {
             VideoSourceKind::Test => "test".to_owned(),
             VideoSourceKind::Y4m(p) => format!("y4m:{}", p.display()),
-            VideoSourceKind::None => "none".to_owned(),
+            other => format!("{other:?}"),
         },
         audio: config.audio != AudioSourceKind::None,
         outputs: config.outputs.clone(),

@@ -13,7 +13,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use onair::bench::{BenchConfig, BenchOutput};
-use onair::capture::{AudioSourceKind, VideoSourceKind};
+use onair::capture::{
+    AudioSourceKind, CameraTarget, Corner, MicTarget, PipLayout, ScreenTarget, VideoSourceKind,
+};
 use onair::config::{Config, DEFAULT_PRESET};
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
@@ -41,6 +43,13 @@ enum Command {
     /// Measure: the whole pipeline as fast as it goes for N frames, and the encoder alone on
     /// the same frames; prints JSON.
     Bench(Box<BenchArgs>),
+    /// List the screens, windows, cameras and microphones, with the ids --video and --audio
+    /// take.
+    Devices {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the bitrate presets (built-in and from the config file).
     Presets {
         /// Print JSON instead of a table.
@@ -52,23 +61,116 @@ enum Command {
     },
 }
 
-/// `test`, `none` or `y4m:FILE`.
+/// `--video`: test, none, screen[:N], window:ID|TITLE, camera[:N|NAME], or a screen (or
+/// window) plus a camera: `screen:0+camera:1`, or y4m:FILE.
 fn parse_video(s: &str) -> Result<VideoSourceKind, String> {
+    fn screen(s: &str) -> Option<Result<ScreenTarget, String>> {
+        let (kind, arg) = s.split_once(':').unwrap_or((s, ""));
+        match kind {
+            "screen" if arg.is_empty() => Some(Ok(ScreenTarget::Monitor(0))),
+            "screen" => Some(
+                arg.parse()
+                    .map(ScreenTarget::Monitor)
+                    .map_err(|_| format!("`{arg}` is not a screen number (see `onair devices`)")),
+            ),
+            "window" if arg.is_empty() => {
+                Some(Err("window needs an id or a title: window:ID|TITLE".into()))
+            }
+            "window" => Some(Ok(ScreenTarget::Window(arg.to_owned()))),
+            _ => None,
+        }
+    }
+    fn camera(s: &str) -> Option<CameraTarget> {
+        let (kind, arg) = s.split_once(':').unwrap_or((s, ""));
+        (kind == "camera").then(|| match arg.parse() {
+            _ if arg.is_empty() => CameraTarget::Index(0),
+            Ok(n) => CameraTarget::Index(n),
+            Err(_) => CameraTarget::Name(arg.to_owned()),
+        })
+    }
+    let bad = || {
+        format!(
+            "`{s}` is not a video source: use test, none, screen[:N], window:ID|TITLE, \
+             camera[:N|NAME], screen[:N]+camera[:N|NAME] or y4m:FILE"
+        )
+    };
     match s {
-        "test" => Ok(VideoSourceKind::Test),
-        "none" => Ok(VideoSourceKind::None),
-        _ => match s.strip_prefix("y4m:") {
-            Some(path) if !path.is_empty() => Ok(VideoSourceKind::Y4m(PathBuf::from(path))),
-            _ => Err(format!("`{s}` is not test, none or y4m:FILE")),
-        },
+        "test" => return Ok(VideoSourceKind::Test),
+        "none" => return Ok(VideoSourceKind::None),
+        _ => {}
+    }
+    if let Some(path) = s.strip_prefix("y4m:") {
+        if path.is_empty() {
+            return Err("y4m needs a file: y4m:FILE".into());
+        }
+        return Ok(VideoSourceKind::Y4m(PathBuf::from(path)));
+    }
+    if let Some((a, b)) = s.split_once('+') {
+        let scr = screen(a).ok_or_else(bad)??;
+        let cam = camera(b).ok_or_else(bad)?;
+        return Ok(VideoSourceKind::ScreenWithCamera {
+            screen: scr,
+            camera: cam,
+            pip: PipLayout::default(),
+        });
+    }
+    if let Some(scr) = screen(s) {
+        return scr.map(VideoSourceKind::Screen);
+    }
+    camera(s).map(VideoSourceKind::Camera).ok_or_else(bad)
+}
+
+/// `--audio`: tone, none, mic[:NAME], or mic[:NAME]+tone.
+fn parse_audio(s: &str) -> Result<AudioSourceKind, String> {
+    let mic = |m: &str| -> Option<MicTarget> {
+        let (kind, arg) = m.split_once(':').unwrap_or((m, ""));
+        (kind == "mic").then(|| {
+            if arg.is_empty() {
+                MicTarget::Default
+            } else {
+                MicTarget::Name(arg.to_owned())
+            }
+        })
+    };
+    match s {
+        "tone" => Ok(AudioSourceKind::Tone),
+        "none" => Ok(AudioSourceKind::None),
+        _ => {
+            if let Some(m) = s.strip_suffix("+tone").and_then(mic) {
+                return Ok(AudioSourceKind::MicrophoneAndTone(m));
+            }
+            mic(s).map(AudioSourceKind::Microphone).ok_or_else(|| {
+                format!(
+                    "`{s}` is not an audio source: use tone, none, mic[:NAME] or mic[:NAME]+tone"
+                )
+            })
+        }
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum AudioArg {
-    /// 1 kHz beep for 100 ms at every whole second (the A/V sync check).
-    Tone,
-    None,
+/// `--pip CORNER[:PERCENT]`, e.g. `bottom-right:25`.
+fn parse_pip(s: &str) -> Result<PipLayout, String> {
+    let (corner, pct) = s.split_once(':').unwrap_or((s, "25"));
+    let corner = match corner {
+        "top-left" => Corner::TopLeft,
+        "top-right" => Corner::TopRight,
+        "bottom-left" => Corner::BottomLeft,
+        "bottom-right" => Corner::BottomRight,
+        _ => {
+            return Err(format!(
+                "`{corner}` is not a corner: top-left, top-right, bottom-left or bottom-right"
+            ));
+        }
+    };
+    let width_percent: u8 = pct
+        .parse()
+        .ok()
+        .filter(|p| (5..=100).contains(p))
+        .ok_or_else(|| format!("`{pct}` is not a width in percent from 5 to 100"))?;
+    Ok(PipLayout {
+        corner,
+        width_percent,
+    })
 }
 
 #[derive(clap::Args)]
@@ -76,8 +178,9 @@ struct BenchArgs {
     /// Video source: the test pattern, or y4m:FILE (8-bit 4:2:0 at the preset's size, looped).
     #[arg(long, value_name = "test|y4m:FILE", default_value = "test", value_parser = parse_video)]
     video: VideoSourceKind,
-    #[arg(long, value_enum, default_value = "tone")]
-    audio: AudioArg,
+    /// tone or none (live devices cannot run faster than real time).
+    #[arg(long, value_name = "tone|none", default_value = "tone", value_parser = parse_audio)]
+    audio: AudioSourceKind,
     /// Bitrate preset (see `onair presets`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
     preset: String,
@@ -122,12 +225,29 @@ enum OutputArg {
 
 #[derive(clap::Args)]
 struct BroadcastArgs {
-    /// Video source: the moving test pattern (frame number, media time, A/V sync square),
-    /// none, or y4m:FILE (8-bit 4:2:0 at the preset's size, played in real time, looped).
-    #[arg(long, value_name = "test|none|y4m:FILE", default_value = "test", value_parser = parse_video)]
+    /// test, none, screen[:N], window:ID|TITLE, camera[:N|NAME], screen[:N]+camera[:N|NAME]
+    /// (the camera over the screen; see --pip), or y4m:FILE (8-bit 4:2:0 at the preset's size,
+    /// played in real time, looped). Ids from `onair devices`.
+    #[arg(long, value_name = "SOURCE", default_value = "test", value_parser = parse_video)]
     video: VideoSourceKind,
-    #[arg(long, value_enum, default_value = "tone")]
-    audio: AudioArg,
+    /// tone, none, mic[:NAME] (default input, or the input whose name contains NAME), or
+    /// mic[:NAME]+tone.
+    #[arg(long, value_name = "SOURCE", default_value = "tone", value_parser = parse_audio)]
+    audio: AudioSourceKind,
+    /// Where the camera goes over the screen, and its width in percent of the picture.
+    #[arg(long, value_name = "CORNER[:PERCENT]", default_value = "bottom-right:25", value_parser = parse_pip)]
+    pip: PipLayout,
+    /// Microphone gain in dB.
+    #[arg(
+        long,
+        value_name = "DB",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    mic_gain: f32,
+    /// Start with the microphone muted.
+    #[arg(long)]
+    mute: bool,
     /// Bitrate preset (see `onair presets`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
     preset: String,
@@ -216,6 +336,7 @@ pub fn main() -> ExitCode {
         Command::Broadcast(args) => broadcast(*args),
         Command::Bench(args) => bench(*args),
         Command::Presets { json, config } => presets(json, config),
+        Command::Devices { json } => devices(json),
     };
     match result {
         Ok(code) => code,
@@ -251,6 +372,40 @@ fn presets(json: bool, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 if p.builtin { "built-in" } else { "config" }
             )?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn devices(json: bool) -> anyhow::Result<ExitCode> {
+    let d = onair::capture::devices::list();
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &d)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let groups = [
+        ("screens", "screen:", &d.screens),
+        ("windows", "window:", &d.windows),
+        ("cameras", "camera:", &d.cameras),
+        ("microphones", "mic:", &d.microphones),
+    ];
+    for (title, prefix, list) in groups {
+        writeln!(out, "{title}:")?;
+        if list.is_empty() {
+            writeln!(out, "  (none)")?;
+        }
+        for dev in list {
+            let detail = if dev.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", dev.detail)
+            };
+            writeln!(out, "  {prefix}{:<12} {}{detail}", dev.id, dev.name)?;
+        }
+    }
+    for e in &d.errors {
+        writeln!(out, "note: {e}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -325,11 +480,19 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
 
     let engine = EngineHandle::start(EngineConfig {
         preset,
-        video: args.video,
-        audio: match args.audio {
-            AudioArg::Tone => AudioSourceKind::Tone,
-            AudioArg::None => AudioSourceKind::None,
+        video: match args.video {
+            VideoSourceKind::ScreenWithCamera { screen, camera, .. } => {
+                VideoSourceKind::ScreenWithCamera {
+                    screen,
+                    camera,
+                    pip: args.pip,
+                }
+            }
+            other => other,
         },
+        audio: args.audio,
+        mic_gain_db: args.mic_gain,
+        mic_muted: args.mute,
         duration: args.duration,
         outputs,
         pacing: Pacing::RealTime,
@@ -446,10 +609,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let result = onair::bench::run(&BenchConfig {
         preset,
         video: args.video,
-        audio: match args.audio {
-            AudioArg::Tone => AudioSourceKind::Tone,
-            AudioArg::None => AudioSourceKind::None,
-        },
+        audio: args.audio,
         frames,
         outputs,
         dir: dir.clone(),
@@ -493,5 +653,53 @@ mod tests {
         for bad in ["", ".", "-1", "1.2.3", "abc", "1.-5", "0"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sources_parse() {
+        assert_eq!(
+            parse_video("screen").unwrap(),
+            VideoSourceKind::Screen(ScreenTarget::Monitor(0))
+        );
+        assert_eq!(
+            parse_video("screen:2").unwrap(),
+            VideoSourceKind::Screen(ScreenTarget::Monitor(2))
+        );
+        assert_eq!(
+            parse_video("window:Firefox").unwrap(),
+            VideoSourceKind::Screen(ScreenTarget::Window("Firefox".into()))
+        );
+        assert_eq!(
+            parse_video("camera:Logitech C920").unwrap(),
+            VideoSourceKind::Camera(CameraTarget::Name("Logitech C920".into()))
+        );
+        assert_eq!(
+            parse_video("screen:1+camera:0").unwrap(),
+            VideoSourceKind::ScreenWithCamera {
+                screen: ScreenTarget::Monitor(1),
+                camera: CameraTarget::Index(0),
+                pip: PipLayout::default()
+            }
+        );
+        for bad in ["screen:x", "window", "cam", "screen+mic", ""] {
+            assert!(parse_video(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_audio("mic").unwrap(),
+            AudioSourceKind::Microphone(MicTarget::Default)
+        );
+        assert_eq!(
+            parse_audio("mic:USB+tone").unwrap(),
+            AudioSourceKind::MicrophoneAndTone(MicTarget::Name("USB".into()))
+        );
+        assert!(parse_audio("microphone").is_err());
+        assert_eq!(
+            parse_pip("top-left:30").unwrap(),
+            PipLayout {
+                corner: Corner::TopLeft,
+                width_percent: 30
+            }
+        );
+        assert!(parse_pip("middle").is_err() && parse_pip("top-left:200").is_err());
     }
 }

@@ -23,6 +23,8 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
         preset,
         video: VideoSourceKind::Test,
         audio: AudioSourceKind::Tone,
+        mic_gain_db: 0.0,
+        mic_muted: false,
         duration: None,
         outputs: vec![OutputSpec::Recording {
             path: first.clone(),

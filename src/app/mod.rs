@@ -398,10 +398,12 @@ impl Controller {
             let config = EngineConfig {
                 preset: program.preset.clone(),
                 video: program.video.clone(),
-                audio: program.audio,
+                audio: program.audio.clone(),
                 duration: None,
                 outputs: Vec::new(),
                 pacing: crate::pipeline::Pacing::RealTime,
+                mic_gain_db: 0.0,
+                mic_muted: false,
                 encoder_threads: 1,
             };
             match EngineHandle::start(config) {

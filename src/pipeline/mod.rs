@@ -25,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use crate::capture::test_pattern::TestPattern;
-use crate::capture::tone::Tone;
-use crate::capture::y4m::Y4mSource;
-use crate::capture::{AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind};
+use crate::capture::{
+    AudioControls, AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind,
+    Worker, devices,
+};
 use crate::config::Preset;
 use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
@@ -86,6 +86,10 @@ pub struct EngineConfig {
     pub preset: Preset,
     pub video: VideoSourceKind,
     pub audio: AudioSourceKind,
+    /// Gain of the microphone in dB (0 = as captured), changeable later through
+    /// [`EngineHandle::audio_controls`].
+    pub mic_gain_db: f32,
+    pub mic_muted: bool,
     /// Media time after which the sources stop; `None` runs until [`EngineHandle::stop`].
     pub duration: Option<MediaTime>,
     pub outputs: Vec<OutputSpec>,
@@ -137,6 +141,9 @@ pub struct EngineHandle {
     fanout: Arc<Fanout>,
     preview: Arc<ProgramPreview>,
     sources: Vec<JoinHandle<()>>,
+    /// Device threads (screen, camera, microphone); each ends once its source is dropped.
+    devices: Vec<JoinHandle<()>>,
+    audio_controls: Arc<AudioControls>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -154,12 +161,40 @@ impl EngineHandle {
         if !want_video && !want_audio {
             return Err(EngineError::NoStreams);
         }
-        let video_source = open_video_source(&config.video, preset.width, preset.height)?;
-        let audio_source: Option<Box<dyn AudioSource>> = match config.audio {
-            AudioSourceKind::Tone => Some(Box::new(Tone::new())),
-            AudioSourceKind::None => None,
+        // Devices first: a missing or refused device is an error before any file exists.
+        let audio_controls = Arc::new(AudioControls::new(config.mic_gain_db, config.mic_muted));
+        let mut video_source =
+            devices::video_source(&config.video, preset.width, preset.height, preset.fps)?;
+        let mut audio_source = devices::audio_source(&config.audio, &audio_controls)?;
+        let mut device_threads = Vec::new();
+        let started = start_devices(
+            video_source.as_deref_mut(),
+            audio_source.as_deref_mut(),
+            &mut device_threads,
+        );
+        if let Err(e) = started {
+            drop((video_source, audio_source));
+            for t in device_threads {
+                join_named(t);
+            }
+            return Err(e);
+        }
+        let counters = Arc::new(EngineCounters::default());
+        for s in video_source.iter().map(|v| v.device_counters()) {
+            counters.add_sources(s);
+        }
+        for s in audio_source.iter().map(|a| a.device_counters()) {
+            counters.add_sources(s);
+        }
+        let stop_devices = |v: Option<Box<dyn VideoSource>>,
+                            a: Option<Box<dyn AudioSource>>,
+                            threads: Vec<JoinHandle<()>>| {
+            drop((v, a));
+            for t in threads {
+                join_named(t);
+            }
         };
-        let video_encoder = want_video
+        let video_encoder = match want_video
             .then(|| {
                 H264Encoder::new(VideoEncodeSettings {
                     width: preset.width,
@@ -170,10 +205,24 @@ impl EngineHandle {
                     threads: config.encoder_threads.max(1),
                 })
             })
-            .transpose()?;
-        let audio_encoder = want_audio
+            .transpose()
+        {
+            Ok(e) => e,
+            Err(e) => {
+                stop_devices(video_source, audio_source, device_threads);
+                return Err(e.into());
+            }
+        };
+        let audio_encoder = match want_audio
             .then(|| AacEncoder::new(preset.audio_kbps * 1000))
-            .transpose()?;
+            .transpose()
+        {
+            Ok(e) => e,
+            Err(e) => {
+                stop_devices(video_source, audio_source, device_threads);
+                return Err(e.into());
+            }
+        };
         // The clock starts before the outputs open: the HLS output maps engine time to the
         // wall clock from it. Opening takes milliseconds, well inside the sources' slack.
         let clock = Clock::start();
@@ -185,13 +234,13 @@ impl EngineHandle {
                 Err(e) => {
                     drop(sinks);
                     remove_empty_files(&config.outputs);
+                    stop_devices(video_source, audio_source, device_threads);
                     return Err(e.into());
                 }
             }
         }
 
         let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(EngineCounters::default());
         let fanout = Arc::new(Fanout::new(want_video, want_audio, free_running));
         // Free-running: how far video has been encoded (audio waits for it); MAX when there
         // is no video or it has ended.
@@ -203,6 +252,8 @@ impl EngineHandle {
             fanout: fanout.clone(),
             preview: Arc::new(ProgramPreview::new(0)),
             sources: Vec::new(),
+            devices: device_threads,
+            audio_controls,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -334,6 +385,11 @@ impl EngineHandle {
         self.preview.clone()
     }
 
+    /// Gain and mute of the microphone, changeable while running.
+    pub fn audio_controls(&self) -> Arc<AudioControls> {
+        self.audio_controls.clone()
+    }
+
     /// Engine time now.
     pub fn now(&self) -> MediaTime {
         self.clock.now()
@@ -370,6 +426,9 @@ impl EngineHandle {
         for t in self.sources.drain(..) {
             join_named(t);
         }
+        for t in self.devices.drain(..) {
+            join_named(t);
+        }
         for t in self.encoders.drain(..) {
             join_named(t);
         }
@@ -382,6 +441,30 @@ impl EngineHandle {
         tracing::info!("engine stopped");
         snapshot
     }
+}
+
+/// Runs each source's device loops on threads of their own (named by the source: `cap-screen`,
+/// `cap-camera`, `cap-mic`), then waits for every device's first open.
+fn start_devices(
+    video: Option<&mut (dyn VideoSource + 'static)>,
+    audio: Option<&mut (dyn AudioSource + 'static)>,
+    threads: &mut Vec<JoinHandle<()>>,
+) -> Result<(), EngineError> {
+    let mut run = |workers: Vec<Worker>| -> Result<(), EngineError> {
+        for w in workers {
+            threads.push(spawn(&w.name, w.run)?);
+        }
+        Ok(())
+    };
+    if let Some(v) = video {
+        run(v.take_workers())?;
+        v.wait_ready()?;
+    }
+    if let Some(a) = audio {
+        run(a.take_workers())?;
+        a.wait_ready()?;
+    }
+    Ok(())
 }
 
 fn open_sink(
@@ -405,18 +488,6 @@ fn open_sink(
             counters.clone(),
         )?)),
     }
-}
-
-fn open_video_source(
-    kind: &VideoSourceKind,
-    width: u32,
-    height: u32,
-) -> Result<Option<Box<dyn VideoSource>>, CaptureError> {
-    Ok(match kind {
-        VideoSourceKind::Test => Some(Box::new(TestPattern::new(width, height))),
-        VideoSourceKind::Y4m(path) => Some(Box::new(Y4mSource::open(path, width, height)?)),
-        VideoSourceKind::None => None,
-    })
 }
 
 /// After a failed start: removes the output files this start created and left empty.
@@ -634,6 +705,7 @@ fn run_audio_source(
     let tb = Timebase::AUDIO_48K;
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
+    let mut meter = stats::LevelMeter::default();
     loop {
         let mut last = first + AUDIO_CHUNK_FRAMES as i64;
         if let Some(end) = end_sample {
@@ -648,6 +720,7 @@ fn run_audio_source(
         let mut samples = recycled.try_recv().unwrap_or_default();
         samples.resize((last - first) as usize * AUDIO_CHANNELS, 0);
         source.fill(first as u64, &mut samples);
+        meter.push(&samples, &ctx.counters);
         ctx.counters
             .audio_captured_samples
             .fetch_add((last - first) as u64, Relaxed);

@@ -1,12 +1,13 @@
 //! Counters shared with the stage threads (atomics) and the plain snapshots made from them.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub use super::latency::{LatencyHistogram, LatencySummary};
+use crate::capture::{SourceCounters, SourceSnapshot};
 
 /// Counters of the capture and encode stages. Every drop, at every edge, is counted here or
 /// in an [`OutputCounters`].
@@ -32,6 +33,64 @@ pub struct EngineCounters {
     pub audio_dropped_encoder_queue: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
+    /// Program audio level over the last [`LEVEL_WINDOW_SAMPLES`]: peak and RMS in dBFS, as
+    /// `f32` bits (0 = nothing measured yet).
+    pub audio_peak_dbfs_bits: AtomicU32,
+    pub audio_rms_dbfs_bits: AtomicU32,
+    /// The device sources (screen, camera, microphone) feeding the program.
+    pub sources: Mutex<Vec<Arc<SourceCounters>>>,
+}
+
+impl EngineCounters {
+    pub fn add_sources(&self, sources: Vec<Arc<SourceCounters>>) {
+        if let Ok(mut s) = self.sources.lock() {
+            s.extend(sources);
+        }
+    }
+}
+
+/// Levels are published per window of this many sample frames (100 ms at 48 kHz): a meter
+/// refreshed at up to 10 Hz.
+pub const LEVEL_WINDOW_SAMPLES: u32 = 4_800;
+/// The floor reported for silence.
+pub const SILENCE_DBFS: f32 = -100.0;
+
+/// Peak and RMS of the program audio (both channels), published per window.
+#[derive(Debug, Default)]
+pub struct LevelMeter {
+    peak: u16,
+    sum_squares: f64,
+    count: u32,
+}
+
+impl LevelMeter {
+    pub fn push(&mut self, interleaved: &[i16], counters: &EngineCounters) {
+        for &v in interleaved {
+            self.peak = self.peak.max(v.unsigned_abs());
+            self.sum_squares += f64::from(v) * f64::from(v);
+        }
+        self.count += (interleaved.len() / 2) as u32;
+        if self.count >= LEVEL_WINDOW_SAMPLES {
+            let n = f64::from(self.count) * 2.0;
+            let rms = (self.sum_squares / n).sqrt();
+            counters
+                .audio_peak_dbfs_bits
+                .store(dbfs(f64::from(self.peak)).to_bits(), Relaxed);
+            counters
+                .audio_rms_dbfs_bits
+                .store(dbfs(rms).to_bits(), Relaxed);
+            *self = Self::default();
+        }
+    }
+}
+
+/// Amplitude (i16 full scale = 32768) in dBFS, floored at [`SILENCE_DBFS`]. A full-scale sine
+/// has a peak of 0 dBFS and an RMS of -3 dBFS.
+pub fn dbfs(amplitude: f64) -> f32 {
+    if amplitude <= 0.0 {
+        return SILENCE_DBFS;
+    }
+    ((20.0 * (amplitude / 32768.0).log10()) as f32).max(SILENCE_DBFS)
 }
 
 /// The state of one output, as a user reads it.
@@ -214,6 +273,8 @@ pub struct StatsSnapshot {
     pub video: VideoStats,
     pub audio: AudioStats,
     pub outputs: Vec<OutputSnapshot>,
+    /// Device sources: state (`live`/`lost`), frames, repeats, underruns, drift.
+    pub sources: Vec<SourceSnapshot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -238,6 +299,9 @@ pub struct AudioStats {
     pub dropped_encoder_queue: u64,
     pub encoded: u64,
     pub bytes: u64,
+    /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
+    pub level_peak_dbfs: Option<f32>,
+    pub level_rms_dbfs: Option<f32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -294,9 +358,23 @@ impl EngineCounters {
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
+                level_peak_dbfs: level(&self.audio_peak_dbfs_bits),
+                level_rms_dbfs: level(&self.audio_rms_dbfs_bits),
             },
             outputs,
+            sources: self
+                .sources
+                .lock()
+                .map(|s| s.iter().map(|c| c.snapshot()).collect())
+                .unwrap_or_default(),
         }
+    }
+}
+
+fn level(bits: &AtomicU32) -> Option<f32> {
+    match bits.load(Relaxed) {
+        0 => None,
+        b => Some(f32::from_bits(b)),
     }
 }
 
@@ -365,5 +443,30 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["video"]["encoded"], 30);
         assert_eq!(json["outputs"][0]["state"], "starting");
+        assert!(json["audio"]["level_peak_dbfs"].is_null());
+    }
+
+    #[test]
+    fn meter_reports_peak_and_rms_in_dbfs() {
+        let c = EngineCounters::default();
+        let mut m = LevelMeter::default();
+        // A -6 dBFS sine (peak 16384): RMS -9 dBFS.
+        let sine: Vec<i16> = (0..4_800)
+            .flat_map(|i| {
+                let v = (16384.0 * (std::f64::consts::TAU * i as f64 / 48.0).sin()) as i16;
+                [v, v]
+            })
+            .collect();
+        m.push(&sine[..4_000], &c);
+        assert_eq!(c.snapshot(0, vec![]).audio.level_peak_dbfs, None);
+        m.push(&sine[4_000..], &c);
+        let a = c.snapshot(0, vec![]).audio;
+        assert!((a.level_peak_dbfs.unwrap() + 6.02).abs() < 0.05, "{a:?}");
+        assert!((a.level_rms_dbfs.unwrap() + 9.03).abs() < 0.05, "{a:?}");
+        m.push(&[0i16; 9_600], &c);
+        assert_eq!(
+            c.snapshot(0, vec![]).audio.level_peak_dbfs,
+            Some(SILENCE_DBFS)
+        );
     }
 }

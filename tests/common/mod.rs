@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The `onair` binary built for this test run, quiet unless a test asks for logs.
+pub mod desktop;
 pub mod peers;
 
 pub fn onair() -> Command {

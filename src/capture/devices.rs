@@ -1,0 +1,186 @@
+//! What the machine offers (`onair devices`), and building the sources a kind names. Every
+//! device is found and checked here, so a bad choice is one clear error before the engine
+//! starts.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::compose::{Compositor, Layer};
+use super::microphone::{self, Mix};
+use super::test_pattern::TestPattern;
+use super::tone::Tone;
+use super::{
+    AudioControls, AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind,
+    camera, screen,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    /// What to put after `screen:`, `window:`, `camera:` or `mic:`.
+    pub id: String,
+    pub name: String,
+    /// Extra facts: size, position.
+    pub detail: String,
+}
+
+/// Everything found; a kind that could not be listed has its reason in `errors`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Devices {
+    pub screens: Vec<Device>,
+    pub windows: Vec<Device>,
+    pub cameras: Vec<Device>,
+    pub microphones: Vec<Device>,
+    pub errors: Vec<String>,
+}
+
+pub fn list() -> Devices {
+    let mut d = Devices::default();
+    match screen::check_display() {
+        Err(e) => d.errors.push(format!("screens: {e}")),
+        Ok(()) => {
+            match xcap::Monitor::all() {
+                Ok(ms) => {
+                    for (i, m) in ms.iter().enumerate() {
+                        d.screens.push(Device {
+                            id: i.to_string(),
+                            name: m.name().unwrap_or_default(),
+                            detail: format!(
+                                "{}x{} at {},{}{}",
+                                m.width().unwrap_or(0),
+                                m.height().unwrap_or(0),
+                                m.x().unwrap_or(0),
+                                m.y().unwrap_or(0),
+                                if m.is_primary().unwrap_or(false) {
+                                    ", primary"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        });
+                    }
+                }
+                Err(e) => d.errors.push(format!("screens: {e}")),
+            }
+            match xcap::Window::all() {
+                Ok(ws) => {
+                    for w in ws {
+                        d.windows.push(Device {
+                            id: w.id().map(|i| i.to_string()).unwrap_or_default(),
+                            name: w.title().unwrap_or_default(),
+                            detail: format!(
+                                "{}x{}, {}",
+                                w.width().unwrap_or(0),
+                                w.height().unwrap_or(0),
+                                w.app_name().unwrap_or_default()
+                            ),
+                        });
+                    }
+                }
+                Err(e) => d.errors.push(format!("windows: {e}")),
+            }
+        }
+    }
+    match camera::list() {
+        Ok(cs) => {
+            for (i, (_, name)) in cs.into_iter().enumerate() {
+                d.cameras.push(Device {
+                    id: i.to_string(),
+                    name,
+                    detail: String::new(),
+                });
+            }
+        }
+        Err(e) => d.errors.push(format!("cameras: {e}")),
+    }
+    match microphone::list() {
+        Ok(ms) => {
+            for (id, name) in ms {
+                d.microphones.push(Device {
+                    id,
+                    name,
+                    detail: String::new(),
+                });
+            }
+        }
+        Err(e) => d.errors.push(format!("microphones: {e}")),
+    }
+    d
+}
+
+/// The program's video source for `kind`, with its device checked; `None` for no video.
+pub fn video_source(
+    kind: &VideoSourceKind,
+    width: u32,
+    height: u32,
+    fps: u32,
+) -> Result<Option<Box<dyn VideoSource>>, CaptureError> {
+    let full = Compositor::full(width, height);
+    Ok(match kind {
+        VideoSourceKind::None => None,
+        VideoSourceKind::Test => Some(Box::new(TestPattern::new(width, height))),
+        VideoSourceKind::Y4m(path) => {
+            Some(Box::new(super::y4m::Y4mSource::open(path, width, height)?))
+        }
+        VideoSourceKind::Screen(t) => {
+            let (slot, worker) = screen::open(t, fps)?;
+            let label = screen::label(t);
+            Some(Box::new(Compositor::new(
+                width,
+                height,
+                vec![Layer::new(slot, full, label)],
+                vec![worker],
+            )))
+        }
+        VideoSourceKind::Camera(t) => {
+            let (slot, worker, first) = camera::open(t, width, height, fps)?;
+            let mut c = Compositor::new(
+                width,
+                height,
+                vec![Layer::new(slot, full, camera::label(t))],
+                vec![worker],
+            );
+            c.wait_for(first);
+            Some(Box::new(c))
+        }
+        VideoSourceKind::ScreenWithCamera {
+            screen: s,
+            camera: cam,
+            pip,
+        } => {
+            let (cam_slot, cam_worker, first) = camera::open(cam, width, height, fps)?;
+            let (screen_slot, screen_worker) = screen::open(s, fps)?;
+            let mut c = Compositor::new(
+                width,
+                height,
+                vec![
+                    Layer::new(screen_slot, full, screen::label(s)),
+                    Layer::new(
+                        cam_slot,
+                        Compositor::pip_rect(width, height, *pip),
+                        camera::label(cam),
+                    ),
+                ],
+                vec![screen_worker, cam_worker],
+            );
+            c.wait_for(first);
+            Some(Box::new(c))
+        }
+    })
+}
+
+/// The program's audio source for `kind`; `None` for no audio.
+pub fn audio_source(
+    kind: &AudioSourceKind,
+    controls: &Arc<AudioControls>,
+) -> Result<Option<Box<dyn AudioSource>>, CaptureError> {
+    Ok(match kind {
+        AudioSourceKind::None => None,
+        AudioSourceKind::Tone => Some(Box::new(Tone::new())),
+        AudioSourceKind::Microphone(t) => Some(Box::new(microphone::open(t, controls.clone())?)),
+        AudioSourceKind::MicrophoneAndTone(t) => Some(Box::new(Mix::new(
+            Box::new(microphone::open(t, controls.clone())?),
+            Box::new(Tone::new()),
+        ))),
+    })
+}

@@ -1,0 +1,335 @@
+//! Desktop peers for the source tests: a private X server (Xvfb) with windows of known colour
+//! (xterm), and a private PulseAudio with a null sink whose monitor is the default input.
+//!
+//! Each runs as a child of the test process, on a display number Xvfb picks itself
+//! (`-displayfd`) or a socket in the test's own temp dir, and is stopped by its pid.
+//! Requires (Debian 12): `xvfb`, `xterm`, `x11-utils`, `pulseaudio`, `pulseaudio-utils`,
+//! `libasound2-plugins`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kill(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return; // already gone
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A private X server: `Xvfb :N -screen 0 WxHx24 -nolisten tcp -br -noreset` (black root
+/// window).
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start(width: u32, height: u32) -> Xvfb {
+        Self::start_on(None, width, height)
+    }
+
+    /// On display `:n` (`None`: any free one, chosen by Xvfb).
+    pub fn start_on(n: Option<u32>, width: u32, height: u32) -> Xvfb {
+        let mut cmd = Command::new("Xvfb");
+        if let Some(n) = n {
+            cmd.arg(format!(":{n}"));
+        }
+        let mut child = cmd
+            .args(["-screen", "0", &format!("{width}x{height}x24")])
+            // -noreset: xcap connects per grab; a server that resets whenever its last client
+            // leaves refuses connections while it does.
+            .args(["-nolisten", "tcp", "-br", "-noreset", "-displayfd", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb (apt-get install xvfb)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("Xvfb stdout"))
+            .read_line(&mut line)
+            .expect("Xvfb display number");
+        let number: u32 = line.trim().parse().expect("Xvfb display number");
+        Xvfb {
+            child,
+            display: format!(":{number}"),
+        }
+    }
+
+    pub fn number(&self) -> u32 {
+        self.display[1..].parse().expect("display number")
+    }
+
+    /// Opens an xterm of colour `bg` at `x,y` with `cols` x `rows` characters and no text,
+    /// and waits until it is on screen.
+    pub fn window(&self, x: u32, y: u32, cols: u32, rows: u32, bg: &str) -> Xterm {
+        self.xterm(x, y, cols, rows, bg, &["sleep", "600"])
+    }
+
+    pub fn xterm(&self, x: u32, y: u32, cols: u32, rows: u32, bg: &str, cmd: &[&str]) -> Xterm {
+        let title = format!("onair-test-{bg}-{}", std::process::id());
+        let child = Command::new("xterm")
+            .env("DISPLAY", &self.display)
+            .args(["-geometry", &format!("{cols}x{rows}+{x}+{y}")])
+            .args([
+                "-bg", bg, "-fg", bg, "-cr", bg, "-bd", bg, "-T", &title, "-e",
+            ])
+            .args(cmd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start xterm (apt-get install xterm)");
+        let start = Instant::now();
+        loop {
+            let out = Command::new("xwininfo")
+                .env("DISPLAY", &self.display)
+                .args(["-name", &title])
+                .output()
+                .expect("run xwininfo (apt-get install x11-utils)");
+            if String::from_utf8_lossy(&out.stdout).contains("IsViewable") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "xterm did not appear"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Xterm { child }
+    }
+
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+pub struct Xterm {
+    child: Child,
+}
+
+impl Drop for Xterm {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// A private PulseAudio with a 48 kHz stereo null sink; its monitor is the default source,
+/// so ALSA's `default` device (and so cpal's default input) hears what is played into it.
+pub struct Pulse {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Pulse {
+    pub fn start() -> Pulse {
+        let dir = tempfile::Builder::new()
+            .prefix("onair-pulse-")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path();
+        for sub in ["run", "home"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        let pa = d.join("test.pa");
+        std::fs::write(
+            &pa,
+            format!(
+                "load-module module-native-protocol-unix socket={} auth-anonymous=1\n\
+                 load-module module-null-sink sink_name=nullsink rate=48000 channels=2\n\
+                 set-default-sink nullsink\n\
+                 set-default-source nullsink.monitor\n",
+                d.join("run/native").display()
+            ),
+        )
+        .expect("write test.pa");
+        let child = Command::new("pulseaudio")
+            .env("HOME", d.join("home"))
+            .env("XDG_RUNTIME_DIR", d.join("run"))
+            .args([
+                "--daemonize=no",
+                "--system=false",
+                "--exit-idle-time=-1",
+                "--disallow-exit=yes",
+                "--disable-shm=yes",
+                "-n",
+                "-F",
+            ])
+            .arg(&pa)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pulseaudio (apt-get install pulseaudio)");
+        let p = Pulse { child, dir };
+        let start = Instant::now();
+        while !p.socket().exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pulseaudio did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        p
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/native")
+    }
+
+    /// `PULSE_SERVER` for clients.
+    pub fn server(&self) -> String {
+        format!("unix:{}", self.socket().display())
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Plays a WAV file into the null sink (`paplay`), in the background.
+    pub fn play(&self, wav: &Path) -> Child {
+        Command::new("paplay")
+            .env("PULSE_SERVER", self.server())
+            .args(["--latency-msec=20"])
+            .arg(wav)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run paplay (apt-get install pulseaudio-utils)")
+    }
+
+    /// A raw 48 kHz stereo s16 playback stream (`pacat`) the caller writes to; paced by the
+    /// server (writes block while its 10 ms buffer is full).
+    pub fn raw_stream(&self) -> (Child, ChildStdin) {
+        let mut child = Command::new("pacat")
+            .env("PULSE_SERVER", self.server())
+            .args([
+                "--playback",
+                "--raw",
+                "--format=s16le",
+                "--rate=48000",
+                "--channels=2",
+                "--latency-msec=10",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run pacat (apt-get install pulseaudio-utils)");
+        let stdin = child.stdin.take().expect("pacat stdin");
+        (child, stdin)
+    }
+
+    pub fn stop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// Stops a helper child (paplay, pacat) by pid.
+pub fn stop_child(child: &mut Child) {
+    kill(child);
+}
+
+/// Writes a 48 kHz stereo 16-bit WAV of a sine: `hz`, peak `amplitude`, `seconds` long.
+pub fn write_sine_wav(path: &Path, hz: f64, amplitude: f64, seconds: u32) {
+    let frames = 48_000 * seconds;
+    let mut data = Vec::with_capacity(frames as usize * 4);
+    for i in 0..frames {
+        let v = (amplitude * (std::f64::consts::TAU * hz * f64::from(i) / 48_000.0).sin()) as i16;
+        data.extend_from_slice(&v.to_le_bytes());
+        data.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut f = std::fs::File::create(path).expect("create wav");
+    let len = data.len() as u32;
+    let mut h = Vec::new();
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&(36 + len).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt ");
+    h.extend_from_slice(&16u32.to_le_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    h.extend_from_slice(&2u16.to_le_bytes());
+    h.extend_from_slice(&48_000u32.to_le_bytes());
+    h.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+    h.extend_from_slice(&4u16.to_le_bytes());
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&len.to_le_bytes());
+    f.write_all(&h).expect("write wav");
+    f.write_all(&data).expect("write wav");
+}
+
+/// Amplitude of the `hz` component of `x` (Goertzel), in sample units.
+pub fn tone_amplitude(x: &[i16], hz: f64, rate: f64) -> f64 {
+    let w = std::f64::consts::TAU * hz / rate;
+    let c = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &v in x {
+        let s = f64::from(v) + c * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    let power = s1 * s1 + s2 * s2 - c * s1 * s2;
+    2.0 * power.max(0.0).sqrt() / x.len() as f64
+}
+
+/// One decoded RGB24 video frame at `at_secs` of `path`, as (width, height, pixels).
+pub fn rgb_frame_at(path: &Path, at_secs: f64) -> (u32, u32, Vec<u8>) {
+    let p = super::probe(path);
+    let v = super::stream(&p, "video");
+    let (w, h) = (
+        v["width"].as_u64().expect("width") as u32,
+        v["height"].as_u64().expect("height") as u32,
+    );
+    let out = super::run_ok(
+        Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "error",
+                "-ss",
+                &format!("{at_secs:.3}"),
+                "-i",
+            ])
+            .arg(path)
+            .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]),
+    );
+    assert_eq!(out.stdout.len(), (w * h * 3) as usize, "one frame");
+    (w, h, out.stdout)
+}
+
+/// Mean RGB of a rectangle of an RGB24 frame.
+pub fn mean_rgb(frame: &(u32, u32, Vec<u8>), x: u32, y: u32, w: u32, h: u32) -> [f64; 3] {
+    let mut sum = [0f64; 3];
+    for row in y..y + h {
+        for col in x..x + w {
+            let i = ((row * frame.0 + col) * 3) as usize;
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += f64::from(frame.2[i + c]);
+            }
+        }
+    }
+    sum.map(|s| s / f64::from(w * h))
+}

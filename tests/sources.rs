@@ -1,0 +1,503 @@
+//! Real sources against real peers: the screen of a private Xvfb with windows of known
+//! colour, a microphone fed by a private PulseAudio null sink, the A/V sync of the two, and the
+//! camera path below the device (no camera can be attached here): format conversion against
+//! ffmpeg's own, and the error when there is none.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::desktop::*;
+use common::*;
+
+/// The broadcast command for a source test, on `display` and `pulse` (either may be absent:
+/// then the variable is removed, as on a machine without them).
+fn broadcast(display: Option<&str>, pulse: Option<&str>, args: &[&str]) -> Command {
+    let mut c = onair();
+    c.arg("broadcast").args(args);
+    c.env_remove("WAYLAND_DISPLAY");
+    match display {
+        Some(d) => c.env("DISPLAY", d),
+        None => c.env_remove("DISPLAY"),
+    };
+    match pulse {
+        Some(p) => c.env("PULSE_SERVER", p),
+        None => c.env("PULSE_SERVER", "unix:/nonexistent/onair-test/native"),
+    };
+    c
+}
+
+fn is_red(c: [f64; 3]) -> bool {
+    c[0] > 200.0 && c[1] < 40.0 && c[2] < 40.0
+}
+
+#[test]
+fn screen_capture_puts_the_red_window_where_it_is() {
+    let x = Xvfb::start(1280, 720);
+    let _red = x.window(200, 150, 60, 15, "red");
+    let dir = tempdir();
+    let rec = path_in(&dir, "screen.mp4");
+    let stats = path_in(&dir, "stats.jsonl");
+    run_ok(&mut broadcast(
+        Some(&x.display),
+        None,
+        &[
+            "--video",
+            "screen",
+            "--audio",
+            "tone",
+            "--duration",
+            "3",
+            "--record",
+            rec.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    ));
+    assert_clean_h264_aac(&rec, 88.0, 92.0);
+    let frame = rgb_frame_at(&rec, 2.0);
+    // The window's inside is red; its surroundings are the black root window.
+    let inside = mean_rgb(&frame, 230, 180, 200, 80);
+    assert!(is_red(inside), "window area {inside:?}");
+    let left = mean_rgb(&frame, 150, 180, 40, 80);
+    let above = mean_rgb(&frame, 230, 100, 200, 40);
+    let far = mean_rgb(&frame, 900, 500, 200, 100);
+    for c in [left, above, far] {
+        assert!(c.iter().all(|&v| v < 30.0), "outside the window {c:?}");
+    }
+    // The stats name the source, live, with frames captured and the capture cost.
+    let s = last_stats(&stats).unwrap();
+    let src = &s["sources"][0];
+    assert_eq!(src["kind"], "screen");
+    assert_eq!(src["state"], "live");
+    assert!(src["captured"].as_u64().unwrap() >= 60, "{src}");
+    println!(
+        "screen capture + convert, 1280x720 under Xvfb: {} us mean",
+        src["capture_micros_mean"]
+    );
+}
+
+#[test]
+fn a_lost_screen_shows_the_slate_then_comes_back_by_itself() {
+    let mut x = Xvfb::start(1280, 720);
+    let number = x.number();
+    let red = x.window(100, 100, 80, 24, "red");
+    let dir = tempdir();
+    let rec = path_in(&dir, "lost.mp4");
+    let stats = path_in(&dir, "stats.jsonl");
+    let child = broadcast(
+        Some(&x.display),
+        None,
+        &[
+            "--video",
+            "screen",
+            "--audio",
+            "tone",
+            "--duration",
+            "9",
+            "--record",
+            rec.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2_000));
+    drop(red);
+    x.stop(); // the display goes away: the program shows the slate, recording goes on
+    wait_for(
+        Duration::from_secs(5),
+        "the source to be reported lost",
+        || last_stats(&stats).is_some_and(|s| s["sources"][0]["state"] == "lost"),
+    );
+    std::thread::sleep(Duration::from_millis(1_000));
+    let x2 = Xvfb::start_on(Some(number), 1280, 720);
+    let _blue = x2.window(100, 100, 80, 24, "blue");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_clean_h264_aac(&rec, 268.0, 272.0);
+    let red_then = mean_rgb(&rgb_frame_at(&rec, 1.0), 200, 200, 200, 100);
+    assert!(is_red(red_then), "before the loss {red_then:?}");
+    // Somewhere in the gap the slate: dark grey (Y 40 is RGB ~28) with white letters.
+    let mut saw_slate = false;
+    for t in [3.0, 3.5, 4.0, 4.5] {
+        let f = rgb_frame_at(&rec, t);
+        let whole = mean_rgb(&f, 0, 0, 1280, 720);
+        let grey = (whole[0] - whole[1]).abs() < 5.0 && (whole[1] - whole[2]).abs() < 5.0;
+        if grey && whole[0] > 20.0 && whole[0] < 60.0 {
+            saw_slate = true;
+        }
+    }
+    assert!(saw_slate, "no slate while the display was gone");
+    let blue_now = mean_rgb(&rgb_frame_at(&rec, 8.5), 200, 200, 200, 100);
+    assert!(
+        blue_now[2] > 200.0 && blue_now[0] < 40.0,
+        "after the display came back {blue_now:?}"
+    );
+    let s = last_stats(&stats).unwrap();
+    let src = &s["sources"][0];
+    assert_eq!(src["losses"], 1, "{src}");
+    assert_eq!(src["reopened"], 1, "{src}");
+    assert_eq!(src["state"], "live", "{src}");
+}
+
+#[test]
+fn no_display_and_no_such_screen_are_one_line_errors_before_anything_starts() {
+    let dir = tempdir();
+    let rec = path_in(&dir, "x.mp4");
+    let out = broadcast(
+        None,
+        None,
+        &["--video", "screen", "--record", rec.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no display"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!rec.exists());
+
+    let x = Xvfb::start(640, 480);
+    let out = broadcast(
+        Some(&x.display),
+        None,
+        &["--video", "screen:3", "--record", rec.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("no screen matches \"3\""), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!rec.exists());
+}
+
+#[test]
+fn microphone_records_the_tone_played_into_the_sound_server() {
+    let pulse = Pulse::start();
+    let wav = pulse.dir().join("tone.wav");
+    // 440 Hz at -12 dBFS (peak 8231), longer than the recording.
+    write_sine_wav(&wav, 440.0, 8231.0, 20);
+    let mut player = pulse.play(&wav);
+    std::thread::sleep(Duration::from_millis(500));
+    let dir = tempdir();
+    let rec = path_in(&dir, "mic.mp4");
+    let stats = path_in(&dir, "stats.jsonl");
+    run_ok(&mut broadcast(
+        None,
+        Some(&pulse.server()),
+        &[
+            "--video",
+            "test",
+            "--audio",
+            "mic",
+            "--duration",
+            "4",
+            "--record",
+            rec.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    ));
+    stop_child(&mut player);
+    assert_clean_h264_aac(&rec, 118.0, 122.0);
+    let (samples, _) = audio_samples(&rec);
+    // The last two seconds (well after the start-up), in 100 ms windows (10 Hz bins: the
+    // drift correction may move the pitch by up to 0.1 %).
+    let tail = &samples[samples.len() - 96_000..samples.len() - 2_400];
+    let windows: Vec<&[i16]> = tail.chunks_exact(4_800).collect();
+    let at = |hz: f64| {
+        windows
+            .iter()
+            .map(|w| tone_amplitude(w, hz, 48_000.0))
+            .sum::<f64>()
+            / windows.len() as f64
+    };
+    let peak = at(440.0);
+    let level_db = 20.0 * (peak / 32768.0).log10();
+    println!("microphone: 440 Hz at {level_db:.2} dBFS (played at -12.00)");
+    assert!(
+        (level_db + 12.0).abs() < 1.0,
+        "440 Hz at {level_db:.2} dBFS"
+    );
+    for other in [200.0, 300.0, 600.0, 880.0, 1000.0] {
+        assert!(
+            at(other) < peak / 30.0,
+            "{other} Hz: {} vs {peak}",
+            at(other)
+        );
+    }
+    let s = last_stats(&stats).unwrap();
+    let rms = s["audio"]["level_rms_dbfs"].as_f64().unwrap();
+    let pk = s["audio"]["level_peak_dbfs"].as_f64().unwrap();
+    assert!(
+        (rms + 15.0).abs() < 1.0 && (pk + 12.0).abs() < 1.0,
+        "{}",
+        s["audio"]
+    );
+    let src = &s["sources"][0];
+    assert_eq!(src["kind"], "microphone");
+    assert_eq!(src["state"], "live");
+    assert_eq!(src["device_rate_hz"], 48_000, "{src}");
+    println!("microphone source stats: {src}");
+}
+
+#[test]
+fn no_sound_server_is_a_one_line_error_before_anything_starts() {
+    let dir = tempdir();
+    let rec = path_in(&dir, "x.mp4");
+    let out = broadcast(
+        None,
+        None,
+        &["--audio", "mic", "--record", rec.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no sound server") || err.contains("no microphone found"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!rec.exists());
+
+    let pulse = Pulse::start();
+    let out = broadcast(
+        None,
+        Some(&pulse.server()),
+        &[
+            "--audio",
+            "mic:no-such-microphone",
+            "--record",
+            rec.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no microphone matches \"no-such-microphone\""),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn no_camera_is_a_one_line_error_before_anything_starts() {
+    let dir = tempdir();
+    let rec = path_in(&dir, "x.mp4");
+    let x = Xvfb::start(640, 480);
+    for video in ["camera", "camera:1", "screen+camera"] {
+        let out = broadcast(
+            Some(&x.display),
+            None,
+            &[
+                "--video",
+                video,
+                "--audio",
+                "tone",
+                "--record",
+                rec.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{video}");
+        assert!(err.contains("no camera found"), "{video}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!rec.exists());
+    }
+}
+
+#[test]
+fn devices_lists_screens_and_microphones() {
+    let x = Xvfb::start(1024, 768);
+    let pulse = Pulse::start();
+    let out = run_ok(
+        onair()
+            .args(["devices", "--json"])
+            .env("DISPLAY", &x.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("PULSE_SERVER", pulse.server()),
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let screens = d["screens"].as_array().unwrap();
+    assert_eq!(screens.len(), 1, "{d}");
+    assert_eq!(screens[0]["id"], "0");
+    assert!(
+        screens[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1024x768"),
+        "{d}"
+    );
+    assert!(d["cameras"].as_array().unwrap().is_empty(), "{d}");
+    assert!(!d["microphones"].as_array().unwrap().is_empty(), "{d}");
+    // The table names the same things.
+    let out = run_ok(
+        onair()
+            .arg("devices")
+            .env("DISPLAY", &x.display)
+            .env("PULSE_SERVER", pulse.server()),
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("screen:0") && table.contains("cameras:\n  (none)"),
+        "{table}"
+    );
+}
+
+/// A/V sync with real devices: an xterm whose background the test turns white for 100 ms at
+/// each whole second of its own clock, and a 1 kHz beep written into the sound server at the
+/// same moments. The recording must hold both, decode cleanly, and have audio and video of the
+/// same length (within a frame); the measured offsets are printed (audio minus video).
+#[test]
+fn screen_and_microphone_stay_in_sync() {
+    let x = Xvfb::start(1280, 720);
+    let pulse = Pulse::start();
+    let dir = tempdir();
+    let fifo = dir.path().join("term.fifo");
+    run_ok(Command::new("mkfifo").arg(&fifo));
+    // The terminal shows what the test writes to the fifo: escape codes that change its colour.
+    let _term = x.xterm(
+        0,
+        0,
+        40,
+        12,
+        "black",
+        &["sh", "-c", &format!("cat {}", fifo.display())],
+    );
+    let mut term = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let (mut pacat, mut audio) = pulse.raw_stream();
+    let rec = path_in(&dir, "sync.mp4");
+    let stats = path_in(&dir, "stats.jsonl");
+    let mut child = broadcast(
+        Some(&x.display),
+        Some(&pulse.server()),
+        &[
+            "--video",
+            "screen",
+            "--audio",
+            "mic",
+            "--duration",
+            "7",
+            "--record",
+            rec.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    // 10 ms blocks: silence, or 1 kHz at -6 dBFS for the 10 blocks after each whole second.
+    let beep: Vec<u8> = (0..480)
+        .flat_map(|i| {
+            let v = (16384.0 * (std::f64::consts::TAU * f64::from(i) / 48.0).sin()) as i16;
+            [v.to_le_bytes(), v.to_le_bytes()].concat()
+        })
+        .collect();
+    let silence = vec![0u8; 480 * 4];
+    let start = Instant::now();
+    let mut block = 0u32;
+    // Each block is written at its time (a pipe holds ~340 ms of audio: writing ahead would
+    // delay the beeps by that much), so a beep and its flash leave the test together.
+    while start.elapsed() < Duration::from_millis(7_500) {
+        let due = start + Duration::from_millis(10 * u64::from(block));
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let in_second = block % 100;
+        if in_second == 0 && block > 0 {
+            term.write_all(b"\x1b]11;white\x07").unwrap();
+            term.flush().unwrap();
+        }
+        if in_second == 10 {
+            term.write_all(b"\x1b]11;black\x07").unwrap();
+            term.flush().unwrap();
+        }
+        let data = if in_second < 10 && block > 0 {
+            &beep
+        } else {
+            &silence
+        };
+        if audio.write_all(data).is_err() {
+            break;
+        }
+        block += 1;
+    }
+    drop(audio);
+    let status = child.wait().unwrap();
+    stop_child(&mut pacat);
+    assert!(status.success());
+
+    let p = probe(&rec);
+    let v = stream(&p, "video");
+    let a = stream(&p, "audio");
+    let errors = decode_errors(&rec, &[]);
+    assert!(errors.is_empty(), "{errors}");
+    let (vd, ad) = (num(&v["duration"]), num(&a["duration"]));
+    let last = last_stats(&stats).unwrap();
+    assert!(
+        (vd - ad).abs() <= 1.0 / 30.0 + 0.03,
+        "video {vd} s, audio {ad} s; {}",
+        last["audio"]
+    );
+
+    // Video: the times the terminal turned white (mean luma of its top-left 64x64 jumps).
+    let luma = corner_luma(&rec, 64);
+    let packets = video_packets(&rec);
+    assert_eq!(luma.len(), packets.len());
+    let mut video_marks = Vec::new();
+    for i in 1..luma.len() {
+        if luma[i] > 128.0 && luma[i - 1] <= 128.0 {
+            video_marks.push(packets[i].0);
+        }
+    }
+    // Audio: beep onsets (first sample above a quarter of the beep's amplitude after quiet).
+    let (samples, astart) = audio_samples(&rec);
+    let mut audio_marks = Vec::new();
+    let mut last_loud: Option<usize> = None;
+    for (i, s) in samples.iter().enumerate() {
+        if s.unsigned_abs() > 4_000 {
+            if last_loud.is_none_or(|l| i - l > 24_000) {
+                audio_marks.push(astart + i as f64 / 48_000.0);
+            }
+            last_loud = Some(i);
+        }
+    }
+    assert!(video_marks.len() >= 4, "white flashes at {video_marks:?}");
+    assert!(audio_marks.len() >= 4, "beeps at {audio_marks:?}");
+    let mut offsets = Vec::new();
+    for v in &video_marks {
+        let nearest = audio_marks
+            .iter()
+            .min_by(|a, b| (*a - v).abs().total_cmp(&(*b - v).abs()))
+            .unwrap();
+        offsets.push((nearest - v) * 1000.0);
+    }
+    let shown: Vec<String> = offsets.iter().map(|o| format!("{o:+.0}")).collect();
+    let mean = offsets.iter().sum::<f64>() / offsets.len() as f64;
+    println!(
+        "A/V sync, screen + microphone (audio - video, ms): {} (mean {mean:+.0})",
+        shown.join(" ")
+    );
+    if let Some(s) = last_stats(&stats) {
+        println!("sync test microphone stats: {}", s["sources"][1]);
+    }
+    // Each flash has its beep within half a second: the pairing is real, not a coincidence.
+    assert!(offsets.iter().all(|o| o.abs() < 500.0), "{shown:?}");
+}
