@@ -101,12 +101,18 @@ mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
 
-    #[test]
-    fn keeps_the_last_lines_at_or_above_the_level() {
+    /// The ring after running `f` with a subscriber feeding it at INFO.
+    fn logged(f: impl FnOnce()) -> Arc<LogRing> {
         let ring = Arc::new(LogRing::default());
         let subscriber =
             tracing_subscriber::registry().with(RingLayer::new(ring.clone(), Level::INFO));
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, f);
+        ring
+    }
+
+    #[test]
+    fn keeps_the_last_lines_at_or_above_the_level() {
+        let ring = logged(|| {
             tracing::debug!("hidden");
             tracing::warn!(output = "rtmp://h/app/****", "reconnecting");
             for i in 0..LOG_LINES {
@@ -120,10 +126,7 @@ mod tests {
             format!("line {}", LOG_LINES - 1)
         );
         assert!(ring.since(lines.last().unwrap().seq).is_empty());
-        let ring = Arc::new(LogRing::default());
-        let subscriber =
-            tracing_subscriber::registry().with(RingLayer::new(ring.clone(), Level::INFO));
-        tracing::subscriber::with_default(subscriber, || {
+        let ring = logged(|| {
             tracing::debug!("hidden");
             tracing::warn!(output = "rtmp://h/app/****", "reconnecting");
         });

@@ -133,15 +133,7 @@ pub fn config_dir() -> Option<PathBuf> {
 impl Settings {
     /// Loads `dir/gui.toml`; a missing file gives the defaults.
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
-        let path = dir.join("gui.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| SettingsError::Parse {
-                path,
-                message: e.message().to_owned(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(SettingsError::Read { path, source }),
-        }
+        load_toml(&dir.join("gui.toml"))
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
@@ -174,15 +166,7 @@ impl std::fmt::Debug for Keys {
 
 impl Keys {
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
-        let path = dir.join("keys.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| SettingsError::Parse {
-                path,
-                message: e.message().to_owned(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(SettingsError::Read { path, source }),
-        }
+        load_toml(&dir.join("keys.toml"))
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
@@ -200,6 +184,21 @@ impl Keys {
         } else {
             self.keys.insert(id.to_string(), key);
         }
+    }
+}
+
+/// Reads a TOML file; a missing file gives the defaults.
+fn load_toml<T: Default + serde::de::DeserializeOwned>(path: &Path) -> Result<T, SettingsError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| SettingsError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(source) => Err(SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
