@@ -5,60 +5,23 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
 
-/// Xvfb on a free display number; killed on drop.
-struct Display {
-    child: Child,
-    number: u32,
-}
+/// A private X server (race-free display number, no reset), and commands run on it.
+struct Display(common::desktop::Xvfb);
 
 impl Display {
     fn start() -> Display {
-        for number in 90..140 {
-            if std::path::Path::new(&format!("/tmp/.X11-unix/X{number}")).exists()
-                || std::path::Path::new(&format!("/tmp/.X{number}-lock")).exists()
-            {
-                continue;
-            }
-            let child = Command::new("Xvfb")
-                .arg(format!(":{number}"))
-                .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb (apt-get install xvfb)");
-            let mut display = Display { child, number };
-            let socket = format!("/tmp/.X11-unix/X{number}");
-            let ready = (0..100).any(|_| {
-                std::thread::sleep(Duration::from_millis(50));
-                std::path::Path::new(&socket).exists()
-            });
-            if ready && display.child.try_wait().unwrap().is_none() {
-                return display;
-            }
-        }
-        panic!("no free X display between :90 and :139");
-    }
-
-    fn name(&self) -> String {
-        format!(":{}", self.number)
+        Display(common::desktop::Xvfb::start(1280, 800))
     }
 
     fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
-        c.env("DISPLAY", self.name());
+        c.env("DISPLAY", format!(":{}", self.0.number()));
         c
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
