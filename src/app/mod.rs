@@ -141,6 +141,9 @@ pub struct SessionView {
     /// Notices not yet taken by the window.
     pub notices: Vec<Notice>,
     pub picture: Option<Arc<ProgramPreview>>,
+    /// Bumped at every change, so the window copies the view only when it changed (it
+    /// repaints faster than the controller publishes, for the preview picture).
+    pub generation: u64,
 }
 
 /// The window's handle on the controller.
@@ -200,19 +203,19 @@ impl Session {
                 error,
                 text: text.to_owned(),
             });
+            v.generation += 1;
         }
     }
 
-    /// A copy of the view, with its notices taken.
-    pub fn view(&self) -> SessionView {
-        self.view
-            .lock()
-            .map(|mut v| {
-                let copy = v.clone();
-                v.notices.clear();
-                copy
-            })
-            .unwrap_or_default()
+    /// A copy of the view, with its notices taken, if it changed since generation `seen`.
+    pub fn view_if_newer(&self, seen: u64) -> Option<SessionView> {
+        let mut v = self.view.lock().ok()?;
+        if v.generation == seen {
+            return None;
+        }
+        let copy = v.clone();
+        v.notices.clear();
+        Some(copy)
     }
 
     /// Stops every output (finishing files and streams) and waits for the controller.
@@ -491,6 +494,7 @@ impl Controller {
     fn update(&self, f: impl FnOnce(&mut SessionView)) {
         if let Ok(mut v) = self.view.lock() {
             f(&mut v);
+            v.generation += 1;
         }
     }
 

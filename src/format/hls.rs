@@ -37,6 +37,12 @@ use crate::media::MediaTime;
 
 /// The name of the playlist file.
 pub const PLAYLIST_NAME: &str = "live.m3u8";
+/// True for the name of a media file a [`LivePlaylist`] makes: an init segment, a segment or
+/// a part (the output cleans these up; the preview server serves them).
+pub fn is_media_name(name: &str) -> bool {
+    name.ends_with(".m4s") || name.ends_with("-init.mp4")
+}
+
 /// Apple's minimum number of segments in a live playlist.
 pub const MIN_WINDOW: usize = 6;
 /// Parts aim at this long (a whole number of frames, at least one).

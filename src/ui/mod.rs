@@ -293,22 +293,24 @@ impl OnairApp {
 
     /// Takes the controller's latest view, its notices and new log lines.
     fn refresh(&mut self, ctx: &egui::Context) {
-        let previous_url = self.view.preview_url.clone();
-        self.view = self.session.view();
         let now = Instant::now();
-        for n in std::mem::take(&mut self.view.notices) {
-            self.toasts.push((n, now));
-        }
-        // The page opens in the default browser once its address is known.
-        if let (None, Some(url)) = (&previous_url, &self.view.preview_url) {
-            ctx.open_url(egui::OpenUrl::new_tab(url));
-            self.toasts.push((
-                Notice {
-                    error: false,
-                    text: format!("preview: {url}"),
-                },
-                now,
-            ));
+        if let Some(view) = self.session.view_if_newer(self.view.generation) {
+            let previous_url = self.view.preview_url.take();
+            self.view = view;
+            for n in std::mem::take(&mut self.view.notices) {
+                self.toasts.push((n, now));
+            }
+            // The page opens in the default browser once its address is known.
+            if let (None, Some(url)) = (&previous_url, &self.view.preview_url) {
+                ctx.open_url(egui::OpenUrl::new_tab(url));
+                self.toasts.push((
+                    Notice {
+                        error: false,
+                        text: format!("preview: {url}"),
+                    },
+                    now,
+                ));
+            }
         }
         for line in self.log.since(self.log_seen) {
             self.log_seen = line.seq;

@@ -8,6 +8,7 @@ use super::OnairApp;
 use crate::app::services::Service;
 use crate::app::settings::{AudioChoice, DestinationSettings, RecordFormat, VideoChoice};
 use crate::app::{Activity, Command};
+use crate::config::Preset;
 use crate::pipeline::{OutputSnapshot, OutputState};
 
 const WARN: Color32 = Color32::from_rgb(0xe0, 0xb0, 0x30);
@@ -15,6 +16,8 @@ const ALARM: Color32 = Color32::from_rgb(0xe0, 0x40, 0x40);
 const GOOD: Color32 = Color32::from_rgb(0x50, 0xc0, 0x60);
 
 pub fn show(app: &mut OnairApp, ui: &mut egui::Ui) {
+    // Once per frame: the presets the panels below look up.
+    let presets = app.presets();
     egui::Panel::top("actions").show(ui, |ui| actions(app, ui));
     if app.log_open {
         egui::Panel::bottom("log")
@@ -27,16 +30,16 @@ pub fn show(app: &mut OnairApp, ui: &mut egui::Ui) {
         .default_size(360.0)
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                program(app, ui);
+                program(app, ui, &presets);
                 ui.separator();
                 destinations(app, ui);
             });
         });
     egui::CentralPanel::default().show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
-            preview(app, ui);
+            preview(app, ui, &presets);
             ui.separator();
-            stats(app, ui);
+            stats(app, ui, &presets);
         });
     });
     let ctx = ui.ctx().clone();
@@ -89,8 +92,13 @@ fn live_state(o: Option<&OutputSnapshot>) -> (String, Color32) {
 fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
     ui.add_space(6.0);
     ui.horizontal(|ui| {
-        let view = app.view.clone();
-        let live = view.live.since.is_some();
+        // The three activities only (the buttons' handlers need `app` mutably).
+        let (live_now, recording_now, preview_now) = (
+            app.view.live.clone(),
+            app.view.recording.clone(),
+            app.view.preview.clone(),
+        );
+        let live = live_now.since.is_some();
         let big = |text: &str| RichText::new(text).size(20.0).strong();
         let go = egui::Button::new(big(if live { "Stop streaming" } else { "Go live" }))
             .fill(if live {
@@ -100,13 +108,13 @@ fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
             })
             .min_size(egui::vec2(170.0, 44.0));
         if ui
-            .add_enabled(!view.live.stopping, go)
+            .add_enabled(!live_now.stopping, go)
             .on_hover_text("Ctrl+L")
             .clicked()
         {
             app.toggle_live();
         }
-        let recording = view.recording.since.is_some();
+        let recording = recording_now.since.is_some();
         let rec = egui::Button::new(big(if recording {
             "Stop recording"
         } else {
@@ -114,13 +122,13 @@ fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
         }))
         .min_size(egui::vec2(150.0, 44.0));
         if ui
-            .add_enabled(!view.recording.stopping, rec)
+            .add_enabled(!recording_now.stopping, rec)
             .on_hover_text("Ctrl+R")
             .clicked()
         {
             app.toggle_recording();
         }
-        let previewing = view.preview.since.is_some();
+        let previewing = preview_now.since.is_some();
         let prev = egui::Button::new(big(if previewing {
             "Stop preview"
         } else {
@@ -128,7 +136,7 @@ fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
         }))
         .min_size(egui::vec2(190.0, 44.0));
         if ui
-            .add_enabled(!view.preview.stopping, prev)
+            .add_enabled(!preview_now.stopping, prev)
             .on_hover_text("Ctrl+P")
             .clicked()
         {
@@ -193,17 +201,16 @@ fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
     ui.add_space(4.0);
 }
 
-fn program(app: &mut OnairApp, ui: &mut egui::Ui) {
+fn program(app: &mut OnairApp, ui: &mut egui::Ui, presets: &[Preset]) {
     ui.heading("Program");
     let running = app.view.engine_running;
-    let presets = app.presets();
     egui::Grid::new("program").num_columns(2).show(ui, |ui| {
         let label = ui.label("Preset");
         ui.add_enabled_ui(!running, |ui| {
             egui::ComboBox::from_id_salt("preset")
                 .selected_text(&app.settings.preset)
                 .show_ui(ui, |ui| {
-                    for p in &presets {
+                    for p in presets {
                         let text = format!(
                             "{}  ({}×{} {} fps, {} kbit/s)",
                             p.name, p.width, p.height, p.fps, p.video_kbps
@@ -366,12 +373,9 @@ fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {
     }
 }
 
-fn preview(app: &mut OnairApp, ui: &mut egui::Ui) {
+fn preview(app: &mut OnairApp, ui: &mut egui::Ui, presets: &[Preset]) {
     let width = ui.available_width().min(960.0);
-    let preset = app
-        .presets()
-        .into_iter()
-        .find(|p| p.name == app.settings.preset);
+    let preset = presets.iter().find(|p| p.name == app.settings.preset);
     let aspect = preset.map_or(16.0 / 9.0, |p| p.width as f32 / p.height.max(1) as f32);
     let size = egui::vec2(width, width / aspect);
     match &app.texture {
@@ -403,12 +407,11 @@ fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
     }
 }
 
-fn stats(app: &mut OnairApp, ui: &mut egui::Ui) {
+fn stats(app: &mut OnairApp, ui: &mut egui::Ui, presets: &[Preset]) {
     ui.heading("Stats");
     let view = &app.view;
-    let preset = app
-        .presets()
-        .into_iter()
+    let preset = presets
+        .iter()
         .find(|p| Some(&p.name) == view.preset.as_ref());
     egui::Grid::new("engine_stats")
         .num_columns(2)

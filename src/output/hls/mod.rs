@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::format::hls::{
     FileWrite, LivePlaylist, MIN_WINDOW, PLAYLIST_NAME, PartTiming, PlaylistOptions, Progress,
-    Update,
+    Update, is_media_name,
 };
 use crate::format::mp4::{Fragment, Mp4Options, Mp4Writer};
 use crate::media::time::Clock;
@@ -342,10 +342,7 @@ fn prepare_dir(dir: &Path) -> Result<(), HlsError> {
 
 /// The names onair writes into an HLS folder.
 fn is_hls_file(name: &str) -> bool {
-    name == PLAYLIST_NAME
-        || name.ends_with(".m4s")
-        || name.ends_with("-init.mp4")
-        || name.ends_with(".tmp")
+    name == PLAYLIST_NAME || is_media_name(name) || name.ends_with(".tmp")
 }
 
 /// Writes `bytes` to `dir/name` atomically: to `dir/name.tmp`, then renamed over `name`.

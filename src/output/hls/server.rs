@@ -28,7 +28,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use tokio::sync::watch;
 
-use crate::format::hls::{PLAYLIST_NAME, Progress};
+use crate::format::hls::{PLAYLIST_NAME, Progress, is_media_name};
 
 /// The player page.
 const PLAYER_HTML: &str = include_str!("../../../assets/player.html");
@@ -71,7 +71,7 @@ pub fn route(raw_path: &str) -> Result<Resource, StatusCode> {
         Ok(Resource::HlsJs)
     } else if name == PLAYLIST_NAME {
         Ok(Resource::Playlist)
-    } else if name.ends_with(".m4s") || name.ends_with("-init.mp4") {
+    } else if is_media_name(name) {
         Ok(Resource::Media(name.to_owned()))
     } else {
         Err(StatusCode::NOT_FOUND)
