@@ -236,6 +236,7 @@ fn a_20_s_broadcast_over_http_follows_the_hls_rules_and_every_segment_decodes() 
         "20 s in 2 s segments: {playlist}"
     );
     let mut files = vec![init.clone()];
+    let mut listed_frames = 0.0;
     for (duration, uri) in &listed {
         let seg = fetch(port, uri, got.path());
         let (_, head, _) = http(port, "HEAD", &format!("/{uri}"));
@@ -258,14 +259,16 @@ fn a_20_s_broadcast_over_http_follows_the_hls_rules_and_every_segment_decodes() 
         assert!(errors.is_empty(), "{uri}: {errors}");
         assert!(video_packets(&one)[0].1, "{uri} starts with a keyframe");
         files.push(seg);
+        listed_frames += (duration * 30.0).round();
     }
-    // The listed segments back to back: one clean stream (6 or more segments, 2 s each).
+    // The listed segments back to back: one clean stream holding every frame they list (2 s
+    // each, but a segment that lost late frames on a busy machine lists less).
     let all = got.path().join("all.mp4");
     concat(
         &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
         &all,
     );
-    assert_clean_h264_aac(&all, 60.0 * listed.len() as f64, 60.0 * listed.len() as f64);
+    assert_clean_h264_aac(&all, listed_frames, listed_frames);
 
     let out = wait_success(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
