@@ -9,6 +9,7 @@
 //! second while anything runs, each time asking the window to repaint. Idle, it sleeps.
 
 pub mod log;
+pub mod meter;
 pub mod services;
 pub mod settings;
 pub mod sysinfo;
@@ -22,11 +23,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
-use crate::capture::{AudioSourceKind, VideoSourceKind};
+use crate::capture::devices::{self, Devices};
+use crate::capture::{AudioControls, AudioSourceKind, VideoSourceKind};
 use crate::config::Preset;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
 use crate::output::{OutputSpec, RecordingFormat};
+use crate::pipeline::stats::AudioLevels;
 use crate::pipeline::{
     EngineConfig, EngineHandle, OutputId, OutputSnapshot, OutputState, ProgramPreview,
     StatsSnapshot,
@@ -41,12 +44,15 @@ const RATE_WINDOW_MS: i64 = 2_000;
 /// Graph history: 5 minutes of one sample per tick.
 pub const HISTORY_SAMPLES: usize = 5 * 60 * 4;
 
-/// What the program is made of; fixed while the engine runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the program is made of; fixed while the engine runs (but the microphone's gain and
+/// mute, which change live through [`SessionView::audio_controls`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub preset: Preset,
     pub video: VideoSourceKind,
     pub audio: AudioSourceKind,
+    pub mic_gain_db: f32,
+    pub mic_muted: bool,
 }
 
 /// One destination to go live to.
@@ -80,6 +86,8 @@ pub enum Command {
     StopPreview,
     /// Preview pictures per second in the window.
     PreviewRate(u32),
+    /// List the screens, windows, cameras and microphones again.
+    ListDevices,
     /// Stop everything and end the controller thread.
     Shutdown,
 }
@@ -141,6 +149,14 @@ pub struct SessionView {
     /// Notices not yet taken by the window.
     pub notices: Vec<Notice>,
     pub picture: Option<Arc<ProgramPreview>>,
+    /// The program audio's level while the engine runs (read by the meters every frame).
+    pub levels: Option<Arc<AudioLevels>>,
+    /// The microphone's gain and mute while the engine runs (set from the window, live).
+    pub audio_controls: Option<Arc<AudioControls>>,
+    /// The devices found by the last listing (`None` until the first is done).
+    pub devices: Option<Arc<Devices>>,
+    /// A listing is under way.
+    pub listing_devices: bool,
     /// Bumped at every change, so the window copies the view only when it changed (it
     /// repaints faster than the controller publishes, for the preview picture).
     pub generation: u64,
@@ -388,6 +404,18 @@ impl Controller {
                     engine.preview().set_fps(fps);
                 }
             }
+            Command::ListDevices => {
+                self.update(|v| v.listing_devices = true);
+                self.publish();
+                let found = Arc::new(devices::list());
+                for e in &found.errors {
+                    tracing::info!("device listing: {e}");
+                }
+                self.update(|v| {
+                    v.devices = Some(found);
+                    v.listing_devices = false;
+                });
+            }
             Command::Shutdown => {}
         }
         if self.live.is_empty() && self.recording.is_none() && self.preview.is_none() {
@@ -405,18 +433,22 @@ impl Controller {
                 duration: None,
                 outputs: Vec::new(),
                 pacing: crate::pipeline::Pacing::RealTime,
-                mic_gain_db: 0.0,
-                mic_muted: false,
+                mic_gain_db: program.mic_gain_db,
+                mic_muted: program.mic_muted,
                 encoder_threads: 1,
             };
             match EngineHandle::start(config) {
                 Ok(engine) => {
                     engine.preview().set_fps(self.preview_fps);
                     let picture = engine.preview();
+                    let levels = engine.audio_levels();
+                    let controls = engine.audio_controls();
                     self.update(|v| {
                         v.engine_running = true;
                         v.preset = Some(program.preset.name.clone());
                         v.picture = Some(picture);
+                        v.levels = Some(levels);
+                        v.audio_controls = Some(controls);
                         v.history.clear();
                     });
                     self.engine = Some((engine, program.preset.clone()));
@@ -481,6 +513,8 @@ impl Controller {
             v.preview_output = None;
             v.preview_url = None;
             v.picture = None;
+            v.levels = None;
+            v.audio_controls = None;
         });
     }
 

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::services::Service;
+use crate::capture::{
+    AudioSourceKind, CameraTarget, Corner, MicTarget, PipLayout, ScreenTarget, VideoSourceKind,
+};
 use crate::config::PresetSpec;
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
@@ -37,17 +40,43 @@ pub enum SettingsError {
     },
 }
 
-/// Which picture and sound the program carries, as picked in the app.
+/// Which picture the program carries, as picked in the app; the devices are in
+/// [`Settings::screen`], [`Settings::camera`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VideoChoice {
     TestPattern,
+    Screen,
+    Camera,
+    /// The screen with the camera as picture-in-picture.
+    ScreenAndCamera,
     None,
 }
 
+/// Which sound the program carries; the microphone is [`Settings::microphone`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AudioChoice {
     Tone,
+    Microphone,
+    MicrophoneAndTone,
     None,
+}
+
+/// The screen to capture, as `onair devices` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScreenChoice {
+    /// A monitor by index.
+    Monitor(usize),
+    /// A window by id.
+    Window(String),
+}
+
+impl ScreenChoice {
+    pub fn target(&self) -> ScreenTarget {
+        match self {
+            ScreenChoice::Monitor(i) => ScreenTarget::Monitor(*i),
+            ScreenChoice::Window(id) => ScreenTarget::Window(id.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,7 +118,17 @@ pub struct Settings {
     pub preset: String,
     pub custom_presets: Vec<PresetSpec>,
     pub video: VideoChoice,
+    pub screen: ScreenChoice,
+    /// The camera's index in the device list.
+    pub camera: u32,
+    pub pip_corner: Corner,
+    /// Width of the camera box, % of the program's width.
+    pub pip_percent: u8,
     pub audio: AudioChoice,
+    /// The microphone's id from the device list; empty: the system's default input.
+    pub microphone: String,
+    pub mic_gain_db: f32,
+    pub mic_muted: bool,
     pub destinations: Vec<DestinationSettings>,
     pub record_folder: PathBuf,
     pub record_format: RecordFormat,
@@ -110,7 +149,14 @@ impl Default for Settings {
             preset: crate::config::DEFAULT_PRESET.to_owned(),
             custom_presets: Vec::new(),
             video: VideoChoice::TestPattern,
+            screen: ScreenChoice::Monitor(0),
+            camera: 0,
+            pip_corner: PipLayout::default().corner,
+            pip_percent: PipLayout::default().width_percent,
             audio: AudioChoice::Tone,
+            microphone: String::new(),
+            mic_gain_db: 0.0,
+            mic_muted: false,
             destinations: Vec::new(),
             record_folder: videos,
             record_format: RecordFormat::Mp4,
@@ -118,6 +164,45 @@ impl Default for Settings {
             preview_addr: DEFAULT_SERVE_ADDR.to_owned(),
             preview_fps: 15,
             window_size: [1280.0, 800.0],
+        }
+    }
+}
+
+/// Gain the app's slider offers, dB.
+pub const MIC_GAIN_RANGE_DB: std::ops::RangeInclusive<f32> = -30.0..=20.0;
+
+impl Settings {
+    /// The program's picture as the engine takes it.
+    pub fn video_source(&self) -> VideoSourceKind {
+        let camera = CameraTarget::Index(self.camera);
+        match self.video {
+            VideoChoice::TestPattern => VideoSourceKind::Test,
+            VideoChoice::Screen => VideoSourceKind::Screen(self.screen.target()),
+            VideoChoice::Camera => VideoSourceKind::Camera(camera),
+            VideoChoice::ScreenAndCamera => VideoSourceKind::ScreenWithCamera {
+                screen: self.screen.target(),
+                camera,
+                pip: PipLayout {
+                    corner: self.pip_corner,
+                    width_percent: self.pip_percent.clamp(5, 100),
+                },
+            },
+            VideoChoice::None => VideoSourceKind::None,
+        }
+    }
+
+    /// The program's sound as the engine takes it.
+    pub fn audio_source(&self) -> AudioSourceKind {
+        let mic = if self.microphone.is_empty() {
+            MicTarget::Default
+        } else {
+            MicTarget::Name(self.microphone.clone())
+        };
+        match self.audio {
+            AudioChoice::Tone => AudioSourceKind::Tone,
+            AudioChoice::Microphone => AudioSourceKind::Microphone(mic),
+            AudioChoice::MicrophoneAndTone => AudioSourceKind::MicrophoneAndTone(mic),
+            AudioChoice::None => AudioSourceKind::None,
         }
     }
 }

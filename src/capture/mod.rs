@@ -59,7 +59,7 @@ pub enum MicTarget {
 }
 
 /// A corner of the program picture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Corner {
     TopLeft,
     TopRight,

@@ -386,6 +386,11 @@ impl EngineHandle {
     }
 
     /// Gain and mute of the microphone, changeable while running.
+    /// The program audio's level per channel, for meters.
+    pub fn audio_levels(&self) -> Arc<stats::AudioLevels> {
+        self.counters.audio_levels.clone()
+    }
+
     pub fn audio_controls(&self) -> Arc<AudioControls> {
         self.audio_controls.clone()
     }
@@ -720,7 +725,7 @@ fn run_audio_source(
         let mut samples = recycled.try_recv().unwrap_or_default();
         samples.resize((last - first) as usize * AUDIO_CHANNELS, 0);
         source.fill(first as u64, &mut samples);
-        meter.push(&samples, &ctx.counters);
+        meter.push(&samples, &ctx.counters.audio_levels);
         ctx.counters
             .audio_captured_samples
             .fetch_add((last - first) as u64, Relaxed);

@@ -33,10 +33,8 @@ pub struct EngineCounters {
     pub audio_dropped_encoder_queue: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
-    /// Program audio level over the last [`LEVEL_WINDOW_SAMPLES`]: peak and RMS in dBFS, as
-    /// `f32` bits (0 = nothing measured yet).
-    pub audio_peak_dbfs_bits: AtomicU32,
-    pub audio_rms_dbfs_bits: AtomicU32,
+    /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
+    pub audio_levels: Arc<AudioLevels>,
     /// The device sources (screen, camera, microphone) feeding the program.
     pub sources: Mutex<Vec<Arc<SourceCounters>>>,
 }
@@ -55,30 +53,77 @@ pub const LEVEL_WINDOW_SAMPLES: u32 = 4_800;
 /// The floor reported for silence.
 pub const SILENCE_DBFS: f32 = -100.0;
 
-/// Peak and RMS of the program audio (both channels), published per window.
+/// The program audio's level, left and right, as of the last complete window: what the
+/// stats and the window's meters read. Written by the audio source thread, read by anyone,
+/// never waited on.
+#[derive(Debug, Default)]
+pub struct AudioLevels {
+    /// Per channel, `f32` dBFS bits (0 = nothing measured yet).
+    peak_bits: [AtomicU32; 2],
+    rms_bits: [AtomicU32; 2],
+    /// Windows published so far (a meter tells a fresh reading from a repeated one).
+    windows: AtomicU64,
+}
+
+/// One channel's level over a window, in dBFS ([`SILENCE_DBFS`] for silence).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelLevel {
+    pub peak_dbfs: f32,
+    pub rms_dbfs: f32,
+}
+
+impl AudioLevels {
+    /// Left and right as of the last window, and that window's number; `None` before the first.
+    pub fn get(&self) -> Option<([ChannelLevel; 2], u64)> {
+        let windows = self.windows.load(Relaxed);
+        if windows == 0 {
+            return None;
+        }
+        let ch = |c: usize| ChannelLevel {
+            peak_dbfs: f32::from_bits(self.peak_bits[c].load(Relaxed)),
+            rms_dbfs: f32::from_bits(self.rms_bits[c].load(Relaxed)),
+        };
+        Some(([ch(0), ch(1)], windows))
+    }
+
+    /// Both channels as one: the higher peak, and the RMS over both.
+    fn combined(&self) -> Option<ChannelLevel> {
+        let ([l, r], _) = self.get()?;
+        let power = |db: f32| 10f64.powf(f64::from(db) / 10.0);
+        let rms = ((power(l.rms_dbfs) + power(r.rms_dbfs)) / 2.0).sqrt() * 32768.0;
+        Some(ChannelLevel {
+            peak_dbfs: l.peak_dbfs.max(r.peak_dbfs),
+            rms_dbfs: dbfs(rms),
+        })
+    }
+}
+
+/// Peak and RMS of the program audio per channel, published per window.
 #[derive(Debug, Default)]
 pub struct LevelMeter {
-    peak: u16,
-    sum_squares: f64,
+    peak: [u16; 2],
+    sum_squares: [f64; 2],
     count: u32,
 }
 
 impl LevelMeter {
-    pub fn push(&mut self, interleaved: &[i16], counters: &EngineCounters) {
-        for &v in interleaved {
-            self.peak = self.peak.max(v.unsigned_abs());
-            self.sum_squares += f64::from(v) * f64::from(v);
+    /// Measures interleaved stereo samples; publishes into `levels` at each full window.
+    pub fn push(&mut self, interleaved: &[i16], levels: &AudioLevels) {
+        for frame in interleaved.chunks_exact(2) {
+            for (c, &v) in frame.iter().enumerate() {
+                self.peak[c] = self.peak[c].max(v.unsigned_abs());
+                self.sum_squares[c] += f64::from(v) * f64::from(v);
+            }
         }
         self.count += (interleaved.len() / 2) as u32;
         if self.count >= LEVEL_WINDOW_SAMPLES {
-            let n = f64::from(self.count) * 2.0;
-            let rms = (self.sum_squares / n).sqrt();
-            counters
-                .audio_peak_dbfs_bits
-                .store(dbfs(f64::from(self.peak)).to_bits(), Relaxed);
-            counters
-                .audio_rms_dbfs_bits
-                .store(dbfs(rms).to_bits(), Relaxed);
+            let n = f64::from(self.count);
+            for c in 0..2 {
+                let rms = (self.sum_squares[c] / n).sqrt();
+                levels.peak_bits[c].store(dbfs(f64::from(self.peak[c])).to_bits(), Relaxed);
+                levels.rms_bits[c].store(dbfs(rms).to_bits(), Relaxed);
+            }
+            levels.windows.fetch_add(1, Relaxed);
             *self = Self::default();
         }
     }
@@ -358,8 +403,8 @@ impl EngineCounters {
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
-                level_peak_dbfs: level(&self.audio_peak_dbfs_bits),
-                level_rms_dbfs: level(&self.audio_rms_dbfs_bits),
+                level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
+                level_rms_dbfs: self.audio_levels.combined().map(|l| l.rms_dbfs),
             },
             outputs,
             sources: self
@@ -368,13 +413,6 @@ impl EngineCounters {
                 .map(|s| s.iter().map(|c| c.snapshot()).collect())
                 .unwrap_or_default(),
         }
-    }
-}
-
-fn level(bits: &AtomicU32) -> Option<f32> {
-    match bits.load(Relaxed) {
-        0 => None,
-        b => Some(f32::from_bits(b)),
     }
 }
 
@@ -457,16 +495,44 @@ mod tests {
                 [v, v]
             })
             .collect();
-        m.push(&sine[..4_000], &c);
+        m.push(&sine[..4_000], &c.audio_levels);
         assert_eq!(c.snapshot(0, vec![]).audio.level_peak_dbfs, None);
-        m.push(&sine[4_000..], &c);
+        m.push(&sine[4_000..], &c.audio_levels);
         let a = c.snapshot(0, vec![]).audio;
         assert!((a.level_peak_dbfs.unwrap() + 6.02).abs() < 0.05, "{a:?}");
         assert!((a.level_rms_dbfs.unwrap() + 9.03).abs() < 0.05, "{a:?}");
-        m.push(&[0i16; 9_600], &c);
+        m.push(&[0i16; 9_600], &c.audio_levels);
         assert_eq!(
             c.snapshot(0, vec![]).audio.level_peak_dbfs,
             Some(SILENCE_DBFS)
+        );
+    }
+
+    #[test]
+    fn meter_measures_each_channel_on_its_own() {
+        let levels = AudioLevels::default();
+        let mut m = LevelMeter::default();
+        // Left: a -6 dBFS sine; right: silence.
+        let samples: Vec<i16> = (0..LEVEL_WINDOW_SAMPLES)
+            .flat_map(|i| {
+                let v = (16384.0 * (std::f64::consts::TAU * f64::from(i) / 48.0).sin()) as i16;
+                [v, 0]
+            })
+            .collect();
+        assert_eq!(levels.get(), None);
+        m.push(&samples, &levels);
+        let ([l, r], windows) = levels.get().unwrap();
+        assert_eq!(windows, 1);
+        assert!((l.peak_dbfs + 6.02).abs() < 0.05, "{l:?}");
+        assert!((l.rms_dbfs + 9.03).abs() < 0.05, "{l:?}");
+        assert_eq!(r.peak_dbfs, SILENCE_DBFS);
+        assert_eq!(r.rms_dbfs, SILENCE_DBFS);
+        // Both as one: the left's peak, and half the power (-3 dB) in the RMS.
+        let both = levels.combined().unwrap();
+        assert_eq!(both.peak_dbfs, l.peak_dbfs);
+        assert!(
+            (both.rms_dbfs - (l.rms_dbfs - 3.01)).abs() < 0.05,
+            "{both:?}"
         );
     }
 }

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 
 use crate::app::log::{LogLine, LogRing};
-use crate::app::settings::{self, AudioChoice, Keys, Settings, VideoChoice};
+use crate::app::meter::Meter;
+use crate::app::settings::{self, Keys, Settings};
 use crate::app::{Command, LiveTarget, Notice, Program, Session, SessionView};
-use crate::capture::{AudioSourceKind, VideoSourceKind};
 use crate::config::{Config, Preset};
 use crate::output::rtmp::RtmpUrl;
 
@@ -94,6 +94,8 @@ pub struct OnairApp {
     toasts: Vec<(Notice, Instant)>,
     texture: Option<egui::TextureHandle>,
     picture_seq: u64,
+    /// The program audio's meters, left and right.
+    meters: [Meter; 2],
     shown_keys: HashSet<u64>,
     confirm_stop_live: bool,
     settings_open: bool,
@@ -132,6 +134,7 @@ impl OnairApp {
             config.reconnect,
         );
         session.send(Command::PreviewRate(settings.preview_fps));
+        session.send(Command::ListDevices);
         let mut app = Self {
             settings,
             keys,
@@ -146,6 +149,7 @@ impl OnairApp {
             toasts: Vec::new(),
             texture: None,
             picture_seq: 0,
+            meters: [Meter::default(); 2],
             shown_keys: HashSet::new(),
             confirm_stop_live: false,
             settings_open: false,
@@ -185,14 +189,10 @@ impl OnairApp {
     fn program(&self) -> Program {
         Program {
             preset: self.preset(),
-            video: match self.settings.video {
-                VideoChoice::TestPattern => VideoSourceKind::Test,
-                VideoChoice::None => VideoSourceKind::None,
-            },
-            audio: match self.settings.audio {
-                AudioChoice::Tone => AudioSourceKind::Tone,
-                AudioChoice::None => AudioSourceKind::None,
-            },
+            video: self.settings.video_source(),
+            audio: self.settings.audio_source(),
+            mic_gain_db: self.settings.mic_gain_db,
+            mic_muted: self.settings.mic_muted,
         }
     }
 
@@ -346,6 +346,16 @@ impl OnairApp {
             self.texture = None;
             self.picture_seq = 0;
         }
+        // The meters follow the newest reading at every repaint (the preview's rate while
+        // running), so their fall and hold move smoothly.
+        match self.view.levels.as_ref().and_then(|l| l.get()) {
+            Some((channels, window)) => {
+                for (m, c) in self.meters.iter_mut().zip(channels) {
+                    m.update(c, window, now);
+                }
+            }
+            None => self.meters = [Meter::default(); 2],
+        }
     }
 
     fn shortcuts(&mut self, ctx: &egui::Context) {
@@ -373,6 +383,11 @@ impl OnairApp {
         &self.view
     }
 
+    /// The audio meters as drawn, left and right (for tests).
+    pub fn meters(&self) -> &[Meter; 2] {
+        &self.meters
+    }
+
     /// The signal flag that closes the window.
     pub fn set_quit_flag(&mut self, quit: Arc<AtomicBool>) {
         self.quit = quit;
@@ -397,6 +412,11 @@ impl eframe::App for OnairApp {
             if self.settings.preview_fps != before.preview_fps {
                 self.session
                     .send(Command::PreviewRate(self.settings.preview_fps));
+            }
+            // Gain and mute act at once on the running microphone (atomics: never waits).
+            if let Some(controls) = &self.view.audio_controls {
+                controls.set_gain_db(self.settings.mic_gain_db);
+                controls.set_muted(self.settings.mic_muted);
             }
             self.save();
         }

@@ -5,9 +5,14 @@ use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Line, Plot, PlotPoints};
 
 use super::OnairApp;
+use crate::app::meter::{ERROR_DBFS, FLOOR_DBFS, Meter, WARNING_DBFS};
 use crate::app::services::Service;
-use crate::app::settings::{AudioChoice, DestinationSettings, RecordFormat, VideoChoice};
+use crate::app::settings::{
+    AudioChoice, DestinationSettings, MIC_GAIN_RANGE_DB, RecordFormat, ScreenChoice, VideoChoice,
+};
 use crate::app::{Activity, Command};
+use crate::capture::Corner;
+use crate::capture::devices::Devices;
 use crate::config::Preset;
 use crate::pipeline::{OutputSnapshot, OutputState};
 
@@ -204,6 +209,7 @@ fn actions(app: &mut OnairApp, ui: &mut egui::Ui) {
 fn program(app: &mut OnairApp, ui: &mut egui::Ui, presets: &[Preset]) {
     ui.heading("Program");
     let running = app.view.engine_running;
+    let devices = app.view.devices.clone();
     egui::Grid::new("program").num_columns(2).show(ui, |ui| {
         let label = ui.label("Preset");
         ui.add_enabled_ui(!running, |ui| {
@@ -222,30 +228,281 @@ fn program(app: &mut OnairApp, ui: &mut egui::Ui, presets: &[Preset]) {
                 .labelled_by(label.id);
         });
         ui.end_row();
-        ui.label("Video");
+
+        let s = &mut app.settings;
+        let label = ui.label("Video");
         ui.add_enabled_ui(!running, |ui| {
-            ui.horizontal(|ui| {
-                ui.radio_value(
-                    &mut app.settings.video,
-                    VideoChoice::TestPattern,
-                    "Test pattern",
-                );
-                ui.radio_value(&mut app.settings.video, VideoChoice::None, "None");
-            });
+            let choices = [
+                (VideoChoice::TestPattern, "Test pattern"),
+                (VideoChoice::Screen, "Screen or window"),
+                (VideoChoice::Camera, "Camera"),
+                (VideoChoice::ScreenAndCamera, "Screen + camera"),
+                (VideoChoice::None, "None"),
+            ];
+            choose(ui, "video", &mut s.video, &choices, label.id);
         });
         ui.end_row();
-        ui.label("Audio");
+        let screen = matches!(s.video, VideoChoice::Screen | VideoChoice::ScreenAndCamera);
+        let camera = matches!(s.video, VideoChoice::Camera | VideoChoice::ScreenAndCamera);
+        if screen {
+            let label = ui.label("Screen");
+            ui.add_enabled_ui(!running, |ui| {
+                egui::ComboBox::from_id_salt("screen")
+                    .selected_text(screen_name(&s.screen, devices.as_deref()))
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        for d in devices.iter().flat_map(|d| &d.screens) {
+                            let choice = ScreenChoice::Monitor(d.id.parse().unwrap_or(0));
+                            let text = format!("Screen {}: {} ({})", d.id, d.name, d.detail);
+                            ui.selectable_value(&mut s.screen, choice, text);
+                        }
+                        for d in devices.iter().flat_map(|d| &d.windows) {
+                            let choice = ScreenChoice::Window(d.id.clone());
+                            let text = format!("Window: {} ({})", d.name, d.detail);
+                            ui.selectable_value(&mut s.screen, choice, text);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.end_row();
+        }
+        if camera {
+            let label = ui.label("Camera");
+            ui.add_enabled_ui(!running, |ui| {
+                let cameras = devices.as_deref().map_or(&[][..], |d| &d.cameras[..]);
+                let selected = cameras
+                    .iter()
+                    .find(|c| c.id == s.camera.to_string())
+                    .map_or(format!("camera {}", s.camera), |c| c.name.clone());
+                egui::ComboBox::from_id_salt("camera")
+                    .selected_text(selected)
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        for d in cameras {
+                            let index = d.id.parse().unwrap_or(0);
+                            ui.selectable_value(&mut s.camera, index, &d.name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.end_row();
+        }
+        if s.video == VideoChoice::ScreenAndCamera {
+            let label = ui.label("Camera box");
+            ui.add_enabled_ui(!running, |ui| {
+                ui.horizontal(|ui| {
+                    let corners = [
+                        (Corner::TopLeft, "Top left"),
+                        (Corner::TopRight, "Top right"),
+                        (Corner::BottomLeft, "Bottom left"),
+                        (Corner::BottomRight, "Bottom right"),
+                    ];
+                    choose(ui, "pip_corner", &mut s.pip_corner, &corners, label.id);
+                    ui.add(
+                        egui::Slider::new(&mut s.pip_percent, 5..=100)
+                            .suffix(" % wide")
+                            .text(""),
+                    )
+                    .labelled_by(label.id);
+                });
+            });
+            ui.end_row();
+        }
+
+        let label = ui.label("Audio");
         ui.add_enabled_ui(!running, |ui| {
+            let choices = [
+                (AudioChoice::Tone, "Sync tone"),
+                (AudioChoice::Microphone, "Microphone"),
+                (AudioChoice::MicrophoneAndTone, "Microphone + sync tone"),
+                (AudioChoice::None, "None"),
+            ];
+            choose(ui, "audio", &mut s.audio, &choices, label.id);
+        });
+        ui.end_row();
+        if matches!(
+            s.audio,
+            AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
+        ) {
+            let label = ui.label("Microphone");
+            ui.add_enabled_ui(!running, |ui| {
+                let mics = devices.as_deref().map_or(&[][..], |d| &d.microphones[..]);
+                let selected = if s.microphone.is_empty() {
+                    "Default input".to_owned()
+                } else {
+                    mics.iter()
+                        .find(|m| m.id == s.microphone)
+                        .map_or(s.microphone.clone(), |m| m.name.clone())
+                };
+                egui::ComboBox::from_id_salt("microphone")
+                    .selected_text(selected)
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut s.microphone, String::new(), "Default input");
+                        for m in mics {
+                            ui.selectable_value(&mut s.microphone, m.id.clone(), &m.name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.end_row();
+        }
+        if screen || camera || s.audio != AudioChoice::Tone && s.audio != AudioChoice::None {
+            ui.label("");
             ui.horizontal(|ui| {
-                ui.radio_value(&mut app.settings.audio, AudioChoice::Tone, "Sync tone");
-                ui.radio_value(&mut app.settings.audio, AudioChoice::None, "None");
+                let listing = app.view.listing_devices;
+                if ui
+                    .add_enabled(!listing, egui::Button::new("Rescan devices"))
+                    .clicked()
+                {
+                    app.session.send(Command::ListDevices);
+                }
+                if listing {
+                    ui.spinner();
+                }
+            });
+            ui.end_row();
+        }
+    });
+    // Why a wanted kind of device is missing, in the lister's words.
+    if let Some(d) = &devices {
+        let s = &app.settings;
+        let wanted = |prefix: &str| match prefix {
+            "screens" | "windows" => {
+                matches!(s.video, VideoChoice::Screen | VideoChoice::ScreenAndCamera)
+            }
+            "cameras" => matches!(s.video, VideoChoice::Camera | VideoChoice::ScreenAndCamera),
+            _ => matches!(
+                s.audio,
+                AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
+            ),
+        };
+        for e in &d.errors {
+            let kind = e.split(':').next().unwrap_or_default();
+            if wanted(kind) {
+                ui.label(RichText::new(e).color(WARN));
+            }
+        }
+    }
+    if running {
+        ui.weak("The preset and sources apply once everything is stopped.");
+    }
+    ui.separator();
+    audio_mixer(app, ui);
+}
+
+/// A combo box over a few fixed choices.
+fn choose<T: PartialEq + Copy>(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut T,
+    choices: &[(T, &str)],
+    label: egui::Id,
+) {
+    let selected = choices
+        .iter()
+        .find(|(c, _)| c == value)
+        .map_or("", |(_, t)| t);
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            for (c, text) in choices {
+                ui.selectable_value(value, *c, *text);
+            }
+        })
+        .response
+        .labelled_by(label);
+}
+
+fn screen_name(choice: &ScreenChoice, devices: Option<&Devices>) -> String {
+    match choice {
+        ScreenChoice::Monitor(i) => devices
+            .and_then(|d| d.screens.iter().find(|s| s.id == i.to_string()))
+            .map_or(format!("Screen {i}"), |s| format!("Screen {i}: {}", s.name)),
+        ScreenChoice::Window(id) => devices
+            .and_then(|d| d.windows.iter().find(|w| w.id == *id))
+            .map_or(format!("Window {id}"), |w| format!("Window: {}", w.name)),
+    }
+}
+
+/// The program audio's meters (left, right) and the microphone's mute and gain, which act at
+/// once, also while live.
+fn audio_mixer(app: &mut OnairApp, ui: &mut egui::Ui) {
+    ui.heading("Audio");
+    let mic = matches!(
+        app.settings.audio,
+        AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
+    );
+    egui::Grid::new("mixer").num_columns(2).show(ui, |ui| {
+        for (i, name) in ["L", "R"].into_iter().enumerate() {
+            ui.label(name);
+            meter_bar(ui, &app.meters[i], app.view.levels.is_some());
+            ui.end_row();
+        }
+        let label = ui.label("Mic gain");
+        ui.add_enabled_ui(mic, |ui| {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::Slider::new(&mut app.settings.mic_gain_db, MIC_GAIN_RANGE_DB)
+                        .step_by(0.5)
+                        .suffix(" dB"),
+                )
+                .labelled_by(label.id);
+                ui.toggle_value(&mut app.settings.mic_muted, "Mute")
+                    .on_hover_text("Mute the microphone (also while live)");
             });
         });
         ui.end_row();
     });
-    if running {
-        ui.weak("The preset and sources apply once everything is stopped.");
+    if !mic {
+        ui.weak("Gain and mute are the microphone's: pick one as the audio.");
     }
+}
+
+/// A meter: OBS's zones dimmed behind, the RMS bright and the peak lighter over them, the
+/// peak-hold mark, and the held peak in figures.
+fn meter_bar(ui: &mut egui::Ui, m: &Meter, running: bool) {
+    let width = (ui.available_width() - 70.0).max(120.0);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 12.0), egui::Sense::hover());
+    let p = ui.painter();
+    let x = |db: f32| rect.left() + rect.width() * Meter::fraction(db);
+    let zones = [
+        (FLOOR_DBFS, WARNING_DBFS, GOOD),
+        (WARNING_DBFS, ERROR_DBFS, WARN),
+        (ERROR_DBFS, 0.0, ALARM),
+    ];
+    for (from, to, colour) in zones {
+        let zone = egui::Rect::from_x_y_ranges(x(from)..=x(to), rect.y_range());
+        p.rect_filled(zone, 0.0, colour.gamma_multiply(0.25));
+        let lit = |level: f32, strength: f32| {
+            if level > from {
+                let bar = egui::Rect::from_x_y_ranges(x(from)..=x(level.min(to)), rect.y_range());
+                p.rect_filled(bar, 0.0, colour.gamma_multiply(strength));
+            }
+        };
+        lit(m.peak_dbfs, 0.6);
+        lit(m.rms_dbfs, 1.0);
+    }
+    if m.held_dbfs > FLOOR_DBFS {
+        let hx = x(m.held_dbfs);
+        let colour = if m.clipping() { ALARM } else { Color32::WHITE };
+        p.line_segment(
+            [egui::pos2(hx, rect.top()), egui::pos2(hx, rect.bottom())],
+            egui::Stroke::new(2.0, colour),
+        );
+    }
+    let text = if !running {
+        "—".to_owned()
+    } else if m.held_dbfs <= FLOOR_DBFS {
+        "silent".to_owned()
+    } else {
+        format!("{:.1} dB", m.held_dbfs)
+    };
+    ui.label(RichText::new(text).monospace());
+    response.on_hover_text("Peak (light), RMS (bright) and the peak of the last 3 s (mark)");
 }
 
 fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {

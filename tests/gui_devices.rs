@@ -1,0 +1,201 @@
+//! The desktop app with real devices: a screen under Xvfb and a microphone from a PulseAudio
+//! null sink, picked in the window from the device lists the app made, recorded, with the
+//! meters and the mute acting on the sound going out.
+//!
+//! One test in this binary: it points the whole process at its own display and sound server
+//! (xcap and ALSA read `DISPLAY` and `PULSE_SERVER`) before the app starts any thread.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+#![allow(unsafe_code)] // `set_var` before any other thread of this binary exists
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::desktop::{Pulse, Xvfb, mean_rgb, rgb_frame_at, stop_child, write_sine_wav};
+use common::*;
+use eframe::egui;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use onair::app::log::LogRing;
+use onair::pipeline::stats::SILENCE_DBFS;
+use onair::ui::OnairApp;
+
+fn run_until(h: &mut Harness<'static, OnairApp>, what: &str, cond: impl Fn(&OnairApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        h.step();
+        if cond(h.state()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens the combo box labelled `combo` and picks the entry whose text contains `entry`.
+fn pick(h: &mut Harness<'static, OnairApp>, combo: &str, entry: &str) {
+    h.get_by_role_and_label(Role::ComboBox, combo).click();
+    h.run_steps(2);
+    // The popup's entry is the last match (the closed combo may show the same text).
+    let entries: Vec<_> = h.query_all_by_label_contains(entry).collect();
+    assert!(!entries.is_empty(), "no `{entry}` in the {combo} list");
+    entries.last().unwrap().click();
+    h.run_steps(2);
+}
+
+/// The newest level reading's peak (both channels), if a reading newer than `after` exists.
+fn peak_after(app: &OnairApp, after: u64) -> Option<(f32, u64)> {
+    let ([l, r], window) = app.view().levels.as_ref()?.get()?;
+    (window > after).then_some((l.peak_dbfs.max(r.peak_dbfs), window))
+}
+
+#[test]
+fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_follow_the_sound() {
+    let x = Xvfb::start(1280, 720);
+    let _red = x.window(200, 150, 60, 15, "red");
+    let pulse = Pulse::start();
+    let wav = pulse.dir().join("tone.wav");
+    // 440 Hz at -12 dBFS, longer than the test.
+    write_sine_wav(&wav, 440.0, 8231.0, 120);
+    let mut player = pulse.play(&wav);
+    // SAFETY: the only test of this binary, and no thread of its own has started yet (the
+    // servers above are child processes).
+    unsafe {
+        std::env::set_var("DISPLAY", &x.display);
+        std::env::remove_var("WAYLAND_DISPLAY");
+        std::env::set_var("PULSE_SERVER", pulse.server());
+    }
+
+    let config = tempdir();
+    let takes = tempdir();
+    std::fs::write(
+        config.path().join("gui.toml"),
+        format!(
+            "preset = \"720p30\"\nrecord_folder = \"{}\"\nhls_folder = \"{}\"\n",
+            takes.path().display(),
+            takes.path().join("hls").display()
+        ),
+    )
+    .unwrap();
+    let dir = config.path().to_owned();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            OnairApp::new(&cc.egui_ctx, Some(dir), Arc::new(LogRing::default()))
+        });
+    run_until(&mut h, "the device list", |a| a.view().devices.is_some());
+    let devices = h.state().view().devices.clone().unwrap();
+    assert_eq!(devices.screens.len(), 1, "{devices:?}");
+    assert!(!devices.microphones.is_empty(), "{devices:?}");
+
+    // Pick the screen and the sound server's microphone from the lists.
+    pick(&mut h, "Video", "Screen or window");
+    pick(&mut h, "Screen", "Screen 0:");
+    pick(&mut h, "Audio", "Microphone");
+    pick(&mut h, "Microphone", "PulseAudio Sound Server");
+    assert_eq!(h.state().settings.microphone, "alsa:pulse");
+
+    h.get_by_label("Record").click();
+    // The meters show the tone at its level (-12 dBFS peak).
+    run_until(&mut h, "the tone on the meters", |a| {
+        peak_after(a, 0).is_some_and(|(p, _)| (p + 12.0).abs() < 1.5)
+    });
+    let meter = h.state().meters()[0];
+    assert!(
+        (meter.held_dbfs + 12.0).abs() < 1.5,
+        "meter held {:.1} dBFS",
+        meter.held_dbfs
+    );
+    // The meters' figures (left and right): the held peak.
+    let figures: Vec<String> = h
+        .query_all_by_label_contains(" dB")
+        .filter_map(|n| n.accesskit_node().value())
+        .filter(|v| v.starts_with("-1"))
+        .collect();
+    assert_eq!(figures.len(), 2, "{figures:?}");
+
+    // Mute: the program falls silent while recording goes on; unmute: the tone is back.
+    h.get_by_label("Mute").click();
+    h.run_steps(1);
+    assert!(h.state().settings.mic_muted);
+    let silent = |a: &OnairApp| peak_after(a, 0).is_some_and(|(p, _)| p == SILENCE_DBFS);
+    run_until(&mut h, "silence while muted", silent);
+    let mut seen = peak_after(h.state(), 0).map_or(0, |(_, w)| w);
+    h.get_by_label("Mute").click();
+    run_until(&mut h, "the tone again after unmuting", |a| {
+        peak_after(a, seen).is_some_and(|(p, _)| (p + 12.0).abs() < 1.5)
+    });
+    // Gain acts live too: the slider to -6 dB.
+    h.get_by_role_and_label(Role::Slider, "Mic gain")
+        .set_value_accesskit(-6.0);
+    h.run_steps(2);
+    assert_eq!(h.state().settings.mic_gain_db, -6.0);
+    seen = peak_after(h.state(), 0).map_or(seen, |(_, w)| w);
+    run_until(&mut h, "the tone 6 dB lower", |a| {
+        peak_after(a, seen + 1).is_some_and(|(p, _)| (p + 18.0).abs() < 1.5)
+    });
+
+    // Another 2 s at that gain, so the file ends with it.
+    let lowered = Instant::now();
+    run_until(&mut h, "2 s more", |_| {
+        lowered.elapsed() >= Duration::from_secs(2)
+    });
+    h.get_by_label("Stop recording").click();
+    run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
+    stop_child(&mut player);
+
+    let files: Vec<_> = std::fs::read_dir(takes.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    judge(&files[0]);
+    // The choices were saved for the next start.
+    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(
+        gui.contains("video = \"Screen\"") && gui.contains("microphone = \"alsa:pulse\""),
+        "{gui}"
+    );
+}
+
+/// The recording is the screen (the red window where it is) with the microphone's sound.
+fn judge(path: &Path) {
+    let p = probe(path);
+    let v = stream(&p, "video");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1280), Some(720))
+    );
+    assert!(num(&v["nb_read_frames"]) >= 60.0, "{p}");
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac");
+    let errors = decode_errors(path, &[]);
+    assert!(errors.is_empty(), "{errors}");
+    let frame = rgb_frame_at(path, 1.0);
+    let inside = mean_rgb(&frame, 230, 180, 200, 80);
+    assert!(
+        inside[0] > 200.0 && inside[1] < 40.0 && inside[2] < 40.0,
+        "window area {inside:?}"
+    );
+    let far = mean_rgb(&frame, 900, 500, 200, 100);
+    assert!(far.iter().all(|&c| c < 30.0), "outside the window {far:?}");
+    let (samples, _) = audio_samples(path);
+    // The file ends at the lowered gain: the tone 6 dB under what was played.
+    let n = samples.len();
+    assert!(n > 96_000, "{n} samples");
+    // The median of the last 1.5 s in 100 ms windows (the very end may be cut mid-window).
+    let mut levels: Vec<f64> = samples[n - 72_000..]
+        .chunks_exact(4_800)
+        .map(|w| 20.0 * (common::desktop::tone_amplitude(w, 440.0, 48_000.0) / 32768.0).log10())
+        .collect();
+    levels.sort_by(f64::total_cmp);
+    let db = levels[levels.len() / 2];
+    assert!(
+        (db + 18.0).abs() < 1.0,
+        "440 Hz at {db:.1} dBFS: {levels:?}"
+    );
+}
