@@ -127,3 +127,99 @@ fn without_a_display_the_error_says_what_to_do() {
         "{err}"
     );
 }
+
+/// Closing the window while recording finishes the file first: Ctrl+R starts a recording,
+/// Ctrl+Q closes the window mid-take, and what was recorded is a whole, playable MP4.
+#[test]
+fn closing_the_window_mid_recording_leaves_a_finished_file() {
+    let display = Display::start();
+    let config = tempdir();
+    let takes = tempdir();
+    std::fs::write(
+        config.path().join("gui.toml"),
+        format!(
+            "preset = \"480p30\"\nrecord_folder = \"{}\"\n",
+            takes.path().display()
+        ),
+    )
+    .unwrap();
+    let child = display
+        .command(env!("CARGO_BIN_EXE_onair"))
+        .env("ONAIR_CONFIG_DIR", config.path())
+        .env("RUST_LOG", "warn")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let window = find_window(&display);
+    run_ok(
+        display
+            .command("xdotool")
+            .args(["windowfocus", "--sync", &window]),
+    );
+    run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
+    // Recording: the file grows past its first fragments.
+    let file = || {
+        std::fs::read_dir(takes.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+    };
+    wait_for(Duration::from_secs(30), "3 s of recording", || {
+        file().is_some_and(|f| {
+            let p = probe_quiet(&f);
+            p.is_some_and(|d| d >= 3.0)
+        })
+    });
+    run_ok(display.command("xdotool").args(["key", "ctrl+q"]));
+    let out = wait_success(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    let f = file().unwrap();
+    let p = probe(&f);
+    let v = stream(&p, "video");
+    assert!(num(&v["nb_read_frames"]) >= 90.0, "{p}");
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac");
+    // Finalized, not just crash-safe: the fragments are hidden and a full index (`moov`) is
+    // the last top-level box.
+    let boxes = top_level_boxes(&std::fs::read(&f).unwrap());
+    assert!(!boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+    assert_eq!(boxes.last().map(String::as_str), Some("moov"), "{boxes:?}");
+    let errors = decode_errors(&f, &[]);
+    assert!(errors.is_empty(), "{errors}");
+}
+
+/// The duration ffprobe reads from a file being written, if it can read one yet.
+fn probe_quiet(path: &std::path::Path) -> Option<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "quiet",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// The types of an MP4's top-level boxes, in order.
+fn top_level_boxes(data: &[u8]) -> Vec<String> {
+    let mut at = 0;
+    let mut types = Vec::new();
+    while at + 8 <= data.len() {
+        let mut size = u64::from(u32::from_be_bytes(data[at..at + 4].try_into().unwrap()));
+        if size == 1 {
+            size = u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap());
+        }
+        types.push(String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned());
+        assert!(size >= 8, "box size {size} at {at}");
+        at += size as usize;
+    }
+    assert_eq!(at, data.len(), "boxes end with the file");
+    types
+}
