@@ -323,6 +323,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sources_picked_become_the_engines_sources() {
+        let mut s = Settings {
+            video: VideoChoice::ScreenAndCamera,
+            screen: ScreenChoice::Monitor(1),
+            camera: 2,
+            pip_corner: Corner::TopRight,
+            pip_percent: 200,
+            audio: AudioChoice::Microphone,
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.video_source(),
+            VideoSourceKind::ScreenWithCamera {
+                screen: ScreenTarget::Monitor(1),
+                camera: CameraTarget::Index(2),
+                pip: PipLayout {
+                    corner: Corner::TopRight,
+                    width_percent: 100,
+                },
+            }
+        );
+        assert_eq!(
+            s.audio_source(),
+            AudioSourceKind::Microphone(MicTarget::Default)
+        );
+        s.microphone = "alsa:pulse".into();
+        s.audio = AudioChoice::MicrophoneAndTone;
+        assert_eq!(
+            s.audio_source(),
+            AudioSourceKind::MicrophoneAndTone(MicTarget::Name("alsa:pulse".into()))
+        );
+        s.screen = ScreenChoice::Window("77".into());
+        s.video = VideoChoice::Screen;
+        assert_eq!(
+            s.video_source(),
+            VideoSourceKind::Screen(ScreenTarget::Window("77".into()))
+        );
+        // A file from before the device choices still loads, with the defaults for them.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("gui.toml"),
+            "video = \"TestPattern\"\naudio = \"Tone\"\n",
+        )
+        .unwrap();
+        let old = Settings::load(dir.path()).unwrap();
+        assert_eq!(old.screen, ScreenChoice::Monitor(0));
+        assert_eq!(old.microphone, "");
+        assert_eq!(old.video_source(), VideoSourceKind::Test);
+    }
+
+    #[test]
     fn settings_and_keys_round_trip_and_keys_stay_private() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Settings::default();
@@ -333,6 +384,15 @@ mod tests {
             server: "rtmp://live.twitch.tv/app".into(),
             enabled: true,
         });
+        s.video = VideoChoice::ScreenAndCamera;
+        s.screen = ScreenChoice::Window("4194305".into());
+        s.camera = 1;
+        s.pip_corner = Corner::TopLeft;
+        s.pip_percent = 30;
+        s.audio = AudioChoice::MicrophoneAndTone;
+        s.microphone = "alsa:pulse".into();
+        s.mic_gain_db = -4.5;
+        s.mic_muted = true;
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), s);
         let mut keys = Keys::default();
