@@ -160,7 +160,27 @@ impl Pulse {
             ),
         )
         .expect("write test.pa");
-        let child = Command::new("pulseaudio")
+        let child = Self::spawn(d);
+        let p = Pulse { child, dir };
+        p.wait_ready();
+        p
+    }
+
+    fn wait_ready(&self) {
+        let start = Instant::now();
+        while !self.socket().exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pulseaudio did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    fn spawn(d: &Path) -> Child {
+        let pa = d.join("test.pa");
+        Command::new("pulseaudio")
             .env("HOME", d.join("home"))
             .env("XDG_RUNTIME_DIR", d.join("run"))
             .args([
@@ -176,18 +196,19 @@ impl Pulse {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start pulseaudio (apt-get install pulseaudio)");
-        let p = Pulse { child, dir };
-        let start = Instant::now();
-        while !p.socket().exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "pulseaudio did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-        p
+            .expect("start pulseaudio (apt-get install pulseaudio)")
+    }
+
+    /// Kills the sound server (as a crash or a lost device would).
+    pub fn kill(&mut self) {
+        kill(&mut self.child);
+        let _gone = std::fs::remove_file(self.socket());
+    }
+
+    /// Starts the sound server again on the same socket, after [`Pulse::kill`].
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(self.dir.path());
+        self.wait_ready();
     }
 
     pub fn socket(&self) -> PathBuf {
