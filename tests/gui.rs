@@ -7,15 +7,14 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::gui::{harness, run_until};
 use common::peers::{Nginx, NginxOptions};
 use common::*;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use onair::app::log::LogRing;
 use onair::pipeline::OutputState;
 use onair::ui::OnairApp;
 
@@ -24,28 +23,6 @@ fn write_settings(dir: &Path, gui: &str, keys: &str) {
     std::fs::write(dir.join("gui.toml"), gui).unwrap();
     if !keys.is_empty() {
         std::fs::write(dir.join("keys.toml"), keys).unwrap();
-    }
-}
-
-fn harness(config_dir: &Path) -> Harness<'static, OnairApp> {
-    let dir = config_dir.to_owned();
-    Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            OnairApp::new(&cc.egui_ctx, Some(dir), Arc::new(LogRing::default()))
-        })
-}
-
-/// Steps the app in real time until `cond` holds on it (the engine runs on its own threads).
-fn run_until(h: &mut Harness<'static, OnairApp>, what: &str, cond: impl Fn(&OnairApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

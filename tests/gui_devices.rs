@@ -11,30 +11,17 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::desktop::{Pulse, Xvfb, mean_rgb, rgb_frame_at, stop_child, write_sine_wav};
+use common::gui::{harness, run_until};
 use common::*;
 use eframe::egui;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
-use onair::app::log::LogRing;
 use onair::pipeline::stats::SILENCE_DBFS;
 use onair::ui::OnairApp;
-
-fn run_until(h: &mut Harness<'static, OnairApp>, what: &str, cond: impl Fn(&OnairApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Opens the combo box labelled `combo` and picks the entry whose text contains `entry`.
 fn pick(h: &mut Harness<'static, OnairApp>, combo: &str, entry: &str) {
@@ -81,12 +68,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
         ),
     )
     .unwrap();
-    let dir = config.path().to_owned();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            OnairApp::new(&cc.egui_ctx, Some(dir), Arc::new(LogRing::default()))
-        });
+    let mut h = harness(config.path());
     run_until(&mut h, "the device list", |a| a.view().devices.is_some());
     let devices = h.state().view().devices.clone().unwrap();
     assert_eq!(devices.screens.len(), 1, "{devices:?}");
@@ -165,16 +147,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
 
 /// The recording is the screen (the red window where it is) with the microphone's sound.
 fn judge(path: &Path) {
-    let p = probe(path);
-    let v = stream(&p, "video");
-    assert_eq!(
-        (v["width"].as_u64(), v["height"].as_u64()),
-        (Some(1280), Some(720))
-    );
-    assert!(num(&v["nb_read_frames"]) >= 60.0, "{p}");
-    assert_eq!(stream(&p, "audio")["codec_name"], "aac");
-    let errors = decode_errors(path, &[]);
-    assert!(errors.is_empty(), "{errors}");
+    assert_clean_h264_aac(path, 60.0, f64::MAX);
     let frame = rgb_frame_at(path, 1.0);
     let inside = mean_rgb(&frame, 230, 180, 200, 80);
     assert!(

@@ -18,6 +18,18 @@ impl Display {
         Display(common::desktop::Xvfb::start(1280, 800))
     }
 
+    /// The real binary with its window on this display and its settings in `config`.
+    fn open_app(&self, config: &std::path::Path) -> std::process::Child {
+        self.command(env!("CARGO_BIN_EXE_onair"))
+            .env("ONAIR_CONFIG_DIR", config)
+            .env("RUST_LOG", "warn")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.env("DISPLAY", format!(":{}", self.0.number()));
@@ -62,15 +74,7 @@ fn the_window_opens_renders_and_quits_cleanly() {
     let display = Display::start();
     let config = tempdir();
     let shot = config.path().join("screen.png");
-    let child = display
-        .command(env!("CARGO_BIN_EXE_onair"))
-        .env("ONAIR_CONFIG_DIR", config.path())
-        .env("RUST_LOG", "warn")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = display.open_app(config.path());
     let window = find_window(&display);
     // Give it a few frames to draw: a blank screen has a spread of exactly 0.
     let mut spread = 0.0;
@@ -143,15 +147,7 @@ fn closing_the_window_mid_recording_leaves_a_finished_file() {
         ),
     )
     .unwrap();
-    let child = display
-        .command(env!("CARGO_BIN_EXE_onair"))
-        .env("ONAIR_CONFIG_DIR", config.path())
-        .env("RUST_LOG", "warn")
-        .env_remove("WAYLAND_DISPLAY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = display.open_app(config.path());
     let window = find_window(&display);
     run_ok(
         display

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 /// The `onair` binary built for this test run, quiet unless a test asks for logs.
 pub mod desktop;
+pub mod gui;
 pub mod peers;
 
 pub fn onair() -> Command {

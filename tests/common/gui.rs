@@ -1,0 +1,33 @@
+//! The desktop app under egui_kittest: the real `OnairApp` over the real engine.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use onair::app::log::LogRing;
+use onair::ui::OnairApp;
+
+/// The app at 1280x800 with its settings in `config_dir`.
+pub fn harness(config_dir: &Path) -> Harness<'static, OnairApp> {
+    let dir = config_dir.to_owned();
+    Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            OnairApp::new(&cc.egui_ctx, Some(dir), Arc::new(LogRing::default()))
+        })
+}
+
+/// Steps the app in real time until `cond` holds on it (the engine runs on its own threads).
+pub fn run_until(h: &mut Harness<'static, OnairApp>, what: &str, cond: impl Fn(&OnairApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        h.step();
+        if cond(h.state()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
