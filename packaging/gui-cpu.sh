@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Measures what the window costs: CPU (% of one core) of the GUI idle, the GUI while
 # recording 720p30 test sources, and the same recording headless (`onair broadcast`), each over
-# SECONDS (default 20) under Xvfb, from /proc/PID/stat. Release build.
+# SECONDS (default 20) under Xvfb, from /proc/PID/stat. Release build. While recording it also
+# splits the GUI process's CPU by thread: the window's own thread (`onair`: egui, tessellation,
+# GL calls), Mesa's software rasterizer (`llvmpipe-*`: what a GPU does on a real desktop), and
+# the rest (the engine).
 #
-#   bash packaging/gui-cpu.sh [SECONDS]
+#   bash packaging/gui-cpu.sh [SECONDS]          (PREVIEW_FPS=N: the window's preview rate, default 15)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-20}"
@@ -15,12 +18,26 @@ Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 1
-printf 'preset = "720p30"\nrecord_folder = "%s"\n' "$work" >"$work/gui.toml"
+printf 'preset = "720p30"\nrecord_folder = "%s"\npreview_fps = %s\n' "$work" "${PREVIEW_FPS:-15}" >"$work/gui.toml"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 measure() { # PID SECONDS -> percent of one core
   local a b; a=$(ticks "$1"); sleep "$2"; b=$(ticks "$1")
   awk -v a="$a" -v b="$b" -v hz="$hz" -v s="$2" 'BEGIN { printf "%.1f", (b - a) * 100 / hz / s }'
+}
+threads() { # PID -> "name ticks" per thread
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+  done
+}
+by_thread() { # PID SECONDS -> "ui raster rest" percents of one core
+  local before after; before=$(threads "$1"); sleep "$2"; after=$(threads "$1")
+  join <(sort <<<"$before") <(sort <<<"$after") | awk -v hz="$hz" -v s="$2" '
+    { d = ($3 - $2) * 100 / hz / s }
+    $1 == "onair" { ui += d; next }
+    $1 ~ /^llvmpipe/ { raster += d; next }
+    { rest += d }
+    END { printf "%.1f %.1f %.1f", ui, raster, rest }'
 }
 DISPLAY="$display" ONAIR_CONFIG_DIR="$work" RUST_LOG=warn "$bin" 2>/dev/null &
 app=$!
@@ -34,6 +51,7 @@ DISPLAY="$display" xdotool windowfocus --sync "$win"
 DISPLAY="$display" xdotool key ctrl+r
 sleep 3
 recording=$(measure "$app" "$secs")
+read -r ui raster rest <<<"$(by_thread "$app" "$secs")"
 DISPLAY="$display" xdotool key ctrl+r
 sleep 2
 DISPLAY="$display" xdotool key ctrl+q
@@ -43,4 +61,4 @@ cli=$!
 sleep 3
 headless=$(measure "$cli" "$secs")
 wait "$cli"
-echo "{\"seconds\": $secs, \"gui_idle_cpu_percent\": $idle, \"gui_recording_720p30_cpu_percent\": $recording, \"headless_recording_720p30_cpu_percent\": $headless}"
+echo "{\"seconds\": $secs, \"preview_fps\": ${PREVIEW_FPS:-15}, \"gui_idle_cpu_percent\": $idle, \"gui_recording_720p30_cpu_percent\": $recording, \"gui_recording_threads_percent\": {\"window_thread\": $ui, \"software_rasterizer\": $raster, \"engine_and_rest\": $rest}, \"headless_recording_720p30_cpu_percent\": $headless}"

@@ -22,7 +22,9 @@ impl Display {
     fn open_app(&self, config: &std::path::Path) -> std::process::Child {
         self.command(env!("CARGO_BIN_EXE_onair"))
             .env("ONAIR_CONFIG_DIR", config)
-            .env("RUST_LOG", "warn")
+            // Warnings, and a line per repaint (see `repaints_per_second`).
+            .env("RUST_LOG", "warn,onair::ui=trace")
+            .env("NO_COLOR", "1")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -133,7 +135,9 @@ fn without_a_display_the_error_says_what_to_do() {
 }
 
 /// Closing the window while recording finishes the file first: Ctrl+R starts a recording,
-/// Ctrl+Q closes the window mid-take, and what was recorded is a whole, playable MP4.
+/// Ctrl+Q closes the window mid-take, and what was recorded is a whole, playable MP4. While it
+/// records, the window repaints at its preview rate (15 fps) and no faster: the CPU it takes
+/// follows its repaints.
 #[test]
 fn closing_the_window_mid_recording_leaves_a_finished_file() {
     let display = Display::start();
@@ -172,6 +176,11 @@ fn closing_the_window_mid_recording_leaves_a_finished_file() {
     let out = wait_success(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("ERROR"), "{stderr}");
+    let rate = repaints_per_second(&stderr);
+    println!("repaints per second while recording: {rate}");
+    // 15 for the preview, plus a few for the controller's view and fading notifications.
+    // (A busy machine only lowers this.)
+    assert!(rate <= 18.0, "{rate} repaints per second:\n{stderr}");
     let f = file().unwrap();
     let p = probe(&f);
     let v = stream(&p, "video");
@@ -218,4 +227,21 @@ fn top_level_boxes(data: &[u8]) -> Vec<String> {
     }
     assert_eq!(at, data.len(), "boxes end with the file");
     types
+}
+
+/// Repaints per second over the 2 s before the last half second of the log (the window closing),
+/// while recording went on steadily.
+fn repaints_per_second(log: &str) -> f64 {
+    let times: Vec<std::time::SystemTime> = log
+        .lines()
+        .filter(|l| l.contains(" repaint "))
+        .filter_map(|l| humantime::parse_rfc3339(l.split_whitespace().next()?).ok())
+        .collect();
+    let last = *times.last().expect("repaint lines in the log");
+    let before = |t: &std::time::SystemTime| last.duration_since(*t).unwrap_or_default();
+    let steady = times
+        .iter()
+        .filter(|t| (Duration::from_millis(500)..Duration::from_millis(2_500)).contains(&before(t)))
+        .count();
+    steady as f64 / 2.0
 }

@@ -26,6 +26,8 @@ use crate::output::rtmp::RtmpUrl;
 
 /// How long a notification stays.
 const TOAST_TIME: Duration = Duration::from_secs(8);
+/// How soon a new view from the controller is drawn at the latest.
+const VIEW_REPAINT_DELAY: Duration = Duration::from_millis(66);
 /// Log lines the log view keeps.
 const LOG_VIEW_LINES: usize = 300;
 
@@ -128,9 +130,11 @@ impl OnairApp {
             Ok(c) => (c, None),
             Err(e) => (Config::builtin(), Some(e.to_string())),
         };
+        // The controller's updates are shown within a tick of the preview (1/15 s): while the
+        // preview runs they ride on its repaints instead of adding their own.
         let repaint_ctx = ctx.clone();
         let session = Session::start(
-            Arc::new(move || repaint_ctx.request_repaint()),
+            Arc::new(move || repaint_ctx.request_repaint_after(VIEW_REPAINT_DELAY)),
             config.reconnect,
         );
         session.send(Command::PreviewRate(settings.preview_fps));
@@ -397,6 +401,9 @@ impl OnairApp {
 impl eframe::App for OnairApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        // `RUST_LOG=onair::ui=trace`: each repaint and what asked for it (the window's CPU cost
+        // follows its repaints).
+        tracing::trace!(frame = ctx.cumulative_frame_nr(), causes = ?ctx.repaint_causes(), "repaint");
         if self.quit.load(Ordering::Relaxed) {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }

@@ -19,6 +19,8 @@ use crate::pipeline::{OutputSnapshot, OutputState};
 const WARN: Color32 = Color32::from_rgb(0xe0, 0xb0, 0x30);
 const ALARM: Color32 = Color32::from_rgb(0xe0, 0x40, 0x40);
 const GOOD: Color32 = Color32::from_rgb(0x50, 0xc0, 0x60);
+/// Width of an audio meter's bar, points.
+const METER_WIDTH: f32 = 220.0;
 
 pub fn show(app: &mut OnairApp, ui: &mut egui::Ui) {
     // Once per frame: the presets the panels below look up.
@@ -465,7 +467,9 @@ fn audio_mixer(app: &mut OnairApp, ui: &mut egui::Ui) {
 /// A meter: OBS's zones dimmed behind, the RMS bright and the peak lighter over them, the
 /// peak-hold mark, and the held peak in figures.
 fn meter_bar(ui: &mut egui::Ui, m: &Meter, running: bool) {
-    let width = (ui.available_width() - 70.0).max(120.0);
+    // A fixed width: one taken from the grid's cell would feed back into the grid's column
+    // sizes and make it lay out (and repaint) again every frame.
+    let width = METER_WIDTH;
     let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 12.0), egui::Sense::hover());
     let p = ui.painter();
     let x = |db: f32| rect.left() + rect.width() * Meter::fraction(db);
