@@ -1,8 +1,10 @@
-//! What a 1080p program frame costs: screen capture (xcap, when a display is there), RGBA to
-//! I420, camera formats to I420, and composing screen plus camera into the program frame.
+//! What a 1080p program frame costs: screen capture (our X11 grabber over MIT-SHM and its
+//! GetImage fallback, and xcap for comparison, when a display is there), RGBA/BGRX to I420,
+//! camera formats to I420, and composing screen (plus camera) into the program frame.
 //!
 //!     cargo run --release --example capture_cost            # conversions and composition
-//!     DISPLAY=:1 cargo run --release --example capture_cost # also the X11 grab of screen 0
+//!     Xvfb :9 -screen 0 1920x1080x24 -noreset &
+//!     DISPLAY=:9 cargo run --release --example capture_cost # also the X11 grabs of screen 0
 
 #![allow(clippy::unwrap_used)] // a measuring tool: a panic is the report
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use onair::capture::camera::{CamPixels, decode};
 use onair::capture::compose::{Compositor, Layer};
-use onair::capture::convert::{MjpegDecoder, Rgba32, rgb32_to_i420};
+use onair::capture::convert::{MjpegDecoder, Rgba32, ensure_size, rgb32_to_i420};
 use onair::capture::latest::LatestFrame;
 use onair::capture::{PipLayout, SourceCounters, VideoSource};
 use onair::media::{MediaTime, VideoFrame};
@@ -81,15 +83,33 @@ fn main() {
     let mut s_work = screen.clone();
     let mut c_work = VideoFrame::black(1280, 720, MediaTime::ZERO);
     let compose = time("compose 1080p screen + 720p camera PiP -> 1080p", n, || {
+        // Device frames as a capture thread makes them: every rotating buffer at full size
+        // (the slot hands back its previous buffer, which `ensure_size` brings to size once).
+        ensure_size(&mut s_work, W, H);
+        ensure_size(&mut c_work, 1280, 720);
         screen_slot.publish(&mut s_work);
         cam_slot.publish(&mut c_work);
         comp.fill(MediaTime::ZERO, &mut program).unwrap();
+    });
+    let only_slot = Arc::new(LatestFrame::new(counters("screen")));
+    let mut only = Compositor::new(
+        W,
+        H,
+        vec![Layer::new(only_slot.clone(), full, "screen")],
+        Vec::new(),
+    );
+    let compose_screen = time("compose 1080p screen alone -> 1080p", n, || {
+        ensure_size(&mut s_work, W, H);
+        only_slot.publish(&mut s_work);
+        only.fill(MediaTime::ZERO, &mut program).unwrap();
     });
     let mut s720 = VideoFrame::black(1280, 720, MediaTime::ZERO);
     time(
         "compose 720p screen (upscaled) + 720p camera -> 1080p",
         n,
         || {
+            ensure_size(&mut s720, 1280, 720);
+            ensure_size(&mut c_work, 1280, 720);
             screen_slot.publish(&mut s720);
             cam_slot.publish(&mut c_work);
             comp.fill(MediaTime::ZERO, &mut program).unwrap();
@@ -100,27 +120,7 @@ fn main() {
     });
 
     if std::env::var_os("DISPLAY").is_some() {
-        let monitor = &xcap::Monitor::all().unwrap()[0];
-        let (mw, mh) = (monitor.width().unwrap(), monitor.height().unwrap());
-        // As the screen source grabs on X11: bands of at most 2 MB (see capture::screen).
-        let band = (2u32 << 20) / (mw * 4);
-        let grab = time(
-            &format!("xcap grab of screen 0 ({mw}x{mh}), in bands"),
-            30,
-            || {
-                let mut y = 0;
-                while y < mh {
-                    let rows = band.min(mh - y);
-                    monitor.capture_region(0, y, mw, rows).unwrap();
-                    y += rows;
-                }
-            },
-        );
-        println!(
-            "{:<58} {:>7.3} ms",
-            "=> capture + convert + compose per 1080p frame",
-            (grab + convert + compose).as_secs_f64() * 1000.0
-        );
+        x11(convert, compose_screen, compose);
     } else {
         println!(
             "{:<58} {:>7.3} ms  (no DISPLAY: grab not measured)",
@@ -128,4 +128,84 @@ fn main() {
             (convert + compose).as_secs_f64() * 1000.0
         );
     }
+}
+
+/// The X11 grabs of screen 0: ours (MIT-SHM, then GetImage), then xcap's as the screen source
+/// used it before (bands of at most 2 MB, a connection per band).
+#[cfg(target_os = "linux")]
+fn x11(rgba_convert: Duration, compose_screen: Duration, compose_pip: Duration) {
+    use onair::capture::x11grab::{Grabber, Method, Target};
+    let mut frame = VideoFrame::black(2, 2, MediaTime::ZERO);
+    let mut results = Vec::new();
+    for method in [Method::Auto, Method::GetImage] {
+        let mut g = Grabber::open_on(None, Target::Monitor(0), method).unwrap();
+        let (mw, mh) = g.size();
+        let name = g.method();
+        let grab = time(
+            &format!("X11 grab of screen 0 ({mw}x{mh}), {name}"),
+            n_grabs(),
+            || {
+                g.grab().unwrap();
+            },
+        );
+        let p = g.grab().unwrap();
+        let (data, stride, w, h, order) = (p.data, p.stride, p.width, p.height, p.order);
+        let convert = time(
+            &format!("  BGRX -> I420 straight from the {name} picture"),
+            100,
+            || {
+                rgb32_to_i420(data, stride, w, h, order, &mut frame).unwrap();
+            },
+        );
+        let both = time(
+            &format!("  {name}: grab + convert (as the screen thread does)"),
+            n_grabs(),
+            || {
+                let p = g.grab().unwrap();
+                rgb32_to_i420(p.data, p.stride, p.width, p.height, p.order, &mut frame).unwrap();
+            },
+        );
+        results.push((name, grab, convert, both));
+    }
+    let monitor = &xcap::Monitor::all().unwrap()[0];
+    let (mw, mh) = (monitor.width().unwrap(), monitor.height().unwrap());
+    let band = (2u32 << 20) / (mw * 4);
+    let xcap = time(
+        &format!("xcap grab of screen 0 ({mw}x{mh}), in bands (before)"),
+        n_grabs(),
+        || {
+            let mut y = 0;
+            while y < mh {
+                let rows = band.min(mh - y);
+                monitor.capture_region(0, y, mw, rows).unwrap();
+                y += rows;
+            }
+        },
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for (name, _, _, both) in &results {
+        println!(
+            "{:<58} {:>7.3} ms",
+            format!("=> {name} grab + convert + compose (screen alone)"),
+            ms(*both + compose_screen)
+        );
+        println!(
+            "{:<58} {:>7.3} ms",
+            format!("=> {name} grab + convert + compose (+ camera PiP)"),
+            ms(*both + compose_pip)
+        );
+    }
+    println!(
+        "{:<58} {:>7.3} ms",
+        "=> xcap grab + RGBA convert + compose (+ PiP), before",
+        ms(xcap + rgba_convert + compose_pip)
+    );
+}
+
+#[cfg(not(target_os = "linux"))]
+fn x11(_: Duration, _: Duration, _: Duration) {}
+
+/// Grabs per measurement (each grab is a round trip to the X server).
+fn n_grabs() -> u32 {
+    60
 }

@@ -81,6 +81,79 @@ fn screen_capture_puts_the_red_window_where_it_is() {
     );
 }
 
+/// One grabbed picture, copied out of the grabber: (width, height, stride, bytes).
+#[cfg(target_os = "linux")]
+fn grab(g: &mut onair::capture::x11grab::Grabber) -> (u32, u32, usize, Vec<u8>) {
+    let p = g.grab().unwrap();
+    assert_eq!(
+        p.order,
+        onair::capture::convert::Rgba32::Bgra,
+        "Xvfb: B,G,R,X"
+    );
+    (p.width, p.height, p.stride, p.data.to_vec())
+}
+
+/// (R, G, B) at `x,y` of a B,G,R,X picture.
+#[cfg(target_os = "linux")]
+fn rgb_at(p: &(u32, u32, usize, Vec<u8>), x: usize, y: usize) -> [u8; 3] {
+    let i = y * p.2 + x * 4;
+    [p.3[i + 2], p.3[i + 1], p.3[i]]
+}
+
+/// Our X11 grabber on a private Xvfb: MIT-SHM and the GetImage fallback give the same bytes for
+/// the same screen (a red-to-blue gradient and two solid windows), B,G,R,X in memory; and both
+/// follow the screen when RandR resizes it (smaller, then larger again: a new segment).
+#[cfg(target_os = "linux")]
+#[test]
+fn x11_grab_by_mit_shm_and_by_getimage_gives_the_same_pixels_through_a_resize() {
+    use onair::capture::x11grab::{Grabber, Method, Target};
+    let x = Xvfb::start(1280, 720);
+    let _red = x.window(100, 100, 20, 5, "red");
+    let _green = x.window(400, 100, 20, 5, "green");
+    let _gradient = x.picture(700, 100, "300x200", "gradient:red-blue");
+    let open = |method| Grabber::open_on(Some(&x.display), Target::Monitor(0), method).unwrap();
+    let (mut shm, mut plain) = (open(Method::Auto), open(Method::GetImage));
+    assert_eq!(shm.method(), "MIT-SHM");
+    assert_eq!(plain.method(), "GetImage");
+    for (w, h) in [(1280, 720), (1024, 576), (1280, 720)] {
+        if (w, h) != shm.size() {
+            x.resize(w, h);
+        }
+        let a = grab(&mut shm);
+        let b = grab(&mut plain);
+        assert_eq!(
+            (a.0, a.1, a.2),
+            (w, h, w as usize * 4),
+            "MIT-SHM picture size"
+        );
+        assert_eq!(
+            (b.0, b.1, b.2),
+            (w, h, w as usize * 4),
+            "GetImage picture size"
+        );
+        let differ = a.3.iter().zip(&b.3).filter(|(p, q)| p != q).count();
+        assert_eq!(
+            differ, 0,
+            "{w}x{h}: bytes differ between MIT-SHM and GetImage"
+        );
+        assert_eq!(rgb_at(&a, 120, 120), [255, 0, 0], "red window");
+        assert_eq!(rgb_at(&a, 420, 120), [0, 255, 0], "green window");
+        assert_eq!(rgb_at(&a, 50, 50), [0, 0, 0], "root window");
+        let top = rgb_at(&a, 850, 103);
+        let bottom = rgb_at(&a, 850, 296);
+        assert!(top[0] > 240 && top[2] < 15, "gradient top {top:?}");
+        assert!(
+            bottom[2] > 240 && bottom[0] < 15,
+            "gradient bottom {bottom:?}"
+        );
+        let middle = rgb_at(&a, 850, 200);
+        assert!(
+            middle[0] > 90 && middle[0] < 165,
+            "gradient middle {middle:?}"
+        );
+    }
+}
+
 #[test]
 fn a_lost_screen_shows_the_slate_then_comes_back_by_itself() {
     let mut x = Xvfb::start(1280, 720);

@@ -39,23 +39,19 @@ pub fn list() -> Devices {
     match screen::check_display() {
         Err(e) => d.errors.push(format!("screens: {e}")),
         Ok(()) => {
-            match xcap::Monitor::all() {
+            match screen::monitors() {
                 Ok(ms) => {
-                    for (i, m) in ms.iter().enumerate() {
+                    for (i, m) in ms.into_iter().enumerate() {
                         d.screens.push(Device {
                             id: i.to_string(),
-                            name: m.name().unwrap_or_default(),
+                            name: m.name,
                             detail: format!(
                                 "{}x{} at {},{}{}",
-                                m.width().unwrap_or(0),
-                                m.height().unwrap_or(0),
-                                m.x().unwrap_or(0),
-                                m.y().unwrap_or(0),
-                                if m.is_primary().unwrap_or(false) {
-                                    ", primary"
-                                } else {
-                                    ""
-                                }
+                                m.width,
+                                m.height,
+                                m.x,
+                                m.y,
+                                if m.primary { ", primary" } else { "" }
                             ),
                         });
                     }

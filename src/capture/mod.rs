@@ -16,6 +16,8 @@ pub mod microphone;
 pub mod screen;
 pub mod test_pattern;
 pub mod tone;
+#[cfg(target_os = "linux")]
+pub mod x11grab;
 pub mod y4m;
 
 use std::path::PathBuf;

@@ -1,7 +1,11 @@
-//! Screen capture with xcap: a monitor or a window, at the program's frame rate, on a device
-//! thread of its own; converted to I420 there (yuv's SIMD code) and handed over as the latest
-//! frame. On Linux this is X11 (and Wayland through xcap's portal back end when the desktop
-//! offers it); on Windows and macOS, xcap's own back ends.
+//! Screen capture: a monitor or a window, at the program's frame rate, on a device thread of
+//! its own; converted to I420 there (yuv's SIMD code) and handed over as the latest frame.
+//!
+//! On X11 (Linux without a Wayland session) our own grabber ([`super::x11grab`]): one
+//! persistent connection, MIT-SHM into a segment reused every frame, converted straight from
+//! the segment (BGRX to I420, no intermediate copy); plain GetImage when the server has no
+//! MIT-SHM. On Wayland, Windows and macOS (and for an X11 pixel format the grabber does not
+//! take), xcap's back ends, whose RGBA picture is converted the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -9,49 +13,66 @@ use std::time::{Duration, Instant};
 
 use super::convert::{Rgba32, rgb32_to_i420};
 use super::latest::LatestFrame;
+#[cfg(target_os = "linux")]
+use super::x11grab;
 use super::{CaptureError, REOPEN_INTERVAL, ScreenTarget, SourceCounters, Worker, sleep_unless};
 use crate::media::{MediaTime, VideoFrame};
 
 /// What the capture thread holds open.
 enum Device {
+    /// Our X11 grabber (persistent connection, MIT-SHM or GetImage).
+    #[cfg(target_os = "linux")]
+    X11(Box<x11grab::Grabber>),
     Monitor(xcap::Monitor),
     Window(xcap::Window),
 }
 
-/// Bytes per grab on X11: a monitor is grabbed in bands of at most 2 MB (one GetImage reply
-/// each) and put together, so a large monitor never needs one huge reply. (xcap opens an X
-/// connection per grab; an X server that resets when its last client leaves, like a bare Xvfb
-/// without `-noreset`, refuses those connections while it resets.)
-const BAND_BYTES: u32 = 2 << 20;
+/// Why a capture gave no picture.
+enum Failure {
+    /// The device failed: the source is lost (slate, reopen).
+    Lost(String),
+    /// The picture could not be converted (the device is fine).
+    Frame(CaptureError),
+}
 
 impl Device {
-    /// Grabs one picture into `rgba` (tightly packed RGBA) and returns its size.
-    fn capture(&self, rgba: &mut Vec<u8>) -> Result<(u32, u32), xcap::XCapError> {
-        match self {
-            Device::Monitor(m) if cfg!(target_os = "linux") => {
-                let (w, h) = (m.width()?, m.height()?);
-                let band = (BAND_BYTES / (w.max(1) * 4)).clamp(2, h.max(2));
-                rgba.resize(w as usize * h as usize * 4, 0);
-                let mut y = 0;
-                while y < h {
-                    let rows = band.min(h - y);
-                    let part = m.capture_region(0, y, w, rows)?;
-                    let at = y as usize * w as usize * 4;
-                    rgba[at..at + part.as_raw().len()].copy_from_slice(part.as_raw());
-                    y += rows;
-                }
-                Ok((w, h))
+    /// Grabs one picture and converts it into `out` (`rgba` holds xcap's pictures).
+    fn capture(&mut self, rgba: &mut Vec<u8>, out: &mut VideoFrame) -> Result<(), Failure> {
+        let (w, h) = match self {
+            #[cfg(target_os = "linux")]
+            Device::X11(g) => {
+                let p = g.grab().map_err(|e| Failure::Lost(e.to_string()))?;
+                return rgb32_to_i420(p.data, p.stride, p.width, p.height, p.order, out)
+                    .map_err(Failure::Frame);
             }
-            Device::Monitor(m) => take(m.capture_image()?, rgba),
-            Device::Window(w) => take(w.capture_image()?, rgba),
-        }
+            Device::Monitor(m) => take(m.capture_image(), rgba)?,
+            Device::Window(w) => take(w.capture_image(), rgba)?,
+        };
+        rgb32_to_i420(rgba, w as usize * 4, w, h, Rgba32::Rgba, out).map_err(Failure::Frame)
     }
 }
 
-fn take(img: xcap::image::RgbaImage, rgba: &mut Vec<u8>) -> Result<(u32, u32), xcap::XCapError> {
+fn take(
+    img: Result<xcap::image::RgbaImage, xcap::XCapError>,
+    rgba: &mut Vec<u8>,
+) -> Result<(u32, u32), Failure> {
+    let img = img.map_err(|e| Failure::Lost(e.to_string()))?;
     let size = img.dimensions();
     *rgba = img.into_raw();
     Ok(size)
+}
+
+/// Whether screens are grabbed with our X11 grabber: Linux, `DISPLAY` set, and not a Wayland
+/// session (there X11 sees only XWayland's windows; xcap goes through the portal instead).
+/// The same test as xcap's own.
+fn use_x11() -> bool {
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let wayland = var("XDG_SESSION_TYPE") == "wayland"
+        || var("WAYLAND_DISPLAY").to_lowercase().contains("wayland");
+    !wayland && !var("DISPLAY").is_empty()
 }
 
 /// Checks that a display is there at all (X11 or Wayland), before any xcap call: without one,
@@ -67,13 +88,73 @@ pub fn check_display() -> Result<(), CaptureError> {
     Ok(())
 }
 
-fn describe(e: &xcap::XCapError) -> String {
-    e.to_string()
+/// A monitor as `onair devices` lists it.
+pub struct MonitorInfo {
+    pub name: String,
+    pub x: i32,
+    pub y: i32,
+    pub width: u32,
+    pub height: u32,
+    pub primary: bool,
+}
+
+/// The monitors, in the order `screen:N` counts them (the grabber's own list on X11).
+pub fn monitors() -> Result<Vec<MonitorInfo>, CaptureError> {
+    check_display()?;
+    #[cfg(target_os = "linux")]
+    if use_x11() {
+        let list = x11grab::monitors(None).map_err(|e| CaptureError::Open {
+            kind: "screen",
+            name: "any".into(),
+            detail: e.to_string(),
+        })?;
+        return Ok(list
+            .into_iter()
+            .map(|m| MonitorInfo {
+                name: m.name,
+                x: i32::from(m.x),
+                y: i32::from(m.y),
+                width: u32::from(m.width),
+                height: u32::from(m.height),
+                primary: m.primary,
+            })
+            .collect());
+    }
+    let list = xcap::Monitor::all().map_err(|e| open_err(&ScreenTarget::Monitor(0), &e))?;
+    Ok(list
+        .iter()
+        .map(|m| MonitorInfo {
+            name: m.name().unwrap_or_default(),
+            x: m.x().unwrap_or(0),
+            y: m.y().unwrap_or(0),
+            width: m.width().unwrap_or(0),
+            height: m.height().unwrap_or(0),
+            primary: m.is_primary().unwrap_or(false),
+        })
+        .collect())
 }
 
 /// Finds the monitor or window `target` names.
 fn find(target: &ScreenTarget) -> Result<Device, CaptureError> {
     check_display()?;
+    #[cfg(target_os = "linux")]
+    if use_x11() {
+        let grab = match target {
+            ScreenTarget::Monitor(index) => x11grab::Target::Monitor(*index),
+            ScreenTarget::Window(wanted) => x11grab::Target::Window(find_window(wanted)?.0),
+        };
+        match x11grab::Grabber::open(grab) {
+            Ok(g) => return Ok(Device::X11(Box::new(g))),
+            Err(x11grab::GrabError::NoSuchMonitor { index, count }) => {
+                return Err(no_such_screen(index, count));
+            }
+            // An odd pixel format (8/16-bit depth): xcap converts any.
+            Err(e @ x11grab::GrabError::Unsupported { .. }) => {
+                tracing::info!("{e}; capturing {} with xcap", label(target));
+            }
+            Err(e) => return Err(x11_open_err(target, &e)),
+        }
+    }
     match target {
         ScreenTarget::Monitor(index) => {
             let monitors = xcap::Monitor::all().map_err(|e| open_err(target, &e))?;
@@ -82,44 +163,61 @@ fn find(target: &ScreenTarget) -> Result<Device, CaptureError> {
                 .into_iter()
                 .nth(*index)
                 .map(Device::Monitor)
-                .ok_or_else(|| CaptureError::NoSuchDevice {
-                    kind: "screen",
-                    wanted: index.to_string(),
-                    available: if count == 0 {
-                        "none".into()
-                    } else {
-                        format!("0..{}", count - 1)
-                    },
-                })
+                .ok_or_else(|| no_such_screen(*index, count))
         }
-        ScreenTarget::Window(wanted) => {
-            let windows = xcap::Window::all().map_err(|e| open_err(target, &e))?;
-            let by_id = wanted.parse::<u32>().ok();
-            let lower = wanted.to_lowercase();
-            let mut titles = Vec::new();
-            for w in windows {
-                let id = w.id().ok();
-                let title = w.title().unwrap_or_default();
-                if by_id.is_some() && id == by_id || title.to_lowercase().contains(&lower) {
-                    return Ok(Device::Window(w));
-                }
-                titles.push(format!("{} \"{title}\"", id.unwrap_or(0)));
-            }
-            Err(CaptureError::NoSuchDevice {
-                kind: "window",
-                wanted: wanted.clone(),
-                available: if titles.is_empty() {
-                    "none (listing windows needs a window manager)".into()
-                } else {
-                    titles.join(", ")
-                },
-            })
+        ScreenTarget::Window(wanted) => find_window(wanted).map(|(_, w)| Device::Window(w)),
+    }
+}
+
+fn no_such_screen(index: usize, count: usize) -> CaptureError {
+    CaptureError::NoSuchDevice {
+        kind: "screen",
+        wanted: index.to_string(),
+        available: if count == 0 {
+            "none".into()
+        } else {
+            format!("0..{}", count - 1)
+        },
+    }
+}
+
+/// The window `wanted` names (its id, or a part of its title), with its id.
+fn find_window(wanted: &str) -> Result<(u32, xcap::Window), CaptureError> {
+    let target = ScreenTarget::Window(wanted.to_owned());
+    let windows = xcap::Window::all().map_err(|e| open_err(&target, &e))?;
+    let by_id = wanted.parse::<u32>().ok();
+    let lower = wanted.to_lowercase();
+    let mut titles = Vec::new();
+    for w in windows {
+        let id = w.id().ok();
+        let title = w.title().unwrap_or_default();
+        if by_id.is_some() && id == by_id || title.to_lowercase().contains(&lower) {
+            return Ok((id.unwrap_or(0), w));
         }
+        titles.push(format!("{} \"{title}\"", id.unwrap_or(0)));
+    }
+    Err(CaptureError::NoSuchDevice {
+        kind: "window",
+        wanted: wanted.to_owned(),
+        available: if titles.is_empty() {
+            "none (listing windows needs a window manager)".into()
+        } else {
+            titles.join(", ")
+        },
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn x11_open_err(target: &ScreenTarget, e: &x11grab::GrabError) -> CaptureError {
+    CaptureError::Open {
+        kind: "screen",
+        name: label(target),
+        detail: e.to_string(),
     }
 }
 
 fn open_err(target: &ScreenTarget, e: &xcap::XCapError) -> CaptureError {
-    let detail = describe(e);
+    let detail = e.to_string();
     let name = label(target);
     if detail.to_lowercase().contains("permission") || detail.to_lowercase().contains("denied") {
         CaptureError::PermissionDenied {
@@ -147,16 +245,22 @@ pub fn label(target: &ScreenTarget) -> String {
 /// Opens the screen once to check it can be captured (so a bad choice fails before anything
 /// starts) and returns the slot it will fill and the device loop to run.
 pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker), CaptureError> {
-    let device = find(target)?;
+    let mut device = find(target)?;
     let mut rgba = Vec::new();
-    let size = device
-        .capture(&mut rgba)
-        .map_err(|e| open_err(target, &e))?;
+    let mut work = VideoFrame::black(2, 2, MediaTime::ZERO);
+    let first = device.capture(&mut rgba, &mut work);
     let counters = Arc::new(SourceCounters::new(label(target), "screen"));
     let slot = Arc::new(LatestFrame::new(counters));
-    let mut work = VideoFrame::black(2, 2, MediaTime::ZERO);
-    if convert(&rgba, size, &mut work).is_ok() {
-        slot.publish(&mut work);
+    match first {
+        Ok(()) => slot.publish(&mut work),
+        Err(Failure::Lost(detail)) => {
+            return Err(CaptureError::Open {
+                kind: "screen",
+                name: label(target),
+                detail,
+            });
+        }
+        Err(Failure::Frame(_)) => {}
     }
     let run = {
         let slot = slot.clone();
@@ -173,11 +277,8 @@ pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker
     ))
 }
 
-fn convert(rgba: &[u8], (w, h): (u32, u32), out: &mut VideoFrame) -> Result<(), CaptureError> {
-    rgb32_to_i420(rgba, w as usize * 4, w, h, Rgba32::Rgba, out)
-}
-
-/// Captures at `fps` until the slot's consumer is gone (its `Arc` count drops to one); on a failure shows the slate and retries every [`REOPEN_INTERVAL`].
+/// Captures at `fps` until the slot's consumer is gone (its `Arc` count drops to one); on a
+/// failure shows the slate and retries every [`REOPEN_INTERVAL`].
 fn capture_loop(
     mut device: Option<Device>,
     target: &ScreenTarget,
@@ -194,17 +295,25 @@ fn capture_loop(
         if gone() {
             return;
         }
-        let Some(dev) = device.as_ref() else {
-            match find(target).and_then(|d| {
-                d.capture(&mut rgba).map_err(|e| open_err(target, &e))?;
-                Ok(d)
-            }) {
-                Ok(d) => {
-                    tracing::info!(source = %counters.name, "screen source is back");
-                    counters.reopened.fetch_add(1, Relaxed);
-                    device = Some(d);
-                    next = Instant::now();
-                }
+        let Some(dev) = device.as_mut() else {
+            match find(target) {
+                Ok(mut d) => match d.capture(&mut rgba, &mut work) {
+                    Err(Failure::Lost(e)) => {
+                        counters.set_error(&e);
+                        if !sleep_unless(&gone, REOPEN_INTERVAL) {
+                            return;
+                        }
+                    }
+                    got => {
+                        tracing::info!(source = %counters.name, "screen source is back");
+                        counters.reopened.fetch_add(1, Relaxed);
+                        if got.is_ok() {
+                            slot.publish(&mut work);
+                        }
+                        device = Some(d);
+                        next = Instant::now();
+                    }
+                },
                 Err(e) => {
                     counters.set_error(&e.to_string());
                     if !sleep_unless(&gone, REOPEN_INTERVAL) {
@@ -215,19 +324,17 @@ fn capture_loop(
             continue;
         };
         let started = Instant::now();
-        match dev.capture(&mut rgba) {
-            Ok(size) => match convert(&rgba, size, &mut work) {
-                Ok(()) => {
-                    counters
-                        .capture_nanos
-                        .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
-                    slot.publish(&mut work);
-                }
-                Err(e) => tracing::warn!(source = %counters.name, "{e}"),
-            },
-            Err(e) => {
+        match dev.capture(&mut rgba, &mut work) {
+            Ok(()) => {
+                counters
+                    .capture_nanos
+                    .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+                slot.publish(&mut work);
+            }
+            Err(Failure::Frame(e)) => tracing::warn!(source = %counters.name, "{e}"),
+            Err(Failure::Lost(e)) => {
                 tracing::error!(source = %counters.name, "screen source lost: {e}; retrying every 2 s");
-                counters.set_error(&e.to_string());
+                counters.set_error(&e);
                 slot.set_lost(true);
                 device = None;
                 continue;

@@ -3,8 +3,8 @@
 //!
 //! Each runs as a child of the test process, on a display number Xvfb picks itself
 //! (`-displayfd`) or a socket in the test's own temp dir, and is stopped by its pid.
-//! Requires (Debian 12): `xvfb`, `xterm`, `x11-utils`, `pulseaudio`, `pulseaudio-utils`,
-//! `libasound2-plugins`.
+//! Requires (Debian 12): `xvfb`, `xterm`, `x11-utils`, `x11-xserver-utils` (xrandr),
+//! `imagemagick` (display), `pulseaudio`, `pulseaudio-utils`, `libasound2-plugins`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -50,8 +50,9 @@ impl Xvfb {
         }
         let mut child = cmd
             .args(["-screen", "0", &format!("{width}x{height}x24")])
-            // -noreset: xcap connects per grab; a server that resets whenever its last client
-            // leaves refuses connections while it does.
+            // -noreset: xcap (Wayland's fallback, odd X pixel formats) connects per grab; a
+            // server that resets whenever its last client leaves refuses connections while it
+            // does.
             .args(["-nolisten", "tcp", "-br", "-noreset", "-displayfd", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -91,11 +92,32 @@ impl Xvfb {
             .stderr(Stdio::null())
             .spawn()
             .expect("start xterm (apt-get install xterm)");
+        self.wait_viewable(&title);
+        Xterm { child }
+    }
+
+    /// Shows an ImageMagick picture (`spec`: a file, or e.g. `gradient:red-blue` with
+    /// `size` "300x200") at `x,y`, and waits until it is on screen.
+    pub fn picture(&self, x: u32, y: u32, size: &str, spec: &str) -> Xterm {
+        let title = format!("onair-test-picture-{}-{x}-{y}", std::process::id());
+        let child = Command::new("display")
+            .env("DISPLAY", &self.display)
+            .args(["-title", &title, "-geometry", &format!("+{x}+{y}")])
+            .args(["-size", size, spec])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start display (apt-get install imagemagick)");
+        self.wait_viewable(&title);
+        Xterm { child }
+    }
+
+    fn wait_viewable(&self, title: &str) {
         let start = Instant::now();
         loop {
             let out = Command::new("xwininfo")
                 .env("DISPLAY", &self.display)
-                .args(["-name", &title])
+                .args(["-name", title])
                 .output()
                 .expect("run xwininfo (apt-get install x11-utils)");
             if String::from_utf8_lossy(&out.stdout).contains("IsViewable") {
@@ -103,11 +125,61 @@ impl Xvfb {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
-                "xterm did not appear"
+                "window {title} did not appear"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Xterm { child }
+    }
+
+    /// The X id of the window titled `title` (`xwininfo -name`).
+    pub fn window_id(&self, title: &str) -> u32 {
+        let out = Command::new("xwininfo")
+            .env("DISPLAY", &self.display)
+            .args(["-name", title])
+            .output()
+            .expect("run xwininfo (apt-get install x11-utils)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let hex = text
+            .split("Window id: 0x")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no window {title}: {text}"));
+        u32::from_str_radix(hex, 16).expect("window id")
+    }
+
+    /// Resizes the screen with RandR (`xrandr`; at most the size Xvfb started with), adding
+    /// the mode first when the server lacks it.
+    pub fn resize(&self, width: u32, height: u32) {
+        let xrandr = |args: &[&str]| {
+            let out = Command::new("xrandr")
+                .env("DISPLAY", &self.display)
+                .args(args)
+                .output()
+                .expect("run xrandr (apt-get install x11-xserver-utils)");
+            assert!(
+                out.status.success(),
+                "xrandr {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let mode = format!("{width}x{height}");
+        if !xrandr(&[]).contains(&mode) {
+            let (w, h) = (width.to_string(), height.to_string());
+            let timings = [
+                width + 48,
+                width + 152,
+                width + 304,
+                height + 3,
+                height + 8,
+                height + 21,
+            ]
+            .map(|v| v.to_string());
+            let [hs, he, ht, vs, ve, vt] = timings.each_ref().map(String::as_str);
+            xrandr(&["--newmode", &mode, "48", &w, hs, he, ht, &h, vs, ve, vt]);
+            xrandr(&["--addmode", "screen", &mode]);
+        }
+        xrandr(&["--output", "screen", "--mode", &mode, "--fb", &mode]);
     }
 
     pub fn stop(&mut self) {
