@@ -197,6 +197,70 @@ pub struct Xterm {
     child: Child,
 }
 
+/// A square window the test paints black or white itself, over its own X connection: the
+/// server has changed the screen when [`Flasher::set`] returns (no client of its own to
+/// redraw, like an xterm, which takes its time).
+#[cfg(target_os = "linux")]
+pub struct Flasher {
+    conn: x11rb::rust_connection::RustConnection,
+    window: u32,
+    black: u32,
+    white: u32,
+}
+
+#[cfg(target_os = "linux")]
+impl Flasher {
+    /// A black `side` x `side` window at the top-left corner of `x`'s screen, above the rest.
+    pub fn new(x: &Xvfb, side: u16) -> Flasher {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
+        use x11rb::wrapper::ConnectionExt as _;
+        let (conn, n) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+        let screen = conn.setup().roots[n].clone();
+        let window = conn.generate_id().expect("window id");
+        let aux = CreateWindowAux::new()
+            .background_pixel(screen.black_pixel)
+            .override_redirect(1);
+        conn.create_window(
+            0,
+            window,
+            screen.root,
+            0,
+            0,
+            side,
+            side,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )
+        .expect("create window");
+        conn.map_window(window).expect("map window");
+        conn.sync().expect("X sync");
+        Flasher {
+            conn,
+            window,
+            black: screen.black_pixel,
+            white: screen.white_pixel,
+        }
+    }
+
+    /// Paints the window white or black; returns once the server has done it.
+    pub fn set(&self, white: bool) {
+        use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt};
+        use x11rb::wrapper::ConnectionExt as _;
+        let pixel = if white { self.white } else { self.black };
+        let aux = ChangeWindowAttributesAux::new().background_pixel(pixel);
+        self.conn
+            .change_window_attributes(self.window, &aux)
+            .expect("change window");
+        self.conn
+            .clear_area(false, self.window, 0, 0, 0, 0)
+            .expect("clear window");
+        self.conn.sync().expect("X sync");
+    }
+}
+
 impl Drop for Xterm {
     fn drop(&mut self) {
         kill(&mut self.child);
@@ -212,6 +276,39 @@ pub struct Pulse {
 
 impl Pulse {
     pub fn start() -> Pulse {
+        Self::start_with("")
+    }
+
+    /// With a "microphone" fed by the test: `module-pipe-source` reading the fifo
+    /// [`Pulse::mic_fifo`] is the default source, so what the test writes there (48 kHz stereo
+    /// s16le) reaches recording clients at once, with no buffer of the test's own in between
+    /// (unlike a player into the null sink: `pacat` leaves whatever piled up in its stdin pipe
+    /// while its stream started, ~300 ms, ahead of every later write). The writer must keep
+    /// writing while anything records (a silent source delivers nothing, and a microphone
+    /// without callbacks for a second counts as lost).
+    pub fn start_with_fifo_microphone() -> Pulse {
+        let p = Self::start_with(
+            "load-module module-pipe-source source_name=fifomic file={DIR}/mic.fifo \
+             format=s16le rate=48000 channels=2\n\
+             set-default-source fifomic\n",
+        );
+        let start = Instant::now();
+        while !p.mic_fifo().exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pulseaudio made no fifo"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    /// The fifo behind [`Pulse::start_with_fifo_microphone`]'s source.
+    pub fn mic_fifo(&self) -> PathBuf {
+        self.dir.path().join("mic.fifo")
+    }
+
+    fn start_with(extra: &str) -> Pulse {
         let dir = tempfile::Builder::new()
             .prefix("onair-pulse-")
             .tempdir()
@@ -227,8 +324,9 @@ impl Pulse {
                 "load-module module-native-protocol-unix socket={} auth-anonymous=1\n\
                  load-module module-null-sink sink_name=nullsink rate=48000 channels=2\n\
                  set-default-sink nullsink\n\
-                 set-default-source nullsink.monitor\n",
-                d.join("run/native").display()
+                 set-default-source nullsink.monitor\n{}",
+                d.join("run/native").display(),
+                extra.replace("{DIR}", &d.display().to_string()),
             ),
         )
         .expect("write test.pa");
