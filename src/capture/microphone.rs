@@ -117,13 +117,17 @@ impl Shared {
 
 /// Stereo from any channel count: mono is copied to both sides; beyond two, the first two.
 /// `latency`: what the device reports between the capture of the first frame of `data` and
-/// this callback.
-fn push_frames<T>(shared: &Shared, data: &[T], channels: usize, latency: Option<Duration>)
-where
+/// this callback, which runs at `now`.
+fn push_frames<T>(
+    shared: &Shared,
+    data: &[T],
+    channels: usize,
+    latency: Option<Duration>,
+    now: Instant,
+) where
     T: SizedSample,
     f32: FromSample<T>,
 {
-    let now = Instant::now();
     let mut ring = shared.lock();
     let cap = ring.rate as usize * 2 * RING_SECONDS;
     let frames = data.len() / channels.max(1);
@@ -303,7 +307,7 @@ where
                     .device_latency_micros
                     .store(latency.as_micros() as u64, Relaxed);
             }
-            push_frames(&on_data, data, channels, latency);
+            push_frames(&on_data, data, channels, latency, Instant::now());
         },
         move |e| {
             // Once per stream: a failed device may call this in a tight loop.
@@ -804,7 +808,7 @@ mod tests {
         let mut out = vec![0i16; 960];
         let mut left = Vec::new();
         for (k, cb) in mono.chunks(441).enumerate() {
-            push_frames(&m.shared, cb, 1, None);
+            push_frames(&m.shared, cb, 1, None, Instant::now());
             if k >= 4 {
                 m.fill(0, &mut out);
                 left.extend(out.iter().step_by(2));
@@ -837,7 +841,7 @@ mod tests {
         assert!(out.iter().all(|&v| v == 0), "nothing yet: silence");
         let data = sine(48_000, 500.0, 0.5, 0, 4_800);
         for cb in data.chunks(960) {
-            push_frames(&m.shared, cb, 2, None);
+            push_frames(&m.shared, cb, 2, None, Instant::now());
         }
         for _ in 0..5 {
             m.fill(0, &mut out); // 100 ms of device audio, 50 ms taken
@@ -866,7 +870,7 @@ mod tests {
             owed += per_10ms;
             let n = owed as usize - pushed;
             let data = sine(48_000, 440.0, 0.25, pushed, n);
-            push_frames(&m.shared, &data, 2, None);
+            push_frames(&m.shared, &data, 2, None, Instant::now());
             pushed += n;
             m.fill(0, &mut out);
             if step > 3_000 {
@@ -889,12 +893,51 @@ mod tests {
     }
 
     #[test]
+    fn samples_come_out_at_their_capture_time() {
+        let mut m = fake(48_000);
+        let clock = Clock::start();
+        m.set_clock(clock);
+        // The device: 480 frames captured over each 10 ms, delivered 5 ms after the last was
+        // captured, reporting 15 ms for the first. The sound: silence, then half scale from
+        // capture time 1 s.
+        let mut out = vec![0i16; 960];
+        let mut heard = Vec::new();
+        let mut next = 0u64;
+        for k in 0..300i64 {
+            let data: Vec<f32> = (0..480)
+                .flat_map(|i| {
+                    let v = if k * 480 + i >= 48_000 { 0.5 } else { 0.0 };
+                    [v, v]
+                })
+                .collect();
+            let arrives = MediaTime::from_millis(10 * k + 15);
+            let latency = Some(Duration::from_millis(15));
+            push_frames(&m.shared, &data, 2, latency, clock.instant_at(arrives));
+            // The engine asks for each chunk once its end is MIC_DELAY past.
+            let chunk_end = |n: u64| Timebase::AUDIO_48K.ticks_to_time(n as i64 + 480);
+            while chunk_end(next) + MIC_DELAY <= arrives {
+                m.fill(next, &mut out);
+                heard.extend(out.iter().step_by(2).copied());
+                next += 480;
+            }
+        }
+        let step = heard.iter().position(|&v| v > 8_000).unwrap();
+        assert!(
+            step.abs_diff(48_000) <= 48,
+            "the step captured at 1 s came out at sample {step} (48000 expected)"
+        );
+        let c = m.counters();
+        assert_eq!(c.underruns.load(Relaxed), 0);
+        assert_eq!(c.dropped_samples.load(Relaxed), 0);
+    }
+
+    #[test]
     fn gain_and_mute_apply() {
         let controls = Arc::new(AudioControls::new(-6.0, false));
         let mut m = fake(48_000);
         m.controls = controls.clone();
         for _ in 0..20 {
-            push_frames(&m.shared, &[0.5f32; 960], 2, None);
+            push_frames(&m.shared, &[0.5f32; 960], 2, None, Instant::now());
         }
         let mut out = vec![0i16; 960];
         for _ in 0..5 {
