@@ -164,6 +164,26 @@ fn x11_grab_by_mit_shm_and_by_getimage_gives_the_same_pixels_through_a_resize() 
     }
 }
 
+/// A display reached over TCP (as a remote one is) cannot share memory or pass a file
+/// descriptor: the grabber takes plain GetImage on its one connection, and the pixels are
+/// right.
+#[cfg(target_os = "linux")]
+#[test]
+fn x11_grab_of_a_display_over_tcp_falls_back_to_getimage() {
+    use onair::capture::x11grab::{Grabber, Method, Target};
+    let x = Xvfb::start_tcp(640, 480);
+    assert!(x.display.starts_with("127.0.0.1:"), "{}", x.display);
+    let _red = x.window(100, 100, 20, 5, "red");
+    let mut g = Grabber::open_on(Some(&x.display), Target::Monitor(0), Method::Auto).unwrap();
+    assert_eq!(g.method(), "GetImage");
+    for _ in 0..3 {
+        let p = grab(&mut g);
+        assert_eq!((p.0, p.1), (640, 480));
+        assert_eq!(rgb_at(&p, 120, 120), [255, 0, 0], "red window");
+        assert_eq!(rgb_at(&p, 50, 50), [0, 0, 0], "root window");
+    }
+}
+
 #[test]
 fn a_lost_screen_shows_the_slate_then_comes_back_by_itself() {
     let mut x = Xvfb::start(1280, 720);

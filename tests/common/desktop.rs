@@ -42,8 +42,18 @@ impl Xvfb {
         Self::start_on(None, width, height)
     }
 
+    /// Reached over TCP (`DISPLAY=127.0.0.1:N`), as a remote display is: no shared memory,
+    /// no file descriptors passed.
+    pub fn start_tcp(width: u32, height: u32) -> Xvfb {
+        Self::launch(None, width, height, true)
+    }
+
     /// On display `:n` (`None`: any free one, chosen by Xvfb).
     pub fn start_on(n: Option<u32>, width: u32, height: u32) -> Xvfb {
+        Self::launch(n, width, height, false)
+    }
+
+    fn launch(n: Option<u32>, width: u32, height: u32, tcp: bool) -> Xvfb {
         let mut cmd = Command::new("Xvfb");
         if let Some(n) = n {
             cmd.arg(format!(":{n}"));
@@ -53,7 +63,8 @@ impl Xvfb {
             // -noreset: xcap (Wayland's fallback, odd X pixel formats) connects per grab; a
             // server that resets whenever its last client leaves refuses connections while it
             // does.
-            .args(["-nolisten", "tcp", "-br", "-noreset", "-displayfd", "1"])
+            .args([if tcp { "-listen" } else { "-nolisten" }, "tcp"])
+            .args(["-br", "-noreset", "-displayfd", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -65,12 +76,13 @@ impl Xvfb {
         let number: u32 = line.trim().parse().expect("Xvfb display number");
         Xvfb {
             child,
-            display: format!(":{number}"),
+            display: format!("{}:{number}", if tcp { "127.0.0.1" } else { "" }),
         }
     }
 
     pub fn number(&self) -> u32 {
-        self.display[1..].parse().expect("display number")
+        let n = self.display.rsplit(':').next().unwrap_or_default();
+        n.parse().expect("display number")
     }
 
     /// Opens an xterm of colour `bg` at `x,y` with `cols` x `rows` characters and no text,
