@@ -12,6 +12,7 @@ use super::convert::{BLACK, PlaneScaler, Rect, even, fill_rect};
 use super::font::{Caption, GLYPH_H, GLYPH_W, draw_text};
 use super::latest::LatestFrame;
 use super::{CaptureError, Corner, PipLayout, SourceCounters, VideoSource, Worker};
+use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
 
 /// Slate colours (limited-range luma): dark grey ground, white text.
@@ -162,6 +163,12 @@ impl VideoSource for Compositor {
 
     fn take_workers(&mut self) -> Vec<Worker> {
         std::mem::take(&mut self.workers)
+    }
+
+    fn set_clock(&mut self, clock: Clock) {
+        for layer in &self.layers {
+            layer.slot.set_clock(clock);
+        }
     }
 
     fn device_counters(&self) -> Vec<Arc<SourceCounters>> {

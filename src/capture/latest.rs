@@ -7,15 +7,19 @@
 //! shows it again (counted `repeated` by the caller).
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::SourceCounters;
+use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
 
 pub struct LatestFrame {
     slot: Mutex<Slot>,
     lost: AtomicBool,
     counters: Arc<SourceCounters>,
+    /// The engine's clock, once it runs: a producer that can choose when to capture (the
+    /// screen) times its pictures to the program's frame times on it.
+    clock: OnceLock<Clock>,
 }
 
 struct Slot {
@@ -33,7 +37,17 @@ impl LatestFrame {
             }),
             lost: AtomicBool::new(false),
             counters,
+            clock: OnceLock::new(),
         }
+    }
+
+    /// The engine's clock (set once, by the consumer, when the engine starts).
+    pub fn set_clock(&self, clock: Clock) {
+        let _first = self.clock.set(clock);
+    }
+
+    pub fn clock(&self) -> Option<Clock> {
+        self.clock.get().copied()
     }
 
     pub fn counters(&self) -> &Arc<SourceCounters> {

@@ -7,18 +7,24 @@
 //! ```
 //! The engine pulls at its clock's pace; the device pushes at its own. `fill` resamples with
 //! rubato (`Async` polynomial, fixed output) from the device rate to 48 kHz, and keeps the ring
-//! near [`TARGET_FILL`] by nudging the ratio (at most ±0.5 %): the ring's fill is the
-//! difference between the two clocks, so this is the drift correction, and sync holds for
-//! hours. A ring that runs dry gives silence (counted) until it is back at its target; one that
-//! runs far over (after a stall) drops down to the target (counted). Audio time stays the
-//! engine's sample count.
+//! at its aim by nudging the ratio (at most ±0.1 %): the ring's fill is the difference between
+//! the two clocks, so this is the drift correction, and sync holds for hours. A ring that runs
+//! dry gives silence (counted) until it is back at its aim; one that runs far over (after a
+//! stall) drops down to the aim (counted). Audio time stays the engine's sample count.
+//!
+//! The aim puts each sample at its capture time: every callback's capture instant (cpal's
+//! callback instant less the latency the device reports) is mapped onto the engine clock, so
+//! the ring knows when its oldest sample was captured, and the aim is the fill at which that
+//! is the time of the next sample the engine asks for. The engine asks [`MIC_DELAY`] after a
+//! sample's time, which leaves the device that long to deliver it. Until the engine's clock is
+//! known (unit tests) the aim is the fixed [`TARGET_FILL`].
 //!
 //! The device lives on a thread of the pipeline's (`cap-mic`): it opens the stream, notices a
 //! loss (error callback, or no callback for a second) and reopens every 2 s.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -32,11 +38,26 @@ use super::{
     sleep_unless,
 };
 use crate::media::frame::AUDIO_RATE_HZ;
+use crate::media::time::Clock;
+use crate::media::{MediaTime, Timebase};
 
 /// Device audio the ring holds at most: one second. When full, the oldest is dropped.
 const RING_SECONDS: usize = 1;
-/// The fill the drift correction aims for: enough to ride out a late callback.
+/// The fill the drift correction aims for without the engine's clock: enough to ride out a
+/// late callback.
 pub const TARGET_FILL: Duration = Duration::from_millis(40);
+/// How long after a sample's time the engine asks for it ([`AudioSource::delay`]): the device's
+/// latency (PulseAudio reports 5-10 ms), up to one 10 ms period not yet delivered, and a
+/// cushion of at least two periods against late callbacks. Every sample then goes out at its
+/// capture time; the cost is this much more latency in the outputs, which wait for audio.
+pub const MIC_DELAY: MediaTime = MediaTime::from_millis(50);
+/// How fast the capture-time estimate may move later by itself, per second of audio (see
+/// `push_frames`): faster than any device clock drifts (~100 ppm), slow enough that a late
+/// callback barely moves it.
+const CAPTURE_CREEP_PER_SEC: MediaTime = MediaTime::from_millis(1);
+/// Smoothing of the device's reported latency: each callback moves the estimate 1/64 of the
+/// way (about half a second at 10 ms periods).
+const AGE_SMOOTHING: i64 = 64;
 /// Smoothed fill above target by this much (a start-up backlog, a stall upstream): drop down
 /// to the target at once.
 const RESYNC_EXCESS: Duration = Duration::from_millis(30);
@@ -65,6 +86,8 @@ struct Shared {
     closed: AtomicBool,
     /// Milliseconds since `epoch` of the last callback.
     last_callback_ms: AtomicU64,
+    /// The engine's clock, once it has started (capture instants are mapped onto it).
+    clock: OnceLock<Clock>,
     /// The largest callback seen on the current stream, in frames: the ring's target is at
     /// least twice that, so bursty devices do not underrun between callbacks.
     max_burst: AtomicU64,
@@ -77,6 +100,13 @@ struct Ring {
     rate: u32,
     /// Bumped when a new stream starts (its rate may differ).
     generation: u64,
+    /// Frames the current stream has delivered (dropped ones included).
+    pushed: u64,
+    /// When the current stream's frame 0 was captured, on the engine clock (smoothed): frame
+    /// `n` was captured at `capture_base + n / rate`. Unknown until the engine's clock is.
+    capture_base: Option<MediaTime>,
+    /// How long before its callback the last frame of a callback was captured (smoothed).
+    end_age: Option<MediaTime>,
 }
 
 impl Shared {
@@ -86,14 +116,46 @@ impl Shared {
 }
 
 /// Stereo from any channel count: mono is copied to both sides; beyond two, the first two.
-fn push_frames<T>(shared: &Shared, data: &[T], channels: usize)
-where
+/// `latency`: what the device reports between the capture of the first frame of `data` and
+/// this callback, which runs at `now`.
+fn push_frames<T>(
+    shared: &Shared,
+    data: &[T],
+    channels: usize,
+    latency: Option<Duration>,
+    now: Instant,
+) where
     T: SizedSample,
     f32: FromSample<T>,
 {
     let mut ring = shared.lock();
     let cap = ring.rate as usize * 2 * RING_SECONDS;
     let frames = data.len() / channels.max(1);
+    if let (Some(latency), Some(clock)) = (latency, shared.clock.get()) {
+        // How much older than this callback the last frame of `data` is: what the device
+        // reports for the first frame less the frames after it, never negative (PulseAudio's
+        // ALSA plugin reports next to nothing for data it has delivered, and spikes of 10-30
+        // ms now and then), smoothed so that a spike barely moves it.
+        let device = Timebase::per_second(ring.rate);
+        let age = (MediaTime::from_duration(latency) - device.ticks_to_time(frames as i64))
+            .max(MediaTime::ZERO);
+        let smoothed = match ring.end_age {
+            Some(old) => old + MediaTime::from_nanos((age - old).as_nanos() / AGE_SMOOTHING),
+            None => age,
+        };
+        ring.end_age = Some(smoothed);
+        let end = clock.time_of(now) - smoothed;
+        let base = end - device.ticks_to_time((ring.pushed + frames as u64) as i64);
+        // A callback that runs late makes its frames look newer than they are, never older:
+        // keep the earliest estimate, allowed to creep later as slowly as a device clock may
+        // drift.
+        let creep = CAPTURE_CREEP_PER_SEC.as_nanos() * frames as i64 / i64::from(ring.rate.max(1));
+        ring.capture_base = Some(match ring.capture_base {
+            Some(old) => (old + MediaTime::from_nanos(creep)).min(base),
+            None => base,
+        });
+    }
+    ring.pushed += frames as u64;
     for frame in data.chunks_exact(channels.max(1)) {
         let l = f32::from_sample_(frame[0]);
         let r = frame.get(1).map_or(l, |&s| f32::from_sample_(s));
@@ -235,14 +297,17 @@ where
     device.build_input_stream::<T, _, _>(
         config,
         move |data: &[T], info: &cpal::InputCallbackInfo| {
+            // The capture instant: now, less what the device says lies between capture and
+            // this callback.
             let ts = info.timestamp();
-            if let Some(latency) = ts.callback.checked_duration_since(ts.capture) {
+            let latency = ts.callback.checked_duration_since(ts.capture);
+            if let Some(latency) = latency {
                 on_data
                     .counters
                     .device_latency_micros
                     .store(latency.as_micros() as u64, Relaxed);
             }
-            push_frames(&on_data, data, channels);
+            push_frames(&on_data, data, channels, latency, Instant::now());
         },
         move |e| {
             // Once per stream: a failed device may call this in a tight loop.
@@ -276,6 +341,9 @@ fn open_stream(target: &MicTarget, shared: &Arc<Shared>) -> Result<cpal::Stream,
         ring.samples.reserve(rate as usize * 2 * RING_SECONDS);
         ring.rate = rate;
         ring.generation += 1;
+        ring.pushed = 0;
+        ring.capture_base = None;
+        ring.end_age = None;
     }
     shared
         .counters
@@ -337,12 +405,16 @@ pub fn open(target: &MicTarget, controls: Arc<AudioControls>) -> Result<MicSourc
             samples: VecDeque::new(),
             rate: AUDIO_RATE_HZ,
             generation: 0,
+            pushed: 0,
+            capture_base: None,
+            end_age: None,
         }),
         counters: Arc::new(SourceCounters::new(label, "microphone")),
         failed: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         max_burst: AtomicU64::new(0),
         last_callback_ms: AtomicU64::new(0),
+        clock: OnceLock::new(),
         epoch: Instant::now(),
     });
     // The stream may not be Send (it is not on every platform): it is opened on, and never
@@ -461,8 +533,9 @@ impl MicSource {
         }
     }
 
-    /// Produces one resampled chunk into `carry`: from the ring, or silence on underrun.
-    fn produce_chunk(&mut self) {
+    /// Produces one resampled chunk into `carry`, starting at output sample `index`: from the
+    /// ring, or silence on underrun.
+    fn produce_chunk(&mut self, index: u64) {
         let counters = self.shared.counters.clone();
         let mut ring = self.shared.lock();
         let rate = ring.rate;
@@ -487,8 +560,18 @@ impl MicSource {
             return;
         };
         let fill = ring.samples.len() / 2;
-        let target = ((u64::from(rate) * TARGET_FILL.as_millis() as u64 / 1000) as usize)
-            .max(2 * self.shared.max_burst.load(Relaxed) as usize);
+        // Device frames this chunk takes (before the drift correction).
+        let chunk_in = (CHUNK_FRAMES as u64 * u64::from(rate) / u64::from(AUDIO_RATE_HZ)) as i64;
+        let floor = 2 * self.shared.max_burst.load(Relaxed) as i64;
+        // The fill to keep after this chunk's input is taken (see the module's doc).
+        let aligned = ring.capture_base.map(|base| {
+            let device = Timebase::per_second(rate);
+            let ring_end = base + device.ticks_to_time(ring.pushed as i64);
+            let wanted = Timebase::AUDIO_48K.ticks_to_time(index as i64);
+            device.time_to_ticks(ring_end - wanted) - chunk_in
+        });
+        let fixed = (u64::from(rate) * TARGET_FILL.as_millis() as u64 / 1000) as i64;
+        let target = aligned.unwrap_or(fixed).max(floor).max(0) as usize;
         // Drift: steer the fill toward the target; the full ±0.1 % at 2 ms off. Set before
         // asking how much input the next chunk needs (the ratio changes that).
         if self.primed {
@@ -507,9 +590,22 @@ impl MicSource {
                 .store((correction * 1e6).round() as i64 as u64, Relaxed);
         }
         let need = resampler.input_frames_next();
-        if !self.primed && fill >= target.max(need) {
+        let prime_at = if aligned.is_some() {
+            target + chunk_in as usize
+        } else {
+            target
+        };
+        if !self.primed && fill >= prime_at.max(need) {
             self.primed = true;
+            // Start at the capture time: what is older than it is the start-up backlog.
+            let backlog = fill - prime_at.max(need);
+            if aligned.is_some() && backlog > 0 {
+                ring.samples.drain(..backlog * 2);
+                counters.dropped_samples.fetch_add(backlog as u64, Relaxed);
+                self.smoothed_fill = None;
+            }
         }
+        let fill = ring.samples.len() / 2;
         if !self.primed || fill < need {
             drop(ring);
             if self.primed {
@@ -572,15 +668,24 @@ impl Drop for MicSource {
 }
 
 impl AudioSource for MicSource {
-    fn fill(&mut self, _first_sample: u64, out: &mut [i16]) {
+    fn fill(&mut self, first_sample: u64, out: &mut [i16]) {
         while self.carry.len() < out.len() {
-            self.produce_chunk();
+            // The chunk starts after what is already resampled.
+            self.produce_chunk(first_sample + self.carry.len() as u64 / 2);
         }
         let gain = self.controls.factor();
         let n = out.len();
         for (o, s) in out.iter_mut().zip(self.carry.drain(..n)) {
             *o = (s * gain * 32768.0).round().clamp(-32768.0, 32767.0) as i16;
         }
+    }
+
+    fn delay(&self) -> MediaTime {
+        MIC_DELAY
+    }
+
+    fn set_clock(&mut self, clock: Clock) {
+        let _first = self.shared.clock.set(clock);
     }
 
     fn take_workers(&mut self) -> Vec<Worker> {
@@ -634,6 +739,15 @@ impl AudioSource for Mix {
     fn wait_ready(&mut self) -> Result<(), CaptureError> {
         self.a.wait_ready()?;
         self.b.wait_ready()
+    }
+
+    fn delay(&self) -> MediaTime {
+        self.a.delay().max(self.b.delay())
+    }
+
+    fn set_clock(&mut self, clock: Clock) {
+        self.a.set_clock(clock);
+        self.b.set_clock(clock);
     }
 
     fn device_counters(&self) -> Vec<Arc<SourceCounters>> {
@@ -694,7 +808,7 @@ mod tests {
         let mut out = vec![0i16; 960];
         let mut left = Vec::new();
         for (k, cb) in mono.chunks(441).enumerate() {
-            push_frames(&m.shared, cb, 1);
+            push_frames(&m.shared, cb, 1, None, Instant::now());
             if k >= 4 {
                 m.fill(0, &mut out);
                 left.extend(out.iter().step_by(2));
@@ -727,7 +841,7 @@ mod tests {
         assert!(out.iter().all(|&v| v == 0), "nothing yet: silence");
         let data = sine(48_000, 500.0, 0.5, 0, 4_800);
         for cb in data.chunks(960) {
-            push_frames(&m.shared, cb, 2);
+            push_frames(&m.shared, cb, 2, None, Instant::now());
         }
         for _ in 0..5 {
             m.fill(0, &mut out); // 100 ms of device audio, 50 ms taken
@@ -756,7 +870,7 @@ mod tests {
             owed += per_10ms;
             let n = owed as usize - pushed;
             let data = sine(48_000, 440.0, 0.25, pushed, n);
-            push_frames(&m.shared, &data, 2);
+            push_frames(&m.shared, &data, 2, None, Instant::now());
             pushed += n;
             m.fill(0, &mut out);
             if step > 3_000 {
@@ -779,12 +893,51 @@ mod tests {
     }
 
     #[test]
+    fn samples_come_out_at_their_capture_time() {
+        let mut m = fake(48_000);
+        let clock = Clock::start();
+        m.set_clock(clock);
+        // The device: 480 frames captured over each 10 ms, delivered 5 ms after the last was
+        // captured, reporting 15 ms for the first. The sound: silence, then half scale from
+        // capture time 1 s.
+        let mut out = vec![0i16; 960];
+        let mut heard = Vec::new();
+        let mut next = 0u64;
+        for k in 0..300i64 {
+            let data: Vec<f32> = (0..480)
+                .flat_map(|i| {
+                    let v = if k * 480 + i >= 48_000 { 0.5 } else { 0.0 };
+                    [v, v]
+                })
+                .collect();
+            let arrives = MediaTime::from_millis(10 * k + 15);
+            let latency = Some(Duration::from_millis(15));
+            push_frames(&m.shared, &data, 2, latency, clock.instant_at(arrives));
+            // The engine asks for each chunk once its end is MIC_DELAY past.
+            let chunk_end = |n: u64| Timebase::AUDIO_48K.ticks_to_time(n as i64 + 480);
+            while chunk_end(next) + MIC_DELAY <= arrives {
+                m.fill(next, &mut out);
+                heard.extend(out.iter().step_by(2).copied());
+                next += 480;
+            }
+        }
+        let step = heard.iter().position(|&v| v > 8_000).unwrap();
+        assert!(
+            step.abs_diff(48_000) <= 48,
+            "the step captured at 1 s came out at sample {step} (48000 expected)"
+        );
+        let c = m.counters();
+        assert_eq!(c.underruns.load(Relaxed), 0);
+        assert_eq!(c.dropped_samples.load(Relaxed), 0);
+    }
+
+    #[test]
     fn gain_and_mute_apply() {
         let controls = Arc::new(AudioControls::new(-6.0, false));
         let mut m = fake(48_000);
         m.controls = controls.clone();
         for _ in 0..20 {
-            push_frames(&m.shared, &[0.5f32; 960], 2);
+            push_frames(&m.shared, &[0.5f32; 960], 2, None, Instant::now());
         }
         let mut out = vec![0i16; 960];
         for _ in 0..5 {

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
 
 /// How long a device thread waits before trying to reopen a lost device.
@@ -199,13 +200,30 @@ pub trait VideoSource: Send {
     fn device_counters(&self) -> Vec<std::sync::Arc<SourceCounters>> {
         Vec::new()
     }
+
+    /// The engine's clock, given once before the first `fill` (a device that can choose when
+    /// to capture times its pictures to the frame times on it).
+    fn set_clock(&mut self, _clock: Clock) {}
 }
 
 /// A producer of audio in the engine's format (48 kHz interleaved stereo i16).
 pub trait AudioSource: Send {
-    /// Fills `out` with the samples that start at sample index `first_sample` of the stream.
-    /// Never waits for a device: missing samples are silence.
+    /// Fills `out` with the samples that start at sample index `first_sample` of the stream
+    /// (sample `n` is at engine time `n / 48 kHz`). Never waits for a device: missing samples
+    /// are silence.
     fn fill(&mut self, first_sample: u64, out: &mut [i16]);
+
+    /// How long after a sample's time the source can give it: in real time the engine asks
+    /// for the samples up to `t` once its clock reads `t + delay()`. A device source needs the
+    /// time its samples take to arrive (device latency, callback period, a cushion); a
+    /// generated one needs none.
+    fn delay(&self) -> MediaTime {
+        MediaTime::ZERO
+    }
+
+    /// The engine's clock, given once before the first `fill` (a device source maps its
+    /// capture instants onto it).
+    fn set_clock(&mut self, _clock: Clock) {}
 
     /// The device loops this source needs running (once; later calls return nothing).
     fn take_workers(&mut self) -> Vec<Worker> {

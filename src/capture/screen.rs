@@ -9,14 +9,27 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::convert::{Rgba32, rgb32_to_i420};
 use super::latest::LatestFrame;
 #[cfg(target_os = "linux")]
 use super::x11grab;
 use super::{CaptureError, REOPEN_INTERVAL, ScreenTarget, SourceCounters, Worker, sleep_unless};
-use crate::media::{MediaTime, VideoFrame};
+use crate::media::{MediaTime, Timebase, VideoFrame};
+
+/// A grab is timed to end this long before the program frame that will show it (on top of
+/// the grab's own recent cost): slack for the capture thread waking late.
+const GRAB_MARGIN: MediaTime = MediaTime::from_millis(4);
+
+/// When to start the next grab, on the engine clock: `lead` (the grab's cost and a margin)
+/// before the first program frame time (a multiple of `frame`) that lets it start after `now`.
+/// Timed so, a picture is at most `lead` old when the engine composes it, instead of up to a
+/// frame interval older (grabbing on a free-running timer of the same rate).
+fn next_grab(now: MediaTime, lead: MediaTime, frame: Timebase) -> MediaTime {
+    let n = frame.time_to_ticks_floor(now + lead) + 1;
+    frame.ticks_to_time(n) - lead
+}
 
 /// What the capture thread holds open.
 enum Device {
@@ -278,7 +291,8 @@ pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker
 }
 
 /// Captures at `fps` until the slot's consumer is gone (its `Arc` count drops to one); on a
-/// failure shows the slate and retries every [`REOPEN_INTERVAL`].
+/// failure shows the slate and retries every [`REOPEN_INTERVAL`]. Once the engine's clock is
+/// known, each grab is timed to end just before a program frame ([`next_grab`]).
 fn capture_loop(
     mut device: Option<Device>,
     target: &ScreenTarget,
@@ -287,8 +301,11 @@ fn capture_loop(
     mut work: VideoFrame,
     mut rgba: Vec<u8>,
 ) {
-    let interval = Duration::from_nanos(1_000_000_000 / u64::from(fps.max(1)));
+    let frame = Timebase::per_second(fps.max(1));
+    let interval = frame.ticks_to_time(1).to_duration();
     let mut next = Instant::now();
+    // The grab's recent cost (grab and convert), smoothed.
+    let mut cost = MediaTime::ZERO;
     let counters = slot.counters().clone();
     loop {
         let gone = || Arc::strong_count(slot) <= 1;
@@ -326,9 +343,12 @@ fn capture_loop(
         let started = Instant::now();
         match dev.capture(&mut rgba, &mut work) {
             Ok(()) => {
+                let took = started.elapsed();
                 counters
                     .capture_nanos
-                    .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+                    .fetch_add(took.as_nanos() as u64, Relaxed);
+                cost = cost
+                    + MediaTime::from_nanos((MediaTime::from_duration(took) - cost).as_nanos() / 8);
                 slot.publish(&mut work);
             }
             Err(Failure::Frame(e)) => tracing::warn!(source = %counters.name, "{e}"),
@@ -340,7 +360,10 @@ fn capture_loop(
                 continue;
             }
         }
-        next += interval;
+        next = match slot.clock() {
+            Some(clock) => clock.instant_at(next_grab(clock.now(), cost + GRAB_MARGIN, frame)),
+            None => next + interval,
+        };
         let now = Instant::now();
         if next > now {
             if !sleep_unless(&gone, next - now) {
@@ -350,5 +373,41 @@ fn capture_loop(
             // Capture slower than the frame rate: start again from now instead of bursting.
             next = now;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grabs_end_just_before_the_program_frames() {
+        let fps30 = Timebase::per_second(30);
+        let ms = MediaTime::from_millis;
+        let lead = ms(5);
+        // Frame 1 is at 33.33 ms: a grab may start at 28.33 ms.
+        assert_eq!(
+            next_grab(ms(0), lead, fps30),
+            MediaTime::from_nanos(28_333_333)
+        );
+        assert_eq!(
+            next_grab(ms(20), lead, fps30),
+            MediaTime::from_nanos(28_333_333)
+        );
+        // Too late for frame 1: frame 2 (66.67 ms).
+        assert_eq!(
+            next_grab(ms(29), lead, fps30),
+            MediaTime::from_nanos(61_666_667)
+        );
+        // Right after a grab for frame 1 ended (at 29.3 ms), the next is for frame 2.
+        assert_eq!(
+            next_grab(ms(30), lead, fps30),
+            MediaTime::from_nanos(61_666_667)
+        );
+        // A grab costing more than a frame interval: the next frame it can still make.
+        assert_eq!(
+            next_grab(ms(40), ms(50), fps30),
+            MediaTime::from_nanos(50_000_000)
+        );
     }
 }

@@ -197,6 +197,13 @@ impl Clock {
     pub fn instant_at(&self, t: MediaTime) -> Instant {
         self.origin + t.to_duration()
     }
+    /// What the clock reads (or read) at `at`: negative before the engine started.
+    pub fn time_of(&self, at: Instant) -> MediaTime {
+        match at.checked_duration_since(self.origin) {
+            Some(after) => MediaTime::from_duration(after),
+            None => MediaTime::ZERO - MediaTime::from_duration(self.origin - at),
+        }
+    }
     /// The wall-clock time at which the clock reads `t`.
     pub fn wall_time_at(&self, t: MediaTime) -> SystemTime {
         if t >= MediaTime::ZERO {
@@ -231,6 +238,15 @@ mod tests {
         let a = Timebase::AUDIO_48K.ticks_to_time(1024);
         assert_eq!(a.as_nanos(), 21_333_333);
         assert_eq!(a.to_ticks(Timebase::AUDIO_48K), 1024);
+    }
+
+    #[test]
+    fn the_clock_maps_instants_both_ways() {
+        let clock = Clock::start();
+        let t = MediaTime::from_millis(250);
+        assert_eq!(clock.time_of(clock.instant_at(t)), t);
+        let before = clock.instant_at(MediaTime::ZERO) - Duration::from_millis(30);
+        assert_eq!(clock.time_of(before), MediaTime::from_millis(-30));
     }
 
     #[test]

@@ -267,7 +267,8 @@ impl EngineHandle {
             Pace::RealTime
         };
 
-        if let (Some(encoder), Some(source)) = (video_encoder, video_source) {
+        if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
+            source.set_clock(clock);
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
             let (pool, recycle) =
                 pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 2);
@@ -296,7 +297,8 @@ impl EngineHandle {
                 run_video_source(source, frame_tb, pool, &tx, &ctx)
             })?);
         }
-        if let (Some(encoder), Some(source)) = (audio_encoder, audio_source) {
+        if let (Some(encoder), Some(mut source)) = (audio_encoder, audio_source) {
+            source.set_clock(clock);
             let (tx, rx) = bounded(AUDIO_QUEUE_CHUNKS);
             fanout.set_audio_config(encoder.config().clone());
             // Sample buffers go back to the source (full: the buffer is freed).
@@ -711,6 +713,7 @@ fn run_audio_source(
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
     let mut meter = stats::LevelMeter::default();
+    let delay = source.delay();
     loop {
         let mut last = first + AUDIO_CHUNK_FRAMES as i64;
         if let Some(end) = end_sample {
@@ -719,8 +722,10 @@ fn run_audio_source(
         if last <= first || ctx.stop.load(Relaxed) {
             break;
         }
-        // A chunk is "captured" once its last sample's time has passed, like a microphone's.
-        ctx.wait_for(tb.ticks_to_time(last));
+        // A chunk is "captured" once its last sample's time has passed, like a microphone's;
+        // in real time a device source gets its delay on top, for its samples to arrive.
+        let due = tb.ticks_to_time(last);
+        ctx.wait_for(if ctx.free_running() { due } else { due + delay });
         // A buffer the encoder gave back, or a new one while the pool fills up.
         let mut samples = recycled.try_recv().unwrap_or_default();
         samples.resize((last - first) as usize * AUDIO_CHANNELS, 0);

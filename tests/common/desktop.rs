@@ -42,8 +42,18 @@ impl Xvfb {
         Self::start_on(None, width, height)
     }
 
+    /// Reached over TCP (`DISPLAY=127.0.0.1:N`), as a remote display is: no shared memory,
+    /// no file descriptors passed.
+    pub fn start_tcp(width: u32, height: u32) -> Xvfb {
+        Self::launch(None, width, height, true)
+    }
+
     /// On display `:n` (`None`: any free one, chosen by Xvfb).
     pub fn start_on(n: Option<u32>, width: u32, height: u32) -> Xvfb {
+        Self::launch(n, width, height, false)
+    }
+
+    fn launch(n: Option<u32>, width: u32, height: u32, tcp: bool) -> Xvfb {
         let mut cmd = Command::new("Xvfb");
         if let Some(n) = n {
             cmd.arg(format!(":{n}"));
@@ -53,7 +63,8 @@ impl Xvfb {
             // -noreset: xcap (Wayland's fallback, odd X pixel formats) connects per grab; a
             // server that resets whenever its last client leaves refuses connections while it
             // does.
-            .args(["-nolisten", "tcp", "-br", "-noreset", "-displayfd", "1"])
+            .args([if tcp { "-listen" } else { "-nolisten" }, "tcp"])
+            .args(["-br", "-noreset", "-displayfd", "1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -65,12 +76,13 @@ impl Xvfb {
         let number: u32 = line.trim().parse().expect("Xvfb display number");
         Xvfb {
             child,
-            display: format!(":{number}"),
+            display: format!("{}:{number}", if tcp { "127.0.0.1" } else { "" }),
         }
     }
 
     pub fn number(&self) -> u32 {
-        self.display[1..].parse().expect("display number")
+        let n = self.display.rsplit(':').next().unwrap_or_default();
+        n.parse().expect("display number")
     }
 
     /// Opens an xterm of colour `bg` at `x,y` with `cols` x `rows` characters and no text,
@@ -197,6 +209,70 @@ pub struct Xterm {
     child: Child,
 }
 
+/// A square window the test paints black or white itself, over its own X connection: the
+/// server has changed the screen when [`Flasher::set`] returns (no client of its own to
+/// redraw, like an xterm, which takes its time).
+#[cfg(target_os = "linux")]
+pub struct Flasher {
+    conn: x11rb::rust_connection::RustConnection,
+    window: u32,
+    black: u32,
+    white: u32,
+}
+
+#[cfg(target_os = "linux")]
+impl Flasher {
+    /// A black `side` x `side` window at the top-left corner of `x`'s screen, above the rest.
+    pub fn new(x: &Xvfb, side: u16) -> Flasher {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
+        use x11rb::wrapper::ConnectionExt as _;
+        let (conn, n) = x11rb::connect(Some(&x.display)).expect("connect to Xvfb");
+        let screen = conn.setup().roots[n].clone();
+        let window = conn.generate_id().expect("window id");
+        let aux = CreateWindowAux::new()
+            .background_pixel(screen.black_pixel)
+            .override_redirect(1);
+        conn.create_window(
+            0,
+            window,
+            screen.root,
+            0,
+            0,
+            side,
+            side,
+            0,
+            WindowClass::INPUT_OUTPUT,
+            0,
+            &aux,
+        )
+        .expect("create window");
+        conn.map_window(window).expect("map window");
+        conn.sync().expect("X sync");
+        Flasher {
+            conn,
+            window,
+            black: screen.black_pixel,
+            white: screen.white_pixel,
+        }
+    }
+
+    /// Paints the window white or black; returns once the server has done it.
+    pub fn set(&self, white: bool) {
+        use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt};
+        use x11rb::wrapper::ConnectionExt as _;
+        let pixel = if white { self.white } else { self.black };
+        let aux = ChangeWindowAttributesAux::new().background_pixel(pixel);
+        self.conn
+            .change_window_attributes(self.window, &aux)
+            .expect("change window");
+        self.conn
+            .clear_area(false, self.window, 0, 0, 0, 0)
+            .expect("clear window");
+        self.conn.sync().expect("X sync");
+    }
+}
+
 impl Drop for Xterm {
     fn drop(&mut self) {
         kill(&mut self.child);
@@ -212,6 +288,39 @@ pub struct Pulse {
 
 impl Pulse {
     pub fn start() -> Pulse {
+        Self::start_with("")
+    }
+
+    /// With a "microphone" fed by the test: `module-pipe-source` reading the fifo
+    /// [`Pulse::mic_fifo`] is the default source, so what the test writes there (48 kHz stereo
+    /// s16le) reaches recording clients at once, with no buffer of the test's own in between
+    /// (unlike a player into the null sink: `pacat` leaves whatever piled up in its stdin pipe
+    /// while its stream started, ~300 ms, ahead of every later write). The writer must keep
+    /// writing while anything records (a silent source delivers nothing, and a microphone
+    /// without callbacks for a second counts as lost).
+    pub fn start_with_fifo_microphone() -> Pulse {
+        let p = Self::start_with(
+            "load-module module-pipe-source source_name=fifomic file={DIR}/mic.fifo \
+             format=s16le rate=48000 channels=2\n\
+             set-default-source fifomic\n",
+        );
+        let start = Instant::now();
+        while !p.mic_fifo().exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "pulseaudio made no fifo"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    /// The fifo behind [`Pulse::start_with_fifo_microphone`]'s source.
+    pub fn mic_fifo(&self) -> PathBuf {
+        self.dir.path().join("mic.fifo")
+    }
+
+    fn start_with(extra: &str) -> Pulse {
         let dir = tempfile::Builder::new()
             .prefix("onair-pulse-")
             .tempdir()
@@ -227,8 +336,9 @@ impl Pulse {
                 "load-module module-native-protocol-unix socket={} auth-anonymous=1\n\
                  load-module module-null-sink sink_name=nullsink rate=48000 channels=2\n\
                  set-default-sink nullsink\n\
-                 set-default-source nullsink.monitor\n",
-                d.join("run/native").display()
+                 set-default-source nullsink.monitor\n{}",
+                d.join("run/native").display(),
+                extra.replace("{DIR}", &d.display().to_string()),
             ),
         )
         .expect("write test.pa");
