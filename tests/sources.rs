@@ -184,6 +184,66 @@ fn x11_grab_of_a_display_over_tcp_falls_back_to_getimage() {
     }
 }
 
+/// Under a window manager (openbox), `onair devices` lists the windows, and `--video
+/// window:ID` records that window alone: a red xterm, scaled up to the program picture with
+/// its aspect ratio (black bars left and right), whatever else is on the screen.
+#[cfg(target_os = "linux")]
+#[test]
+fn window_capture_records_the_window_alone() {
+    let x = Xvfb::start(1280, 720);
+    let _wm = x.window_manager();
+    let _blue = x.window(600, 300, 60, 15, "blue");
+    let red = x.window(100, 100, 30, 8, "red");
+    let id = x.window_id(&red.title);
+    let out = run_ok(
+        onair()
+            .args(["devices", "--json"])
+            .env("DISPLAY", &x.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("PULSE_SERVER", "unix:/nonexistent/onair-test/native"),
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let windows = d["windows"].as_array().unwrap();
+    assert!(
+        windows
+            .iter()
+            .any(|w| w["id"].as_str() == Some(id.to_string().as_str())),
+        "window {id} not listed: {d}"
+    );
+    let dir = tempdir();
+    let rec = path_in(&dir, "window.mp4");
+    let stats = path_in(&dir, "stats.jsonl");
+    let video = format!("window:{id}");
+    run_ok(&mut broadcast(
+        Some(&x.display),
+        None,
+        &[
+            "--video",
+            &video,
+            "--audio",
+            "tone",
+            "--duration",
+            "3",
+            "--record",
+            rec.to_str().unwrap(),
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+    ));
+    assert_clean_h264_aac(&rec, 88.0, 92.0);
+    let frame = rgb_frame_at(&rec, 2.0);
+    // The xterm is wider than 16:9 or narrower: either way the middle of the picture is its
+    // inside, red, and no blue from the other window anywhere.
+    let middle = mean_rgb(&frame, 440, 260, 400, 200);
+    assert!(is_red(middle), "middle of the picture {middle:?}");
+    let whole = mean_rgb(&frame, 0, 0, 1280, 720);
+    assert!(whole[2] < 40.0, "blue in the picture {whole:?}");
+    let s = last_stats(&stats).unwrap();
+    let src = &s["sources"][0];
+    assert_eq!(src["state"], "live", "{src}");
+    assert!(src["captured"].as_u64().unwrap() >= 60, "{src}");
+}
+
 #[test]
 fn a_lost_screen_shows_the_slate_then_comes_back_by_itself() {
     let mut x = Xvfb::start(1280, 720);
