@@ -206,6 +206,7 @@ fn x11(rgba_convert: Duration, compose_screen: Duration, compose_pip: Duration) 
 fn x11(_: Duration, _: Duration, _: Duration) {}
 
 /// Grabs per measurement (each grab is a round trip to the X server).
+#[cfg(target_os = "linux")]
 fn n_grabs() -> u32 {
     60
 }

@@ -22,7 +22,7 @@ build_pkgs=(build-essential pkg-config nasm ca-certificates curl
 test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chromium
   # screen and microphone tests; the GUI tests (kittest renders with wgpu on lavapipe; the real
   # window runs under Xvfb)
-  xvfb xterm x11-utils x11-xserver-utils pulseaudio pulseaudio-utils libasound2-plugins
+  xvfb xterm x11-utils x11-xserver-utils openbox pulseaudio pulseaudio-utils libasound2-plugins
   mesa-vulkan-drivers xdotool imagemagick
   # packaging/bench-compare.sh and soak.sh
   python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)

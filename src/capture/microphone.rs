@@ -47,10 +47,11 @@ const RING_SECONDS: usize = 1;
 /// late callback.
 pub const TARGET_FILL: Duration = Duration::from_millis(40);
 /// How long after a sample's time the engine asks for it ([`AudioSource::delay`]): the device's
-/// latency (PulseAudio reports 5-10 ms), up to one 10 ms period not yet delivered, and a
-/// cushion of at least two periods against late callbacks. Every sample then goes out at its
+/// latency (PulseAudio's ALSA plugin reports 0-30 ms), up to one 10 ms period not yet
+/// delivered, and a cushion against a callback thread that runs late on a busy machine (the
+/// ring keeps about this much less the device's latency). Every sample then goes out at its
 /// capture time; the cost is this much more latency in the outputs, which wait for audio.
-pub const MIC_DELAY: MediaTime = MediaTime::from_millis(50);
+pub const MIC_DELAY: MediaTime = MediaTime::from_millis(60);
 /// How fast the capture-time estimate may move later by itself, per second of audio (see
 /// `push_frames`): faster than any device clock drifts (~100 ppm), slow enough that a late
 /// callback barely moves it.

@@ -4,7 +4,7 @@
 //! Each runs as a child of the test process, on a display number Xvfb picks itself
 //! (`-displayfd`) or a socket in the test's own temp dir, and is stopped by its pid.
 //! Requires (Debian 12): `xvfb`, `xterm`, `x11-utils`, `x11-xserver-utils` (xrandr),
-//! `imagemagick` (display), `pulseaudio`, `pulseaudio-utils`, `libasound2-plugins`.
+//! `imagemagick` (display), `openbox`, `pulseaudio`, `pulseaudio-utils`, `libasound2-plugins`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -105,7 +105,38 @@ impl Xvfb {
             .spawn()
             .expect("start xterm (apt-get install xterm)");
         self.wait_viewable(&title);
-        Xterm { child }
+        Xterm { child, title }
+    }
+
+    /// Runs a window manager (openbox), which lists the windows (`_NET_CLIENT_LIST`) and
+    /// frames them; returns once it manages the screen.
+    pub fn window_manager(&self) -> Xterm {
+        let child = Command::new("openbox")
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openbox (apt-get install openbox)");
+        let start = Instant::now();
+        loop {
+            let out = Command::new("xprop")
+                .env("DISPLAY", &self.display)
+                .args(["-root", "_NET_SUPPORTING_WM_CHECK"])
+                .output()
+                .expect("run xprop (apt-get install x11-utils)");
+            if String::from_utf8_lossy(&out.stdout).contains("window id") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "openbox did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Xterm {
+            child,
+            title: String::new(),
+        }
     }
 
     /// Shows an ImageMagick picture (`spec`: a file, or e.g. `gradient:red-blue` with
@@ -121,7 +152,7 @@ impl Xvfb {
             .spawn()
             .expect("start display (apt-get install imagemagick)");
         self.wait_viewable(&title);
-        Xterm { child }
+        Xterm { child, title }
     }
 
     fn wait_viewable(&self, title: &str) {
@@ -205,8 +236,12 @@ impl Drop for Xvfb {
     }
 }
 
+/// A client of the X server the test started (an xterm, a picture, the window manager),
+/// stopped when dropped.
 pub struct Xterm {
     child: Child,
+    /// Its window's title (empty for the window manager).
+    pub title: String,
 }
 
 /// A square window the test paints black or white itself, over its own X connection: the
