@@ -244,6 +244,54 @@ fn window_capture_records_the_window_alone() {
     assert!(src["captured"].as_u64().unwrap() >= 60, "{src}");
 }
 
+/// Without a window manager nothing lists the windows, but an X window id (from `xwininfo`)
+/// still names one: the grabber takes the window's own pixels, and `--video window:ID`
+/// records them.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_window_is_captured_by_its_x_id_without_a_window_manager() {
+    use onair::capture::x11grab::{Grabber, Method, Target};
+    let x = Xvfb::start(1280, 720);
+    let _blue = x.window(600, 300, 60, 15, "blue");
+    let red = x.window(100, 100, 30, 8, "red");
+    let id = x.window_id(&red.title);
+    let mut g = Grabber::open_on(Some(&x.display), Target::Window(id), Method::Auto).unwrap();
+    assert_eq!(g.method(), "MIT-SHM");
+    let p = grab(&mut g);
+    assert!(
+        p.0 > 100 && p.0 < 400 && p.1 > 50 && p.1 < 300,
+        "{}x{}",
+        p.0,
+        p.1
+    );
+    for (x, y) in [(0, 0), (p.0 - 1, p.1 - 1), (p.0 / 2, p.1 / 2)] {
+        assert_eq!(
+            rgb_at(&p, x as usize, y as usize),
+            [255, 0, 0],
+            "at {x},{y}"
+        );
+    }
+    let dir = tempdir();
+    let rec = path_in(&dir, "window.mp4");
+    let video = format!("window:{id}");
+    run_ok(&mut broadcast(
+        Some(&x.display),
+        None,
+        &[
+            "--video",
+            &video,
+            "--audio",
+            "none",
+            "--duration",
+            "2",
+            "--record",
+            rec.to_str().unwrap(),
+        ],
+    ));
+    let middle = mean_rgb(&rgb_frame_at(&rec, 1.5), 440, 260, 400, 200);
+    assert!(is_red(middle), "middle of the picture {middle:?}");
+}
+
 #[test]
 fn a_lost_screen_shows_the_slate_then_comes_back_by_itself() {
     let mut x = Xvfb::start(1280, 720);

@@ -152,20 +152,29 @@ fn find(target: &ScreenTarget) -> Result<Device, CaptureError> {
     check_display()?;
     #[cfg(target_os = "linux")]
     if use_x11() {
-        let grab = match target {
-            ScreenTarget::Monitor(index) => x11grab::Target::Monitor(*index),
-            ScreenTarget::Window(wanted) => x11grab::Target::Window(find_window(wanted)?.0),
+        let (grab, unlisted) = match target {
+            ScreenTarget::Monitor(index) => (x11grab::Target::Monitor(*index), None),
+            ScreenTarget::Window(wanted) => match find_window(wanted) {
+                Ok((id, _)) => (x11grab::Target::Window(id), None),
+                // Not listed (without a window manager nothing is): an X id still names one.
+                Err(e) => match wanted.parse::<u32>() {
+                    Ok(id) => (x11grab::Target::Window(id), Some(e)),
+                    Err(_) => return Err(e),
+                },
+            },
         };
-        match x11grab::Grabber::open(grab) {
-            Ok(g) => return Ok(Device::X11(Box::new(g))),
-            Err(x11grab::GrabError::NoSuchMonitor { index, count }) => {
+        match (x11grab::Grabber::open(grab), unlisted) {
+            (Ok(g), _) => return Ok(Device::X11(Box::new(g))),
+            // Neither listed nor an X window: "no window matches", with what there is.
+            (Err(_), Some(e)) => return Err(e),
+            (Err(x11grab::GrabError::NoSuchMonitor { index, count }), None) => {
                 return Err(no_such_screen(index, count));
             }
             // An odd pixel format (8/16-bit depth): xcap converts any.
-            Err(e @ x11grab::GrabError::Unsupported { .. }) => {
+            (Err(e @ x11grab::GrabError::Unsupported { .. }), None) => {
                 tracing::info!("{e}; capturing {} with xcap", label(target));
             }
-            Err(e) => return Err(x11_open_err(target, &e)),
+            (Err(e), None) => return Err(x11_open_err(target, &e)),
         }
     }
     match target {
