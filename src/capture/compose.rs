@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 use super::convert::{BLACK, PlaneScaler, Rect, even, fill_rect};
 use super::font::{Caption, GLYPH_H, GLYPH_W, draw_text};
 use super::latest::LatestFrame;
-use super::{CaptureError, Corner, PipLayout, SourceCounters, VideoSource, Worker};
+use super::{CaptureError, Corner, PipLayout, SourceCounters, SourceDevices, VideoSource, Worker};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
 
@@ -160,7 +160,9 @@ impl VideoSource for Compositor {
         }
         Ok(())
     }
+}
 
+impl SourceDevices for Compositor {
     fn take_workers(&mut self) -> Vec<Worker> {
         std::mem::take(&mut self.workers)
     }

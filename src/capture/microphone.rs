@@ -34,8 +34,8 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Adjustable, Async, FixedAsync, PolynomialDegree, Resampler};
 
 use super::{
-    AudioControls, AudioSource, CaptureError, MicTarget, REOPEN_INTERVAL, SourceCounters, Worker,
-    sleep_unless,
+    AudioControls, AudioSource, CaptureError, MicTarget, REOPEN_INTERVAL, SourceCounters,
+    SourceDevices, Worker, sleep_unless,
 };
 use crate::media::frame::AUDIO_RATE_HZ;
 use crate::media::time::Clock;
@@ -684,7 +684,9 @@ impl AudioSource for MicSource {
     fn delay(&self) -> MediaTime {
         MIC_DELAY
     }
+}
 
+impl SourceDevices for MicSource {
     fn set_clock(&mut self, clock: Clock) {
         let _first = self.shared.clock.set(clock);
     }
@@ -731,6 +733,12 @@ impl AudioSource for Mix {
         }
     }
 
+    fn delay(&self) -> MediaTime {
+        self.a.delay().max(self.b.delay())
+    }
+}
+
+impl SourceDevices for Mix {
     fn take_workers(&mut self) -> Vec<Worker> {
         let mut w = self.a.take_workers();
         w.extend(self.b.take_workers());
@@ -740,10 +748,6 @@ impl AudioSource for Mix {
     fn wait_ready(&mut self) -> Result<(), CaptureError> {
         self.a.wait_ready()?;
         self.b.wait_ready()
-    }
-
-    fn delay(&self) -> MediaTime {
-        self.a.delay().max(self.b.delay())
     }
 
     fn set_clock(&mut self, clock: Clock) {

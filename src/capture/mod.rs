@@ -180,12 +180,10 @@ pub struct Worker {
     pub run: Box<dyn FnOnce() + Send>,
 }
 
-/// A producer of raw pictures, called by the engine at each frame time.
-pub trait VideoSource: Send {
-    /// Fills `frame` (already sized to the program's width and height) with the picture for
-    /// engine time `pts`, and sets `frame.pts`. Never waits for a device.
-    fn fill(&mut self, pts: MediaTime, frame: &mut VideoFrame) -> Result<(), CaptureError>;
-
+/// What the engine does with any source before and around its `fill`s: start its device
+/// loops, wait for the devices' first open, give it the clock, read its devices' counters.
+/// Generated sources (test pattern, tone, Y4M) have no devices and keep the defaults.
+pub trait SourceDevices: Send {
     /// The device loops this source needs running (once; later calls return nothing).
     fn take_workers(&mut self) -> Vec<Worker> {
         Vec::new()
@@ -201,13 +199,20 @@ pub trait VideoSource: Send {
         Vec::new()
     }
 
-    /// The engine's clock, given once before the first `fill` (a device that can choose when
-    /// to capture times its pictures to the frame times on it).
+    /// The engine's clock, given once before the first `fill`: a screen times its grabs to
+    /// the frame times on it, a microphone maps its capture instants onto it.
     fn set_clock(&mut self, _clock: Clock) {}
 }
 
+/// A producer of raw pictures, called by the engine at each frame time.
+pub trait VideoSource: SourceDevices {
+    /// Fills `frame` (already sized to the program's width and height) with the picture for
+    /// engine time `pts`, and sets `frame.pts`. Never waits for a device.
+    fn fill(&mut self, pts: MediaTime, frame: &mut VideoFrame) -> Result<(), CaptureError>;
+}
+
 /// A producer of audio in the engine's format (48 kHz interleaved stereo i16).
-pub trait AudioSource: Send {
+pub trait AudioSource: SourceDevices {
     /// Fills `out` with the samples that start at sample index `first_sample` of the stream
     /// (sample `n` is at engine time `n / 48 kHz`). Never waits for a device: missing samples
     /// are silence.
@@ -219,25 +224,6 @@ pub trait AudioSource: Send {
     /// generated one needs none.
     fn delay(&self) -> MediaTime {
         MediaTime::ZERO
-    }
-
-    /// The engine's clock, given once before the first `fill` (a device source maps its
-    /// capture instants onto it).
-    fn set_clock(&mut self, _clock: Clock) {}
-
-    /// The device loops this source needs running (once; later calls return nothing).
-    fn take_workers(&mut self) -> Vec<Worker> {
-        Vec::new()
-    }
-
-    /// Once its workers run: waits for the devices' first open and returns its error.
-    fn wait_ready(&mut self) -> Result<(), CaptureError> {
-        Ok(())
-    }
-
-    /// The counters of the devices behind this source (for the stats).
-    fn device_counters(&self) -> Vec<std::sync::Arc<SourceCounters>> {
-        Vec::new()
     }
 }
 

@@ -7,7 +7,7 @@
 //! distance between the white square and the beep's onset.
 
 use super::font::{Caption, draw_text};
-use super::{CaptureError, VideoSource};
+use super::{CaptureError, SourceDevices, VideoSource};
 use crate::media::{MediaTime, VideoFrame};
 
 /// Studio-range luma for black and white.
@@ -64,6 +64,8 @@ impl TestPattern {
         true
     }
 }
+
+impl SourceDevices for TestPattern {}
 
 impl VideoSource for TestPattern {
     fn fill(&mut self, pts: MediaTime, frame: &mut VideoFrame) -> Result<(), CaptureError> {

@@ -2,7 +2,7 @@
 //! second of media time, silence otherwise, 48 kHz stereo. Computed from the sample index, so
 //! the beep starts exactly at each second of the stream's own time.
 
-use super::AudioSource;
+use super::{AudioSource, SourceDevices};
 use crate::media::frame::AUDIO_RATE_HZ;
 
 /// Peak amplitude for -12 dBFS: 32767 * 10^(-12/20).
@@ -34,6 +34,8 @@ impl Tone {
         Self { table }
     }
 }
+
+impl SourceDevices for Tone {}
 
 impl AudioSource for Tone {
     fn fill(&mut self, first_sample: u64, out: &mut [i16]) {

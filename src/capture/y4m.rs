@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::{CaptureError, VideoSource};
+use super::{CaptureError, SourceDevices, VideoSource};
 use crate::media::{MediaTime, VideoFrame};
 
 /// Longest stream or frame header line accepted.
@@ -140,6 +140,8 @@ impl Y4mSource {
         }
     }
 }
+
+impl SourceDevices for Y4mSource {}
 
 impl VideoSource for Y4mSource {
     fn fill(&mut self, pts: MediaTime, frame: &mut VideoFrame) -> Result<(), CaptureError> {
