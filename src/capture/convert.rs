@@ -71,6 +71,27 @@ fn yuv_err(what: &'static str, e: yuv::YuvError) -> CaptureError {
     }
 }
 
+/// The even size a packed RGB picture converts at, once its rows (`stride` bytes apart,
+/// `bytes_per_pixel` each) are known to be all there.
+fn packed_size(
+    pixels: &[u8],
+    stride: usize,
+    width: u32,
+    height: u32,
+    bytes_per_pixel: usize,
+) -> Result<(u32, u32), CaptureError> {
+    let (w, h) = (even(width), even(height));
+    if w < 2 || h < 2 {
+        return Err(too_small("RGB picture", width, height));
+    }
+    let row = w as usize * bytes_per_pixel;
+    let need = stride * (h as usize - 1) + row;
+    if pixels.len() < need || stride < row {
+        return Err(short("RGB picture", pixels.len(), need));
+    }
+    Ok((w, h))
+}
+
 /// Converts a 32-bit RGB picture (`stride` bytes per row) to I420 in `out`, resized to the
 /// picture's even size.
 pub fn rgb32_to_i420(
@@ -81,14 +102,7 @@ pub fn rgb32_to_i420(
     order: Rgba32,
     out: &mut VideoFrame,
 ) -> Result<(), CaptureError> {
-    let (w, h) = (even(width), even(height));
-    if w < 2 || h < 2 {
-        return Err(too_small("RGB picture", width, height));
-    }
-    let need = stride * (h as usize - 1) + w as usize * 4;
-    if pixels.len() < need || stride < w as usize * 4 {
-        return Err(short("RGB picture", pixels.len(), need));
-    }
+    let (w, h) = packed_size(pixels, stride, width, height, 4)?;
     ensure_size(out, w, h);
     let mut img = planar(out);
     let f = match order {
@@ -114,14 +128,7 @@ pub fn rgb24_to_i420(
     height: u32,
     out: &mut VideoFrame,
 ) -> Result<(), CaptureError> {
-    let (w, h) = (even(width), even(height));
-    if w < 2 || h < 2 {
-        return Err(too_small("RGB picture", width, height));
-    }
-    let need = stride * (h as usize - 1) + w as usize * 3;
-    if pixels.len() < need || stride < w as usize * 3 {
-        return Err(short("RGB picture", pixels.len(), need));
-    }
+    let (w, h) = packed_size(pixels, stride, width, height, 3)?;
     ensure_size(out, w, h);
     let mut img = planar(out);
     yuv::rgb_to_yuv420(
