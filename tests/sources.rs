@@ -35,19 +35,19 @@ fn is_red(c: [f64; 3]) -> bool {
     c[0] > 200.0 && c[1] < 40.0 && c[2] < 40.0
 }
 
-#[test]
-fn screen_capture_puts_the_red_window_where_it_is() {
-    let x = Xvfb::start(1280, 720);
-    let _red = x.window(200, 150, 60, 15, "red");
+/// Records 3 s of `--video VIDEO` (with the tone) on display `x`, with stats, and checks the
+/// file is whole: 90 frames of clean H.264 and AAC. Returns the folder, the recording and the
+/// stats file.
+fn record_3s(x: &Xvfb, video: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempdir();
-    let rec = path_in(&dir, "screen.mp4");
+    let rec = path_in(&dir, "take.mp4");
     let stats = path_in(&dir, "stats.jsonl");
     run_ok(&mut broadcast(
         Some(&x.display),
         None,
         &[
             "--video",
-            "screen",
+            video,
             "--audio",
             "tone",
             "--duration",
@@ -59,6 +59,14 @@ fn screen_capture_puts_the_red_window_where_it_is() {
         ],
     ));
     assert_clean_h264_aac(&rec, 88.0, 92.0);
+    (dir, rec, stats)
+}
+
+#[test]
+fn screen_capture_puts_the_red_window_where_it_is() {
+    let x = Xvfb::start(1280, 720);
+    let _red = x.window(200, 150, 60, 15, "red");
+    let (_dir, rec, stats) = record_3s(&x, "screen");
     let frame = rgb_frame_at(&rec, 2.0);
     // The window's inside is red; its surroundings are the black root window.
     let inside = mean_rgb(&frame, 230, 180, 200, 80);
@@ -210,27 +218,7 @@ fn window_capture_records_the_window_alone() {
             .any(|w| w["id"].as_str() == Some(id.to_string().as_str())),
         "window {id} not listed: {d}"
     );
-    let dir = tempdir();
-    let rec = path_in(&dir, "window.mp4");
-    let stats = path_in(&dir, "stats.jsonl");
-    let video = format!("window:{id}");
-    run_ok(&mut broadcast(
-        Some(&x.display),
-        None,
-        &[
-            "--video",
-            &video,
-            "--audio",
-            "tone",
-            "--duration",
-            "3",
-            "--record",
-            rec.to_str().unwrap(),
-            "--stats",
-            stats.to_str().unwrap(),
-        ],
-    ));
-    assert_clean_h264_aac(&rec, 88.0, 92.0);
+    let (_dir, rec, stats) = record_3s(&x, &format!("window:{id}"));
     let frame = rgb_frame_at(&rec, 2.0);
     // The xterm is wider than 16:9 or narrower: either way the middle of the picture is its
     // inside, red, and no blue from the other window anywhere.

@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn kill(child: &mut Child) {
@@ -451,28 +451,6 @@ impl Pulse {
             .stderr(Stdio::null())
             .spawn()
             .expect("run paplay (apt-get install pulseaudio-utils)")
-    }
-
-    /// A raw 48 kHz stereo s16 playback stream (`pacat`) the caller writes to; paced by the
-    /// server (writes block while its 10 ms buffer is full).
-    pub fn raw_stream(&self) -> (Child, ChildStdin) {
-        let mut child = Command::new("pacat")
-            .env("PULSE_SERVER", self.server())
-            .args([
-                "--playback",
-                "--raw",
-                "--format=s16le",
-                "--rate=48000",
-                "--channels=2",
-                "--latency-msec=10",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run pacat (apt-get install pulseaudio-utils)");
-        let stdin = child.stdin.take().expect("pacat stdin");
-        (child, stdin)
     }
 
     pub fn stop(&mut self) {
