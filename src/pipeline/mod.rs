@@ -267,6 +267,12 @@ impl EngineHandle {
             Pace::RealTime
         };
 
+        // Outputs start at the first keyframe sent once every stream is described: the audio's
+        // description must be there before the video thread can encode its first picture, or
+        // a loaded machine loses that keyframe and the output starts one interval late.
+        if let (Some(encoder), Some(_)) = (&audio_encoder, &audio_source) {
+            fanout.set_audio_config(encoder.config().clone());
+        }
         if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
             source.set_clock(clock);
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
@@ -300,7 +306,6 @@ impl EngineHandle {
         if let (Some(encoder), Some(mut source)) = (audio_encoder, audio_source) {
             source.set_clock(clock);
             let (tx, rx) = bounded(AUDIO_QUEUE_CHUNKS);
-            fanout.set_audio_config(encoder.config().clone());
             // Sample buffers go back to the source (full: the buffer is freed).
             let (recycle_tx, recycle_rx) = bounded(AUDIO_QUEUE_CHUNKS + 2);
             let ctx = SourceCtx {
@@ -387,12 +392,12 @@ impl EngineHandle {
         self.preview.clone()
     }
 
-    /// Gain and mute of the microphone, changeable while running.
     /// The program audio's level per channel, for meters.
     pub fn audio_levels(&self) -> Arc<stats::AudioLevels> {
         self.counters.audio_levels.clone()
     }
 
+    /// Gain and mute of the microphone, changeable while running.
     pub fn audio_controls(&self) -> Arc<AudioControls> {
         self.audio_controls.clone()
     }
