@@ -8,6 +8,7 @@
 //! RTMP flushes) when the last output stops, and publishes a [`SessionView`] four times a
 //! second while anything runs, each time asking the window to repaint. Idle, it sleeps.
 
+pub mod keystore;
 pub mod log;
 pub mod meter;
 pub mod services;

@@ -3,9 +3,8 @@
 //! `gui.toml` (in the config folder, beside the CLI's `config.toml`) holds the sources, the
 //! destinations without their keys, the custom presets, the recording and preview settings and
 //! the window size. `keys.toml` holds the stream keys, by destination id, in a file created
-//! with mode 0600 (only the user can read it). The platform keyring (Secret Service, Keychain,
-//! Credential Manager) is not used: this build has no keyring integration, and a machine
-//! without a keyring daemon would need this file anyway.
+//! with mode 0600 (only the user can read it), when there is no platform keyring: see
+//! [`super::keystore`], which keeps them in the keyring where one answers.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -255,12 +254,40 @@ impl Keys {
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
-        let text = toml::to_string_pretty(self).unwrap_or_default();
-        write_private(&dir.join("keys.toml"), text.as_bytes(), true)
+        write_private(&dir.join("keys.toml"), self.to_toml().as_bytes(), true)
     }
 
     pub fn get(&self, id: u64) -> &str {
         self.keys.get(&id.to_string()).map_or("", String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Takes every key of `newer`, replacing this one's for the same destination.
+    pub fn merge(&mut self, newer: Keys) {
+        self.keys.extend(newer.keys);
+    }
+
+    /// The keys as `keys.toml` holds them (also the keyring item's text).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Parses [`Keys::to_toml`]'s text; the error never quotes the text (it holds keys).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let at = e
+                .span()
+                .map(|s| format!(" at byte {}", s.start))
+                .unwrap_or_default();
+            format!("not valid TOML{at}")
+        })
     }
 
     pub fn set(&mut self, id: u64, key: String) {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 
+use crate::app::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
 use crate::app::log::{LogLine, LogRing};
 use crate::app::meter::Meter;
 use crate::app::settings::{self, Keys, Settings};
@@ -28,6 +29,11 @@ use crate::output::rtmp::RtmpUrl;
 const TOAST_TIME: Duration = Duration::from_secs(8);
 /// How soon a new view from the controller is drawn at the latest.
 const VIEW_REPAINT_DELAY: Duration = Duration::from_millis(66);
+/// How long the window waits at startup for the stream keys (a keyring that takes longer, e.g.
+/// one asking to be unlocked, delivers them later; meanwhile the key fields are read-only).
+const KEYS_STARTUP_WAIT: Duration = Duration::from_millis(300);
+/// How long closing the window waits for the last key change to be written.
+const KEYS_EXIT_WAIT: Duration = Duration::from_secs(3);
 /// Log lines the log view keeps.
 const LOG_VIEW_LINES: usize = 300;
 
@@ -50,7 +56,7 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
         "onair",
         options,
         Box::new(move |cc| {
-            let mut app = OnairApp::new(&cc.egui_ctx, dir, log);
+            let mut app = OnairApp::new(&cc.egui_ctx, dir, log, KeyringUse::from_env());
             watch_signals(&cc.egui_ctx, quit.clone());
             app.set_quit_flag(quit);
             Ok(Box::new(app))
@@ -84,6 +90,12 @@ fn watch_signals(ctx: &egui::Context, quit: Arc<AtomicBool>) {
 pub struct OnairApp {
     pub settings: Settings,
     keys: Keys,
+    /// Loads and saves the keys on its own thread (none without a config folder).
+    vault: Option<KeyVault>,
+    /// Where the keys are kept; `None` while they are still loading.
+    keys_place: Option<Place>,
+    /// Why the keyring is not used, when one was wanted.
+    no_keyring: Option<String>,
     config_dir: Option<PathBuf>,
     /// Built-in presets, then the CLI config file's, then the app's own.
     config_presets: Vec<Preset>,
@@ -109,23 +121,28 @@ pub struct OnairApp {
 }
 
 impl OnairApp {
-    /// The app with settings from `config_dir` (defaults if none), its controller started.
-    pub fn new(ctx: &egui::Context, config_dir: Option<PathBuf>, log: Arc<LogRing>) -> Self {
+    /// The app with settings from `config_dir` (defaults if none), its controller started;
+    /// the stream keys in the platform keyring when `keyring` allows and one answers.
+    pub fn new(
+        ctx: &egui::Context,
+        config_dir: Option<PathBuf>,
+        log: Arc<LogRing>,
+        keyring: KeyringUse,
+    ) -> Self {
         let mut notices = Vec::new();
-        let (settings, keys) = match config_dir.as_deref() {
-            Some(dir) => {
-                let s = Settings::load(dir).unwrap_or_else(|e| {
-                    notices.push(e.to_string());
-                    Settings::default()
-                });
-                let k = Keys::load(dir).unwrap_or_else(|e| {
-                    notices.push(e.to_string());
-                    Keys::default()
-                });
-                (s, k)
-            }
-            None => (Settings::default(), Keys::default()),
+        let settings = match config_dir.as_deref() {
+            Some(dir) => Settings::load(dir).unwrap_or_else(|e| {
+                notices.push(e.to_string());
+                Settings::default()
+            }),
+            None => Settings::default(),
         };
+        let vault = config_dir.clone().and_then(|dir| {
+            let ctx = ctx.clone();
+            KeyVault::start(dir, keyring, Arc::new(move || ctx.request_repaint()))
+                .map_err(|e| notices.push(format!("cannot start the key store: {e}")))
+                .ok()
+        });
         let (config, config_error) = match Config::load(None) {
             Ok(c) => (c, None),
             Err(e) => (Config::builtin(), Some(e.to_string())),
@@ -141,7 +158,11 @@ impl OnairApp {
         session.send(Command::ListDevices);
         let mut app = Self {
             settings,
-            keys,
+            keys: Keys::default(),
+            // Without a config folder nothing is saved: the keys live for this run only.
+            keys_place: vault.is_none().then_some(Place::Unsaved),
+            vault,
+            no_keyring: None,
             config_dir,
             config_presets: config.presets,
             config_error,
@@ -166,7 +187,33 @@ impl OnairApp {
         for text in notices.into_iter().chain(app.config_error.clone()) {
             app.toasts.push((Notice { error: true, text }, now));
         }
+        if let Some(event) = app.vault.as_ref().and_then(|v| v.wait(KEYS_STARTUP_WAIT)) {
+            app.on_vault_event(event);
+        }
         app
+    }
+
+    /// Where the stream keys are kept (`None` while they load).
+    pub fn keys_place(&self) -> Option<&Place> {
+        self.keys_place.as_ref()
+    }
+
+    fn on_vault_event(&mut self, event: VaultEvent) {
+        match event {
+            VaultEvent::Loaded(loaded) => {
+                self.keys = loaded.keys;
+                self.keys_place = Some(loaded.place);
+                self.no_keyring = loaded.no_keyring;
+                for text in loaded.notices {
+                    self.toast(false, text);
+                }
+                for text in loaded.errors {
+                    self.toast(true, text);
+                }
+            }
+            VaultEvent::Notice(text) => self.toast(false, text),
+            VaultEvent::Error(text) => self.toast(true, text),
+        }
     }
 
     /// Every preset the app offers, valid ones only.
@@ -200,14 +247,20 @@ impl OnairApp {
         }
     }
 
-    /// Saves settings and keys; a failure is a notification.
+    /// Saves the settings; a failure is a notification.
     pub fn save(&mut self) {
         let Some(dir) = self.config_dir.clone() else {
             return;
         };
-        let result = self.settings.save(&dir).and_then(|()| self.keys.save(&dir));
-        if let Err(e) = result {
+        if let Err(e) = self.settings.save(&dir) {
             self.toast(true, e.to_string());
+        }
+    }
+
+    /// Queues the keys for the key store (never waits); failures come back as notifications.
+    fn save_keys(&self) {
+        if let Some(vault) = &self.vault {
+            vault.save(self.keys.clone());
         }
     }
 
@@ -217,6 +270,9 @@ impl OnairApp {
 
     /// The live targets from the enabled destinations; the first problem as an error.
     fn live_targets(&self) -> Result<Vec<LiveTarget>, String> {
+        if self.keys_place.is_none() {
+            return Err("the stream keys are still loading from the system keyring".into());
+        }
         let mut targets = Vec::new();
         for d in self.settings.destinations.iter().filter(|d| d.enabled) {
             let key = self.keys.get(d.id);
@@ -297,6 +353,9 @@ impl OnairApp {
 
     /// Takes the controller's latest view, its notices and new log lines.
     fn refresh(&mut self, ctx: &egui::Context) {
+        while let Some(event) = self.vault.as_ref().and_then(KeyVault::poll) {
+            self.on_vault_event(event);
+        }
         let now = Instant::now();
         if let Some(view) = self.session.view_if_newer(self.view.generation) {
             let previous_url = self.view.preview_url.take();
@@ -415,7 +474,10 @@ impl eframe::App for OnairApp {
         let before = self.settings.clone();
         let keys_before = self.keys.clone();
         panels::show(self, ui);
-        if self.settings != before || self.keys != keys_before {
+        if self.keys != keys_before {
+            self.save_keys();
+        }
+        if self.settings != before {
             if self.settings.preview_fps != before.preview_fps {
                 self.session
                     .send(Command::PreviewRate(self.settings.preview_fps));
@@ -434,5 +496,13 @@ impl eframe::App for OnairApp {
             self.settings.window_size = size;
         }
         self.save();
+        if let Some(vault) = &mut self.vault
+            && !vault.finish(KEYS_EXIT_WAIT)
+        {
+            tracing::error!(
+                "the key store did not answer within {} s; the last stream key change may not be saved",
+                KEYS_EXIT_WAIT.as_secs()
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@ use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Line, Plot, PlotPoints};
 
 use super::OnairApp;
+use crate::app::keystore::Place;
 use crate::app::meter::{ERROR_DBFS, FLOOR_DBFS, Meter, WARNING_DBFS};
 use crate::app::services::Service;
 use crate::app::settings::{
@@ -512,6 +513,28 @@ fn meter_bar(ui: &mut egui::Ui, m: &Meter, running: bool) {
 fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {
     ui.heading("Destinations");
     let live = app.view.live.since.is_some();
+    let keys_loaded = app.keys_place.is_some();
+    match &app.keys_place {
+        Some(place) => {
+            let r = ui.small(format!("Stream keys are kept in {place}"));
+            let mut hover = match place {
+                Place::File(path) => path.display().to_string(),
+                _ => String::new(),
+            };
+            if let Some(why) = &app.no_keyring {
+                hover = format!("{hover}\nNo system keyring: {why}");
+            }
+            if !hover.is_empty() {
+                r.on_hover_text(hover.trim_start());
+            }
+        }
+        None => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.small("Loading the stream keys from the system keyring…");
+            });
+        }
+    }
     let mut remove = None;
     for (i, d) in app.settings.destinations.iter_mut().enumerate() {
         ui.push_id(d.id, |ui| {
@@ -583,7 +606,13 @@ fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {
                         let field = egui::TextEdit::singleline(&mut key)
                             .password(!shown)
                             .desired_width(200.0);
-                        if ui.add(field).labelled_by(label.id).changed() {
+                        // Read-only until the keys have loaded (a keyring may be slow to
+                        // unlock): an early edit would be overwritten by the stored keys.
+                        if ui
+                            .add_enabled(keys_loaded, field)
+                            .labelled_by(label.id)
+                            .changed()
+                        {
                             app.keys.set(d.id, key);
                         }
                         if ui.button(if shown { "Hide" } else { "Show" }).clicked() {

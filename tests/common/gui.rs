@@ -6,16 +6,28 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
+use onair::app::keystore::KeyringUse;
 use onair::app::log::LogRing;
 use onair::ui::OnairApp;
 
-/// The app at 1280x800 with its settings in `config_dir`.
+/// The app at 1280x800 with its settings in `config_dir`, its stream keys in `keys.toml`
+/// (never in the keyring of the desktop the tests run on).
 pub fn harness(config_dir: &Path) -> Harness<'static, OnairApp> {
+    harness_with(config_dir, KeyringUse::Off)
+}
+
+/// [`harness`], choosing whether the platform keyring is used.
+pub fn harness_with(config_dir: &Path, keyring: KeyringUse) -> Harness<'static, OnairApp> {
     let dir = config_dir.to_owned();
     Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .build_eframe(move |cc| {
-            OnairApp::new(&cc.egui_ctx, Some(dir), Arc::new(LogRing::default()))
+            OnairApp::new(
+                &cc.egui_ctx,
+                Some(dir),
+                Arc::new(LogRing::default()),
+                keyring,
+            )
         })
 }
 
