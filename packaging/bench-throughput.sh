@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Pipeline throughput vs the encoder alone, on the same frames in the same run (onair bench),
+# against the encoder fed from memory (enc_fps, ratio) and fed frames its core just wrote
+# (enc_hot, ratio_h),
 # at 720p30 and 1080p30, with 1 and 2 OpenH264 threads. Each configuration is one
 # `onair bench --rounds ROUNDS`: encoder alone and pipeline alternated ROUNDS times, the
 # fastest of each kept (the least disturbed by other work on the machine). Prints one line per
@@ -21,7 +23,7 @@ if [[ -z $onair ]]; then
   onair="${CARGO_TARGET_DIR:-target}/release/onair"
 fi
 mkdir -p "$out"
-printf '%-8s %-7s %9s %9s %7s %8s %8s %8s %8s  %s\n' preset threads pipe_fps enc_fps ratio convert encode mux write "rounds (pipeline/encoder fps)"
+printf '%-8s %-7s %9s %9s %7s %9s %7s %8s %8s %8s %8s  %s\n' preset threads pipe_fps enc_fps ratio enc_hot ratio_h convert encode mux write "rounds (pipeline/encoder fps)"
 for preset in $presets; do
   for t in $threads_list; do
     f="$out/$preset-t$t.json"
@@ -32,7 +34,8 @@ import json, sys
 j = json.load(open(sys.argv[1])); s = j["stage_ms_per_frame"]
 rounds = " ".join(f"{p:.0f}/{e:.0f}" for p, e in zip(j["pipeline_fps_rounds"], j["encoder_alone_fps_rounds"]))
 print(f"{sys.argv[2]:8} {sys.argv[3]:7} {j['pipeline']['fps']:9.1f} {j['encoder_alone']['fps']:9.1f} "
-      f"{j['throughput_ratio']:7.3f} {s['convert']:8.3f} {s['encode']:8.3f} {s['mux']:8.3f} {s['write']:8.3f}  {rounds}")
+      f"{j['throughput_ratio']:7.3f} {j['encoder_alone_just_written']['fps']:9.1f} {j['throughput_ratio_vs_just_written']:7.3f} "
+      f"{s['convert']:8.3f} {s['encode']:8.3f} {s['mux']:8.3f} {s['write']:8.3f}  {rounds}")
 PY
   done
 done

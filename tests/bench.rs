@@ -47,6 +47,7 @@ fn bench_prints_consistent_figures_for_every_stage_and_output() {
     assert_eq!(j["frames"], 60, "{j:#}");
     assert_eq!(j["pipeline"]["frames"], 60);
     assert_eq!(j["encoder_alone"]["frames"], 60);
+    assert_eq!(j["encoder_alone_just_written"]["frames"], 60);
     assert_eq!(j["dropped"], 0);
     assert_eq!(
         (j["width"].as_u64(), j["height"].as_u64()),
@@ -57,6 +58,12 @@ fn bench_prints_consistent_figures_for_every_stage_and_output() {
     let ratio = positive(&j["throughput_ratio"], "ratio");
     assert!(ratio <= 1.5, "ratio {ratio}");
     assert!((ratio - pipeline_fps / alone_fps).abs() < 1e-6 * ratio.max(1.0));
+    let hot_fps = positive(&j["encoder_alone_just_written"]["fps"], "just-written fps");
+    let hot_ratio = positive(
+        &j["throughput_ratio_vs_just_written"],
+        "ratio vs just written",
+    );
+    assert!((hot_ratio - pipeline_fps / hot_fps).abs() < 1e-6 * hot_ratio.max(1.0));
     for stage in ["convert", "encode", "mux", "write"] {
         positive(&j["stage_ms_per_frame"][stage], stage);
     }
