@@ -448,17 +448,21 @@ impl KeyVault {
     /// hangs must not keep the app from quitting). False when the time ran out.
     pub fn finish(&mut self, timeout: Duration) -> bool {
         self.wake = None;
+        let Some(thread) = self.thread.take() else {
+            return true;
+        };
         let ended = self.done.recv_timeout(timeout).is_ok();
-        if ended && let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if ended {
+            let _ = thread.join();
         }
+        // Otherwise the thread is left to finish (or not) on its own: asked once, waited once.
         ended
     }
 }
 
 impl Drop for KeyVault {
     fn drop(&mut self) {
-        if self.thread.is_some() && !self.finish(Duration::from_secs(3)) {
+        if !self.finish(Duration::from_secs(3)) {
             tracing::error!(
                 "the key store did not finish within 3 s; the last key change may not be saved"
             );
