@@ -6,7 +6,7 @@
 //! reads each frame from memory, as it would from any source: the source fills a ring of
 //! [`ALONE_RING`] frames, larger than a core's L2 cache, seven frames ahead of the encoder.
 //! The encoder fed each frame straight after the same core wrote it (still in its L2) is
-//! measured too, as `encoder_alone_just_written`: 5-15 % faster here, a speed no source gives
+//! measured too, as `encoder_alone_just_written`: 3-15 % faster here, a speed no source gives
 //! it (a capture or decode thread writes the frame on another core). Then
 //! the pipeline: an [`EngineHandle`] started with [`Pacing::FreeRunning`] runs the same source
 //! for the same N frames into the chosen outputs, from start to the last output finalized.

@@ -123,42 +123,33 @@ impl SecretSlot for keyring_core::Entry {
 /// The platform keyring's item for the keys, or why there is none.
 fn platform_slot() -> Result<(Box<dyn SecretSlot>, &'static str), SlotError> {
     let err = |e: keyring_core::Error| SlotError(e.to_string());
-    let (store, name): (Arc<keyring_core::CredentialStore>, &'static str) = {
-        #[cfg(target_os = "linux")]
-        {
-            (
-                zbus_secret_service_keyring_store::Store::new().map_err(err)?,
-                "Secret Service",
-            )
-        }
-        #[cfg(target_os = "macos")]
-        {
-            (
-                apple_native_keyring_store::keychain::Store::new().map_err(err)?,
-                "Keychain",
-            )
-        }
-        #[cfg(target_os = "windows")]
-        {
-            (
-                windows_native_keyring_store::Store::new().map_err(err)?,
-                "Credential Manager",
-            )
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
-        {
-            return Err(SlotError("no keyring is supported on this platform".into()));
-        }
-    };
     // Only the Secret Service takes a label; the other stores refuse unknown modifiers.
-    let entry = if name == "Secret Service" {
-        let mods = std::collections::HashMap::from([("label", LABEL)]);
-        store.build(SERVICE, USER, Some(&mods))
-    } else {
-        store.build(SERVICE, USER, None)
+    #[cfg(target_os = "linux")]
+    let (store, name, label): (Arc<keyring_core::CredentialStore>, _, _) = (
+        zbus_secret_service_keyring_store::Store::new().map_err(err)?,
+        "Secret Service",
+        Some(LABEL),
+    );
+    #[cfg(target_os = "macos")]
+    let (store, name, label): (Arc<keyring_core::CredentialStore>, _, _) = (
+        apple_native_keyring_store::keychain::Store::new().map_err(err)?,
+        "Keychain",
+        None,
+    );
+    #[cfg(target_os = "windows")]
+    let (store, name, label): (Arc<keyring_core::CredentialStore>, _, _) = (
+        windows_native_keyring_store::Store::new().map_err(err)?,
+        "Credential Manager",
+        None,
+    );
+    #[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+    return Err(SlotError("no keyring is supported on this platform".into()));
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+    {
+        let mods = label.map(|l| std::collections::HashMap::from([("label", l)]));
+        let entry = store.build(SERVICE, USER, mods.as_ref()).map_err(err)?;
+        Ok((Box::new(entry), name))
     }
-    .map_err(err)?;
-    Ok((Box::new(entry), name))
 }
 
 /// What loading gave: the keys, where they are kept, and anything to tell the user.
@@ -179,26 +170,28 @@ pub struct KeyStore {
     dir: PathBuf,
     /// The keyring item, while the keyring works this run.
     slot: Option<(Box<dyn SecretSlot>, &'static str)>,
+    /// Why no keyring is used, when one was wanted.
+    no_keyring: Option<String>,
 }
 
 impl KeyStore {
     /// The store for `dir`, over the platform keyring when `keyring` allows and one answers.
-    /// The `String` says why no keyring is used, when one was wanted.
-    pub fn open(dir: &Path, keyring: KeyringUse) -> (Self, Option<String>) {
-        let (slot, why) = match keyring {
+    pub fn open(dir: &Path, keyring: KeyringUse) -> Self {
+        let (slot, no_keyring) = match keyring {
             KeyringUse::Off => (None, None),
             KeyringUse::Auto => match platform_slot() {
                 Ok(slot) => (Some(slot), None),
-                Err(e) => (None, Some(e.0)),
+                Err(e) => {
+                    tracing::info!("no system keyring ({e}): stream keys are kept in keys.toml");
+                    (None, Some(e.0))
+                }
             },
         };
-        (
-            Self {
-                dir: dir.to_owned(),
-                slot,
-            },
-            why,
-        )
+        Self {
+            dir: dir.to_owned(),
+            slot,
+            no_keyring,
+        }
     }
 
     /// The store over `slot` (tests: an in-memory keyring).
@@ -206,6 +199,7 @@ impl KeyStore {
         Self {
             dir: dir.to_owned(),
             slot: Some((slot, name)),
+            no_keyring: None,
         }
     }
 
@@ -238,7 +232,7 @@ impl KeyStore {
                 place: self.place(),
                 notices,
                 errors,
-                no_keyring: None,
+                no_keyring: self.no_keyring.clone(),
             };
         };
         let from_keyring = slot.get().map_err(|e| e.0).and_then(|text| match text {
@@ -254,12 +248,13 @@ impl KeyStore {
                     self.file().display()
                 ));
                 self.slot = None;
+                self.no_keyring = Some(e);
                 return Loaded {
                     keys: file_keys,
                     place: self.place(),
                     notices,
                     errors,
-                    no_keyring: Some(e),
+                    no_keyring: self.no_keyring.clone(),
                 };
             }
         };
@@ -371,12 +366,8 @@ impl KeyVault {
                     }
                     notify();
                 };
-                let (mut store, why) = KeyStore::open(&dir, keyring);
-                let mut loaded = store.load();
-                if let Some(why) = why {
-                    tracing::info!("no system keyring ({why}): stream keys are kept in keys.toml");
-                    loaded.no_keyring = Some(why);
-                }
+                let mut store = KeyStore::open(&dir, keyring);
+                let loaded = store.load();
                 for n in &loaded.notices {
                     tracing::info!("{n}");
                 }
@@ -454,6 +445,16 @@ impl KeyVault {
         let ended = self.done.recv_timeout(timeout).is_ok();
         if ended {
             let _ = thread.join();
+        }
+        let (superseded, dropped) = (
+            self.superseded.load(Ordering::Relaxed),
+            self.dropped_events.load(Ordering::Relaxed),
+        );
+        tracing::debug!(superseded, dropped, "key store finished");
+        if dropped > 0 {
+            tracing::warn!(
+                "{dropped} key store messages were dropped (the window did not read them)"
+            );
         }
         // Otherwise the thread is left to finish (or not) on its own: asked once, waited once.
         ended
@@ -583,8 +584,11 @@ mod tests {
         );
         assert_eq!(Keys::load(dir.path()).unwrap(), keys(&[(1, "sekrit-key")]));
         // Deleting the last key empties the keyring's item.
-        let mut store = KeyStore::with_slot(dir.path(), Box::new(Memory::default()), "test");
+        let mem = Memory::default();
+        mem.set("[keys]\n1 = \"old\"\n").unwrap();
+        let mut store = KeyStore::with_slot(dir.path(), Box::new(mem.clone()), "test");
         store.save(&Keys::default()).unwrap();
+        assert_eq!(mem.secret.lock().unwrap().clone(), None);
     }
 
     #[test]
