@@ -150,17 +150,23 @@ fn go_live_to_a_local_nginx_then_stop_after_confirming() {
     assert!(errors.is_empty(), "{errors}");
 }
 
-#[test]
-fn an_invalid_preset_shows_its_error_as_you_type() {
-    let config = tempdir();
-    // Fixed folder names: the picture below shows them. Nothing is recorded here.
+/// The app, started, with no destination and fixed folder names (a picture may show them;
+/// nothing is recorded there).
+fn app_with_fixed_folders(config: &Path) -> Harness<'static, OnairApp> {
     write_settings(
-        config.path(),
+        config,
         &settings_with(Path::new("/tmp/onair-gui-test"), ""),
         "",
     );
-    let mut h = harness(config.path());
+    let mut h = harness(config);
     h.run_steps(2);
+    h
+}
+
+#[test]
+fn an_invalid_preset_shows_its_error_as_you_type() {
+    let config = tempdir();
+    let mut h = app_with_fixed_folders(config.path());
     h.get_by_label("Settings").click();
     h.run_steps(2);
     // The new-preset form starts empty: the name is what is missing.
@@ -186,6 +192,52 @@ fn an_invalid_preset_shows_its_error_as_you_type() {
     h.run_steps(2);
     mask_figures(&mut h);
     snapshot(&mut h, "settings_invalid_preset");
+}
+
+/// The window's preview rate is automatic until chosen: 15 fps, 5 when the window is drawn by a
+/// software rasterizer (the real window reads OpenGL's renderer; here it is told one). Choosing
+/// a rate is saved; ticking Automatic again forgets it.
+#[test]
+fn the_preview_rate_is_automatic_until_chosen() {
+    let config = tempdir();
+    let mut h = app_with_fixed_folders(config.path());
+    assert_eq!(h.state().preview_rate(), 15);
+    h.state_mut()
+        .set_renderer("llvmpipe (LLVM 15.0.6, 256 bits)");
+    assert_eq!(h.state().preview_rate(), 5);
+    h.get_by_label("Settings").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label_contains("5 fps here, as the window is drawn in software (llvmpipe")
+            .is_some(),
+        "the reason for the lower rate is not shown"
+    );
+    // The slider and its number field are greyed out while automatic.
+    let rate_disabled = |h: &Harness<'static, OnairApp>| {
+        let nodes: Vec<bool> = h
+            .query_all_by_label("Window preview (fps)")
+            .map(|n| n.accesskit_node().is_disabled())
+            .collect();
+        assert!(!nodes.is_empty(), "no preview rate control");
+        nodes.iter().all(|d| *d)
+    };
+    assert!(rate_disabled(&h));
+    h.get_by_label("Automatic").click();
+    h.run_steps(2);
+    assert!(!rate_disabled(&h));
+    // Unticked, the rate in force becomes the chosen one, and is saved.
+    assert_eq!(h.state().settings.preview_fps, Some(5));
+    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(saved.contains("preview_fps = 5"), "{saved}");
+    h.get_by_label("Automatic").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings.preview_fps, None);
+    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(!saved.contains("preview_fps"), "{saved}");
+    // A GPU: the automatic rate is 15 again.
+    h.state_mut()
+        .set_renderer("Mesa Intel(R) UHD Graphics 620 (KBL GT2)");
+    assert_eq!(h.state().preview_rate(), 15);
 }
 
 #[test]

@@ -133,8 +133,9 @@ pub struct Settings {
     pub record_format: RecordFormat,
     pub hls_folder: PathBuf,
     pub preview_addr: String,
-    /// Program preview refresh in the window, frames per second (at most 15 by default).
-    pub preview_fps: u32,
+    /// Program preview refresh in the window, frames per second; `None`: automatic
+    /// ([`Settings::preview_rate`]).
+    pub preview_fps: Option<u32>,
     pub window_size: [f32; 2],
 }
 
@@ -161,11 +162,18 @@ impl Default for Settings {
             record_format: RecordFormat::Mp4,
             hls_folder: std::env::temp_dir().join("onair-preview"),
             preview_addr: DEFAULT_SERVE_ADDR.to_owned(),
-            preview_fps: 15,
+            preview_fps: None,
             window_size: [1280.0, 800.0],
         }
     }
 }
+
+/// The window's preview rate by default, frames per second.
+pub const PREVIEW_FPS: u32 = 15;
+/// ... and by default under software rendering.
+pub const PREVIEW_FPS_SOFTWARE: u32 = 5;
+/// The rates one may choose.
+pub const PREVIEW_FPS_RANGE: std::ops::RangeInclusive<u32> = 1..=30;
 
 /// Gain the app's slider offers, dB.
 pub const MIC_GAIN_RANGE_DB: std::ops::RangeInclusive<f32> = -30.0..=20.0;
@@ -223,6 +231,17 @@ impl Settings {
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
         let text = toml::to_string_pretty(self).unwrap_or_default();
         write_private(&dir.join("gui.toml"), text.as_bytes(), false)
+    }
+
+    /// The window's preview rate, frames per second: the chosen one, or automatically
+    /// [`PREVIEW_FPS`], or [`PREVIEW_FPS_SOFTWARE`] when the window is drawn by a software
+    /// rasterizer (there every repaint is CPU taken from the encoder: BENCHMARKS.md, section 0).
+    pub fn preview_rate(&self, software_rendering: bool) -> u32 {
+        match self.preview_fps {
+            Some(fps) => fps.clamp(*PREVIEW_FPS_RANGE.start(), *PREVIEW_FPS_RANGE.end()),
+            None if software_rendering => PREVIEW_FPS_SOFTWARE,
+            None => PREVIEW_FPS,
+        }
     }
 
     /// An id no destination has.
@@ -348,6 +367,33 @@ fn write_private(path: &Path, bytes: &[u8], private: bool) -> Result<(), Setting
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preview_rate_is_lower_under_software_rendering_unless_chosen() {
+        let auto = Settings::default();
+        assert_eq!(auto.preview_fps, None);
+        assert_eq!(auto.preview_rate(false), 15);
+        assert_eq!(auto.preview_rate(true), 5);
+        let chosen = Settings {
+            preview_fps: Some(12),
+            ..Settings::default()
+        };
+        assert_eq!(
+            (chosen.preview_rate(false), chosen.preview_rate(true)),
+            (12, 12)
+        );
+        // Absent from gui.toml (files from before) is automatic; a rate written there is kept,
+        // and one out of range is brought into it.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("gui.toml"), "preset = \"720p30\"\n").unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap().preview_fps, None);
+        std::fs::write(dir.path().join("gui.toml"), "preview_fps = 99\n").unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap().preview_rate(false), 30);
+        chosen.save(dir.path()).unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap().preview_fps, Some(12));
+        auto.save(dir.path()).unwrap();
+        assert_eq!(Settings::load(dir.path()).unwrap().preview_fps, None);
+    }
 
     #[test]
     fn the_sources_picked_become_the_engines_sources() {

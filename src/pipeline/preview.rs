@@ -2,7 +2,8 @@
 //! refreshed at a modest rate.
 //!
 //! The H.264 thread offers every frame; at most `fps` per second are kept, each scaled down
-//! (nearest neighbour, at most [`PREVIEW_MAX_WIDTH`] wide) and converted from I420 to RGBA
+//! (nearest neighbour, to the width the front end shows it at, [`PREVIEW_MAX_WIDTH`] until it
+//! says, never wider than the program) and converted from I420 to RGBA
 //! (BT.601, limited range, as the encoder signals) into a buffer reused from one picture to the
 //! next. A reader takes the newest picture by sequence number; nothing queues up.
 
@@ -11,8 +12,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::media::{MediaTime, VideoFrame};
 
-/// The preview is at most this wide (the window shows it smaller or scaled).
+/// The preview's width until a front end asks for another.
 pub const PREVIEW_MAX_WIDTH: u32 = 640;
+/// The widths a front end may ask for.
+pub const PREVIEW_WIDTHS: std::ops::RangeInclusive<u32> = 16..=1920;
 
 /// One preview picture.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,13 +28,22 @@ pub struct PreviewImage {
     pub seq: u64,
 }
 
+/// The newest picture, with the source column of each of its columns (kept to reuse).
+#[derive(Debug, Default)]
+struct Picture {
+    image: PreviewImage,
+    columns: Vec<usize>,
+}
+
 /// The newest preview picture; shared by the H.264 thread and the front end.
 #[derive(Debug, Default)]
 pub struct ProgramPreview {
-    image: Mutex<PreviewImage>,
+    image: Mutex<Picture>,
     seq: AtomicU64,
     /// Pictures per second to keep (0: none).
     fps: AtomicU32,
+    /// The widest picture to make, pixels.
+    width: AtomicU32,
     next_due: Mutex<MediaTime>,
 }
 
@@ -39,8 +51,16 @@ impl ProgramPreview {
     pub fn new(fps: u32) -> Self {
         Self {
             fps: AtomicU32::new(fps),
+            width: AtomicU32::new(PREVIEW_MAX_WIDTH),
             ..Self::default()
         }
+    }
+
+    /// Makes the next pictures `width` pixels wide (within [`PREVIEW_WIDTHS`], and never wider
+    /// than the program), so that a front end can show them pixel for pixel, unscaled.
+    pub fn set_width(&self, width: u32) {
+        let width = width.clamp(*PREVIEW_WIDTHS.start(), *PREVIEW_WIDTHS.end());
+        self.width.store(width, Relaxed);
     }
 
     pub fn set_fps(&self, fps: u32) {
@@ -54,10 +74,17 @@ impl ProgramPreview {
 
     /// A copy of the newest picture if it is newer than `seen`.
     pub fn newer_than(&self, seen: u64) -> Option<PreviewImage> {
+        self.with_newer(seen, PreviewImage::clone)
+    }
+
+    /// `read` applied to the newest picture if it is newer than `seen`, without copying it
+    /// first (`read` runs with the picture locked: the H.264 thread skips offering meanwhile
+    /// only if it is due a picture then, and waits for `read` to return).
+    pub fn with_newer<R>(&self, seen: u64, read: impl FnOnce(&PreviewImage) -> R) -> Option<R> {
         if self.seq() <= seen {
             return None;
         }
-        self.image.lock().ok().map(|i| i.clone())
+        self.image.lock().ok().map(|p| read(&p.image))
     }
 
     /// Called by the H.264 thread with every frame; keeps it if one is due.
@@ -83,43 +110,49 @@ impl ProgramPreview {
                 frame.pts + interval
             };
         }
-        let Ok(mut image) = self.image.lock() else {
+        let Ok(mut picture) = self.image.lock() else {
             return;
         };
-        scale_to_rgba(frame, &mut image);
+        let Picture { image, columns } = &mut *picture;
+        scale_to_rgba(frame, self.width.load(Relaxed), image, columns);
         image.pts = frame.pts;
         image.seq = self.seq.fetch_add(1, Relaxed) + 1;
     }
 }
 
 /// Nearest-neighbour downscale of an I420 frame into `out` (its buffer reused), BT.601
-/// limited range to RGB.
-fn scale_to_rgba(frame: &VideoFrame, out: &mut PreviewImage) {
-    let (sw, sh) = (frame.width.max(1), frame.height.max(1));
-    let w = sw.min(PREVIEW_MAX_WIDTH);
-    let h = (u64::from(sh) * u64::from(w) / u64::from(sw)).max(1) as u32;
-    out.width = w;
-    out.height = h;
-    out.rgba.resize((w * h * 4) as usize, 255);
+/// limited range to RGB. The source column of each output column is worked out once per
+/// picture into `columns` (reused), not per pixel: this runs on the H.264 thread.
+fn scale_to_rgba(frame: &VideoFrame, width: u32, out: &mut PreviewImage, columns: &mut Vec<usize>) {
+    let (sw, sh) = (frame.width as usize, frame.height as usize);
+    // Chroma is a quarter of the picture, rows and columns rounded down (`VideoFrame`).
+    let (cw, ch) = (sw / 2, sh / 2);
+    if cw == 0 || ch == 0 {
+        return;
+    }
+    let w = sw.min(width.max(1) as usize);
+    let h = (sh * w / sw).max(1);
+    out.width = w as u32;
+    out.height = h as u32;
+    out.rgba.resize(w * h * 4, 255);
     let (y_plane, u_plane, v_plane) = frame.planes();
-    let cw = sw.div_ceil(2) as usize;
-    for row in 0..h {
-        let sy = (u64::from(row) * u64::from(sh) / u64::from(h)) as usize;
-        for col in 0..w {
-            let sx = (u64::from(col) * u64::from(sw) / u64::from(w)) as usize;
-            let y = i32::from(y_plane[sy * sw as usize + sx]) - 16;
-            let ci = (sy / 2) * cw + sx / 2;
-            let u = i32::from(u_plane[ci]) - 128;
-            let v = i32::from(v_plane[ci]) - 128;
+    columns.clear();
+    columns.extend((0..w).map(|col| (col * sw / w).min(2 * cw - 1)));
+    for (row, line) in out.rgba.chunks_exact_mut(w * 4).enumerate() {
+        let sy = row * sh / h;
+        let ys = &y_plane[sy * sw..][..sw];
+        let cy = (sy / 2).min(ch - 1);
+        let us = &u_plane[cy * cw..][..cw];
+        let vs = &v_plane[cy * cw..][..cw];
+        for (px, &sx) in line.chunks_exact_mut(4).zip(columns.iter()) {
+            let y = i32::from(ys[sx]) - 16;
+            let u = i32::from(us[sx / 2]) - 128;
+            let v = i32::from(vs[sx / 2]) - 128;
             // Fixed point (x256) BT.601 limited range.
             let c = 298 * y;
-            let r = (c + 409 * v + 128) >> 8;
-            let g = (c - 100 * u - 208 * v + 128) >> 8;
-            let b = (c + 516 * u + 128) >> 8;
-            let o = ((row * w + col) * 4) as usize;
-            out.rgba[o] = r.clamp(0, 255) as u8;
-            out.rgba[o + 1] = g.clamp(0, 255) as u8;
-            out.rgba[o + 2] = b.clamp(0, 255) as u8;
+            px[0] = ((c + 409 * v + 128) >> 8).clamp(0, 255) as u8;
+            px[1] = ((c - 100 * u - 208 * v + 128) >> 8).clamp(0, 255) as u8;
+            px[2] = ((c + 516 * u + 128) >> 8).clamp(0, 255) as u8;
         }
     }
 }
@@ -152,5 +185,84 @@ mod tests {
         p.set_fps(0);
         p.offer(&grey(5_000, 16));
         assert_eq!(p.seq(), 10);
+    }
+
+    #[test]
+    fn makes_pictures_as_wide_as_asked_but_never_wider_than_the_program() {
+        let p = ProgramPreview::new(30);
+        p.set_width(881);
+        p.offer(&grey(0, 235));
+        let img = p.newer_than(0).unwrap();
+        assert_eq!((img.width, img.height), (881, 495));
+        p.set_width(4000);
+        p.offer(&grey(1_000, 235));
+        let img = p.newer_than(1).unwrap();
+        assert_eq!(
+            (img.width, img.height),
+            (1280, 720),
+            "never wider than the program"
+        );
+        p.set_width(0);
+        p.offer(&grey(2_000, 235));
+        assert_eq!(p.newer_than(2).unwrap().width, *PREVIEW_WIDTHS.start());
+    }
+
+    /// The straightforward per-pixel conversion the fast one must match.
+    fn reference(frame: &VideoFrame) -> (u32, u32, Vec<u8>) {
+        let (sw, sh) = (frame.width, frame.height);
+        let w = sw.min(PREVIEW_MAX_WIDTH);
+        let h = (sh * w / sw).max(1);
+        let (yp, up, vp) = frame.planes();
+        let cw = (sw / 2) as usize;
+        let mut out = Vec::new();
+        for row in 0..h {
+            let sy = (row * sh / h) as usize;
+            for col in 0..w {
+                let sx = (col * sw / w) as usize;
+                let y = f64::from(yp[sy * sw as usize + sx]) - 16.0;
+                let u = f64::from(up[(sy / 2) * cw + sx / 2]) - 128.0;
+                let v = f64::from(vp[(sy / 2) * cw + sx / 2]) - 128.0;
+                let rgb = [
+                    1.164 * y + 1.596 * v,
+                    1.164 * y - 0.391 * u - 0.813 * v,
+                    1.164 * y + 2.018 * u,
+                ];
+                out.extend(rgb.map(|c| c.round().clamp(0.0, 255.0) as u8));
+                out.push(255);
+            }
+        }
+        (w, h, out)
+    }
+
+    #[test]
+    fn matches_a_per_pixel_bt601_conversion_at_any_scale() {
+        for (w, h) in [(1282, 722), (334, 198), (640, 360), (1920, 1080), (2, 2)] {
+            let mut f = VideoFrame::black(w, h, MediaTime::ZERO);
+            let (y, u, v) = f.planes_mut();
+            // Distinct values everywhere, so a wrong row or column shows.
+            for (i, b) in y.iter_mut().enumerate() {
+                *b = (16 + (i * 7 + i / 13) % 220) as u8;
+            }
+            for (i, b) in u.iter_mut().enumerate() {
+                *b = (16 + (i * 11) % 225) as u8;
+            }
+            for (i, b) in v.iter_mut().enumerate() {
+                *b = (16 + (i * 5 + 3) % 225) as u8;
+            }
+            let p = ProgramPreview::new(30);
+            p.offer(&f);
+            let img = p.newer_than(0).unwrap();
+            let (rw, rh, rgba) = reference(&f);
+            assert_eq!((img.width, img.height), (rw, rh), "{w}x{h}");
+            let worst = img
+                .rgba
+                .iter()
+                .zip(&rgba)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            // Fixed point against floating point: off by at most 2 in a channel.
+            assert!(worst <= 2, "{w}x{h}: a channel differs by {worst}");
+        }
     }
 }

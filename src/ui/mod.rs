@@ -50,6 +50,9 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
             .with_inner_size(size)
             .with_min_inner_size([900.0, 600.0]),
         renderer: eframe::Renderer::Glow,
+        // The window is flat colours and the preview is 8-bit already: dithering would only add
+        // work to every pixel, which under software rendering is CPU (BENCHMARKS.md, section 0).
+        dithering: false,
         ..Default::default()
     };
     eframe::run_native(
@@ -59,9 +62,42 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
             let mut app = OnairApp::new(&cc.egui_ctx, dir, log, KeyringUse::from_env());
             watch_signals(&cc.egui_ctx, quit.clone());
             app.set_quit_flag(quit);
+            // The window is cleared to the panels' colour, so they need not paint it again.
+            app.panels_paint_background = false;
+            if let Some(renderer) = gl_renderer(cc) {
+                app.set_renderer(&renderer);
+            }
             Ok(Box::new(app))
         }),
     )
+}
+
+/// Whether an OpenGL renderer string names a software rasterizer: Mesa's llvmpipe, softpipe
+/// and swrast, Google's SwiftShader, Microsoft's GDI generic renderer and Basic Render Driver.
+pub fn is_software_renderer(renderer: &str) -> bool {
+    let r = renderer.to_ascii_lowercase();
+    [
+        "llvmpipe",
+        "softpipe",
+        "swrast",
+        "software rasterizer",
+        "swiftshader",
+        "gdi generic",
+        "basic render driver",
+    ]
+    .iter()
+    .any(|s| r.contains(s))
+}
+
+/// What draws the window, from OpenGL (`None` without a GL context).
+fn gl_renderer(cc: &eframe::CreationContext<'_>) -> Option<String> {
+    use eframe::glow::HasContext as _;
+    let gl = cc.gl.as_ref()?;
+    // SAFETY: glGetString(GL_RENDERER) reads a static string; eframe makes the context current
+    // before it calls the creation closure, which is where this runs.
+    #[allow(unsafe_code)]
+    let name = unsafe { gl.get_parameter_string(eframe::glow::RENDERER) };
+    Some(name)
 }
 
 /// SIGINT and SIGTERM close the window as the close button does (outputs finish, files are
@@ -108,6 +144,10 @@ pub struct OnairApp {
     toasts: Vec<(Notice, Instant)>,
     texture: Option<egui::TextureHandle>,
     picture_seq: u64,
+    /// The width the preview is shown at, physical pixels (0: not yet laid out).
+    pub(crate) preview_px: u32,
+    /// The software rasterizer drawing the window, if it is one (`llvmpipe`, …).
+    software_renderer: Option<String>,
     /// The program audio's meters, left and right.
     meters: [Meter; 2],
     shown_keys: HashSet<u64>,
@@ -118,6 +158,11 @@ pub struct OnairApp {
     quit: Arc<AtomicBool>,
     /// The window's size as last seen, saved on exit.
     window_size: Option<[f32; 2]>,
+    /// Whether the panels paint their background. In the real window they do not: the window
+    /// is cleared to the same colour ([`eframe::App::clear_color`]), and under software
+    /// rendering each full-window fill is a few ms of the rasterizer per repaint. A harness
+    /// with no clear colour of its own keeps them painted.
+    pub panels_paint_background: bool,
 }
 
 impl OnairApp {
@@ -154,7 +199,7 @@ impl OnairApp {
             Arc::new(move || repaint_ctx.request_repaint_after(VIEW_REPAINT_DELAY)),
             config.reconnect,
         );
-        session.send(Command::PreviewRate(settings.preview_fps));
+        session.send(Command::PreviewRate(settings.preview_rate(false)));
         session.send(Command::ListDevices);
         let mut app = Self {
             settings,
@@ -174,6 +219,8 @@ impl OnairApp {
             toasts: Vec::new(),
             texture: None,
             picture_seq: 0,
+            preview_px: 0,
+            software_renderer: None,
             meters: [Meter::default(); 2],
             shown_keys: HashSet::new(),
             confirm_stop_live: false,
@@ -182,6 +229,7 @@ impl OnairApp {
             preset_editor: presets::Editor::default(),
             quit: Arc::new(AtomicBool::new(false)),
             window_size: None,
+            panels_paint_background: true,
         };
         let now = Instant::now();
         for text in notices.into_iter().chain(app.config_error.clone()) {
@@ -389,21 +437,29 @@ impl OnairApp {
         }
         // The program preview: a new picture, at most at its rate.
         if let Some(picture) = &self.view.picture {
-            if let Some(img) = picture.newer_than(self.picture_seq) {
-                self.picture_seq = img.seq;
-                let image = egui::ColorImage::from_rgba_unmultiplied(
+            let newer = picture.with_newer(self.picture_seq, |img| {
+                // Opaque, so premultiplied and unmultiplied are the same: a plain copy.
+                let image = egui::ColorImage::from_rgba_premultiplied(
                     [img.width as usize, img.height as usize],
                     &img.rgba,
                 );
+                (img.seq, img.width, image)
+            });
+            if let Some((seq, width, image)) = newer {
+                self.picture_seq = seq;
+                // A picture made at the width it is shown at is drawn pixel for pixel: no
+                // filtering, which under software rendering is most of what drawing it costs.
+                let filter = if width == self.preview_px {
+                    egui::TextureOptions::NEAREST
+                } else {
+                    egui::TextureOptions::LINEAR
+                };
                 match &mut self.texture {
-                    Some(t) => t.set(image, egui::TextureOptions::LINEAR),
-                    None => {
-                        self.texture =
-                            Some(ctx.load_texture("program", image, egui::TextureOptions::LINEAR));
-                    }
+                    Some(t) => t.set(image, filter),
+                    None => self.texture = Some(ctx.load_texture("program", image, filter)),
                 }
             }
-            let fps = self.settings.preview_fps.max(1);
+            let fps = self.preview_rate().max(1);
             ctx.request_repaint_after(Duration::from_millis(1000 / u64::from(fps)));
         } else {
             self.texture = None;
@@ -452,12 +508,49 @@ impl OnairApp {
     }
 
     /// The signal flag that closes the window.
+    /// Tells the app what draws the window (OpenGL's `GL_RENDERER`): under a software
+    /// rasterizer the preview's automatic rate is lower.
+    pub fn set_renderer(&mut self, renderer: &str) {
+        self.software_renderer = is_software_renderer(renderer).then(|| renderer.to_owned());
+        if let Some(name) = &self.software_renderer {
+            tracing::info!(
+                renderer = %name,
+                "the window is drawn by a software rasterizer: the preview refreshes at {} fps unless set in Settings",
+                settings::PREVIEW_FPS_SOFTWARE
+            );
+        }
+        self.session.send(Command::PreviewRate(self.preview_rate()));
+    }
+
+    /// The software rasterizer drawing the window, if it is one.
+    pub fn software_renderer(&self) -> Option<&str> {
+        self.software_renderer.as_deref()
+    }
+
+    /// The window's preview rate now, frames per second.
+    pub fn preview_rate(&self) -> u32 {
+        self.settings.preview_rate(self.software_renderer.is_some())
+    }
+
+    /// The preview is laid out `px` physical pixels wide: the engine makes its pictures that wide
+    /// (told at every layout, an atomic store, so a newly started engine hears it too).
+    fn show_preview_at(&mut self, px: u32) {
+        self.preview_px = px;
+        if let Some(picture) = &self.view.picture {
+            picture.set_width(px);
+        }
+    }
+
     pub fn set_quit_flag(&mut self, quit: Arc<AtomicBool>) {
         self.quit = quit;
     }
 }
 
 impl eframe::App for OnairApp {
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         // `RUST_LOG=onair::ui=trace`: each repaint and what asked for it (the window's CPU cost
@@ -479,8 +572,7 @@ impl eframe::App for OnairApp {
         }
         if self.settings != before {
             if self.settings.preview_fps != before.preview_fps {
-                self.session
-                    .send(Command::PreviewRate(self.settings.preview_fps));
+                self.session.send(Command::PreviewRate(self.preview_rate()));
             }
             // Gain and mute act at once on the running microphone (atomics: never waits).
             if let Some(controls) = &self.view.audio_controls {

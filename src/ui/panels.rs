@@ -9,7 +9,8 @@ use crate::app::keystore::Place;
 use crate::app::meter::{ERROR_DBFS, FLOOR_DBFS, Meter, WARNING_DBFS};
 use crate::app::services::Service;
 use crate::app::settings::{
-    AudioChoice, DestinationSettings, MIC_GAIN_RANGE_DB, RecordFormat, ScreenChoice, VideoChoice,
+    AudioChoice, DestinationSettings, MIC_GAIN_RANGE_DB, PREVIEW_FPS, PREVIEW_FPS_RANGE,
+    PREVIEW_FPS_SOFTWARE, RecordFormat, ScreenChoice, VideoChoice,
 };
 use crate::app::{Activity, Command};
 use crate::capture::Corner;
@@ -26,14 +27,25 @@ const METER_WIDTH: f32 = 220.0;
 pub fn show(app: &mut OnairApp, ui: &mut egui::Ui) {
     // Once per frame: the presets the panels below look up.
     let presets = app.presets();
-    egui::Panel::top("actions").show(ui, |ui| actions(app, ui));
+    let fill = if app.panels_paint_background {
+        ui.visuals().panel_fill
+    } else {
+        Color32::TRANSPARENT
+    };
+    let side = egui::Frame::side_top_panel(ui.style()).fill(fill);
+    let central = egui::Frame::central_panel(ui.style()).fill(fill);
+    egui::Panel::top("actions")
+        .frame(side)
+        .show(ui, |ui| actions(app, ui));
     if app.log_open {
         egui::Panel::bottom("log")
+            .frame(side)
             .resizable(true)
             .default_size(160.0)
             .show(ui, |ui| log_view(app, ui));
     }
     egui::Panel::left("setup")
+        .frame(side)
         .resizable(true)
         .default_size(360.0)
         .show(ui, |ui| {
@@ -43,7 +55,7 @@ pub fn show(app: &mut OnairApp, ui: &mut egui::Ui) {
                 destinations(app, ui);
             });
         });
-    egui::CentralPanel::default().show(ui, |ui| {
+    egui::CentralPanel::default().frame(central).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             preview(app, ui, &presets);
             ui.separator();
@@ -668,12 +680,25 @@ fn preview(app: &mut OnairApp, ui: &mut egui::Ui, presets: &[Preset]) {
     let preset = presets.iter().find(|p| p.name == app.settings.preset);
     let aspect = preset.map_or(16.0 / 9.0, |p| p.width as f32 / p.height.max(1) as f32);
     let size = egui::vec2(width, width / aspect);
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    // Whole pixels, so that a picture made at this width is shown pixel for pixel.
+    let ppp = ui.ctx().pixels_per_point();
+    let rect = egui::emath::GuiRounding::round_to_pixels(rect, ppp);
+    app.show_preview_at((rect.width() * ppp).round() as u32);
     match &app.texture {
         Some(texture) => {
-            ui.add(egui::Image::new(texture).fit_to_exact_size(size));
+            let [w, h] = texture.size();
+            // A picture of the laid-out width is drawn at its own size; one of another width
+            // (the first after a resize) is scaled into the box.
+            let rect = if w as u32 == app.preview_px {
+                egui::Rect::from_min_size(rect.min, egui::vec2(w as f32, h as f32) / ppp)
+            } else {
+                rect
+            };
+            let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+            ui.painter().image(texture.id(), rect, uv, Color32::WHITE);
         }
         None => {
-            let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
             ui.painter().rect_filled(rect, 4.0, Color32::from_gray(24));
             ui.painter().text(
                 rect.center(),
@@ -914,8 +939,32 @@ fn settings_window(app: &mut OnairApp, ctx: &egui::Context) {
                         .labelled_by(label.id);
                     ui.end_row();
                     let label = ui.label("Window preview (fps)");
-                    ui.add(egui::Slider::new(&mut app.settings.preview_fps, 1..=30))
-                        .labelled_by(label.id);
+                    ui.horizontal(|ui| {
+                        let mut auto = app.settings.preview_fps.is_none();
+                        let mut fps = app.preview_rate();
+                        let slider = ui
+                            .add_enabled(!auto, egui::Slider::new(&mut fps, PREVIEW_FPS_RANGE))
+                            .labelled_by(label.id);
+                        if ui.checkbox(&mut auto, "Automatic").changed() {
+                            app.settings.preview_fps = (!auto).then_some(fps);
+                        } else if slider.changed() {
+                            app.settings.preview_fps = Some(fps);
+                        }
+                    });
+                    ui.end_row();
+                    ui.label("");
+                    let why = match app.software_renderer() {
+                        Some(name) => format!(
+                            "Automatic: {PREVIEW_FPS_SOFTWARE} fps here, as the window is drawn \
+                             in software ({name}), which costs CPU the encoder needs; \
+                             {PREVIEW_FPS} with a GPU"
+                        ),
+                        None => format!(
+                            "Automatic: {PREVIEW_FPS} fps; {PREVIEW_FPS_SOFTWARE} when the \
+                             window is drawn in software"
+                        ),
+                    };
+                    ui.add(egui::Label::new(RichText::new(why).small().weak()).wrap());
                     ui.end_row();
                 });
             ui.separator();
