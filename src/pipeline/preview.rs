@@ -78,8 +78,8 @@ impl ProgramPreview {
     }
 
     /// `read` applied to the newest picture if it is newer than `seen`, without copying it
-    /// first (`read` runs with the picture locked: the H.264 thread skips offering meanwhile
-    /// only if it is due a picture then, and waits for `read` to return).
+    /// first. `read` runs with the picture locked, as the copy did: should the H.264 thread be
+    /// due a picture meanwhile, it waits for `read` to return, so keep `read` to one copy.
     pub fn with_newer<R>(&self, seen: u64, read: impl FnOnce(&PreviewImage) -> R) -> Option<R> {
         if self.seq() <= seen {
             return None;
