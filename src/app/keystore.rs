@@ -227,13 +227,7 @@ impl KeyStore {
             }
         };
         let Some((slot, name)) = &self.slot else {
-            return Loaded {
-                keys: file_keys,
-                place: self.place(),
-                notices,
-                errors,
-                no_keyring: self.no_keyring.clone(),
-            };
+            return self.loaded(file_keys, notices, errors);
         };
         let from_keyring = slot.get().map_err(|e| e.0).and_then(|text| match text {
             None => Ok(Keys::default()),
@@ -249,13 +243,7 @@ impl KeyStore {
                 ));
                 self.slot = None;
                 self.no_keyring = Some(e);
-                return Loaded {
-                    keys: file_keys,
-                    place: self.place(),
-                    notices,
-                    errors,
-                    no_keyring: self.no_keyring.clone(),
-                };
+                return self.loaded(file_keys, notices, errors);
             }
         };
         if self.file().exists() && errors.is_empty() {
@@ -279,12 +267,17 @@ impl KeyStore {
                 )),
             }
         }
+        self.loaded(keys, notices, errors)
+    }
+
+    /// What a load found, with where the keys are kept now and why no keyring is used, if so.
+    fn loaded(&self, keys: Keys, notices: Vec<String>, errors: Vec<String>) -> Loaded {
         Loaded {
             keys,
             place: self.place(),
             notices,
             errors,
-            no_keyring: None,
+            no_keyring: self.no_keyring.clone(),
         }
     }
 

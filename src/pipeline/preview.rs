@@ -72,11 +72,6 @@ impl ProgramPreview {
         self.seq.load(Relaxed)
     }
 
-    /// A copy of the newest picture if it is newer than `seen`.
-    pub fn newer_than(&self, seen: u64) -> Option<PreviewImage> {
-        self.with_newer(seen, PreviewImage::clone)
-    }
-
     /// `read` applied to the newest picture if it is newer than `seen`, without copying it
     /// first. `read` runs with the picture locked, as the copy did: should the H.264 thread be
     /// due a picture meanwhile, it waits for `read` to return, so keep `read` to one copy.
@@ -161,6 +156,11 @@ fn scale_to_rgba(frame: &VideoFrame, width: u32, out: &mut PreviewImage, columns
 mod tests {
     use super::*;
 
+    /// A copy of the newest picture if it is newer than `seen`.
+    fn newer_than(p: &ProgramPreview, seen: u64) -> Option<PreviewImage> {
+        p.with_newer(seen, PreviewImage::clone)
+    }
+
     fn grey(pts_ms: i64, luma: u8) -> VideoFrame {
         let mut f = VideoFrame::black(1280, 720, MediaTime::from_millis(pts_ms));
         let (y, _, _) = f.planes_mut();
@@ -171,17 +171,17 @@ mod tests {
     #[test]
     fn keeps_at_most_fps_pictures_scaled_and_converted() {
         let p = ProgramPreview::new(10);
-        assert!(p.newer_than(0).is_none());
+        assert!(newer_than(&p, 0).is_none());
         for i in 0..30 {
             p.offer(&grey(i * 33, 235)); // one second at 30 fps
         }
         assert_eq!(p.seq(), 10);
-        let img = p.newer_than(0).unwrap();
+        let img = newer_than(&p, 0).unwrap();
         assert_eq!((img.width, img.height), (640, 360));
         assert_eq!(img.rgba.len(), 640 * 360 * 4);
         // Limited-range white (Y 235, neutral chroma) is RGB white.
         assert_eq!(&img.rgba[..4], &[255, 255, 255, 255]);
-        assert!(p.newer_than(10).is_none());
+        assert!(newer_than(&p, 10).is_none());
         p.set_fps(0);
         p.offer(&grey(5_000, 16));
         assert_eq!(p.seq(), 10);
@@ -192,11 +192,11 @@ mod tests {
         let p = ProgramPreview::new(30);
         p.set_width(881);
         p.offer(&grey(0, 235));
-        let img = p.newer_than(0).unwrap();
+        let img = newer_than(&p, 0).unwrap();
         assert_eq!((img.width, img.height), (881, 495));
         p.set_width(4000);
         p.offer(&grey(1_000, 235));
-        let img = p.newer_than(1).unwrap();
+        let img = newer_than(&p, 1).unwrap();
         assert_eq!(
             (img.width, img.height),
             (1280, 720),
@@ -204,7 +204,7 @@ mod tests {
         );
         p.set_width(0);
         p.offer(&grey(2_000, 235));
-        assert_eq!(p.newer_than(2).unwrap().width, *PREVIEW_WIDTHS.start());
+        assert_eq!(newer_than(&p, 2).unwrap().width, *PREVIEW_WIDTHS.start());
     }
 
     /// The straightforward per-pixel conversion the fast one must match.
@@ -251,7 +251,7 @@ mod tests {
             }
             let p = ProgramPreview::new(30);
             p.offer(&f);
-            let img = p.newer_than(0).unwrap();
+            let img = newer_than(&p, 0).unwrap();
             let (rw, rh, rgba) = reference(&f);
             assert_eq!((img.width, img.height), (rw, rh), "{w}x{h}");
             let worst = img

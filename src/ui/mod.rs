@@ -74,7 +74,7 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
 
 /// Whether an OpenGL renderer string names a software rasterizer: Mesa's llvmpipe, softpipe
 /// and swrast, Google's SwiftShader, Microsoft's GDI generic renderer and Basic Render Driver.
-pub fn is_software_renderer(renderer: &str) -> bool {
+fn is_software_renderer(renderer: &str) -> bool {
     let r = renderer.to_ascii_lowercase();
     [
         "llvmpipe",
