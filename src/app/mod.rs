@@ -310,20 +310,19 @@ impl Controller {
                     );
                     return;
                 }
-                for target in targets {
-                    let spec = OutputSpec::Rtmp {
-                        url: target.url,
+                let specs: Vec<OutputSpec> = targets
+                    .iter()
+                    .map(|target| OutputSpec::Rtmp {
+                        url: target.url.clone(),
                         options: RtmpOptions {
                             ca_file: None,
                             reconnect: self.reconnect,
                             dynamic_bitrate: false,
                         },
-                    };
-                    match self.add(&program, &spec) {
-                        Some(id) => self.live.push((target.name, id)),
-                        None => break,
-                    }
-                }
+                    })
+                    .collect();
+                let ids = self.add(&program, &specs);
+                self.live = targets.into_iter().map(|t| t.name).zip(ids).collect();
                 if !self.live.is_empty() {
                     self.update(|v| v.live.since = Some(Instant::now()));
                 }
@@ -355,7 +354,7 @@ impl Controller {
                     path: path.clone(),
                     format,
                 };
-                if let Some(id) = self.add(&program, &spec) {
+                if let Some(&id) = self.add(&program, &[spec]).first() {
                     self.recording = Some((id, path.clone()));
                     self.update(|v| {
                         v.recording.since = Some(Instant::now());
@@ -383,7 +382,7 @@ impl Controller {
                         ..HlsOptions::default()
                     },
                 };
-                if let Some(id) = self.add(&program, &spec) {
+                if let Some(&id) = self.add(&program, &[spec]).first() {
                     self.preview = Some(id);
                     self.update(|v| v.preview.since = Some(Instant::now()));
                 }
@@ -424,15 +423,18 @@ impl Controller {
         }
     }
 
-    /// Adds an output, starting the engine first if none runs. `None` (and a notice) on error.
-    fn add(&mut self, program: &Program, spec: &OutputSpec) -> Option<OutputId> {
+    /// Adds outputs, starting the engine first if none runs, and returns the ids of those
+    /// added, in order: all of them, or those before the first that failed (with a notice).
+    /// An engine started here starts with them, so they begin at its first keyframe; outputs
+    /// added to a running engine begin at its next one.
+    fn add(&mut self, program: &Program, specs: &[OutputSpec]) -> Vec<OutputId> {
         if self.engine.is_none() {
             let config = EngineConfig {
                 preset: program.preset.clone(),
                 video: program.video.clone(),
                 audio: program.audio.clone(),
                 duration: None,
-                outputs: Vec::new(),
+                outputs: specs.to_vec(),
                 pacing: crate::pipeline::Pacing::RealTime,
                 mic_gain_db: program.mic_gain_db,
                 mic_muted: program.mic_muted,
@@ -452,12 +454,14 @@ impl Controller {
                         v.audio_controls = Some(controls);
                         v.history.clear();
                     });
+                    let ids = engine.output_ids();
                     self.engine = Some((engine, program.preset.clone()));
                     self.window.clear();
+                    return ids;
                 }
                 Err(e) => {
                     self.notice(true, e.to_string());
-                    return None;
+                    return Vec::new();
                 }
             }
         } else if let Some((_, preset)) = &self.engine
@@ -471,14 +475,20 @@ impl Controller {
                 ),
             );
         }
-        let (engine, _) = self.engine.as_mut()?;
-        match engine.add_output(spec) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                self.notice(true, e.to_string());
-                None
+        let mut ids = Vec::new();
+        for spec in specs {
+            let Some((engine, _)) = self.engine.as_mut() else {
+                break;
+            };
+            match engine.add_output(spec) {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    self.notice(true, e.to_string());
+                    break;
+                }
             }
         }
+        ids
     }
 
     fn remove(&mut self, id: OutputId) {

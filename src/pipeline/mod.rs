@@ -371,6 +371,12 @@ impl EngineHandle {
         Ok(id)
     }
 
+    /// The running outputs, in the order they were added (those of [`EngineConfig::outputs`]
+    /// first).
+    pub fn output_ids(&self) -> Vec<OutputId> {
+        self.outputs.iter().map(|o| o.id).collect()
+    }
+
     /// The stats of one running output.
     pub fn output_snapshot(&self, id: OutputId) -> Option<OutputSnapshot> {
         self.outputs
