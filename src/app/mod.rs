@@ -439,6 +439,7 @@ impl Controller {
                 mic_gain_db: program.mic_gain_db,
                 mic_muted: program.mic_muted,
                 encoder_threads: 1,
+                video_tuning: None,
             };
             match EngineHandle::start(config) {
                 Ok(engine) => {

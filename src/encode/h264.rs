@@ -1,4 +1,6 @@
-//! H.264 through OpenH264: Constrained Baseline, bitrate rate control, fixed keyframe interval.
+//! H.264 through OpenH264: the profile and tools of a [`VideoTuning`], a fixed keyframe
+//! interval, every frame encoded (no skipping), and the bitrate held by
+//! [`WindowRateControl`] (OpenH264 at a QP chosen per frame) or by OpenH264's own bitrate mode.
 
 use std::time::{Duration, Instant};
 
@@ -6,11 +8,13 @@ use bytes::Bytes;
 use openh264::OpenH264API;
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
-    RateControlMode, UsageType,
+    RateControlMode, SpsPpsStrategy, UsageType,
 };
 use openh264::formats::YUVSlices;
 
 use super::EncodeError;
+use super::ratecontrol::{CostMeter, WindowRateControl};
+use super::tuning::{ContentKind, Effort, H264Profile, RateControl, VideoTuning};
 use crate::format::avc;
 use crate::media::{EncodedPacket, StreamKind, VideoConfig, VideoFrame};
 
@@ -25,11 +29,26 @@ pub struct VideoEncodeSettings {
     /// OpenH264 threads: 1 encodes one slice per frame on the calling thread; N > 1 cuts each
     /// frame into N slices encoded in parallel (a few % more bits).
     pub threads: u16,
+    pub tuning: VideoTuning,
+}
+
+/// onair's rate control and what it needs between frames.
+struct Window {
+    rc: WindowRateControl,
+    meter: CostMeter,
+    /// The QP OpenH264 was last given.
+    qp: i32,
 }
 
 pub struct H264Encoder {
     settings: VideoEncodeSettings,
     encoder: Encoder,
+    /// The parameters OpenH264 runs with (the per-frame QP is set through them).
+    params: openh264_sys2::SEncParamExt,
+    window: Option<Window>,
+    /// Frames since the last keyframe (OpenH264 makes one every `keyframe_interval_frames`,
+    /// counted from the last, forced ones included).
+    since_keyframe: u32,
     config: Option<VideoConfig>,
     annexb: Vec<u8>,
 }
@@ -39,47 +58,78 @@ pub struct EncodedPicture {
     pub packet: EncodedPacket,
     /// Set with the first picture (and whenever the SPS/PPS change).
     pub new_config: Option<VideoConfig>,
-    /// Time spent inside OpenH264 for this picture.
+    /// Time spent inside OpenH264 for this picture (and choosing its QP).
     pub encode_time: Duration,
+    /// The QP onair's rate control chose (None under OpenH264's own).
+    pub qp: Option<u8>,
 }
 
 impl H264Encoder {
     pub fn new(settings: VideoEncodeSettings) -> Result<Self, EncodeError> {
+        let tuning = settings.tuning;
+        let window = tuning.rate_control == RateControl::Window;
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(settings.bitrate_bps))
-            .rate_control_mode(RateControlMode::Bitrate)
+            .rate_control_mode(if window {
+                RateControlMode::Off
+            } else {
+                RateControlMode::Bitrate
+            })
             .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
             .intra_frame_period(IntraFramePeriod::from_num_frames(
                 settings.keyframe_interval_frames,
             ))
             // Every frame in must come out: a skipped frame would be a hole in every output.
             .skip_frames(false)
-            .usage_type(UsageType::CameraVideoRealTime)
-            .complexity(Complexity::Medium)
+            .usage_type(match tuning.content {
+                ContentKind::Camera => UsageType::CameraVideoRealTime,
+                ContentKind::Screen => UsageType::ScreenContentRealTime,
+            })
+            .complexity(match tuning.effort {
+                Effort::Low => Complexity::Low,
+                Effort::Medium => Complexity::Medium,
+                Effort::High => Complexity::High,
+            })
             // Scene-change IDRs would break the fixed keyframe cadence that HLS segments and
             // streaming services rely on.
             .scene_change_detect(false)
+            .background_detection(tuning.background_detection)
+            // `configure` sets CONSTANT_ID: a change OpenH264 always starts over for, taking
+            // every parameter (some are taken only then).
+            .sps_pps_strategy(SpsPpsStrategy::IncreasingId)
             .num_threads(settings.threads.max(1));
         let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError::H264(e.to_string()))?;
-        if settings.threads > 1 {
-            Self::use_slices(&mut encoder, settings)?;
-        }
+        let params = Self::configure(&mut encoder, settings)?;
         Ok(Self {
             settings,
             encoder,
+            params,
+            window: window.then(|| Window {
+                rc: WindowRateControl::new(
+                    settings.bitrate_bps,
+                    settings.fps,
+                    settings.keyframe_interval_frames,
+                ),
+                meter: CostMeter::new(settings.width, settings.height),
+                qp: -1,
+            }),
+            since_keyframe: 0,
             config: None,
             annexb: Vec::with_capacity(1 << 20),
         })
     }
 
-    /// Slice threading: OpenH264 threads across slices, and the crate always asks for one
-    /// slice per frame. The crate opens the encoder on its first frame, so a black frame opens
-    /// it (its output is thrown away), then the parameters are read back and set again with
-    /// `threads` fixed slices: OpenH264 resets the encoder on that change, so the first real
-    /// frame is an IDR and the keyframe cadence counts from it.
-    #[allow(unsafe_code)] // the crate has no slice-count setting; two FFI calls, see SAFETY
-    fn use_slices(encoder: &mut Encoder, settings: VideoEncodeSettings) -> Result<(), EncodeError> {
+    /// Sets what the crate has no setting for (profile and entropy coding, references, the
+    /// deblocking filter, slices) through `SEncParamExt`. The crate
+    /// opens the encoder on its first frame, so a black frame opens it (its output is thrown
+    /// away); then the parameters are read back, changed and set again, and OpenH264 starts
+    /// over with them: the first real frame is an IDR and the keyframe cadence counts from it.
+    #[allow(unsafe_code)] // the crate has no such settings; FFI calls, see SAFETY
+    fn configure(
+        encoder: &mut Encoder,
+        settings: VideoEncodeSettings,
+    ) -> Result<openh264_sys2::SEncParamExt, EncodeError> {
         let black = VideoFrame::black(
             settings.width,
             settings.height,
@@ -105,9 +155,24 @@ impl H264Encoder {
                 "reading the encoder parameters failed (code {rc})"
             )));
         }
+        let tuning = settings.tuning;
+        let (profile, cabac) = match tuning.profile {
+            H264Profile::Baseline => (openh264_sys2::PRO_BASELINE, 0),
+            H264Profile::Main => (openh264_sys2::PRO_MAIN, 1),
+            H264Profile::High => (openh264_sys2::PRO_HIGH, 1),
+        };
+        params.eSpsPpsIdStrategy = openh264_sys2::CONSTANT_ID;
+        params.iEntropyCodingModeFlag = cabac;
+        params.iNumRefFrame = i32::from(tuning.ref_frames);
+        params.bEnableLongTermReference = tuning.long_term_refs;
+        params.iLoopFilterDisableIdc = if tuning.deblocking { 0 } else { 1 };
         let layer = &mut params.sSpatialLayers[0];
-        layer.sSliceArgument.uiSliceMode = openh264_sys2::SM_FIXEDSLCNUM_SLICE;
-        layer.sSliceArgument.uiSliceNum = u32::from(settings.threads);
+        layer.uiProfileIdc = profile;
+        layer.iDLayerQp = 26;
+        if settings.threads > 1 {
+            layer.sSliceArgument.uiSliceMode = openh264_sys2::SM_FIXEDSLCNUM_SLICE;
+            layer.sSliceArgument.uiSliceNum = u32::from(settings.threads);
+        }
         // SAFETY: as above; SetOption reads one SEncParamExt from `params`, valid for the call.
         let rc = unsafe {
             encoder.raw_api().set_option(
@@ -117,8 +182,30 @@ impl H264Encoder {
         };
         if rc != 0 {
             return Err(EncodeError::H264(format!(
-                "setting {} slices failed (code {rc})",
+                "setting the encoder parameters ({tuning}, {} slices) failed (code {rc})",
                 settings.threads
+            )));
+        }
+        Ok(params)
+    }
+
+    /// Gives OpenH264 the QP for the next frame (its rate control is off).
+    #[allow(unsafe_code)] // one FFI call, see SAFETY
+    fn set_qp(&mut self, qp: i32) -> Result<(), EncodeError> {
+        self.params.sSpatialLayers[0].iDLayerQp = qp;
+        // SAFETY: the encoder is open (`configure` encoded a frame); SetOption reads one
+        // SEncParamExt from `params`, valid for the call. Only the QP differs from the
+        // parameters in force, which OpenH264 takes without starting over
+        // (WelsEncoderParamAdjust).
+        let rc = unsafe {
+            self.encoder.raw_api().set_option(
+                openh264_sys2::ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+                (&raw mut self.params).cast(),
+            )
+        };
+        if rc != 0 {
+            return Err(EncodeError::H264(format!(
+                "setting QP {qp} failed (code {rc})"
             )));
         }
         Ok(())
@@ -129,8 +216,8 @@ impl H264Encoder {
     }
 
     /// Changes the target bitrate from the next frame on (dynamic bitrate). At most the
-    /// preset's bitrate, which OpenH264 was opened with as its maximum. Before the first frame
-    /// the encoder is not open yet: the call is refused.
+    /// preset's bitrate. Before the first frame the encoder is not open yet: the call is
+    /// refused.
     #[allow(unsafe_code)] // the crate has no safe setter; one FFI call, see SAFETY
     pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), EncodeError> {
         if self.config.is_none() {
@@ -139,6 +226,10 @@ impl H264Encoder {
             ));
         }
         let bps = bitrate_bps.min(self.settings.bitrate_bps);
+        if let Some(window) = &mut self.window {
+            window.rc.set_bitrate(bps);
+            return Ok(());
+        }
         let mut info = openh264_sys2::SBitrateInfo {
             iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
             iBitrate: i32::try_from(bps).unwrap_or(i32::MAX),
@@ -167,14 +258,27 @@ impl H264Encoder {
         frame: &VideoFrame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedPicture>, EncodeError> {
+        let started = Instant::now();
+        let keyframe = force_keyframe
+            || self.config.is_none()
+            || self.since_keyframe >= self.settings.keyframe_interval_frames;
         if force_keyframe {
             self.encoder.force_intra_frame();
         }
         let (w, h) = (frame.width as usize, frame.height as usize);
         let (y, u, v) = frame.planes();
+        let mut qp = None;
+        if let Some(window) = &mut self.window {
+            let cost = window.meter.measure(y, w);
+            let chosen = window.rc.qp_for(keyframe, cost);
+            qp = Some(chosen);
+            if i32::from(chosen) != window.qp {
+                window.qp = i32::from(chosen);
+                self.set_qp(i32::from(chosen))?;
+            }
+        }
         let source = YUVSlices::new((y, u, v), (w, h), (w, w / 2, w / 2));
         let millis = u64::try_from(frame.pts.as_millis_floor()).unwrap_or(0);
-        let started = Instant::now();
         let bitstream = self
             .encoder
             .encode_at(&source, openh264::Timestamp::from_millis(millis))
@@ -187,6 +291,14 @@ impl H264Encoder {
         self.annexb.clear();
         bitstream.write_vec(&mut self.annexb);
         let access_unit = avc::annexb_to_avcc(&self.annexb);
+        self.since_keyframe = if access_unit.idr {
+            1
+        } else {
+            self.since_keyframe + 1
+        };
+        if let Some(window) = &mut self.window {
+            window.rc.encoded(access_unit.data.len(), access_unit.idr);
+        }
         let mut new_config = None;
         if let Some(record) = access_unit.config_record() {
             let record = record.map_err(|e| EncodeError::H264(e.to_string()))?;
@@ -219,6 +331,7 @@ impl H264Encoder {
             packet,
             new_config,
             encode_time,
+            qp,
         }))
     }
 }
@@ -239,6 +352,7 @@ mod tests {
             bitrate_bps: 500_000,
             keyframe_interval_frames: 10,
             threads: 1,
+            tuning: VideoTuning::default(),
         };
         let mut enc = H264Encoder::new(settings).unwrap();
         let mut src = TestPattern::new(320, 240);
@@ -295,6 +409,7 @@ mod tests {
             bitrate_bps: 1_000_000,
             keyframe_interval_frames: 10,
             threads: 2,
+            tuning: VideoTuning::default(),
         };
         let mut enc = H264Encoder::new(settings).unwrap();
         let mut src = TestPattern::new(640, 360);
@@ -331,6 +446,7 @@ mod tests {
             bitrate_bps: 2_000_000,
             keyframe_interval_frames: 300,
             threads: 1,
+            tuning: VideoTuning::default(),
         };
         let mut enc = H264Encoder::new(settings).unwrap();
         assert!(enc.set_bitrate(500_000).is_err());

@@ -30,7 +30,7 @@ use crate::capture::{
     Worker, devices,
 };
 use crate::config::Preset;
-use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
+use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings, VideoTuning};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
@@ -96,6 +96,9 @@ pub struct EngineConfig {
     pub pacing: Pacing,
     /// OpenH264 threads (1: one slice per frame; more: that many slices, one thread each).
     pub encoder_threads: u16,
+    /// How OpenH264 is set up; `None`: the defaults for the video source
+    /// ([`VideoTuning::for_source`]).
+    pub video_tuning: Option<VideoTuning>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +206,9 @@ impl EngineHandle {
                     bitrate_bps: preset.video_kbps * 1000,
                     keyframe_interval_frames: preset.keyframe_interval_frames(),
                     threads: config.encoder_threads.max(1),
+                    tuning: config
+                        .video_tuning
+                        .unwrap_or_else(|| VideoTuning::for_source(&config.video)),
                 })
             })
             .transpose()
