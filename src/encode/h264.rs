@@ -110,6 +110,7 @@ impl H264Encoder {
                     settings.bitrate_bps,
                     settings.fps,
                     settings.keyframe_interval_frames,
+                    settings.width * settings.height,
                 ),
                 meter: CostMeter::new(settings.width, settings.height),
                 qp: -1,
@@ -298,6 +299,13 @@ impl H264Encoder {
         };
         if let Some(window) = &mut self.window {
             window.rc.encoded(access_unit.data.len(), access_unit.idr);
+            tracing::trace!(
+                qp = qp.unwrap_or(0),
+                idr = access_unit.idr,
+                predicted_key = keyframe,
+                bytes = access_unit.data.len(),
+                "picture"
+            );
         }
         let mut new_config = None;
         if let Some(record) = access_unit.config_record() {

@@ -41,15 +41,19 @@ pub const MEAN_AIM: f64 = 0.97;
 pub const CREDIT_SECONDS: f64 = 0.5;
 /// A keyframe's QP under the P frames' (x264's ipratio 1.4 is 2.9 steps).
 pub const KEYFRAME_QP_OFFSET: f64 = 3.0;
-/// QP steps the P frames' QP may fall from one frame to the next.
-pub const MAX_QP_FALL: f64 = 2.0;
+/// How fast the P frames' QP follows the spending: QP steps a frame per doubling over the aim
+/// (6 steps halve the bits), and the most it moves in one frame.
+const MEAN_GAIN: f64 = 0.3;
+const MAX_QP_STEP: f64 = 0.5;
 /// Share of the window's room a P frame may be planned to take; a keyframe's.
 const P_SHARE_OF_ROOM: f64 = 0.5;
 const KEY_SHARE_OF_ROOM: f64 = 0.9;
 pub const MIN_QP: u8 = 10;
 pub const MAX_QP: u8 = 51;
-/// Weight of the older frames in a model (x264's predictor decay).
-const DECAY: f64 = 0.5;
+/// Weight of the older frames in a model, a frame: P frames are many and vary (a scrolled
+/// picture, then still ones), keyframes are few.
+const P_MODEL_DECAY: f64 = 0.95;
+const KEY_MODEL_DECAY: f64 = 0.5;
 
 /// H.264's quantizer step for a QP (doubles every 6).
 pub fn qstep(qp: f64) -> f64 {
@@ -140,25 +144,36 @@ impl CostMeter {
     }
 }
 
-/// Predicts a frame's bits from its cost and QP: `coeff * cost / qstep(qp)`.
+/// Predicts a frame's bits from its cost and QP: `coeff * cost / qstep(qp)`, `coeff` the
+/// ratio of the recent frames' sums (bits x qstep over cost), so that the big frames, which
+/// carry the bits, weigh the most.
 #[derive(Debug, Clone, Copy)]
 struct Model {
-    coeff: f64,
-    weight: f64,
+    /// Decayed sums of bits x qstep and of cost.
+    num: f64,
+    den: f64,
+    decay: f64,
 }
 
 impl Model {
-    fn bits(&self, cost: f64, qp: f64) -> f64 {
-        self.coeff * cost / qstep(qp)
+    /// `coeff`: the first guess, worth one frame of cost `cost`.
+    fn new(coeff: f64, cost: f64, decay: f64) -> Self {
+        Self {
+            num: coeff * cost,
+            den: cost,
+            decay,
+        }
+    }
+    fn coeff(&self) -> f64 {
+        self.num / self.den.max(1e-9)
     }
     /// The QP at which this model predicts `bits`.
     fn qp_for(&self, cost: f64, bits: f64) -> f64 {
-        qp_of_qstep(self.coeff * cost / bits.max(1.0))
+        qp_of_qstep(self.coeff() * cost / bits.max(1.0))
     }
     fn learn(&mut self, bits: f64, cost: f64, qp: f64) {
-        let coeff = bits * qstep(qp) / cost.max(1.0);
-        self.weight = self.weight * DECAY + 1.0;
-        self.coeff += (coeff - self.coeff) / self.weight;
+        self.num = self.num * self.decay + bits * qstep(qp);
+        self.den = self.den * self.decay + cost;
     }
 }
 
@@ -183,16 +198,23 @@ pub struct WindowRateControl {
     excess: f64,
     p_model: Model,
     key_model: Model,
-    /// The P frames' QP of the last frame (a keyframe's plus the offset).
-    last_qp: Option<f64>,
+    /// The P frames' QP the mean asked for last (before the window's limit).
+    base_qp: Option<f64>,
+    /// The first frame's base QP, from the bits a pixel may take.
+    first_qp: f64,
     plan: Option<Plan>,
 }
 
 impl WindowRateControl {
     /// `keyint`: frames between keyframes.
-    pub fn new(bitrate_bps: u32, fps: u32, keyint: u32) -> Self {
+    pub fn new(bitrate_bps: u32, fps: u32, keyint: u32, pixels: u32) -> Self {
         let fps = f64::from(fps.max(1));
-        // First guesses (bits per cost unit at QP 28), from the benchmark clips.
+        // 0.1 bit a pixel (720p30 at 3000 kbit/s) starts at QP 30; twice as many, 6 finer.
+        let bits_per_pixel = f64::from(bitrate_bps.max(1)) / fps / f64::from(pixels.max(1));
+        let first_qp = 30.0 - 6.0 * (bits_per_pixel / 0.1).log2();
+        // First guesses (bits per cost unit at QP 28), from the benchmark clips; each counts
+        // as one frame of a typical 720p cost and is soon outweighed.
+        let typical = 1e6;
         Self {
             fps,
             bitrate: f64::from(bitrate_bps.max(1)),
@@ -201,15 +223,10 @@ impl WindowRateControl {
             recent: VecDeque::new(),
             recent_sum: 0.0,
             excess: 0.0,
-            p_model: Model {
-                coeff: 0.6 * qstep(28.0),
-                weight: 0.0,
-            },
-            key_model: Model {
-                coeff: 0.9 * qstep(28.0),
-                weight: 0.0,
-            },
-            last_qp: None,
+            p_model: Model::new(0.6 * qstep(28.0), typical, P_MODEL_DECAY),
+            key_model: Model::new(0.9 * qstep(28.0), typical, KEY_MODEL_DECAY),
+            base_qp: None,
+            first_qp: first_qp.clamp(20.0, 40.0),
             plan: None,
         }
     }
@@ -232,26 +249,36 @@ impl WindowRateControl {
     /// The QP for the next frame.
     pub fn qp_for(&mut self, keyframe: bool, cost: FrameCost) -> u8 {
         let budget = self.frame_budget();
-        // The mean: the coming keyframe interval's predicted bits at one QP (P frames) and the
-        // offset (the keyframe) match its budget less the excess, spread over a second.
-        let frames = self.keyint as f64;
-        let per_frame = (budget - self.excess / self.fps).max(0.25 * budget);
-        let p_cost = self.p_model.coeff * cost.inter * (frames - 1.0);
-        let key_cost = self.key_model.coeff * cost.intra * (KEYFRAME_QP_OFFSET / 6.0).exp2();
-        let mut qp = qp_of_qstep((p_cost + key_cost) / (per_frame * frames));
-        if let Some(last) = self.last_qp {
-            qp = qp.max(last - MAX_QP_FALL);
-        }
-        let (model, frame_cost) = if keyframe {
-            qp -= KEYFRAME_QP_OFFSET;
-            (self.key_model, cost.intra)
+        // The mean: the P frames' QP moves with what the last 2 s (or the frames so far) spent
+        // against their budget, less the excess spread over a second: a slow integral
+        // control, so that the QP stays steady from frame to frame.
+        let frames = self.recent.len().max(1) as f64;
+        let spent = if self.recent.is_empty() {
+            budget
         } else {
-            (self.p_model, cost.inter)
+            self.recent_sum / frames
+        };
+        let aim = (budget - self.excess / self.fps).max(0.25 * budget);
+        let step = (MEAN_GAIN * (spent / aim).log2()).clamp(-MAX_QP_STEP, MAX_QP_STEP);
+        let base = match self.base_qp {
+            Some(last) => last + step,
+            None => self.first_qp,
+        }
+        .clamp(f64::from(MIN_QP), f64::from(MAX_QP));
+        self.base_qp = Some(base);
+        let (model, frame_cost, mut qp) = if keyframe {
+            (self.key_model, cost.intra, base - KEYFRAME_QP_OFFSET)
+        } else {
+            (self.p_model, cost.inter, base)
         };
         // The window: what the last window - 1 frames left of its limit.
         let limit = WINDOW_LIMIT * self.bitrate * self.window as f64 / self.fps;
         let room = (limit - self.recent_sum).max(0.1 * budget);
-        let share = if keyframe { KEY_SHARE_OF_ROOM } else { P_SHARE_OF_ROOM };
+        let share = if keyframe {
+            KEY_SHARE_OF_ROOM
+        } else {
+            P_SHARE_OF_ROOM
+        };
         qp = qp.max(model.qp_for(frame_cost, room * share));
         let qp = qp.clamp(f64::from(MIN_QP), f64::from(MAX_QP)).round();
         self.plan = Some(Plan { cost, qp });
@@ -265,11 +292,17 @@ impl WindowRateControl {
         if let Some(plan) = self.plan.take() {
             if keyframe {
                 self.key_model.learn(bits, plan.cost.intra, plan.qp);
-                self.last_qp = Some(plan.qp + KEYFRAME_QP_OFFSET);
             } else {
                 self.p_model.learn(bits, plan.cost.inter, plan.qp);
-                self.last_qp = Some(plan.qp);
             }
+            tracing::trace!(
+                qp = plan.qp,
+                keyframe,
+                bits,
+                inter = plan.cost.inter,
+                intra = plan.cost.intra,
+                "rate control"
+            );
         }
         self.recent.push_back(bits);
         self.recent_sum += bits;
