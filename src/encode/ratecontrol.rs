@@ -34,11 +34,10 @@ use std::collections::VecDeque;
 
 /// A window may carry at most this much over the bitrate (the 105 %).
 pub const WINDOW_LIMIT: f64 = 1.05;
+/// The window is planned at this (a frame may come out bigger than its model predicted).
+pub const PLANNED_WINDOW: f64 = 1.0;
 /// The mean aims a little under the bitrate, so that prediction errors stay under it.
-pub const MEAN_AIM: f64 = 0.97;
-/// Bits saved on easy pictures are kept for at most this long (then a hard scene cannot spend
-/// more than the bitrate allows over a window anyway).
-pub const CREDIT_SECONDS: f64 = 0.5;
+pub const MEAN_AIM: f64 = 0.95;
 /// A keyframe's QP under the P frames' (x264's ipratio 1.4 is 2.9 steps).
 pub const KEYFRAME_QP_OFFSET: f64 = 3.0;
 /// How fast the P frames' QP follows the spending: QP steps a frame per doubling over the aim
@@ -47,8 +46,8 @@ const MEAN_GAIN: f64 = 0.3;
 const MAX_QP_STEP: f64 = 0.5;
 /// Share of the window's room a P frame may be planned to take; a keyframe's.
 const P_SHARE_OF_ROOM: f64 = 0.5;
-const KEY_SHARE_OF_ROOM: f64 = 0.9;
-pub const MIN_QP: u8 = 10;
+const KEY_SHARE_OF_ROOM: f64 = 0.7;
+pub const MIN_QP: u8 = 12;
 pub const MAX_QP: u8 = 51;
 /// Weight of the older frames in a model, a frame: P frames are many and vary (a scrolled
 /// picture, then still ones), keyframes are few.
@@ -194,8 +193,8 @@ pub struct WindowRateControl {
     /// Bits of the last `window - 1` frames, and their sum.
     recent: VecDeque<f64>,
     recent_sum: f64,
-    /// Bits spent over the schedule (negative: saved, down to the credit).
-    excess: f64,
+    /// The last P frame's QP was raised by the window.
+    capped: bool,
     p_model: Model,
     key_model: Model,
     /// The P frames' QP the mean asked for last (before the window's limit).
@@ -222,7 +221,7 @@ impl WindowRateControl {
             keyint: keyint.max(1) as usize,
             recent: VecDeque::new(),
             recent_sum: 0.0,
-            excess: 0.0,
+            capped: false,
             p_model: Model::new(0.6 * qstep(28.0), typical, P_MODEL_DECAY),
             key_model: Model::new(0.9 * qstep(28.0), typical, KEY_MODEL_DECAY),
             base_qp: None,
@@ -235,7 +234,6 @@ impl WindowRateControl {
     /// schedule is forgotten; the window holds the new rate at once.
     pub fn set_bitrate(&mut self, bitrate_bps: u32) {
         self.bitrate = f64::from(bitrate_bps.max(1));
-        self.excess = self.excess.min(0.0);
     }
 
     pub fn bitrate(&self) -> u32 {
@@ -258,8 +256,12 @@ impl WindowRateControl {
         } else {
             self.recent_sum / frames
         };
-        let aim = (budget - self.excess / self.fps).max(0.25 * budget);
-        let step = (MEAN_GAIN * (spent / aim).log2()).clamp(-MAX_QP_STEP, MAX_QP_STEP);
+        let mut step = (MEAN_GAIN * (spent / budget).log2()).clamp(-MAX_QP_STEP, MAX_QP_STEP);
+        // While the window holds the P frames above the mean's QP, that QP does not fall
+        // further (it would come out all at once when the window has room again).
+        if self.capped {
+            step = step.max(0.0);
+        }
         let base = match self.base_qp {
             Some(last) => last + step,
             None => self.first_qp,
@@ -271,15 +273,18 @@ impl WindowRateControl {
         } else {
             (self.p_model, cost.inter, base)
         };
-        // The window: what the last window - 1 frames left of its limit.
-        let limit = WINDOW_LIMIT * self.bitrate * self.window as f64 / self.fps;
+        // The window: what the last window - 1 frames left of the bitrate (the planned limit;
+        // the 5 % above it absorb a frame bigger than predicted).
+        let limit = PLANNED_WINDOW * self.bitrate * self.window as f64 / self.fps;
         let room = (limit - self.recent_sum).max(0.1 * budget);
         let share = if keyframe {
             KEY_SHARE_OF_ROOM
         } else {
             P_SHARE_OF_ROOM
         };
-        qp = qp.max(model.qp_for(frame_cost, room * share));
+        let window_qp = model.qp_for(frame_cost, room * share);
+        self.capped = !keyframe && window_qp > qp + 1.0;
+        qp = qp.max(window_qp);
         let qp = qp.clamp(f64::from(MIN_QP), f64::from(MAX_QP)).round();
         self.plan = Some(Plan { cost, qp });
         qp as u8
@@ -309,8 +314,6 @@ impl WindowRateControl {
         while self.recent.len() >= self.window {
             self.recent_sum -= self.recent.pop_front().unwrap_or(0.0);
         }
-        let credit = CREDIT_SECONDS * self.bitrate;
-        self.excess = (self.excess + bits - self.frame_budget()).max(-credit);
     }
 }
 
