@@ -53,6 +53,7 @@ pub const MAX_QP: u8 = 51;
 /// picture, then still ones), keyframes are few.
 const P_MODEL_DECAY: f64 = 0.95;
 const KEY_MODEL_DECAY: f64 = 0.5;
+const PEAK_DECAY: f64 = 0.97;
 
 /// H.264's quantizer step for a QP (doubles every 6).
 pub fn qstep(qp: f64) -> f64 {
@@ -152,6 +153,10 @@ struct Model {
     num: f64,
     den: f64,
     decay: f64,
+    /// The largest coefficient of a recent frame that cost at least a quarter of the mean
+    /// (decaying [`PEAK_DECAY`] a frame): the window plans with it, so that a picture costlier
+    /// than its cost says (text scrolled out of the motion search's reach) does not overflow it.
+    peak: f64,
 }
 
 impl Model {
@@ -161,18 +166,24 @@ impl Model {
             num: coeff * cost,
             den: cost,
             decay,
+            peak: coeff,
         }
     }
     fn coeff(&self) -> f64 {
         self.num / self.den.max(1e-9)
     }
-    /// The QP at which this model predicts `bits`.
+    /// The QP at which the worst recent frames predict `bits`.
     fn qp_for(&self, cost: f64, bits: f64) -> f64 {
-        qp_of_qstep(self.coeff() * cost / bits.max(1.0))
+        qp_of_qstep(self.peak.max(self.coeff()) * cost / bits.max(1.0))
     }
     fn learn(&mut self, bits: f64, cost: f64, qp: f64) {
+        let mean_cost = self.den * (1.0 - self.decay);
         self.num = self.num * self.decay + bits * qstep(qp);
         self.den = self.den * self.decay + cost;
+        self.peak *= PEAK_DECAY;
+        if cost >= 0.25 * mean_cost {
+            self.peak = self.peak.max(bits * qstep(qp) / cost.max(1.0));
+        }
     }
 }
 
