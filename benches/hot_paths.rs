@@ -19,7 +19,7 @@ use onair::media::{
     AudioConfig, EncodedPacket, MediaTime, StreamKind, Timebase, VideoConfig, VideoFrame,
 };
 use onair::output::interleave::Interleaver;
-use onair::pipeline::stats::LatencyHistogram;
+use onair::output::latency::LatencyHistogram;
 
 const FPS: u32 = 60;
 

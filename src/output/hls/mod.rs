@@ -28,8 +28,8 @@ use crate::format::hls::{
 use crate::format::mp4::{Fragment, Mp4Options, Mp4Writer};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime};
+use crate::output::counters::OutputCounters;
 use crate::output::{Departure, OutputError, OutputSink, StreamSet};
-use crate::pipeline::stats::OutputCounters;
 
 /// The preview server's address when none is given: loopback only.
 pub const DEFAULT_SERVE_ADDR: &str = "127.0.0.1:8787";
