@@ -102,6 +102,7 @@ fn gl_renderer(cc: &eframe::CreationContext<'_>) -> Option<String> {
 
 /// SIGINT and SIGTERM close the window as the close button does (outputs finish, files are
 /// finalized): a thread (`app-signals`) raises `quit` and wakes the window.
+#[cfg(unix)]
 fn watch_signals(ctx: &egui::Context, quit: Arc<AtomicBool>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
@@ -116,6 +117,30 @@ fn watch_signals(ctx: &egui::Context, quit: Arc<AtomicBool>) {
                 quit.store(true, Ordering::Relaxed);
                 ctx.request_repaint();
             }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch SIGINT/SIGTERM ({e}); close the window to quit");
+    }
+}
+
+/// Elsewhere (Windows: Ctrl+C, Ctrl+Break in a console) the signals raise `quit`, which a
+/// thread (`app-signals`) looks at four times a second to wake the window.
+#[cfg(not(unix))]
+fn watch_signals(ctx: &egui::Context, quit: Arc<AtomicBool>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, quit.clone()) {
+            tracing::warn!("cannot watch signal {signal} ({e}); close the window to quit");
+        }
+    }
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("app-signals".into())
+        .spawn(move || {
+            while !quit.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            ctx.request_repaint();
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot watch SIGINT/SIGTERM ({e}); close the window to quit");

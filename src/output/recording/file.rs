@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -61,7 +60,7 @@ impl RecordingFile {
         Ok(())
     }
     fn patch(&mut self, offset: u64, bytes: &[u8]) -> Result<(), OutputError> {
-        self.timed(|f| f.write_all_at(bytes, offset))
+        self.timed(|f| write_all_at(f, bytes, offset))
     }
     fn sync(&mut self) -> Result<(), OutputError> {
         self.timed(|f| f.sync_data())
@@ -72,6 +71,21 @@ impl RecordingFile {
             source,
         }
     }
+}
+
+/// Overwrites `bytes` at `offset` without moving the file's position (Unix: `pwrite`).
+#[cfg(unix)]
+fn write_all_at(file: &mut File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Overwrites `bytes` at `offset`, then goes back to the end, where appends continue.
+#[cfg(not(unix))]
+fn write_all_at(file: &mut File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)?;
+    file.seek(SeekFrom::End(0)).map(|_| ())
 }
 
 /// Fragmented MP4 while recording, finalized into a plain MP4 on a clean stop.
