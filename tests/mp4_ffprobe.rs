@@ -199,19 +199,19 @@ fn write_fragmented(src: &Source) -> Written {
         Some(src.audio.clone()),
         Mp4Options::default(),
     );
-    let mut file = writer.init_segment();
+    let mut file = writer.init_segment().unwrap();
     let mut fragments = Vec::new();
     let mut video_pushed = 0;
     let mut video_written = 0;
     for p in &src.packets {
-        if let Some(f) = writer.push(p) {
+        if let Some(f) = writer.push(p).unwrap() {
             fragments.push((file.len(), video_pushed - video_written));
             video_written = video_pushed;
             file.extend_from_slice(&f.bytes);
         }
         video_pushed += usize::from(p.kind == StreamKind::Video);
     }
-    if let Some(f) = writer.flush() {
+    if let Some(f) = writer.flush().unwrap() {
         fragments.push((file.len(), video_pushed - video_written));
         file.extend_from_slice(&f.bytes);
     }
@@ -344,7 +344,7 @@ fn finalized_file_is_a_plain_mp4() {
         } = write_fragmented(&src);
         let frag_path = dir.path().join("frag.mp4");
         std::fs::write(&frag_path, &file).unwrap();
-        let fin = writer.finalize();
+        let fin = writer.finalize().unwrap();
         file.extend_from_slice(&fin.append);
         for &(offset, bytes) in &fin.patches {
             file[offset as usize..offset as usize + 4].copy_from_slice(&bytes);

@@ -91,6 +91,8 @@ pub enum OutputError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Mp4(#[from] crate::format::mp4::Mp4Error),
+    #[error(transparent)]
     Rtmp(#[from] rtmp::RtmpError),
     #[error(transparent)]
     Hls(#[from] hls::HlsError),

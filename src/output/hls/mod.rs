@@ -248,7 +248,7 @@ impl OutputSink for HlsOutput {
         });
         let init = FileWrite {
             name: playlist.init_name(),
-            bytes: writer.init_segment(),
+            bytes: writer.init_segment()?,
         };
         self.writer = Some(writer);
         self.playlist = Some(playlist);
@@ -260,7 +260,13 @@ impl OutputSink for HlsOutput {
     }
 
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError> {
-        let Some(fragment) = self.writer.as_mut().and_then(|w| w.push(pkt)) else {
+        let Some(fragment) = self
+            .writer
+            .as_mut()
+            .map(|w| w.push(pkt))
+            .transpose()?
+            .flatten()
+        else {
             return Ok(());
         };
         self.publish(fragment)
@@ -268,7 +274,13 @@ impl OutputSink for HlsOutput {
 
     fn finish(&mut self) -> Result<(), OutputError> {
         let result = (|| {
-            if let Some(fragment) = self.writer.as_mut().and_then(Mp4Writer::flush) {
+            if let Some(fragment) = self
+                .writer
+                .as_mut()
+                .map(Mp4Writer::flush)
+                .transpose()?
+                .flatten()
+            {
                 self.publish(fragment)?;
             }
             match self.playlist.as_mut() {

@@ -113,7 +113,7 @@ impl OutputSink for Mp4Recording {
             streams.audio.clone(),
             Mp4Options::default(),
         );
-        let init = writer.init_segment();
+        let init = writer.init_segment()?;
         self.writer = Some(writer);
         self.out.append(&init)
     }
@@ -122,7 +122,7 @@ impl OutputSink for Mp4Recording {
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
         };
-        if let Some(fragment) = writer.push(pkt) {
+        if let Some(fragment) = writer.push(pkt)? {
             self.out.append(&fragment.bytes)?;
             self.through = Some(fragment.start + fragment.duration);
             if fragment.starts_with_keyframe {
@@ -136,13 +136,13 @@ impl OutputSink for Mp4Recording {
         let Some(mut writer) = self.writer.take() else {
             return Ok(());
         };
-        if let Some(fragment) = writer.flush() {
+        if let Some(fragment) = writer.flush()? {
             self.out.append(&fragment.bytes)?;
             self.through = Some(MediaTime::MAX);
         }
         // The complete moov goes to the end first and reaches the disk before the fragment
         // headers are blanked, so an interruption at any point leaves a playable file.
-        let finalize = writer.finalize();
+        let finalize = writer.finalize()?;
         self.out.append(&finalize.append)?;
         self.out.sync()?;
         for (offset, bytes) in &finalize.patches {
