@@ -226,12 +226,12 @@ fn the_preview_rate_is_automatic_until_chosen() {
     h.run_steps(2);
     assert!(!rate_disabled(&h));
     // Unticked, the rate in force becomes the chosen one, and is saved.
-    assert_eq!(h.state().settings.preview_fps, Some(5));
+    assert_eq!(h.state().settings().preview_fps, Some(5));
     let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
     assert!(saved.contains("preview_fps = 5"), "{saved}");
     h.get_by_label("Automatic").click();
     h.run_steps(2);
-    assert_eq!(h.state().settings.preview_fps, None);
+    assert_eq!(h.state().settings().preview_fps, None);
     let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
     assert!(!saved.contains("preview_fps"), "{saved}");
     // A GPU: the automatic rate is 15 again.
