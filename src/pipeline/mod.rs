@@ -590,7 +590,9 @@ fn run_video_source(
                 ctx.counters
                     .video_dropped_encoder_queue
                     .fetch_add(1, Relaxed);
-                pool.give_back(frame);
+                if !pool.give_back(frame) {
+                    ctx.counters.video_buffers_freed.fetch_add(1, Relaxed);
+                }
             }
             Err(TrySendError::Disconnected(_)) => break,
         }
@@ -677,8 +679,10 @@ fn run_video_encoder(
                 break;
             }
         }
-        // Full recycle queue: the pool has enough; let this buffer go.
-        let _full = recycle.try_send(frame);
+        // Full recycle queue: the pool has enough; let this buffer go (counted).
+        if let Err(TrySendError::Full(_)) = recycle.try_send(frame) {
+            counters.video_buffers_freed.fetch_add(1, Relaxed);
+        }
     }
 }
 
@@ -759,7 +763,10 @@ fn run_audio_encoder(
                 return;
             }
         }
-        let _full = recycle.try_send(chunk.samples);
+        // Full: the source has enough buffers; let this one go (counted).
+        if let Err(TrySendError::Full(_)) = recycle.try_send(chunk.samples) {
+            counters.audio_buffers_freed.fetch_add(1, Relaxed);
+        }
     }
     match encoder.flush() {
         Ok(packets) => send(packets),

@@ -29,10 +29,15 @@ pub struct EngineCounters {
     pub video_bytes: AtomicU64,
     /// The H.264 encoder's current target (the preset's, or lower under dynamic bitrate).
     pub video_target_bitrate_bps: AtomicU64,
+    /// Encoded frames' buffers the pool had no room for, freed instead of reused (cannot
+    /// happen: the pool holds every frame in flight).
+    pub video_buffers_freed: AtomicU64,
     pub audio_captured_samples: AtomicU64,
     pub audio_dropped_encoder_queue: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
+    /// Encoded chunks' sample buffers the source had no room for, freed instead of reused.
+    pub audio_buffers_freed: AtomicU64,
     /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
     pub audio_levels: Arc<AudioLevels>,
     /// The device sources (screen, camera, microphone) feeding the program.
@@ -164,6 +169,8 @@ pub struct VideoStats {
     pub encoder_thread_cpu_nanos: u64,
     pub bytes: u64,
     pub target_bitrate_bps: u64,
+    /// Frame buffers freed instead of reused (no frame is lost; 0 when all is well).
+    pub buffers_freed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -172,6 +179,8 @@ pub struct AudioStats {
     pub dropped_encoder_queue: u64,
     pub encoded: u64,
     pub bytes: u64,
+    /// Sample buffers freed instead of reused (no audio is lost).
+    pub buffers_freed: u64,
     /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
     pub level_peak_dbfs: Option<f32>,
     pub level_rms_dbfs: Option<f32>,
@@ -192,12 +201,14 @@ impl EngineCounters {
                 encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
                 bytes: self.video_bytes.load(Relaxed),
                 target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
+                buffers_freed: self.video_buffers_freed.load(Relaxed),
             },
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
+                buffers_freed: self.audio_buffers_freed.load(Relaxed),
                 level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
                 level_rms_dbfs: self.audio_levels.combined().map(|l| l.rms_dbfs),
             },

@@ -12,6 +12,9 @@
 //! for a part without a segment, and with 503 after three target durations. A request for the
 //! part the playlist's preload hint names is held the same way until the part exists.
 //!
+//! It runs on one thread (the output's `-net` thread, a current-thread tokio runtime with no
+//! blocking pool in use): files are read with `std::fs`.
+//!
 //! The routing and the decisions are plain functions ([`route`], [`Directives::parse`],
 //! [`Progress::has`]), unit-tested without a socket; the integration tests drive the real
 //! server.
@@ -239,8 +242,10 @@ async fn wait(
     )
 }
 
+/// Reads the file on the server's own thread: parts and segments are small and fresh in the
+/// page cache, and `tokio::fs` would run each read on tokio's blocking pool, an unnamed thread.
 async fn file(shared: &Shared, head: bool, name: &str, cache: &'static str) -> Response {
-    match tokio::fs::read(shared.dir.join(name)).await {
+    match std::fs::read(shared.dir.join(name)) {
         Ok(bytes) => body(head, bytes, content_type(name), cache),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => status(StatusCode::NOT_FOUND),
         Err(e) => {
