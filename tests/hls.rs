@@ -411,6 +411,8 @@ fn bad_hls_arguments_are_one_line_errors() {
             && err.contains("choose another address with --serve"),
         "{err}"
     );
+    // Issue 14: the port is checked before anything is created (it left `.onair-hls` behind).
+    assert!(!hls.exists(), "a busy port left {hls:?} behind");
     let err = fail(&["--hls", hls.to_str().unwrap(), "--hls-window", "3"]);
     assert!(err.contains("at least 6 segments"), "{err}");
 
