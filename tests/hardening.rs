@@ -364,6 +364,25 @@ fn the_preview_survives_idle_crowds_and_slow_clients() {
     let (soft, hard) = open_file_limits(pid);
     assert_eq!(soft, hard, "the soft limit on open files was not raised");
 
+    // Item 4: a media file the output did not write, and a link to a file outside the folder
+    // under a media name, are not served.
+    std::fs::write(hls.join("zz-1.m4s"), b"planted").unwrap();
+    let outside = path_in(&dir, "outside.txt");
+    std::fs::write(&outside, b"secret outside").unwrap();
+    std::os::unix::fs::symlink(&outside, hls.join("zz-2.m4s")).unwrap();
+    for planted in ["/zz-1.m4s", "/zz-2.m4s"] {
+        let (code, _, body) = http(port, "GET", planted);
+        assert_eq!(code, 404, "{planted} was served: {}", text(&body));
+    }
+    // A listed part is served.
+    let playlist = http_text(port, "/live.m3u8");
+    let part = playlist
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .find_map(|l| l.split("URI=\"").nth(1)?.split('"').next().map(str::to_owned))
+        .unwrap();
+    assert_eq!(http(port, "GET", &format!("/{part}")).0, 200, "{part}");
+
     // A slow client: a request never finished, a header byte now and then.
     let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -491,6 +510,24 @@ fn a_full_disk_leaves_recordings_that_decode_cleanly() {
         matches!(boxes.last().map(String::as_str), Some("moov" | "mdat")),
         "{boxes:?}"
     );
+}
+
+/// Item 9: a Y4M file cut inside its header (`W854 H480` cut after `H4`) was reported as
+/// "pictures are 854x4".
+#[test]
+fn a_truncated_y4m_header_is_said_to_be_cut_short() {
+    let dir = tempdir();
+    let y4m = path_in(&dir, "cut.y4m");
+    std::fs::write(&y4m, b"YUV4MPEG2 W854 H4").unwrap();
+    let out = onair()
+        .args(["broadcast", "--preset", "480p30", "--duration", "1", "--record"])
+        .arg(path_in(&dir, "x.mp4"))
+        .arg("--video")
+        .arg(format!("y4m:{}", y4m.display()))
+        .output()
+        .unwrap();
+    let err = one_line_error(&out);
+    assert!(err.contains("cut short") && !err.contains("854x4"), "{err}");
 }
 
 /// Item 9: the same file twice said it "already exists" (the second output found the first's

@@ -1286,24 +1286,21 @@ mod tests {
             Mp4Options::default(),
         );
         let mut file = w.init_segment();
-        let mut kept = 0;
-        let mut lost = false;
-        for (i, p) in pkts.iter().enumerate() {
+        let (mut kept, mut lost) = (0, 0);
+        for p in &pkts {
             if let Some(f) = w.push(p) {
-                if lost {
-                    break;
+                if lost > 0 || file.len() > 2_000 {
+                    // The disk is full: this fragment never reaches the file.
+                    w.retract_last_fragment();
+                    w.retract_last_fragment(); // a second call changes nothing
+                    lost += 1;
+                } else {
+                    file.extend_from_slice(&f.bytes);
+                    kept += 1;
                 }
-                if file.len() > 2_000 {
-                    w.retract_last_fragment(); // the disk is full: this one is lost
-                    w.retract_last_fragment(); // and a second call changes nothing
-                    lost = true;
-                    continue;
-                }
-                file.extend_from_slice(&f.bytes);
-                kept = i;
             }
         }
-        assert!(lost && kept > 0);
+        assert!(lost > 0 && kept > 0, "{kept} kept, {lost} lost");
         let fin = w.finalize();
         let moov_at = file.len();
         file.extend_from_slice(&fin.append);

@@ -83,7 +83,13 @@ impl RtmpUrl {
     /// Whitespace around either (a paste) is ignored.
     pub fn with_key(server: &str, key: &str) -> Result<Self, UrlError> {
         let (server, key) = (server.trim(), key.trim());
-        let shown = || format!("{}/{}", mask_tail(server.trim_end_matches('/')), mask(key));
+        let shown = || {
+            format!(
+                "{}/{}",
+                mask_userinfo(server.trim_end_matches('/')),
+                mask(key)
+            )
+        };
         if server.chars().count() + key.chars().count() > MAX_URL_LEN {
             return Err(UrlError::TooLong {
                 len: server.chars().count() + 1 + key.chars().count(),
@@ -287,9 +293,8 @@ fn mask(key: &str) -> &'static str {
     if key.is_empty() { "" } else { "****" }
 }
 
-/// The input as it may be shown in an error: its last path segment (a possible key) and any
-/// `user:password@` masked.
-fn mask_tail(url: &str) -> String {
+/// The input split as `scheme://`, authority with any `user:password@` masked, and path.
+fn split_masked(url: &str) -> (&str, String, &str) {
     let path_start = url.find("://").map_or(0, |i| i + 3);
     let (scheme, rest) = url.split_at(path_start);
     let (authority, path) = match rest.find('/') {
@@ -300,6 +305,19 @@ fn mask_tail(url: &str) -> String {
         Some((_, host)) => format!("****@{host}"),
         None => authority.to_owned(),
     };
+    (scheme, authority, path)
+}
+
+/// The input with any `user:password@` masked, for error messages.
+fn mask_userinfo(url: &str) -> String {
+    let (scheme, authority, path) = split_masked(url);
+    format!("{scheme}{authority}{path}")
+}
+
+/// The input as it may be shown in an error: its last path segment (a possible key) and any
+/// `user:password@` masked.
+fn mask_tail(url: &str) -> String {
+    let (scheme, authority, path) = split_masked(url);
     let path = match path.trim_end_matches('/').rsplit_once('/') {
         Some((head, tail)) if !tail.is_empty() => format!("{head}/****"),
         _ => path.to_owned(),
