@@ -537,17 +537,14 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     }
     // The engine stops on a thread of its own, so that the stats go on while outputs flush
     // and finalize.
-    let stopping = std::thread::Builder::new()
-        .name("cli-stop".into())
-        .spawn(move || engine.stop())
-        .context("cannot start the stopping thread")?;
+    let stopping = engine.stop_in_background()?;
     while !stopping.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
         reports.tick(&view, &mut stats)?;
     }
     let last = stopping
         .join()
-        .map_err(|_| anyhow::anyhow!("stopping the engine failed"))?;
+        .ok_or_else(|| anyhow::anyhow!("stopping the engine failed"))?;
     if let Some(out) = stats.as_mut() {
         reports.write(out.as_mut(), last.clone())?;
     }

@@ -379,7 +379,13 @@ fn the_preview_survives_idle_crowds_and_slow_clients() {
     let part = playlist
         .lines()
         .filter(|l| l.starts_with("#EXT-X-PART:"))
-        .find_map(|l| l.split("URI=\"").nth(1)?.split('"').next().map(str::to_owned))
+        .find_map(|l| {
+            l.split("URI=\"")
+                .nth(1)?
+                .split('"')
+                .next()
+                .map(str::to_owned)
+        })
         .unwrap();
     assert_eq!(http(port, "GET", &format!("/{part}")).0, 200, "{part}");
 
@@ -520,7 +526,14 @@ fn a_truncated_y4m_header_is_said_to_be_cut_short() {
     let y4m = path_in(&dir, "cut.y4m");
     std::fs::write(&y4m, b"YUV4MPEG2 W854 H4").unwrap();
     let out = onair()
-        .args(["broadcast", "--preset", "480p30", "--duration", "1", "--record"])
+        .args([
+            "broadcast",
+            "--preset",
+            "480p30",
+            "--duration",
+            "1",
+            "--record",
+        ])
         .arg(path_in(&dir, "x.mp4"))
         .arg("--video")
         .arg(format!("y4m:{}", y4m.display()))

@@ -445,6 +445,20 @@ impl EngineHandle {
         self.finish()
     }
 
+    /// [`stop`](Self::stop) on a thread of its own (`engine-stop`), so that the caller can go on
+    /// (writing stats, say) while outputs flush and finalize.
+    pub fn stop_in_background(self) -> Result<Stopping, EngineError> {
+        let name = "engine-stop";
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || self.stop())
+            .map(|thread| Stopping { thread })
+            .map_err(|source| EngineError::Spawn {
+                name: name.to_owned(),
+                source,
+            })
+    }
+
     /// Waits for the sources to end by themselves (at `duration`, which must be set, or on a
     /// source error), then lets the encoders flush and every output finalize, as
     /// [`EngineHandle::stop`] does. Returns the final totals.
@@ -466,6 +480,23 @@ impl EngineHandle {
         let snapshot = self.snapshot();
         tracing::info!("engine stopped");
         snapshot
+    }
+}
+
+/// An engine stopping on its own thread ([`EngineHandle::stop_in_background`]).
+pub struct Stopping {
+    thread: JoinHandle<StatsSnapshot>,
+}
+
+impl Stopping {
+    /// True once every thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// The final totals, once stopped; `None` if stopping panicked.
+    pub fn join(self) -> Option<StatsSnapshot> {
+        self.thread.join().ok()
     }
 }
 
