@@ -68,6 +68,8 @@ pub struct OutputCounters {
     /// Network outputs: buffered media / drop threshold, in thousandths (OBS's congestion).
     pub congestion_milli: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Network outputs: the server accepted the stream at least once.
+    pub went_live: AtomicBool,
     /// Dynamic bitrate: the video bitrate this output asks the encoder for (0 = none).
     pub bitrate_request_bps: AtomicU64,
     /// Time the output thread spent in its sink (muxing and writing), in nanoseconds.
@@ -99,6 +101,7 @@ impl OutputCounters {
             buffered_millis: AtomicU64::new(0),
             congestion_milli: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            went_live: AtomicBool::new(false),
             bitrate_request_bps: AtomicU64::new(0),
             sink_nanos: AtomicU64::new(0),
             io_nanos: AtomicU64::new(0),
@@ -170,6 +173,7 @@ impl OutputCounters {
             buffered_ms: self.buffered_millis.load(Relaxed),
             congestion_milli: self.congestion_milli.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            went_live: self.went_live.load(Relaxed),
             bitrate_request_bps: Some(self.bitrate_request_bps.load(Relaxed)).filter(|&b| b > 0),
             retry_attempt,
             retry_in_ms: retry_at
@@ -198,6 +202,8 @@ pub struct OutputSnapshot {
     /// 0 (idle) to 1000 (dropping).
     pub congestion_milli: u64,
     pub reconnects: u64,
+    /// Network outputs: the server accepted the stream at least once (false for files).
+    pub went_live: bool,
     /// Dynamic bitrate: the video bitrate this output asks for, if any.
     pub bitrate_request_bps: Option<u64>,
     /// The attempt being waited for, while reconnecting.

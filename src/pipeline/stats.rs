@@ -235,7 +235,23 @@ pub struct StatsReport {
     pub output_bitrate_bps: Vec<u64>,
 }
 
+/// Rates over a shorter span than this are not rates but noise (the last report of a run may
+/// come milliseconds after the one before, its bytes those of a whole fragment).
+pub const MIN_RATE_SPAN_MS: i64 = 500;
+
 impl StatsReport {
+    /// The snapshot to take rates from for a report at `now`: the newest of `earlier` (oldest
+    /// first) at least [`MIN_RATE_SPAN_MS`] before it; `None` (since the start) when there is
+    /// none.
+    pub fn baseline<'a>(
+        earlier: impl DoubleEndedIterator<Item = &'a StatsSnapshot>,
+        now: &StatsSnapshot,
+    ) -> Option<&'a StatsSnapshot> {
+        earlier
+            .rev()
+            .find(|s| now.time_ms - s.time_ms >= MIN_RATE_SPAN_MS)
+    }
+
     pub fn between(prev: Option<&StatsSnapshot>, now: StatsSnapshot) -> Self {
         let span_ms = prev.map_or(now.time_ms, |p| now.time_ms - p.time_ms).max(1) as u64;
         let (frames, nanos) = match prev {
@@ -289,6 +305,31 @@ mod tests {
         assert_eq!(json["video"]["encoded"], 30);
         assert_eq!(json["outputs"][0]["state"], "starting");
         assert!(json["audio"]["level_peak_dbfs"].is_null());
+    }
+
+    /// Issue 14: the last line of a run, 1 ms after the one before, showed 115 Mbit/s for a
+    /// 1 Mbit/s stream (a fragment's bytes over 1 ms). Rates come from at least 500 ms.
+    #[test]
+    fn a_report_right_after_another_takes_its_rates_over_a_longer_span() {
+        let c = EngineCounters::default();
+        let out = OutputCounters::new("record:a.mp4".into(), "recording");
+        let at = |ms: i64, bytes: u64, frames: u64| {
+            out.bytes_written.store(bytes, Relaxed);
+            c.video_encoded.store(frames, Relaxed);
+            c.snapshot(ms, vec![out.snapshot()])
+        };
+        let history = [at(1_000, 125_000, 30), at(2_000, 250_000, 60)];
+        let last = at(2_001, 264_437, 61);
+        let base = StatsReport::baseline(history.iter(), &last);
+        assert_eq!(base.map(|b| b.time_ms), Some(1_000));
+        let r = StatsReport::between(base, last);
+        assert_eq!(r.output_bitrate_bps, vec![1_114_381]);
+        assert_eq!(r.fps_milli, 30_969);
+        // With no earlier snapshot far enough back: since the start.
+        assert_eq!(
+            StatsReport::baseline(history[1..].iter(), &at(2_400, 0, 0)),
+            None
+        );
     }
 
     #[test]

@@ -220,6 +220,18 @@ pub struct Mp4Writer {
     /// File offset of every `moof` returned.
     moof_offsets: Vec<u64>,
     finalized: bool,
+    /// The state before the last fragment was cut, to take it back if it never reached the
+    /// file ([`Mp4Writer::retract_last_fragment`]).
+    before_last_cut: Option<Checkpoint>,
+}
+
+/// What a cut changes, as it was before it.
+struct Checkpoint {
+    written: u64,
+    sequence: u32,
+    moofs: usize,
+    /// Per track: samples, chunks, last sample duration.
+    tracks: Vec<(usize, usize, u32)>,
 }
 
 impl Mp4Writer {
@@ -241,6 +253,7 @@ impl Mp4Writer {
             init_moov_offset: None,
             moof_offsets: Vec::new(),
             finalized: false,
+            before_last_cut: None,
         }
     }
 
@@ -308,6 +321,24 @@ impl Mp4Writer {
     /// Cuts whatever is pending (end of stream). `None` if nothing is.
     pub fn flush(&mut self) -> Result<Option<Fragment>, Mp4Error> {
         self.cut(None)
+    }
+
+    /// Forgets the fragment last returned, which did not reach the file (a full disk): the
+    /// file offsets and the index of [`finalize`](Self::finalize) are as before it, so the
+    /// `moov` describes only what is in the file. Its samples are lost. Does nothing when
+    /// called again, or before any fragment.
+    pub fn retract_last_fragment(&mut self) {
+        let Some(c) = self.before_last_cut.take() else {
+            return;
+        };
+        self.written = c.written;
+        self.sequence = c.sequence;
+        self.moof_offsets.truncate(c.moofs);
+        for (track, (samples, chunks, last_duration)) in self.tracks.iter_mut().zip(c.tracks) {
+            track.samples.truncate(samples);
+            track.chunks.truncate(chunks);
+            track.last_duration = last_duration;
+        }
     }
 
     /// Turns the file into a plain MP4: flushes (a pending fragment goes at the start of
@@ -458,6 +489,16 @@ impl Mp4Writer {
         let bytes = w.finish()?;
 
         // Nothing fails from here on.
+        self.before_last_cut = Some(Checkpoint {
+            written: self.written,
+            sequence: self.sequence,
+            moofs: self.moof_offsets.len(),
+            tracks: self
+                .tracks
+                .iter()
+                .map(|t| (t.samples.len(), t.chunks.len(), t.last_duration))
+                .collect(),
+        });
         let mut starts_with_keyframe = true;
         if let Some(video) = self.tracks.iter().find(|t| t.is_video()) {
             starts_with_keyframe = video.pending.first().is_some_and(|s| s.key);

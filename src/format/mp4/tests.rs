@@ -460,6 +460,65 @@ fn fragment_runs_point_at_the_payloads() {
     assert_eq!(got[1], payloads(&pkts, StreamKind::Audio));
 }
 
+/// A fragment that never reached the file (disk full) is taken back: the final `moov`
+/// indexes exactly the samples in the file, at their offsets.
+#[test]
+fn a_fragment_that_never_reached_the_file_is_taken_back() {
+    let pkts = interleaved(70, 30, MediaTime::from_millis(10));
+    let mut w = Mp4Writer::new(
+        Some(video_config()),
+        Some(audio_config()),
+        Mp4Options::default(),
+    );
+    let mut file = w.init_segment().unwrap();
+    let (mut kept, mut lost) = (0, 0);
+    for p in &pkts {
+        if let Some(f) = w.push(p).unwrap() {
+            if lost > 0 || file.len() > 2_000 {
+                // The disk is full: this fragment never reaches the file.
+                w.retract_last_fragment();
+                w.retract_last_fragment(); // a second call changes nothing
+                lost += 1;
+            } else {
+                file.extend_from_slice(&f.bytes);
+                kept += 1;
+            }
+        }
+    }
+    assert!(lost > 0 && kept > 0, "{kept} kept, {lost} lost");
+    // What was pending goes out with the moov, as its last fragment.
+    let fin = w.finalize().unwrap();
+    file.extend_from_slice(&fin.append);
+    assert_eq!(w.bytes_written(), file.len() as u64);
+    let top = boxes(&file);
+    let (kind, moov_at, moov) = *top.last().unwrap();
+    assert_eq!(&kind, b"moov");
+    for (trak, kind) in all(moov, b"trak")
+        .iter()
+        .zip([StreamKind::Video, StreamKind::Audio])
+    {
+        let stbl = get(trak, &[b"mdia", b"minf", b"stbl"]);
+        let sizes: Vec<u32> = entries32(get(stbl, &[b"stsz"]), 4, 1).concat();
+        let offsets: Vec<u32> = entries32(get(stbl, &[b"stco"]), 0, 1).concat();
+        assert!(
+            offsets.iter().all(|&o| (o as usize) < moov_at),
+            "{offsets:?}"
+        );
+        assert!(sizes.iter().sum::<u32>() as usize <= moov_at);
+        let sent = payloads(&pkts, kind).len();
+        assert!(
+            !sizes.is_empty() && sizes.len() < sent,
+            "{} of {sent}",
+            sizes.len()
+        );
+    }
+    // Every patch renames a box that is in the file.
+    for &(offset, _) in &fin.patches {
+        let at = offset as usize;
+        assert!(&file[at..at + 4] == b"moov" || &file[at..at + 4] == b"moof");
+    }
+}
+
 #[test]
 fn finalize_turns_the_file_into_a_plain_mp4() {
     let pkts = interleaved(70, 30, MediaTime::from_millis(10));
