@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![allow(unsafe_code)] // `set_var` before any other thread of this binary exists
 
+#[path = "it/common/mod.rs"]
+#[allow(dead_code)] // this binary uses a few of the shared helpers
 mod common;
 
 use std::path::Path;

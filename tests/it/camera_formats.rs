@@ -2,13 +2,9 @@
 //! frames made by ffmpeg, converted by onair to I420 and compared with ffmpeg's own conversion
 //! of the same picture.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use onair::capture::camera::{CamPixels, decode};
 use onair::capture::convert::MjpegDecoder;
 use onair::media::{MediaTime, VideoFrame};

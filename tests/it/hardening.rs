@@ -2,10 +2,6 @@
 //! URLs, a password in a URL, a destination that never goes live, a silent server at stop,
 //! crowds of idle and slow clients at the preview server, a full disk, a strict RTMP server.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -14,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::peers::free_port;
-use common::*;
+use crate::common::peers::free_port;
+use crate::common::*;
 use serde_json::Value;
 
 fn text(bytes: &[u8]) -> String {

@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: the real binary, and ffprobe/ffmpeg as judges.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,14 +2,10 @@
 //! source (bad files are one line; a broadcast of a Y4M keeps every frame and its pixels).
 //! No wall-clock figure is asserted: only presence, consistency and counts.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Makes a Y4M with ffmpeg's testsrc2: `frames` frames of `size` at 30 fps in `pix_fmt`.

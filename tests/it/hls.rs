@@ -2,16 +2,12 @@
 //! HTTP, every segment is judged by ffprobe/ffmpeg, and Debian's headless Chromium plays the
 //! page with the vendored hls.js.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::peers::free_port;
-use common::*;
+use crate::common::peers::free_port;
+use crate::common::*;
 use serde_json::Value;
 
 fn spawn_hls(dir: &Path, port: u16, extra: &[&str]) -> Child {

@@ -2,16 +2,12 @@
 //! test sources, clicked like a person would, judged by ffprobe and a real nginx-rtmp.
 //! Rendering (for the image snapshots) is wgpu on Mesa's lavapipe: no display needed.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::gui::{harness, run_until};
-use common::peers::{Nginx, NginxOptions};
-use common::*;
+use crate::common::gui::{harness, run_until};
+use crate::common::peers::{Nginx, NginxOptions};
+use crate::common::*;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};

@@ -3,16 +3,12 @@
 //! camera path below the device (no camera can be attached here): format conversion against
 //! ffmpeg's own, and the error when there is none.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::desktop::*;
-use common::*;
+use crate::common::desktop::*;
+use crate::common::*;
 
 /// The broadcast command for a source test, on `display` and `pulse` (either may be absent:
 /// then the variable is removed, as on a machine without them).

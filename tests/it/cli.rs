@@ -1,11 +1,7 @@
 //! Bad input on the command line: one clear line, a non-zero exit, nothing started, nothing
 //! overwritten.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn fails_with(args: &[&str], expected: &str) -> String {
     let out = onair().args(args).output().expect("run onair");

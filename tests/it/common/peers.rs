@@ -296,16 +296,6 @@ http {{
         self.rtmp_port
     }
 
-    /// HTTP port serving `/stat` and `/on_publish`.
-    pub fn http_port(&self) -> u16 {
-        self.http_port
-    }
-
-    /// TLS (RTMPS) port, if started with `tls: true`.
-    pub fn tls_port(&self) -> Option<u16> {
-        self.tls_port
-    }
-
     /// `rtmp://127.0.0.1:PORT/app/key`.
     pub fn rtmp_url(&self, app: &str, key: &str) -> String {
         format!("rtmp://127.0.0.1:{}/{app}/{key}", self.rtmp_port)
@@ -620,11 +610,6 @@ impl ThrottleProxy {
         }
     }
 
-    /// Address clients should connect to.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Port clients should connect to (on 127.0.0.1).
     pub fn port(&self) -> u16 {
         self.addr.port()
@@ -636,29 +621,6 @@ impl ThrottleProxy {
         self.shared
             .rate
             .store(rate.unwrap_or(UNLIMITED), Ordering::SeqCst);
-    }
-
-    /// Current upload limit.
-    pub fn rate(&self) -> Option<u64> {
-        match self.shared.rate.load(Ordering::SeqCst) {
-            UNLIMITED => None,
-            r => Some(r),
-        }
-    }
-
-    /// Total bytes forwarded client→server (all connections).
-    pub fn bytes_up(&self) -> u64 {
-        self.shared.up.load(Ordering::SeqCst)
-    }
-
-    /// Total bytes forwarded server→client (all connections).
-    pub fn bytes_down(&self) -> u64 {
-        self.shared.down.load(Ordering::SeqCst)
-    }
-
-    /// Number of client connections accepted so far.
-    pub fn connections(&self) -> u64 {
-        self.shared.accepted.load(Ordering::SeqCst)
     }
 
     /// Abruptly close every current connection (both sides see EOF/reset);

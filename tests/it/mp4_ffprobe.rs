@@ -1,8 +1,6 @@
 //! End-to-end: real libx264/AAC output from ffmpeg, muxed by `Mp4Writer`, checked by ffprobe
 //! and ffmpeg. Needs `ffmpeg` and `ffprobe` on PATH.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
 use std::path::Path;
 use std::process::Command;
 

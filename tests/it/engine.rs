@@ -1,12 +1,8 @@
 //! The engine through its library API, as the GUI will drive it.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use onair::capture::{AudioSourceKind, VideoSourceKind};
 use onair::config::Config;
 use onair::output::{OutputSpec, RecordingFormat};

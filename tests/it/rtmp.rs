@@ -1,16 +1,12 @@
 //! Going live: the real binary publishes to a real nginx with the RTMP module, and ffprobe /
 //! ffmpeg judge what nginx recorded.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::peers::{Nginx, NginxOptions, ThrottleProxy};
-use common::*;
+use crate::common::peers::{Nginx, NginxOptions, ThrottleProxy};
+use crate::common::*;
 use serde_json::Value;
 
 fn nginx() -> Nginx {
@@ -409,7 +405,7 @@ fn rtmps_works_with_the_private_ca_and_fails_clearly_without() {
 fn connection_refused_is_retried_with_backoff_and_shown() {
     let dir = tempdir();
     let stats = path_in(&dir, "stats.jsonl");
-    let port = common::peers::free_port();
+    let port = crate::common::peers::free_port();
     let child = spawn_live(
         &["--rtmp", &format!("rtmp://127.0.0.1:{port}/live/nobody")],
         &stats,

@@ -1,16 +1,12 @@
 //! The headless engine end to end: the real binary records the test sources, and ffprobe /
 //! ffmpeg judge the files.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// One 10 s 720p30 broadcast recorded to MP4 and FLV at once, shared by the tests below.
 struct Take {

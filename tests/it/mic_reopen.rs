@@ -2,15 +2,11 @@
 //! recording goes on without a gap (silence while the device is gone), the source is reported
 //! lost, then reopens by itself and the sound is recorded again.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::desktop::{Pulse, stop_child, tone_amplitude, write_sine_wav};
-use common::*;
+use crate::common::desktop::{Pulse, stop_child, tone_amplitude, write_sine_wav};
+use crate::common::*;
 
 /// Waits until the last stats line satisfies `cond`; returns that line.
 fn wait_stats(path: &std::path::Path, what: &str, cond: impl Fn(&serde_json::Value) -> bool) {

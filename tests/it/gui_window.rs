@@ -1,21 +1,17 @@
 //! The real binary opens its window on a virtual display (Xvfb), draws something, and quits
 //! cleanly from the keyboard, as a person would.
 
-#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
-
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A private X server (race-free display number, no reset), and commands run on it.
-struct Display(common::desktop::Xvfb);
+struct Display(crate::common::desktop::Xvfb);
 
 impl Display {
     fn start() -> Display {
-        Display(common::desktop::Xvfb::start(1280, 800))
+        Display(crate::common::desktop::Xvfb::start(1280, 800))
     }
 
     /// The real binary with its window on this display and its settings in `config`.
