@@ -33,7 +33,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use crate::format::mp4::Fragment;
-use crate::media::MediaTime;
+use crate::media::{MediaTime, Timebase};
 
 /// The name of the playlist file.
 pub const PLAYLIST_NAME: &str = "live.m3u8";
@@ -66,17 +66,17 @@ impl PartTiming {
     /// frames per second with a keyframe every `keyframe_interval_frames` frames; the target
     /// duration is the keyframe interval rounded up to whole seconds.
     pub fn new(fps_num: u32, fps_den: u32, keyframe_interval_frames: u32) -> Self {
-        let (num, den) = (i64::from(fps_num.max(1)), i64::from(fps_den.max(1)));
-        let frame_ns = |frames: i64| frames * 1_000_000_000 * den / num;
-        let frames =
-            ((PART_AIM.as_nanos() * num + 500_000_000 * den) / (1_000_000_000 * den)).max(1);
-        let keyframe_ns = frame_ns(i64::from(keyframe_interval_frames.max(1)));
-        let target_s = (keyframe_ns + 999_999_999) / 1_000_000_000;
+        // One tick per frame.
+        let frame_tb = Timebase::new(fps_den.max(1), fps_num.max(1)).unwrap_or(Timebase::MILLIS);
+        let frames = frame_tb.time_to_ticks(PART_AIM).max(1);
+        let keyframe_interval =
+            frame_tb.ticks_to_time_floor(i64::from(keyframe_interval_frames.max(1)));
+        let target_s = Timebase::per_second(1).time_to_ticks_ceil(keyframe_interval);
         Self {
-            part: MediaTime::from_nanos(frame_ns(frames)),
-            part_target: MediaTime::from_nanos(frame_ns(frames + 1)),
+            part: frame_tb.ticks_to_time_floor(frames),
+            part_target: frame_tb.ticks_to_time_floor(frames + 1),
             target_duration_s: u32::try_from(target_s.max(1)).unwrap_or(u32::MAX),
-            keyframe_interval: MediaTime::from_nanos(keyframe_ns),
+            keyframe_interval,
         }
     }
 
@@ -84,7 +84,7 @@ impl PartTiming {
     /// the frame that completes the part whatever the rounding of frame times.
     pub fn fragment_duration(&self) -> MediaTime {
         let frame = self.part_target - self.part;
-        self.part - MediaTime::from_nanos(frame.as_nanos() / 2)
+        self.part - frame / 2
     }
 
     fn target_duration(&self) -> MediaTime {
@@ -135,6 +135,10 @@ pub struct Progress {
     /// The part the playlist's EXT-X-PRELOAD-HINT names, if any.
     pub hint: Option<String>,
     pub target_duration_s: u32,
+    /// Every media file the playlist's output has written and not yet deleted (the init
+    /// segment, the parts and segments listed, and those retired but kept): what a server may
+    /// serve besides the playlist and the hinted part.
+    pub files: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 impl Progress {
@@ -341,7 +345,24 @@ impl LivePlaylist {
             ended: self.ended,
             hint: self.preload_hint(),
             target_duration_s: self.opts.timing.target_duration_s,
+            files: std::sync::Arc::new(self.files()),
         }
+    }
+
+    /// The media files written and not deleted: see [`Progress::files`].
+    fn files(&self) -> std::collections::BTreeSet<String> {
+        let retired = self.retired.iter().map(|&(msn, parts)| (msn, parts, true));
+        let listed = self
+            .segments
+            .iter()
+            .map(|s| (s.msn, s.parts.len(), s.complete));
+        std::iter::once(self.init_name())
+            .chain(retired.chain(listed).flat_map(|(msn, parts, complete)| {
+                (0..parts)
+                    .map(move |p| self.part_name(msn, p))
+                    .chain(complete.then(|| self.segment_name(msn)))
+            }))
+            .collect()
     }
 
     /// The next part's name, while live: the next part of the segment in progress, or part 0
@@ -358,7 +379,7 @@ impl LivePlaylist {
     /// The segment lasts the keyframe interval, to within half a part.
     fn reached_interval(&self, seg: &Segment) -> bool {
         let timing = &self.opts.timing;
-        let half_part = MediaTime::from_nanos(timing.part.as_nanos() / 2);
+        let half_part = timing.part / 2;
         seg.duration() + half_part >= timing.keyframe_interval
     }
 
@@ -373,10 +394,7 @@ impl LivePlaylist {
             out,
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={}",
             // Three times PART-TARGET as written (rounded up), so the ratio holds exactly.
-            seconds(
-                MediaTime::from_nanos(3 * round_up_to_unit(timing.part_target.as_nanos())),
-                Round::Nearest
-            )
+            seconds(round_up_to_unit(timing.part_target) * 3, Round::Nearest)
         );
         let _ = writeln!(
             out,
@@ -389,8 +407,7 @@ impl LivePlaylist {
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", self.init_name());
 
         // Parts are listed for segments ending within 3 target durations of the end.
-        let parts_from =
-            self.end_time() - MediaTime::from_nanos(3 * timing.target_duration().as_nanos());
+        let parts_from = self.end_time() - timing.target_duration() * 3;
         let mut seg_end = MediaTime::ZERO;
         for seg in &self.segments {
             seg_end += seg.duration();
@@ -445,20 +462,21 @@ enum Round {
     Up,
 }
 
-/// Playlists write durations in units of 10 µs (5 decimals).
-const UNIT: i64 = 10_000; // ns
+/// Playlists write durations in seconds with 5 decimals: units of 10 µs.
+const PLAYLIST_UNIT: Timebase = Timebase::per_second(100_000);
 
-fn round_up_to_unit(ns: i64) -> i64 {
-    (ns.max(0) + UNIT - 1) / UNIT * UNIT
+/// `t` rounded up to a whole playlist unit.
+fn round_up_to_unit(t: MediaTime) -> MediaTime {
+    PLAYLIST_UNIT.ticks_to_time(PLAYLIST_UNIT.time_to_ticks_ceil(t).max(0))
 }
 
 /// Seconds with 5 decimals, as playlists write durations.
 fn seconds(t: MediaTime, round: Round) -> String {
-    let ns = t.as_nanos().max(0);
     let units = match round {
-        Round::Nearest => (ns + UNIT / 2) / UNIT,
-        Round::Up => (ns + UNIT - 1) / UNIT,
-    };
+        Round::Nearest => PLAYLIST_UNIT.time_to_ticks(t),
+        Round::Up => PLAYLIST_UNIT.time_to_ticks_ceil(t),
+    }
+    .max(0);
     format!("{}.{:05}", units / 100_000, units % 100_000)
 }
 
@@ -604,6 +622,13 @@ mod tests {
                 ended: false,
                 hint: Some("r1-1.1.m4s".into()),
                 target_duration_s: 2,
+                files: std::sync::Arc::new(
+                    ["r1-init.mp4", "r1-0.m4s", "r1-1.0.m4s"]
+                        .into_iter()
+                        .map(String::from)
+                        .chain((0..6).map(|i| format!("r1-0.{i}.m4s")))
+                        .collect()
+                ),
             }
         );
     }
@@ -638,6 +663,25 @@ mod tests {
             (pr.first_msn, pr.last_msn, pr.last_parts, pr.complete_msn),
             (14, 20, 1, Some(19))
         );
+    }
+
+    /// The server serves exactly what the output wrote and has not deleted (issue 14: any
+    /// `*.m4s` in the folder used to be served).
+    #[test]
+    fn progress_lists_exactly_the_files_written_and_not_deleted() {
+        let mut p = playlist(6);
+        let mut updates = feed(&mut p, 0..121);
+        updates.push(p.finish());
+        let mut expected = std::collections::BTreeSet::from([p.init_name()]);
+        for u in &updates {
+            expected.extend(u.files.iter().map(|f| f.name.clone()));
+            for gone in &u.delete {
+                expected.remove(gone);
+            }
+        }
+        assert_eq!(*p.progress().files, expected);
+        assert!(p.progress().files.contains("r1-20.0.m4s"));
+        assert!(!p.progress().files.contains("r1-6.m4s"));
     }
 
     #[test]

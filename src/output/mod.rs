@@ -1,21 +1,28 @@
 //! Outputs: where encoded packets go. Each runs on its own thread (spawned by `pipeline`),
 //! fed by the fan-out through its own bounded queue.
 //!
-//! An output kind implements [`OutputSink`]; the pipeline's generic output loop gives it the
+//! An output kind implements [`OutputSink`]; the generic output loop ([`runner`]) gives it the
 //! stream descriptions, then packets rebased to the output's own zero and interleaved in decode
 //! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder.
+//! Each output's [`OutputCounters`] are its own: its threads write them, the fan-out counts
+//! what it could not queue there, and the engine snapshots them.
 
+pub mod counters;
 pub mod hls;
 pub mod interleave;
+pub mod latency;
 pub mod recording;
 pub mod rtmp;
+pub mod runner;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::media::{AudioConfig, EncodedPacket, MediaTime, VideoConfig};
 
+pub use counters::{OutputCounters, OutputSnapshot, OutputState};
 pub use recording::RecordingFormat;
+pub use runner::OutputMsg;
 
 /// The stream descriptions an output gets before its first packet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,22 +78,40 @@ impl OutputSpec {
 pub enum OutputError {
     #[error("{path} already exists; choose another file name or remove it first")]
     FileExists { path: PathBuf },
-    #[error("cannot create {path}: {source}; check that the folder exists and is writable")]
+    #[error(
+        "cannot create {path}: {}; check that the folder exists and is writable",
+        io_reason(source)
+    )]
     Create {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot record to {path}: the file name must end in .mp4 or .flv")]
     UnknownFormat { path: PathBuf },
-    #[error("writing {path} failed: {source}; what was written before stays playable")]
+    #[error(
+        "writing {path} failed: {}; what was written before stays playable",
+        io_reason(source)
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(transparent)]
+    Mp4(#[from] crate::format::mp4::Mp4Error),
+    #[error(transparent)]
     Rtmp(#[from] rtmp::RtmpError),
     #[error(transparent)]
     Hls(#[from] hls::HlsError),
+}
+
+/// An I/O error as a user reads it: "No space left on device", without the "(os error 28)"
+/// that only repeats it.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text,
+    }
 }
 
 /// Bytes that left an output: every video frame whose output-relative pts is before
@@ -126,6 +151,11 @@ pub trait OutputSink: Send {
     }
     /// True if the output sets its own state (connecting, live, ...) in its counters.
     fn manages_state(&self) -> bool {
+        false
+    }
+    /// True if the output counts the packets it sends itself (RTMP counts those that left on
+    /// its network thread; the generic loop counts those handed to the others).
+    fn counts_packets(&self) -> bool {
         false
     }
 }

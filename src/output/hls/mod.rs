@@ -28,8 +28,8 @@ use crate::format::hls::{
 use crate::format::mp4::{Fragment, Mp4Options, Mp4Writer};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime};
+use crate::output::counters::OutputCounters;
 use crate::output::{Departure, OutputError, OutputSink, StreamSet};
-use crate::pipeline::stats::OutputCounters;
 
 /// The preview server's address when none is given: loopback only.
 pub const DEFAULT_SERVE_ADDR: &str = "127.0.0.1:8787";
@@ -63,13 +63,17 @@ pub enum HlsError {
         "{dir} holds files that are not onair's HLS output ({example}); choose an empty or new folder for --hls"
     )]
     ForeignFiles { dir: PathBuf, example: String },
-    #[error("cannot use {dir} for HLS: {source}; check that it is a writable folder")]
+    #[error(
+        "cannot use {dir} for HLS: {}; check that it is a writable folder",
+        crate::output::io_reason(source)
+    )]
     Dir {
         dir: PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "cannot serve the preview on {addr}: {source}; choose another address with --serve HOST:PORT"
+        "cannot serve the preview on {addr}: {}; choose another address with --serve HOST:PORT",
+        crate::output::io_reason(source)
     )]
     Bind {
         addr: SocketAddr,
@@ -110,15 +114,19 @@ impl HlsOutput {
         if options.window < MIN_WINDOW {
             return Err(HlsError::Window(options.window));
         }
+        // The port first: a busy one must not leave a folder behind.
+        let listener = options
+            .serve
+            .map(|addr| {
+                TcpListener::bind(addr)
+                    .and_then(|l| Ok((l.local_addr()?, l)))
+                    .map_err(|source| HlsError::Bind { addr, source })
+            })
+            .transpose()?;
         prepare_dir(dir)?;
         let (progress, _) = tokio::sync::watch::channel(Progress::default());
-        let server = match options.serve {
-            Some(addr) => {
-                let listener =
-                    TcpListener::bind(addr).map_err(|source| HlsError::Bind { addr, source })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| HlsError::Bind { addr, source })?;
+        let server = match listener {
+            Some((bound, listener)) => {
                 let url = format!("http://{bound}/");
                 if !bound.ip().is_loopback() {
                     tracing::warn!(%url, "the preview is served beyond this machine, as asked");
@@ -248,7 +256,7 @@ impl OutputSink for HlsOutput {
         });
         let init = FileWrite {
             name: playlist.init_name(),
-            bytes: writer.init_segment(),
+            bytes: writer.init_segment()?,
         };
         self.writer = Some(writer);
         self.playlist = Some(playlist);
@@ -260,7 +268,13 @@ impl OutputSink for HlsOutput {
     }
 
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError> {
-        let Some(fragment) = self.writer.as_mut().and_then(|w| w.push(pkt)) else {
+        let Some(fragment) = self
+            .writer
+            .as_mut()
+            .map(|w| w.push(pkt))
+            .transpose()?
+            .flatten()
+        else {
             return Ok(());
         };
         self.publish(fragment)
@@ -268,7 +282,13 @@ impl OutputSink for HlsOutput {
 
     fn finish(&mut self) -> Result<(), OutputError> {
         let result = (|| {
-            if let Some(fragment) = self.writer.as_mut().and_then(Mp4Writer::flush) {
+            if let Some(fragment) = self
+                .writer
+                .as_mut()
+                .map(Mp4Writer::flush)
+                .transpose()?
+                .flatten()
+            {
                 self.publish(fragment)?;
             }
             match self.playlist.as_mut() {
