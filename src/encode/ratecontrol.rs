@@ -42,8 +42,8 @@ pub const MEAN_AIM: f64 = 0.95;
 pub const KEYFRAME_QP_OFFSET: f64 = 3.0;
 /// How fast the P frames' QP follows the spending: QP steps a frame per doubling over the aim
 /// (6 steps halve the bits), and the most it moves in one frame.
-const MEAN_GAIN: f64 = 0.3;
-const MAX_QP_STEP: f64 = 0.5;
+const MEAN_GAIN: f64 = 0.15;
+const MAX_QP_STEP: f64 = 0.25;
 /// Share of the window's room a P frame may be planned to take; a keyframe's.
 const P_SHARE_OF_ROOM: f64 = 0.5;
 const KEY_SHARE_OF_ROOM: f64 = 0.7;
