@@ -15,7 +15,7 @@
 #           the H.264 thread's ms per frame (`stage_ms_per_frame.encode`, wall clock: noisy)
 #   x264    ffmpeg -c:v libx264 -preset veryfast -b:v K -maxrate K -bufsize 2K -g 2s
 #           (OBS's x264 in CBR), judged by ffmpeg's psnr and ssim filters; ms per frame is
-#           ffmpeg's user CPU time over the frames (x264 uses both cores: CPU, not wall)
+#           ffmpeg's user CPU time (GNU time) over the frames (x264 uses both cores: CPU)
 #
 # Results: DIR/results.jsonl (one JSON object a row, appended) and the table on stdout.
 set -euo pipefail
@@ -35,7 +35,7 @@ case $preset in
   1080p60) W=1920 H=1080 FPS=60 K=6000 ;;
   *) echo "quality: PRESET must be a built-in preset (480p30 720p30 720p60 1080p30 1080p60)" >&2; exit 1 ;;
 esac
-for tool in ffmpeg ffprobe python3; do
+for tool in ffmpeg ffprobe python3 /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "quality: $tool missing (bash packaging/setup.sh --test)" >&2; exit 1; }
 done
 if [[ -n ${ONAIR_BIN:-} ]]; then onair=$ONAIR_BIN; else
@@ -95,9 +95,11 @@ EOF
     profile=()
     [[ $x == baseline ]] && profile=(-profile:v baseline)
     enc="$work/x264.mp4"
-    ffmpeg -nostdin -y -v error -benchmark -i "$src" -c:v libx264 -preset veryfast "${profile[@]}" \
-      -b:v "${K}k" -maxrate "${K}k" -bufsize "$((2 * K))k" -g $((2 * FPS)) "$enc" 2> "$work/bench.txt"
-    cpu=$(sed -n 's/.*utime=\([0-9.]*\)s.*/\1/p' "$work/bench.txt" | tail -1)
+    # ffmpeg's user CPU seconds (x264's threads included), from GNU time.
+    /usr/bin/time -f %U -o "$work/cpu.txt" ffmpeg -nostdin -y -v error -i "$src" -c:v libx264 \
+      -preset veryfast "${profile[@]}" -b:v "${K}k" -maxrate "${K}k" -bufsize "$((2 * K))k" \
+      -g $((2 * FPS)) "$enc"
+    cpu=$(tail -1 "$work/cpu.txt")
     judge_x264 "$src" "$enc" "x264 $x" "${cpu:-0}" >> "$results"
   done
 done

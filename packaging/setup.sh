@@ -27,7 +27,9 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   # the stream keys in a real Secret Service on a private session bus (tests/keyring.rs)
   dbus-daemon dbus-bin gnome-keyring libsecret-tools
   # packaging/bench-compare.sh and soak.sh
-  python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+  python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the quality clips (drawtext's fonts; tests/it/quality.rs) and packaging/quality.sh's CPU time
+  fonts-dejavu-core time)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

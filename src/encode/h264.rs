@@ -109,7 +109,6 @@ impl H264Encoder {
                 rc: WindowRateControl::new(
                     settings.bitrate_bps,
                     settings.fps,
-                    settings.keyframe_interval_frames,
                     settings.width * settings.height,
                 ),
                 meter: CostMeter::new(settings.width, settings.height),

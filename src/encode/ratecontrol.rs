@@ -12,19 +12,21 @@
 //!
 //! So OpenH264 runs with its rate control off, at the QP this module picks for each frame
 //! (one QP for the whole frame: OpenH264 2.7 has adaptive quantization turned off):
-//! - a model per frame type predicts a frame's bits from a cost measured on the source
-//!   picture before encoding ([`CostMeter`]: block differences with the previous picture and
-//!   within the picture, on a sparse grid) and the QP: `bits = coeff * cost / qstep(qp)`,
-//!   `coeff` learnt from the frames encoded (recent ones weigh most);
-//! - the mean: one QP for the coming keyframe interval such that its predicted bits (the P
-//!   frames and one keyframe, [`KEYFRAME_QP_OFFSET`] finer) match the budget, less what was
-//!   spent over the schedule (spread over a second; savings are kept for at most
-//!   [`CREDIT_SECONDS`]);
-//! - the window: the frames of the last 2 s minus one are known, so a frame may take only what
-//!   keeps the window that ends with it under [`WINDOW_LIMIT`] of the bitrate; a P frame at
-//!   most half of that room (the next frames need some) and a keyframe most of it. A frame
-//!   predicted bigger gets a coarser QP;
-//! - the QP falls by at most [`MAX_QP_FALL`] a frame (no pumping) and may rise at once.
+//! - the mean: the P frames' QP follows what the last 2 s spent against [`MEAN_AIM`] of the
+//!   bitrate, a slow integral control ([`MEAN_GAIN`] QP a frame per doubling, at most
+//!   [`MAX_QP_STEP`]), so that the QP is steady from frame to frame (a scrolled picture then
+//!   costs more than a still one, as it should); a keyframe is [`KEYFRAME_QP_OFFSET`] finer. The
+//!   first QP comes from the bits a pixel may take. A model of the current picture drove the
+//!   mean at first: it swung 6 QP between a scrolled and a still picture;
+//! - the window: a model per frame type predicts a frame's bits from a cost measured on the
+//!   source picture before encoding ([`CostMeter`]: block differences with the previous
+//!   picture and within the picture, on a sparse grid) and the QP, `bits = coeff * cost /
+//!   qstep(qp)`, with the costliest recent frames' `coeff`. The frames of the last 2 s minus
+//!   one are known, so a frame may take only part of what they leave of the bitrate (a P frame
+//!   half, a keyframe 70 %); one predicted bigger gets a coarser QP. The window is planned at
+//!   [`PLANNED_WINDOW`] of the bitrate: the 5 % up to [`WINDOW_LIMIT`] absorb a frame bigger
+//!   than predicted. While the window holds the P frames above the mean's QP, that QP does not
+//!   fall further (it would come out all at once when the window frees).
 //!
 //! The dynamic-bitrate path changes the bitrate here ([`WindowRateControl::set_bitrate`]):
 //! the window then holds the new rate from the next frame, which is what a congested link
@@ -32,7 +34,8 @@
 
 use std::collections::VecDeque;
 
-/// A window may carry at most this much over the bitrate (the 105 %).
+/// A window may carry at most this much over the bitrate (the 105 %); planned at
+/// [`PLANNED_WINDOW`].
 pub const WINDOW_LIMIT: f64 = 1.05;
 /// The window is planned at this (a frame may come out bigger than its model predicted).
 pub const PLANNED_WINDOW: f64 = 1.0;
@@ -200,7 +203,6 @@ pub struct WindowRateControl {
     bitrate: f64,
     /// Frames in the 2 s window.
     window: usize,
-    keyint: usize,
     /// Bits of the last `window - 1` frames, and their sum.
     recent: VecDeque<f64>,
     recent_sum: f64,
@@ -216,8 +218,8 @@ pub struct WindowRateControl {
 }
 
 impl WindowRateControl {
-    /// `keyint`: frames between keyframes.
-    pub fn new(bitrate_bps: u32, fps: u32, keyint: u32, pixels: u32) -> Self {
+    /// `pixels`: a picture's (its first QP comes from the bits a pixel may take).
+    pub fn new(bitrate_bps: u32, fps: u32, pixels: u32) -> Self {
         let fps = f64::from(fps.max(1));
         // 0.1 bit a pixel (720p30 at 3000 kbit/s) starts at QP 30; twice as many, 6 finer.
         let bits_per_pixel = f64::from(bitrate_bps.max(1)) / fps / f64::from(pixels.max(1));
@@ -229,7 +231,6 @@ impl WindowRateControl {
             fps,
             bitrate: f64::from(bitrate_bps.max(1)),
             window: (2.0 * fps).round() as usize,
-            keyint: keyint.max(1) as usize,
             recent: VecDeque::new(),
             recent_sum: 0.0,
             capped: false,
@@ -259,7 +260,7 @@ impl WindowRateControl {
     pub fn qp_for(&mut self, keyframe: bool, cost: FrameCost) -> u8 {
         let budget = self.frame_budget();
         // The mean: the P frames' QP moves with what the last 2 s (or the frames so far) spent
-        // against their budget, less the excess spread over a second: a slow integral
+        // against their budget: a slow integral
         // control, so that the QP stays steady from frame to frame.
         let frames = self.recent.len().max(1) as f64;
         let spent = if self.recent.is_empty() {
