@@ -112,7 +112,10 @@ impl QualityReport {
             mean_over_target: mean_kbps / target_kbps,
             psnr_y: psnr_from_mse(mean_mse),
             psnr_y_frame_mean: psnr.iter().sum::<f64>() / n as f64,
-            psnr_y_p5: psnr.get((psnr.len().saturating_sub(1)) / 20).copied().unwrap_or(0.0),
+            psnr_y_p5: psnr
+                .get((psnr.len().saturating_sub(1)) / 20)
+                .copied()
+                .unwrap_or(0.0),
             psnr_y_min: psnr.first().copied().unwrap_or(0.0),
             ssim: scores.iter().map(|s| s.ssim).sum::<f64>() / n as f64,
             ssim_y: scores.iter().map(|s| s.ssim_y).sum::<f64>() / n as f64,
@@ -356,7 +359,8 @@ pub fn judge(
         if n == 0 {
             annexb.extend_from_slice(&parameter_sets);
         }
-        avcc_to_annexb(&frame.avcc, &mut annexb).ok_or_else(|| fail("a NAL unit length runs past the frame".into()))?;
+        avcc_to_annexb(&frame.avcc, &mut annexb)
+            .ok_or_else(|| fail("a NAL unit length runs past the frame".into()))?;
         source.fill(frame_timebase.ticks_to_time(n as i64), &mut reference)?;
         let picture = decoder
             .decode(&annexb)
@@ -411,7 +415,13 @@ mod tests {
         let b: Vec<u8> = a
             .iter()
             .enumerate()
-            .map(|(i, &p)| if i % 2 == 0 { p.saturating_add(2) } else { p.saturating_sub(2) })
+            .map(|(i, &p)| {
+                if i % 2 == 0 {
+                    p.saturating_add(2)
+                } else {
+                    p.saturating_sub(2)
+                }
+            })
             .collect();
         let mse = plane_mse(&a, w, &b, w, w, h);
         assert!((mse - 4.0).abs() < 0.2, "{mse}");
@@ -435,7 +445,9 @@ mod tests {
     #[test]
     fn the_config_record_and_frames_convert_to_annexb() {
         // version, profile, compat, level, 0xFF, 1 SPS of 3 bytes, 1 PPS of 2 bytes.
-        let record = [1, 66, 0xc0, 31, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9];
+        let record = [
+            1, 66, 0xc0, 31, 0xff, 0xe1, 0, 3, 0x67, 1, 2, 1, 0, 2, 0x68, 9,
+        ];
         assert_eq!(
             config_record_to_annexb(&record).unwrap(),
             [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 9]

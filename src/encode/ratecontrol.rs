@@ -126,15 +126,27 @@ impl CostMeter {
                     for c in bx..bx + BLOCK {
                         let at = r * cols + c;
                         let p = i32::from(self.current[at]);
-                        let left = if c > 0 { self.current[at - 1] } else { self.current[at] };
-                        let up = if r > 0 { self.current[at - cols] } else { self.current[at] };
+                        let left = if c > 0 {
+                            self.current[at - 1]
+                        } else {
+                            self.current[at]
+                        };
+                        let up = if r > 0 {
+                            self.current[at - cols]
+                        } else {
+                            self.current[at]
+                        };
                         intra += (p - i32::from(left)).unsigned_abs()
                             + (p - i32::from(up)).unsigned_abs();
                         inter += (p - i32::from(self.previous[at])).unsigned_abs();
                     }
                 }
                 intra_total += u64::from(intra);
-                inter_total += u64::from(if self.has_previous { inter.min(intra) } else { intra });
+                inter_total += u64::from(if self.has_previous {
+                    inter.min(intra)
+                } else {
+                    intra
+                });
             }
         }
         std::mem::swap(&mut self.previous, &mut self.current);

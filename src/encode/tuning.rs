@@ -223,7 +223,15 @@ mod tests {
         assert_eq!(b.rate_control, RateControl::OpenH264);
         assert_eq!(b.content, ContentKind::Screen);
         assert_eq!("".parse::<VideoTuning>().unwrap(), VideoTuning::default());
-        for bad in ["profile", "profile=extended", "refs=0", "refs=17", "speed=1", "aq=on", "bgd=maybe"] {
+        for bad in [
+            "profile",
+            "profile=extended",
+            "refs=0",
+            "refs=17",
+            "speed=1",
+            "aq=on",
+            "bgd=maybe",
+        ] {
             let e = bad.parse::<VideoTuning>().unwrap_err();
             assert!(e.contains("keys:"), "{bad}: {e}");
         }

@@ -34,9 +34,16 @@ fn make_clip(dir: &Path, clip: &str) -> PathBuf {
 
 fn quality(clip: &Path, tune: Option<&str>) -> Value {
     let mut cmd = onair();
-    cmd.args(["bench", "--quality", "--preset", "720p30", "--audio", "none"])
-        .arg(format!("--video=y4m:{}", clip.display()))
-        .args(["--outputs", "flv", "--pipeline-only"]);
+    cmd.args([
+        "bench",
+        "--quality",
+        "--preset",
+        "720p30",
+        "--audio",
+        "none",
+    ])
+    .arg(format!("--video=y4m:{}", clip.display()))
+    .args(["--outputs", "flv", "--pipeline-only"]);
     if let Some(t) = tune {
         cmd.args(["--tune", t]);
     }
@@ -56,7 +63,10 @@ fn assert_held(clip: &str, q: &Value, psnr_floor: f64, p5_floor: f64) {
     assert_eq!(q["frames"], FRAMES, "{clip}: {q:#}");
     assert_eq!(q["keyframes"], 2, "{clip}: a keyframe every 2 s: {q:#}");
     let peak = f(q, "max_2s_kbps");
-    assert!(peak <= 1.05 * PRESET_KBPS, "{clip}: 2 s peak {peak:.0} kbit/s: {q:#}");
+    assert!(
+        peak <= 1.05 * PRESET_KBPS,
+        "{clip}: 2 s peak {peak:.0} kbit/s: {q:#}"
+    );
     let psnr = f(q, "psnr_y");
     assert!(psnr >= psnr_floor, "{clip}: PSNR-Y {psnr:.2} dB: {q:#}");
     let p5 = f(q, "psnr_y_p5");
