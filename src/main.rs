@@ -2,6 +2,7 @@
 //! in the library.
 
 mod cli;
+mod generate;
 
 use std::process::ExitCode;
 use std::sync::Arc;
