@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Renders onair's icon from its SVG: assets/icons/onair-N.png at the hicolor theme's sizes
-# (16 to 512 px) with rsvg-convert (librsvg2-bin), and the Windows icon resource
-# packaging/windows/onair.ico (16, 24, 32, 48, 64 and 256 px) with ImageMagick. The same
-# librsvg gives the same bytes; the PNGs are committed, since the window's icon is compiled in.
+# (16 to 512 px) with rsvg-convert (librsvg2-bin), the Windows icon resource
+# packaging/windows/onair.ico (16 to 256 px) with ImageMagick and the macOS one
+# packaging/macos/onair.icns with png2icns (icnsutils). The same tools give the same bytes; the
+# files are committed, since the window's icon is compiled in.
 #
 #   bash packaging/icons.sh           # render them again after editing assets/icons/onair.svg
 #   bash packaging/icons.sh --check   # fail if a committed PNG is not what the SVG renders
@@ -37,4 +38,6 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 rsvg-convert -w 24 -h 24 "$svg" -o "$tmp/24.png"
 convert assets/icons/onair-16.png "$tmp/24.png" assets/icons/onair-{32,48,64,256}.png packaging/windows/onair.ico
-echo "icons: rendered ${sizes[*]} px and packaging/windows/onair.ico from $svg" >&2
+command -v png2icns >/dev/null || { echo "icons: png2icns is missing: apt-get install icnsutils" >&2; exit 1; }
+png2icns packaging/macos/onair.icns assets/icons/onair-{16,32,48,128,256,512}.png >/dev/null
+echo "icons: rendered ${sizes[*]} px, packaging/windows/onair.ico and packaging/macos/onair.icns from $svg" >&2
