@@ -288,13 +288,12 @@ fn the_packaged_binary_names_its_version_and_commit() {
     if let (Some(top), Some(head)) = (
         git(&["rev-parse", "--show-toplevel"]),
         git(&["rev-parse", "HEAD"]),
-    ) {
-        if Path::new(&top).canonicalize().unwrap() == Path::new(dir).canonicalize().unwrap() {
-            assert!(
-                line.contains(&format!("({} ", &head[..12])),
-                "{line} does not name HEAD {head}"
-            );
-        }
+    ) && Path::new(&top).canonicalize().unwrap() == Path::new(dir).canonicalize().unwrap()
+    {
+        assert!(
+            line.contains(&format!("({} ", &head[..12])),
+            "{line} does not name HEAD {head}"
+        );
     }
     // Tarballs from `git archive` fill in packaging/commit.txt for build.rs instead.
     let attributes = std::fs::read_to_string(Path::new(dir).join(".gitattributes")).unwrap();
