@@ -3,7 +3,6 @@
 //! it packages, so they describe exactly that binary. The parser knows the subcommand; the
 //! definitions the pages are made from do not, so neither the pages nor the completions list it.
 
-use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -58,25 +57,35 @@ fn man_pages(cli: Command, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .source(concat!("onair ", env!("CARGO_PKG_VERSION")))
             .manual("User Commands")
     };
-    let mut written = Vec::new();
+    let mut pages = Vec::new();
     for sub in cmd.get_subcommands() {
-        written.push(page(sub.clone()).generate_to(dir)?);
+        let man = page(sub.clone());
+        let mut roff = Vec::new();
+        man.render(&mut roff)?;
+        pages.push((man.get_filename(), roff));
     }
     // onair.1: clap_mangen's sections, then what the flags do not say (files, environment).
     let man = page(cmd);
-    let path = dir.join(man.get_filename());
-    let mut f = File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-    man.render_title(&mut f)?;
-    man.render_name_section(&mut f)?;
-    man.render_synopsis_section(&mut f)?;
-    man.render_description_section(&mut f)?;
-    man.render_options_section(&mut f)?;
-    man.render_subcommands_section(&mut f)?;
-    files_and_environment().to_writer(&mut f)?;
-    man.render_version_section(&mut f)?;
-    f.flush()?;
-    written.push(path);
-    Ok(written)
+    let mut roff = Vec::new();
+    man.render_title(&mut roff)?;
+    man.render_name_section(&mut roff)?;
+    man.render_synopsis_section(&mut roff)?;
+    man.render_description_section(&mut roff)?;
+    man.render_options_section(&mut roff)?;
+    man.render_subcommands_section(&mut roff)?;
+    files_and_environment().to_writer(&mut roff)?;
+    man.render_version_section(&mut roff)?;
+    pages.push((man.get_filename(), roff));
+
+    pages
+        .into_iter()
+        .map(|(name, roff)| {
+            let path = dir.join(name);
+            std::fs::write(&path, roff)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(path)
+        })
+        .collect()
 }
 
 /// FILES and ENVIRONMENT sections of onair.1.
