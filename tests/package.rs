@@ -221,9 +221,14 @@ fn desktop_entry_and_metainfo_validate() {
             .arg(&metainfo),
     );
     let report = text(out.stdout);
+    println!("appstreamcli:\n{report}");
+    // Infos and pedantic hints differ between AppStream 0.16 and 1.0 (`developer_name`);
+    // warnings and errors fail.
     assert!(
-        report.lines().all(|l| !l.contains(": ")),
-        "appstreamcli has remarks:\n{report}"
+        !report
+            .lines()
+            .any(|l| l.starts_with("W:") || l.starts_with("E:")),
+        "appstreamcli warns:\n{report}"
     );
 
     // What each points at is in the package, and they name this version.
