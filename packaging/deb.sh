@@ -44,6 +44,7 @@ fi
 
 # "onair 0.1.0 (0123456789ab 2026-11-26)": the package takes the binary's own version.
 read -r _ version commit date < <("$bin" --version | tr -d '()')
+[[ -n "${version:-}" ]] || { echo "deb: $bin --version printed no version" >&2; exit 1; }
 arch="$(dpkg --print-architecture)"
 if [[ -z "${SOURCE_DATE_EPOCH:-}" ]]; then
   SOURCE_DATE_EPOCH="$(date -u -d "${date:-now}" +%s)" # the commit's day, when the binary knows it
