@@ -164,7 +164,8 @@ fn an_invalid_preset_shows_its_error_as_you_type() {
     let config = tempdir();
     let mut h = app_with_fixed_folders(config.path());
     h.get_by_label("Settings").click();
-    h.run_steps(2);
+    // The click asks for the window (applied after the frame); it draws from the next one.
+    h.run_steps(3);
     // The new-preset form starts empty: the name is what is missing.
     assert!(h.query_by_label("name: must not be empty").is_some());
     h.get_by_label("Name").click();
@@ -202,7 +203,8 @@ fn the_preview_rate_is_automatic_until_chosen() {
         .set_renderer("llvmpipe (LLVM 15.0.6, 256 bits)");
     assert_eq!(h.state().preview_rate(), 5);
     h.get_by_label("Settings").click();
-    h.run_steps(2);
+    // The click asks for the window (applied after the frame); it draws from the next one.
+    h.run_steps(3);
     assert!(
         h.query_by_label_contains("5 fps here, as the window is drawn in software (llvmpipe")
             .is_some(),
