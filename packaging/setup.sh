@@ -28,6 +28,10 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   dbus-daemon dbus-bin gnome-keyring libsecret-tools
   # packaging/bench-compare.sh and soak.sh
   python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the Debian package (packaging/deb.sh) and its test (tests/package.rs): dpkg-deb and
+  # dpkg-shlibdeps (dpkg-dev, with build-essential), Debian's checkers, the shells whose
+  # completions it ships, the icon renderer
+  lintian desktop-file-utils appstream man-db zsh fish librsvg2-bin
   # the quality clips (drawtext's fonts; tests/it/quality.rs) and packaging/quality.sh's CPU time
   fonts-dejavu-core time)
 
