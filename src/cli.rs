@@ -29,7 +29,11 @@ use onair::pipeline::{
 #[command(
     name = "onair",
     version,
-    about = "Capture, encode once, record and stream."
+    about = "Capture, encode once, record and stream.",
+    long_about = "Capture, encode once, record and stream.\n\n\
+                  Run `onair` with no command to open the window; the commands below run \
+                  without one.",
+    after_help = "Run `onair` with no command to open the window."
 )]
 struct Cli {
     #[command(subcommand)]
