@@ -467,7 +467,7 @@ impl AppState {
                 self.toasts.push((n, now));
             }
             // The page opens in the default browser once its address is known.
-            if let (None, Some(url)) = (&previous_url, &self.view.preview_url) {
+            if let (None, Some(url)) = (&previous_url, self.view.preview_url.clone()) {
                 refreshed.open_url = Some(url.clone());
                 self.open(url.clone());
                 self.toasts.push((

@@ -27,7 +27,7 @@ pub fn show(ctx: &egui::Context, asking: Asking, actions: &mut Vec<Action>) {
 }
 
 fn stop_live(ctx: &egui::Context, actions: &mut Vec<Action>) {
-    let modal = egui::Modal::new(egui::Id::new("confirm_stop_live")).show(ctx, |ui| {
+    let modal = egui::Modal::new(egui::Id::unique("confirm_stop_live")).show(ctx, |ui| {
         ui.heading("Stop streaming?");
         ui.label("Viewers will see the stream end. Recording and preview go on.");
         ui.add_space(8.0);
@@ -50,8 +50,8 @@ fn stop_live(ctx: &egui::Context, actions: &mut Vec<Action>) {
 
 fn stop_recording(ctx: &egui::Context, actions: &mut Vec<Action>) {
     // "Don't ask again" is ticked in the question and takes effect with "Stop recording".
-    let dont_ask_id = egui::Id::new("dont_ask_stop_recording");
-    let modal = egui::Modal::new(egui::Id::new("confirm_stop_recording")).show(ctx, |ui| {
+    let dont_ask_id = egui::Id::unique("dont_ask_stop_recording");
+    let modal = egui::Modal::new(egui::Id::unique("confirm_stop_recording")).show(ctx, |ui| {
         ui.heading("Stop recording?");
         ui.label("The file is finished and kept. Streaming and preview go on.");
         let mut dont_ask = ui.data(|d| d.get_temp::<bool>(dont_ask_id).unwrap_or(false));
@@ -78,7 +78,7 @@ fn stop_recording(ctx: &egui::Context, actions: &mut Vec<Action>) {
 }
 
 fn quit(ctx: &egui::Context, running: Running, actions: &mut Vec<Action>) {
-    let modal = egui::Modal::new(egui::Id::new("confirm_quit")).show(ctx, |ui| {
+    let modal = egui::Modal::new(egui::Id::unique("confirm_quit")).show(ctx, |ui| {
         ui.heading("Quit onair?");
         let what = match (running.live, running.recording) {
             (true, true) => {

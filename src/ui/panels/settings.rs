@@ -105,7 +105,7 @@ fn record_folder(ui: &mut egui::Ui, app: &AppState, label: egui::Id, actions: &m
         ui.horizontal(|ui| {
             // What is being typed lives in the field until it is left: a half-typed path is
             // never created.
-            let typing = egui::Id::new("record_folder_typed");
+            let typing = egui::Id::unique("record_folder_typed");
             let mut text = ui
                 .data(|d| d.get_temp::<String>(typing))
                 .unwrap_or_else(|| app.settings.record_folder.display().to_string());

@@ -10,7 +10,7 @@ pub fn show(ctx: &egui::Context, app: &AppState, actions: &mut Vec<Action>) {
     if app.toasts().next().is_none() && app.removed().is_none() {
         return;
     }
-    egui::Area::new(egui::Id::new("toasts"))
+    egui::Area::new(egui::Id::unique("toasts"))
         .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -12.0))
         .show(ctx, |ui| {
             if let Some(d) = app.removed() {
