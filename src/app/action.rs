@@ -18,7 +18,9 @@ pub enum Action {
     ToggleRecording,
     /// Stop recording (the confirmation's "Stop recording"); `ask_again: false` is its
     /// "Don't ask again".
-    StopRecording { ask_again: bool },
+    StopRecording {
+        ask_again: bool,
+    },
     /// Keep recording (the confirmation dismissed).
     KeepRecording,
     /// Quit although something runs (the close question's "Quit").

@@ -59,16 +59,14 @@ impl Opener {
             }
             wake();
         };
-        let spawned = std::thread::Builder::new()
-            .name("app-open".into())
-            .spawn({
-                let target = target.clone();
-                let failed = failed.clone();
-                move || match open::that_detached_with_timeout(&target, OPEN_WAIT) {
-                    Ok(()) => tracing::info!("opened {target}"),
-                    Err(e) => failed(target, describe(&e)),
-                }
-            });
+        let spawned = std::thread::Builder::new().name("app-open".into()).spawn({
+            let target = target.clone();
+            let failed = failed.clone();
+            move || match open::that_detached_with_timeout(&target, OPEN_WAIT) {
+                Ok(()) => tracing::info!("opened {target}"),
+                Err(e) => failed(target, describe(&e)),
+            }
+        });
         if let Err(e) = spawned {
             failed(target, format!("cannot start a thread to open it ({e})"));
         }
@@ -125,9 +123,7 @@ impl FileDialog {
         }
         // One answer, sent once: the slot never fills.
         let (tx, rx) = bounded(1);
-        let dialog = rfd::FileDialog::new()
-            .set_title(title)
-            .set_directory(start);
+        let dialog = rfd::FileDialog::new().set_title(title).set_directory(start);
         let asked = ask.clone();
         let spawned = std::thread::Builder::new()
             .name("app-file-dialog".into())

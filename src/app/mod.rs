@@ -24,5 +24,6 @@ pub use session::{
     Session, SessionView,
 };
 pub use state::{
-    AppState, Editing, Edits, Refreshed, Repaint, Running, TOAST_TIME, UNDO_TIME, destination_problem,
+    AppState, Editing, Edits, Refreshed, Repaint, Running, TOAST_TIME, UNDO_TIME,
+    destination_problem,
 };

@@ -245,7 +245,10 @@ pub fn prepare_folder(dir: &Path) -> Result<(), String> {
         return Err("choose a folder".into());
     }
     if !dir.is_absolute() {
-        return Err(format!("`{}` is not a full path: choose a folder", dir.display()));
+        return Err(format!(
+            "`{}` is not a full path: choose a folder",
+            dir.display()
+        ));
     }
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -255,7 +258,10 @@ pub fn prepare_folder(dir: &Path) -> Result<(), String> {
     }
     let readonly = std::fs::metadata(dir).is_ok_and(|m| m.permissions().readonly());
     if readonly {
-        return Err(format!("`{}` is read-only: choose another folder", dir.display()));
+        return Err(format!(
+            "`{}` is read-only: choose another folder",
+            dir.display()
+        ));
     }
     Ok(())
 }
@@ -542,9 +548,21 @@ mod tests {
         prepare_folder(&videos).unwrap();
         let file = videos.join("a-file");
         std::fs::write(&file, b"x").unwrap();
-        assert!(prepare_folder(&file).unwrap_err().contains("is a file, not a folder"));
-        assert!(prepare_folder(Path::new("relative/dir")).unwrap_err().contains("not a full path"));
-        assert!(prepare_folder(&file.join("sub")).unwrap_err().starts_with("cannot create"));
+        assert!(
+            prepare_folder(&file)
+                .unwrap_err()
+                .contains("is a file, not a folder")
+        );
+        assert!(
+            prepare_folder(Path::new("relative/dir"))
+                .unwrap_err()
+                .contains("not a full path")
+        );
+        assert!(
+            prepare_folder(&file.join("sub"))
+                .unwrap_err()
+                .starts_with("cannot create")
+        );
         // Never the home folder itself, as it was when no desktop named a Videos folder.
         let default = Settings::default().record_folder;
         let home_dir = directories::BaseDirs::new().map(|d| d.home_dir().to_owned());

@@ -620,8 +620,7 @@ impl AppState {
                 self.settings.destinations.push(d);
             }
             Action::RemoveDestination(id) => {
-                let Some(index) = self.settings.destinations.iter().position(|d| d.id == id)
-                else {
+                let Some(index) = self.settings.destinations.iter().position(|d| d.id == id) else {
                     return;
                 };
                 let destination = self.settings.destinations.remove(index);
@@ -850,7 +849,10 @@ impl AppState {
     fn save_log(&mut self, file: &std::path::Path) {
         match std::fs::write(file, self.log_text()) {
             Ok(()) => self.toast(false, format!("log saved: {}", file.display())),
-            Err(e) => self.toast(true, format!("cannot save the log to {}: {e}", file.display())),
+            Err(e) => self.toast(
+                true,
+                format!("cannot save the log to {}: {e}", file.display()),
+            ),
         }
     }
 

@@ -204,7 +204,10 @@ fn help_says_plain_onair_opens_the_window() {
             "{flag}:\n{help}"
         );
         // Written to a pipe: no colour codes.
-        assert!(!help.contains('\u{1b}'), "{flag}: colour codes in\n{help:?}");
+        assert!(
+            !help.contains('\u{1b}'),
+            "{flag}: colour codes in\n{help:?}"
+        );
     }
 }
 
@@ -218,7 +221,14 @@ fn stderr_to_a_pipe_is_plain_and_openh264_is_quiet() {
         onair()
             .env("RUST_LOG", "info")
             .env_remove("NO_COLOR")
-            .args(["broadcast", "--preset", "480p30", "--duration", "1", "--record"])
+            .args([
+                "broadcast",
+                "--preset",
+                "480p30",
+                "--duration",
+                "1",
+                "--record",
+            ])
             .arg(&rec),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -173,7 +173,10 @@ fn an_invalid_preset_shows_its_error_as_you_type() {
     // A window opens over a few frames (sizing, then drawn).
     h.run_steps(4);
     // The new-preset form starts empty: no error yet, but what to type first.
-    assert!(h.query_by_label("Type a name for the new preset.").is_some());
+    assert!(
+        h.query_by_label("Type a name for the new preset.")
+            .is_some()
+    );
     assert!(h.query_by_label_contains("must not be empty").is_none());
     h.get_by_label("Name").click();
     h.run_steps(1);
@@ -308,7 +311,10 @@ fn closing_while_recording_asks_first() {
     h.get_by_label("Cancel").click();
     h.run_steps(2);
     assert!(h.query_by_label("Quit onair?").is_none());
-    assert!(h.state().view().recording.since.is_some(), "still recording");
+    assert!(
+        h.state().view().recording.since.is_some(),
+        "still recording"
+    );
     // Ctrl+Q asks the same.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Q);
     h.run_steps(1);
@@ -360,7 +366,9 @@ fn shortcuts_do_nothing_while_typing_and_stopping_a_recording_asks() {
     h.get_by_label("Program").click();
     h.run_steps(1);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
-    run_until(&mut h, "Ctrl+R to record", |a| a.view().recording.since.is_some());
+    run_until(&mut h, "Ctrl+R to record", |a| {
+        a.view().recording.since.is_some()
+    });
     // Stopping asks.
     h.get_by_label("Stop recording").click();
     h.run_steps(4);
@@ -373,7 +381,9 @@ fn shortcuts_do_nothing_while_typing_and_stopping_a_recording_asks() {
     assert!(h.query_by_label("Stop recording?").is_some());
     let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
     stop.last().unwrap().click();
-    run_until(&mut h, "the recording to stop", |a| !a.view().engine_running);
+    run_until(&mut h, "the recording to stop", |a| {
+        !a.view().engine_running
+    });
 }
 
 /// Remove takes a destination away at once; its notice puts it back, with its stream key.
@@ -392,7 +402,10 @@ fn remove_can_be_undone_from_its_notice() {
     h.get_by_label("Remove").click();
     h.run_steps(4);
     assert!(h.state().settings().destinations.is_empty());
-    assert!(h.query_by_label_contains("Removed destination “My channel”").is_some());
+    assert!(
+        h.query_by_label_contains("Removed destination “My channel”")
+            .is_some()
+    );
     h.get_by_label("Undo").click();
     h.run_steps(2);
     let d = &h.state().settings().destinations;
@@ -436,15 +449,24 @@ fn a_long_error_wraps_on_its_card_and_the_picture_keeps_the_larger_share() {
     );
     assert!(rect.height() > 40.0, "the error does not wrap: {rect:?}");
     let picture = h.state().preview_width();
-    println!("setup column ends at {:.0}, picture {picture} px wide", rect.right());
+    println!(
+        "setup column ends at {:.0}, picture {picture} px wide",
+        rect.right()
+    );
     assert!(picture >= 1024 / 2, "the picture is {picture} px of 1024");
     // Going live goes nowhere, and says why.
     h.get_by_label("Go live").click();
     h.run_steps(4);
-    assert!(h.query_by_label_contains("cannot go live: Own server:").is_some());
+    assert!(
+        h.query_by_label_contains("cannot go live: Own server:")
+            .is_some()
+    );
     assert!(!h.state().view().engine_running);
     // On its card and in the notice.
-    assert_eq!(h.query_all_by_label_contains("is not an RTMP URL").count(), 2);
+    assert_eq!(
+        h.query_all_by_label_contains("is not an RTMP URL").count(),
+        2
+    );
     // Fixed, the error goes.
     let server_field = h.get_by_label("Server");
     server_field.click();
@@ -453,7 +475,10 @@ fn a_long_error_wraps_on_its_card_and_the_picture_keeps_the_larger_share() {
     h.get_by_label("Server").type_text("rtmp://127.0.0.1/live");
     h.run_steps(2);
     // Gone from the card (the notice fades by itself).
-    assert_eq!(h.query_all_by_label_contains("is not an RTMP URL").count(), 1);
+    assert_eq!(
+        h.query_all_by_label_contains("is not an RTMP URL").count(),
+        1
+    );
     let d = h.state().settings().destinations[0].clone();
     assert_eq!(h.state().app().destination_problem(&d), None);
 }
@@ -475,7 +500,8 @@ fn a_typed_recordings_folder_is_created_or_says_why_not() {
         h.get_by_label("Folder").click();
         h.run_steps(1);
         h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-        h.get_by_label("Folder").type_text(&path.display().to_string());
+        h.get_by_label("Folder")
+            .type_text(&path.display().to_string());
         h.run_steps(1);
         // Half typed: nothing is created yet.
         assert!(!path.exists() || path.is_file());
@@ -489,7 +515,10 @@ fn a_typed_recordings_folder_is_created_or_says_why_not() {
     let file = takes.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     type_folder(&mut h, &file);
-    assert!(h.query_by_label_contains("is a file, not a folder").is_some());
+    assert!(
+        h.query_by_label_contains("is a file, not a folder")
+            .is_some()
+    );
     // The action bar's Settings (the window's title is the second) closes it.
     h.get_all_by_label("Settings").next().unwrap().click();
     h.run_steps(3);

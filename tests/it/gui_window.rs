@@ -18,8 +18,9 @@ impl Display {
     fn open_app(&self, config: &std::path::Path) -> std::process::Child {
         self.command(env!("CARGO_BIN_EXE_onair"))
             .env("ONAIR_CONFIG_DIR", config)
-            // Warnings, and a line per repaint (see `repaints_per_second`).
-            .env("RUST_LOG", "warn,onair::ui=trace")
+            // Warnings, the app's news (the renderer found), and a line per repaint (see
+            // `repaints_per_second`).
+            .env("RUST_LOG", "warn,onair::app=info,onair::ui=trace")
             .env("NO_COLOR", "1")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())
@@ -173,6 +174,8 @@ fn closing_the_window_mid_recording_asks_and_leaves_a_finished_file() {
         })
     });
     let mut child = child;
+    // Steady recording until now: the repaint rate is measured before the keys below.
+    let steady_until = std::time::SystemTime::now();
     let size = |f: &std::path::Path| std::fs::metadata(f).map_or(0, |m| m.len());
     for close in ["ctrl+q", "alt+F4"] {
         let before = size(&file().unwrap());
@@ -183,9 +186,11 @@ fn closing_the_window_mid_recording_asks_and_leaves_a_finished_file() {
         );
         run_ok(display.command("xdotool").args(["key", close]));
         // Asked, not closed: the window stays and the recording goes on.
-        wait_for(Duration::from_secs(20), "the recording to go on growing", || {
-            size(&file().unwrap()) > before + 50_000
-        });
+        wait_for(
+            Duration::from_secs(20),
+            "the recording to go on growing",
+            || size(&file().unwrap()) > before + 50_000,
+        );
         assert!(
             child.try_wait().unwrap().is_none(),
             "{close} closed the window while recording without asking"
@@ -200,11 +205,12 @@ fn closing_the_window_mid_recording_asks_and_leaves_a_finished_file() {
         stderr.contains("drawn by a software rasterizer") && stderr.contains("llvmpipe"),
         "the software rasterizer is not detected:\n{stderr}"
     );
-    let rate = repaints_per_second(&stderr);
+    let rate = repaints_per_second(&stderr, steady_until);
     println!("repaints per second while recording: {rate}");
-    // 5 for the preview, plus a few for the controller's view and fading notifications; at
-    // 15 fps it would be 15 or more. (A busy machine only lowers this.)
-    assert!(rate <= 10.0, "{rate} repaints per second:\n{stderr}");
+    // 5 for the preview, plus the controller's view (4 a second, not always riding on a
+    // preview frame) and a notification's fade (2 a second while one shows: 8 to 10.5 measured
+    // with a window manager); at 15 fps it would be 15 or more. (A busy machine only lowers it.)
+    assert!(rate <= 12.0, "{rate} repaints per second:\n{stderr}");
     let f = file().unwrap();
     let p = probe(&f);
     let v = stream(&p, "video");
@@ -253,15 +259,16 @@ fn top_level_boxes(data: &[u8]) -> Vec<String> {
     types
 }
 
-/// Repaints per second over the 2 s before the last half second of the log (the window closing),
-/// while recording went on steadily.
-fn repaints_per_second(log: &str) -> f64 {
+/// Repaints per second over the 2 s before the last half second before `until` (the keys that
+/// close the window), while recording went on steadily.
+fn repaints_per_second(log: &str, until: std::time::SystemTime) -> f64 {
     let times: Vec<std::time::SystemTime> = log
         .lines()
         .filter(|l| l.contains(" repaint "))
         .filter_map(|l| humantime::parse_rfc3339(l.split_whitespace().next()?).ok())
         .collect();
-    let last = *times.last().expect("repaint lines in the log");
+    assert!(!times.is_empty(), "repaint lines in the log");
+    let last = until;
     let before = |t: &std::time::SystemTime| last.duration_since(*t).unwrap_or_default();
     let steady = times
         .iter()
@@ -281,7 +288,10 @@ fn preview_in_browser_opens_the_page_with_the_desktops_handler() {
         let bin = tempdir();
         let opened = config.path().join("opened.txt");
         let script = if handler_works {
-            format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n", opened.display())
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n",
+                opened.display()
+            )
         } else {
             "#!/bin/sh\necho 'xdg-open: no method available for opening' >&2\nexit 3\n".into()
         };

@@ -69,11 +69,11 @@ impl RtmpUrl {
             Some((s, k)) if !k.is_empty() && s.matches('/').count() >= 3 => (s, k),
             _ => {
                 // Mask whatever could be a key before quoting the input.
-                return Err(Self::parse_server(url, &|| mask_tail(url))
-                    .err()
-                    .unwrap_or(UrlError::NoAppOrKey {
+                return Err(Self::parse_server(url, &|| mask_tail(url)).err().unwrap_or(
+                    UrlError::NoAppOrKey {
                         shown: mask_tail(url),
-                    }));
+                    },
+                ));
             }
         };
         Self::with_key(server, key)
@@ -424,7 +424,10 @@ mod tests {
             "`rtmp//live.example.com/app/****` is not an RTMP URL: it must start with rtmp:// or rtmps://"
         );
         let e = RtmpUrl::with_key("rtmp://host:99999/live", "secret").unwrap_err();
-        assert!(e.to_string().starts_with("`rtmp://host:99999/live/****`"), "{e}");
+        assert!(
+            e.to_string().starts_with("`rtmp://host:99999/live/****`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -106,11 +106,7 @@ pub fn show(
             (Some(url), Some(_)) => {
                 ui.label(RichText::new("Preview:").color(GOOD));
                 // Opened by the desktop's handler (egui's own links open nothing here).
-                if ui
-                    .link(url)
-                    .on_hover_text("Open in the browser")
-                    .clicked()
-                {
+                if ui.link(url).on_hover_text("Open in the browser").clicked() {
                     actions.push(Action::Open(url.clone()));
                 }
                 if ui.small_button("Copy").clicked() {
@@ -228,7 +224,10 @@ mod tests {
             h.query_by_label_contains("Cannot open it: no program to open it was found")
                 .is_some()
         );
-        assert!(h.query_all_by_value(&url).count() >= 1, "the address to copy");
+        assert!(
+            h.query_all_by_value(&url).count() >= 1,
+            "the address to copy"
+        );
         h.get_by_label("Dismiss").click();
         h.run();
         assert_eq!(h.state(), &[Action::DismissOpenFailure]);

@@ -55,7 +55,10 @@ fn stop_recording(ctx: &egui::Context, actions: &mut Vec<Action>) {
         ui.heading("Stop recording?");
         ui.label("The file is finished and kept. Streaming and preview go on.");
         let mut dont_ask = ui.data(|d| d.get_temp::<bool>(dont_ask_id).unwrap_or(false));
-        ui.checkbox(&mut dont_ask, "Don't ask again (Settings can turn it back on)");
+        ui.checkbox(
+            &mut dont_ask,
+            "Don't ask again (Settings can turn it back on)",
+        );
         ui.data_mut(|d| d.insert_temp(dont_ask_id, dont_ask));
         ui.add_space(8.0);
         ui.horizontal(|ui| {

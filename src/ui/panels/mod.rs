@@ -50,11 +50,9 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     };
     let side = egui::Frame::side_top_panel(ui.style()).fill(fill);
     let central = egui::Frame::central_panel(ui.style()).fill(fill);
-    egui::Panel::top("actions")
-        .frame(side)
-        .show(ui, |ui| {
-            action_bar::show(ui, app.view(), app.open_failure(), actions);
-        });
+    egui::Panel::top("actions").frame(side).show(ui, |ui| {
+        action_bar::show(ui, app.view(), app.open_failure(), actions);
+    });
     if app.log_open() {
         egui::Panel::bottom("log")
             .frame(side)

@@ -101,9 +101,9 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
             });
             ui.end_row();
             // Checked when chosen, not when Record is pressed.
-            let found = devices.as_deref().map(|d| {
-                d.cameras.iter().any(|c| c.id == s.camera.to_string())
-            });
+            let found = devices
+                .as_deref()
+                .map(|d| d.cameras.iter().any(|c| c.id == s.camera.to_string()));
             if found == Some(false) {
                 let why = if devices.as_deref().is_some_and(|d| d.cameras.is_empty()) {
                     "No camera found: connect one and rescan, or pick another video source"

@@ -36,11 +36,18 @@ pub fn show(
         .striped(true)
         .show(ui, |ui| {
             ui.label("CPU usage");
-            ui.label(view.cpu_percent.map_or("– (measured while running)".into(), |c| {
-                let cores = view.cpu_cores;
-                let of = if cores == 1 { "1 core".to_owned() } else { format!("{cores} cores") };
-                format!("{c:.1} % of the machine ({of})")
-            }));
+            ui.label(
+                view.cpu_percent
+                    .map_or("– (measured while running)".into(), |c| {
+                        let cores = view.cpu_cores;
+                        let of = if cores == 1 {
+                            "1 core".to_owned()
+                        } else {
+                            format!("{cores} cores")
+                        };
+                        format!("{c:.1} % of the machine ({of})")
+                    }),
+            );
             ui.end_row();
             ui.label("Memory");
             ui.label(view.memory_bytes.map_or("–".into(), bytes));
@@ -194,7 +201,11 @@ fn display_name(view: &SessionView, output: &str) -> String {
     {
         return d.name.clone();
     }
-    if view.recording_output.as_ref().is_some_and(|o| o.name == output) {
+    if view
+        .recording_output
+        .as_ref()
+        .is_some_and(|o| o.name == output)
+    {
         let file = view
             .recording_path
             .as_ref()
@@ -205,7 +216,11 @@ fn display_name(view: &SessionView, output: &str) -> String {
             None => "Recording".into(),
         };
     }
-    if view.preview_output.as_ref().is_some_and(|o| o.name == output) {
+    if view
+        .preview_output
+        .as_ref()
+        .is_some_and(|o| o.name == output)
+    {
         return "Browser preview".into();
     }
     output.to_owned()

@@ -28,7 +28,9 @@ pub fn show(ctx: &egui::Context, app: &AppState, actions: &mut Vec<Action>) {
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
                     ui.set_max_width(420.0);
                     let colour = if notice.error { ALARM } else { GOOD };
-                    ui.add(egui::Label::new(egui::RichText::new(&notice.text).color(colour)).wrap());
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(&notice.text).color(colour)).wrap(),
+                    );
                     if let Some(file) = &notice.file {
                         open_buttons(ui, file, actions);
                     }

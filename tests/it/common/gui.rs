@@ -28,16 +28,14 @@ pub fn harness_sized(
     size: egui::Vec2,
 ) -> Harness<'static, OnairApp> {
     let dir = config_dir.to_owned();
-    Harness::builder()
-        .with_size(size)
-        .build_eframe(move |cc| {
-            OnairApp::new(
-                &cc.egui_ctx,
-                Some(dir),
-                Arc::new(LogRing::default()),
-                keyring,
-            )
-        })
+    Harness::builder().with_size(size).build_eframe(move |cc| {
+        OnairApp::new(
+            &cc.egui_ctx,
+            Some(dir),
+            Arc::new(LogRing::default()),
+            keyring,
+        )
+    })
 }
 
 /// Steps the app in real time until `cond` holds on it (the engine runs on its own threads).
