@@ -213,7 +213,7 @@ fn the_preview_rate_is_automatic_until_chosen() {
         .set_renderer("llvmpipe (LLVM 15.0.6, 256 bits)");
     assert_eq!(h.state().preview_rate(), 5);
     h.get_by_label("Settings").click();
-    // A window opens over a few frames (sizing, then drawn).
+    // The click asks for the window (applied after the frame); it draws over the next frames.
     h.run_steps(4);
     assert!(
         h.query_by_label_contains("5 fps here, as the window is drawn in software (llvmpipe")

@@ -18,9 +18,8 @@ impl Display {
     fn open_app(&self, config: &std::path::Path) -> std::process::Child {
         self.command(env!("CARGO_BIN_EXE_onair"))
             .env("ONAIR_CONFIG_DIR", config)
-            // Warnings, the app's news (the renderer found), and a line per repaint (see
-            // `repaints_per_second`).
-            .env("RUST_LOG", "warn,onair::app=info,onair::ui=trace")
+            // Warnings, the renderer line, and a line per repaint (see `repaints_per_second`).
+            .env("RUST_LOG", "warn,onair::ui=trace,onair::app=info")
             .env("NO_COLOR", "1")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::null())

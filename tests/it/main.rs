@@ -21,5 +21,6 @@ mod hardening;
 mod hls;
 mod mic_reopen;
 mod mp4_ffprobe;
+mod package;
 mod rtmp;
 mod sources;
