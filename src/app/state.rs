@@ -995,7 +995,7 @@ mod tests {
         assert_eq!(s.keys.get(d.id), "");
         assert_eq!(s.removed().map(|r| r.id), Some(d.id));
         s.apply(Action::UndoRemove);
-        assert_eq!(s.settings.destinations, [d.clone()]);
+        assert_eq!(s.settings.destinations, std::slice::from_ref(&d));
         assert_eq!(s.keys.get(d.id), "live_123");
         assert!(s.removed().is_none());
     }
