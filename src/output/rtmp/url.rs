@@ -463,7 +463,7 @@ mod tests {
         let e = RtmpUrl::parse("http://host/live/k3y").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "`http://host/****` is not an RTMP URL: it must start with rtmp:// or rtmps://"
+            "`http://host/live/****` is not an RTMP URL: it must start with rtmp:// or rtmps://"
         );
         assert!(matches!(
             RtmpUrl::parse("rtmp://host/k3y").unwrap_err(),
