@@ -276,8 +276,9 @@ impl EngineHandle {
         if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
             source.set_clock(clock);
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
+            // Queued, being encoded, kept as the last picture, being filled.
             let (pool, recycle) =
-                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 2);
+                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 3);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
@@ -669,6 +670,23 @@ fn run_video_encoder(
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
     counters.video_target_bitrate_bps.store(target, Relaxed);
+    let deliver = |picture: crate::encode::h264::EncodedPicture| {
+        if let Some(config) = picture.new_config {
+            fanout.set_video_config(config);
+        }
+        counters
+            .video_encode_nanos
+            .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
+        counters
+            .video_bytes
+            .fetch_add(picture.packet.data.len() as u64, Relaxed);
+        let reached = picture.packet.pts + picture.packet.duration;
+        fanout.send(&picture.packet);
+        progress.fetch_max(reached.as_nanos(), Relaxed);
+    };
+    // The frame encoded last: a keyframe time among the slots a stall left empty encodes it
+    // again.
+    let mut last: Option<VideoFrame> = None;
     for frame in rx {
         // Dynamic bitrate: follow the lowest request of any output, never above the preset.
         let wanted = fanout
@@ -684,22 +702,24 @@ fn run_video_encoder(
                 Err(e) => tracing::warn!("{e}"),
             }
         }
+        // Slots that dropped frames left empty: every output still gets a picture per slot.
+        match encoder.fill_empty_slots(frame.pts, last.as_ref()) {
+            Ok(pictures) => {
+                for picture in pictures {
+                    counters.video_repeated.fetch_add(1, Relaxed);
+                    deliver(picture);
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}; video stops");
+                break;
+            }
+        }
         preview.offer(&frame);
         match encoder.encode(&frame, false) {
             Ok(Some(picture)) => {
-                if let Some(config) = picture.new_config {
-                    fanout.set_video_config(config);
-                }
                 counters.video_encoded.fetch_add(1, Relaxed);
-                counters
-                    .video_encode_nanos
-                    .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
-                counters
-                    .video_bytes
-                    .fetch_add(picture.packet.data.len() as u64, Relaxed);
-                let reached = picture.packet.pts + picture.packet.duration;
-                fanout.send(&picture.packet);
-                progress.fetch_max(reached.as_nanos(), Relaxed);
+                deliver(picture);
             }
             Ok(None) => {
                 counters.video_encoder_skipped.fetch_add(1, Relaxed);
@@ -710,7 +730,9 @@ fn run_video_encoder(
             }
         }
         // Full recycle queue: the pool has enough; let this buffer go.
-        let _full = recycle.try_send(frame);
+        if let Some(previous) = last.replace(frame) {
+            let _full = recycle.try_send(previous);
+        }
     }
 }
 

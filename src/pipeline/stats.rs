@@ -21,6 +21,9 @@ pub struct EngineCounters {
     pub video_encoded: AtomicU64,
     /// Frames the encoder returned no picture for.
     pub video_encoder_skipped: AtomicU64,
+    /// Pictures put in slots that dropped frames left empty: repeats of the picture before
+    /// (a few bytes each), or that picture encoded again on a keyframe time.
+    pub video_repeated: AtomicU64,
     pub video_encode_nanos: AtomicU64,
     /// Time the video source spent producing frames (the test pattern's fill, a Y4M read).
     pub video_source_nanos: AtomicU64,
@@ -329,6 +332,8 @@ pub struct VideoStats {
     pub dropped_encoder_queue: u64,
     pub encoded: u64,
     pub encoder_skipped: u64,
+    /// Pictures in slots that dropped frames left empty (one picture per frame interval).
+    pub repeated: u64,
     pub encode_nanos_total: u64,
     /// Time spent producing the I420 frames the encoder reads (source fill).
     pub source_nanos_total: u64,
@@ -392,6 +397,7 @@ impl EngineCounters {
                 dropped_encoder_queue: self.video_dropped_encoder_queue.load(Relaxed),
                 encoded: self.video_encoded.load(Relaxed),
                 encoder_skipped: self.video_encoder_skipped.load(Relaxed),
+                repeated: self.video_repeated.load(Relaxed),
                 encode_nanos_total: self.video_encode_nanos.load(Relaxed),
                 source_nanos_total: self.video_source_nanos.load(Relaxed),
                 encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
