@@ -49,9 +49,12 @@ pub use stats::{
 /// jitter; more would only add latency. When full, the newest frame is dropped and counted
 /// (the source never waits: OBS's "skipped frames, encoding lag").
 const VIDEO_QUEUE_FRAMES: usize = 8;
-/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 500 ms. When full,
-/// the chunk is dropped and counted; AAC encoding is ~300x real time, so this means a stall.
-const AUDIO_QUEUE_CHUNKS: usize = 50;
+/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 3 s, so that a stall
+/// of a couple of seconds (the process frozen, then the source catching up at once) drops
+/// nothing: 576 KB at most, allocated only as the queue fills, where video cannot afford it.
+/// When full, the chunk is dropped and counted, and the encoder puts silence of its exact
+/// length in its place (audio time stays the sample clock).
+const AUDIO_QUEUE_CHUNKS: usize = 300;
 /// Audio is read from the source in 10 ms chunks.
 const AUDIO_CHUNK_FRAMES: usize = AUDIO_RATE_HZ as usize / 100;
 /// Packets queued per output. A recording's queue holds about 20 s of 30 fps video plus audio,
@@ -813,6 +816,9 @@ fn run_audio_encoder(
                 return;
             }
         }
+        counters
+            .audio_silence_filled_samples
+            .store(encoder.filled_samples(), Relaxed);
         let _full = recycle.try_send(chunk.samples);
     }
     match encoder.flush() {

@@ -34,6 +34,8 @@ pub struct EngineCounters {
     pub video_target_bitrate_bps: AtomicU64,
     pub audio_captured_samples: AtomicU64,
     pub audio_dropped_encoder_queue: AtomicU64,
+    /// Samples of silence the encoder put in place of dropped chunks (their exact length).
+    pub audio_silence_filled_samples: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
     /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
@@ -347,6 +349,8 @@ pub struct VideoStats {
 pub struct AudioStats {
     pub captured_samples: u64,
     pub dropped_encoder_queue: u64,
+    /// Silence in place of the dropped chunks, in samples: audio is never shortened.
+    pub silence_filled_samples: u64,
     pub encoded: u64,
     pub bytes: u64,
     /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
@@ -407,6 +411,7 @@ impl EngineCounters {
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
+                silence_filled_samples: self.audio_silence_filled_samples.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
                 level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
