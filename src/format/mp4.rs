@@ -34,6 +34,20 @@
 //! Timescales: movie 1000, video 90 000, audio the sample rate. Every time conversion goes
 //! through [`MediaTime::to_ticks`] / [`Timebase::ticks_to_time`]; each fragment's `tfdt` comes
 //! from its first sample's own decode time, so rounding never accumulates.
+//!
+//! # Edit lists: audio pre-roll and the encoder's priming
+//!
+//! Audio may start before the output's zero: the AAC packet before the one holding the zero is
+//! the decoder's pre-roll (at the start of a stream, the encoder's priming packet), without
+//! which the first real samples decode faded in. Edit lists hide it (ISO/IEC 14496-12 8.6.6;
+//! what Apple's encoders do with their priming, and what FFmpeg and Chromium honour):
+//!
+//! * while fragmented (and in an HLS/CMAF init segment), every track's media time is the
+//!   output's time plus [`PREROLL_ROOM`] (a `tfdt` cannot be negative), and every track has
+//!   one edit `{duration 0 (all of it), media_time PREROLL_ROOM}`; a player that ignores edit
+//!   lists sees both tracks 43 ms late, still in sync;
+//! * the final `moov` starts each track at its first sample: an edit skips what lies before
+//!   the zero (`media_time`), or an empty edit delays a track that starts after it.
 
 use bytes::Bytes;
 
@@ -48,6 +62,10 @@ const FLAGS_NON_SYNC: u32 = 0x0101_0000;
 /// A fragment is cut before it would exceed this, so `trun` data offsets (i32) and the `mdat`
 /// size (u32) always fit.
 const MAX_FRAGMENT_BYTES: usize = 1 << 30;
+/// Room before the output's zero on every track's fragmented timeline (see the module
+/// documentation): audio pre-roll starts less than two AAC frames (2048 samples at 48 kHz)
+/// before the zero. 2048/48000 s: whole ticks at 48 kHz (2048) and at 90 kHz (3840).
+pub const PREROLL_ROOM: MediaTime = MediaTime::from_nanos(42_666_667);
 /// 16.16 identity matrix of mvhd/tkhd.
 const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
@@ -130,6 +148,8 @@ struct Track {
     chunks: Vec<Chunk>,
     /// Duration (track timescale) of the last written sample, from its packet.
     last_duration: u32,
+    /// [`PREROLL_ROOM`] in the track timescale: added to every `tfdt`.
+    preroll: i64,
 }
 
 impl Track {
@@ -146,6 +166,7 @@ impl Track {
             samples: Vec::new(),
             chunks: Vec::new(),
             last_duration: 0,
+            preroll: PREROLL_ROOM.to_ticks(timebase),
         }
     }
 
@@ -235,7 +256,8 @@ impl Mp4Writer {
     }
 
     /// Adds one packet. Packets arrive interleaved in decode order, with times relative to the
-    /// output's zero (the first video keyframe has pts 0; audio dts ≥ 0).
+    /// output's zero (the first video keyframe has pts 0; audio pre-roll may start up to
+    /// [`PREROLL_ROOM`] before it; anything earlier is ignored).
     ///
     /// Returns the pending fragment when this packet starts a new one: before a video sample,
     /// when it is a keyframe or the pending fragment already spans `fragment_duration`; without
@@ -249,6 +271,9 @@ impl Mp4Writer {
             StreamKind::Video => t.is_video(),
             StreamKind::Audio => !t.is_video(),
         })?;
+        if pkt.dts + PREROLL_ROOM < MediaTime::ZERO {
+            return None;
+        }
         let has_video = self.tracks.iter().any(Track::is_video);
         let drives_cuts = pkt.kind == StreamKind::Video || !has_video;
 
@@ -301,12 +326,21 @@ impl Mp4Writer {
         Finalize { append, patches }
     }
 
+    /// Where the pending fragment starts: its first video sample (audio pre-roll before it
+    /// does not count), else its earliest sample.
     fn pending_start(&self) -> Option<MediaTime> {
-        self.tracks
+        let video = self
+            .tracks
             .iter()
-            .filter_map(|t| t.pending.first())
-            .map(|s| s.dts)
-            .min()
+            .find(|t| t.is_video())
+            .and_then(|t| t.pending.first());
+        video.map(|s| s.dts).or_else(|| {
+            self.tracks
+                .iter()
+                .filter_map(|t| t.pending.first())
+                .map(|s| s.dts)
+                .min()
+        })
     }
 
     fn pending_bytes(&self) -> usize {
@@ -361,7 +395,8 @@ impl Mp4Writer {
                 w.bx(b"traf", |w| {
                     w.full(b"tfhd", 0, 0x02_0000, |w| w.u32(track.id));
                     let base = track.pending.first().map_or(0, |s| track.ticks(s.dts));
-                    w.full(b"tfdt", 1, 0, |w| w.u64(u64::try_from(base).unwrap_or(0)));
+                    let base = u64::try_from(base + track.preroll).unwrap_or(0);
+                    w.full(b"tfdt", 1, 0, |w| w.u64(base));
                     w.full(b"trun", 0, 0x00_0701, |w| {
                         w.u32(to_u32(track.pending.len() as i64));
                         data_offset_fields.push(w.len());
@@ -460,7 +495,7 @@ impl Mp4Writer {
             .collect();
         let movie_duration = tables
             .iter()
-            .map(|t| t.edit_movie + t.media_movie)
+            .map(|t| t.presentation_movie)
             .max()
             .unwrap_or(0);
         w.bx(b"moov", |w| {
@@ -509,10 +544,11 @@ struct Tables {
     chunk_offsets: Vec<u64>,
     /// Sum of the sample durations, track timescale.
     media_duration: u64,
-    /// Same, movie timescale.
-    media_movie: u64,
-    /// Length of the empty edit before the first sample (its decode time), movie timescale.
-    edit_movie: u64,
+    /// The edit list: `(segment_duration (movie timescale), media_time (track timescale, -1
+    /// for an empty edit))`; empty when the track plays from its first sample at time 0.
+    edits: Vec<(u64, i64)>,
+    /// The track's duration as presented (through its edits), movie timescale.
+    presentation_movie: u64,
 }
 
 impl Tables {
@@ -544,8 +580,20 @@ impl Tables {
             let movie = track.timebase.ticks_to_time(ticks).to_ticks(MOVIE_TIMEBASE);
             u64::try_from(movie).unwrap_or(0)
         };
-        t.media_movie = to_movie(i64::try_from(t.media_duration).unwrap_or(i64::MAX));
-        t.edit_movie = samples.first().map_or(0, |s| to_movie(s.dts));
+        let media = i64::try_from(t.media_duration).unwrap_or(i64::MAX);
+        let first = samples.first().map_or(0, |s| s.dts);
+        if first > 0 {
+            // Starts after the zero: an empty edit until its first sample.
+            t.edits = vec![(to_movie(first), -1), (to_movie(media), 0)];
+            t.presentation_movie = to_movie(first) + to_movie(media);
+        } else if first < 0 {
+            // Pre-roll before the zero: played from the zero on, what lies before it skipped.
+            let shown = to_movie(media + first);
+            t.edits = vec![(shown, -first)];
+            t.presentation_movie = shown;
+        } else {
+            t.presentation_movie = to_movie(media);
+        }
         t
     }
 }
@@ -567,7 +615,7 @@ fn write_trak(w: &mut BoxWriter, track: &Track, t: &Tables, complete: bool) {
             w.u64(0); // modification time
             w.u32(track.id);
             w.u32(0);
-            w.u64(t.edit_movie + t.media_movie);
+            w.u64(t.presentation_movie);
             w.zeros(8);
             w.u16(0); // layer
             w.u16(0); // alternate group
@@ -581,8 +629,11 @@ fn write_trak(w: &mut BoxWriter, track: &Track, t: &Tables, complete: bool) {
             w.u32(width.min(0xFFFF) << 16);
             w.u32(height.min(0xFFFF) << 16);
         });
-        if complete && t.edit_movie > 0 {
-            write_edts(w, t.edit_movie, t.media_movie);
+        if !complete {
+            // Fragmented: all of the track, from PREROLL_ROOM on (duration 0: unknown yet).
+            write_edts(w, &[(0, track.preroll)]);
+        } else if !t.edits.is_empty() {
+            write_edts(w, &t.edits);
         }
         w.bx(b"mdia", |w| {
             w.full(b"mdhd", 1, 0, |w| {
@@ -622,13 +673,16 @@ fn write_trak(w: &mut BoxWriter, track: &Track, t: &Tables, complete: bool) {
     });
 }
 
-/// An empty edit of `empty` then the whole media from its time 0 (movie timescale).
-fn write_edts(w: &mut BoxWriter, empty: u64, media: u64) {
-    let v1 = empty.max(media) > u64::from(u32::MAX);
+/// An edit list: `(segment_duration (movie timescale), media_time (track timescale, -1 for
+/// an empty edit))` per entry, at rate 1.
+fn write_edts(w: &mut BoxWriter, edits: &[(u64, i64)]) {
+    let v1 = edits
+        .iter()
+        .any(|&(d, m)| d > u64::from(u32::MAX) || i32::try_from(m).is_err());
     w.bx(b"edts", |w| {
         w.full(b"elst", u8::from(v1), 0, |w| {
-            w.u32(2);
-            for (duration, media_time) in [(empty, -1i64), (media, 0)] {
+            w.u32(to_u32(edits.len() as i64));
+            for &(duration, media_time) in edits {
                 if v1 {
                     w.u64(duration);
                     w.u64(media_time as u64);
@@ -1057,9 +1111,20 @@ mod tests {
         let moov = top[1].2;
         let traks = all(moov, b"trak");
         assert_eq!(traks.len(), 2);
-        for (trak, id) in traks.iter().zip([1, 2]) {
+        for ((trak, id), room) in traks.iter().zip([1, 2]).zip([3840u32, 2048]) {
             assert_eq!(be32(get(trak, &[b"tkhd"]), 20), id);
-            assert!(!has(trak, b"edts"), "no edit list in the fragmented moov");
+            // One edit: all of the track (duration 0), from the pre-roll room on.
+            let elst = get(trak, &[b"edts", b"elst"]);
+            assert_eq!(
+                (
+                    elst[0],
+                    be32(elst, 4),
+                    be32(elst, 8),
+                    be32(elst, 12),
+                    be32(elst, 16)
+                ),
+                (0, 1, 0, room, 0x0001_0000)
+            );
             let stbl = get(trak, &[b"mdia", b"minf", b"stbl"]);
             for table in [b"stts", b"stsc", b"stsz", b"stco"] {
                 let body = get(stbl, &[table]);
@@ -1159,7 +1224,7 @@ mod tests {
         assert_eq!(counts, [24, 24, 12]);
         assert!(frags.iter().all(|f| f.starts_with_keyframe));
         let r = runs(get(&frags[1].bytes, &[b"moof"]));
-        assert_eq!((r[0].track_id, r[0].tfdt), (1, 24 * 1024));
+        assert_eq!((r[0].track_id, r[0].tfdt), (1, 2048 + 24 * 1024));
         assert!(
             r[0].samples
                 .iter()
@@ -1225,7 +1290,7 @@ mod tests {
                     next_tfdt[0] =
                         Some(run.tfdt + run.samples.iter().map(|s| u64::from(s.0)).sum::<u64>());
                 } else if next_tfdt[1].is_none() {
-                    assert_eq!(run.tfdt, 480, "audio starts 10 ms in");
+                    assert_eq!(run.tfdt, 2048 + 480, "audio starts 10 ms in");
                     next_tfdt[1] = Some(0);
                 }
             }
@@ -1331,6 +1396,45 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn audio_pre_roll_before_the_zero_is_hidden_by_edit_lists() {
+        // Audio from one AAC frame (1024 samples, 21.3 ms) before the video's zero.
+        let pkts = interleaved(30, 30, MediaTime::ZERO - audio_time(1));
+        assert_eq!(pkts[0].kind, StreamKind::Audio);
+        let (mut file, _, fin) = write_file(&pkts);
+        // Fragmented: every track PREROLL_ROOM later on its media timeline.
+        let first = boxes(&file)
+            .into_iter()
+            .find(|b| &b.0 == b"moof")
+            .unwrap()
+            .2;
+        let r = runs(first);
+        assert_eq!((r[0].track_id, r[0].tfdt), (1, 3840));
+        assert_eq!((r[1].track_id, r[1].tfdt), (2, 2048 - 1024));
+        // The fragment (an HLS part) starts with its video.
+        let mut w = Mp4Writer::new(
+            Some(video_config()),
+            Some(audio_config()),
+            Mp4Options::default(),
+        );
+        let frags: Vec<Fragment> = pkts.iter().filter_map(|p| w.push(p)).collect();
+        assert_eq!(frags[0].start, MediaTime::ZERO);
+        assert_eq!(frags[0].duration, video_time(15));
+        // Final moov: the audio plays from the zero, the pre-roll before it skipped.
+        file.extend_from_slice(&fin.append);
+        let moov = boxes(&file).last().unwrap().2;
+        let traks = all(moov, b"trak");
+        assert!(!has(traks[0], b"edts"), "video starts at 0");
+        let elst = get(traks[1], &[b"edts", b"elst"]);
+        let samples = pkts.iter().filter(|p| p.kind == StreamKind::Audio).count() as u64;
+        let shown_ms = ((samples * 1024 - 1024) * 1000 + 24_000) / 48_000; // rounded
+        assert_eq!(
+            (be32(elst, 4), u64::from(be32(elst, 8)), be32(elst, 12)),
+            (1, shown_ms, 1024)
+        );
+        assert_eq!(be64(get(traks[1], &[b"tkhd"]), 28), shown_ms);
     }
 
     #[test]

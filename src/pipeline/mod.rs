@@ -913,8 +913,11 @@ fn run_output(
     };
     for msg in rx {
         match msg {
-            OutputMsg::Streams(streams) => {
+            OutputMsg::Start { streams, zero } => {
                 interleaver = Interleaver::new(streams.video.is_some(), streams.audio.is_some());
+                timeline = Timeline::starting_at(zero);
+                sink.set_zero(zero);
+                probe.zero = zero;
                 let started = Instant::now();
                 let result = sink.start(&streams);
                 sink_nanos += started.elapsed().as_nanos() as u64;
@@ -930,12 +933,7 @@ fn run_output(
                 publish(sink.as_ref(), sink_nanos);
             }
             OutputMsg::Packet(pkt) => {
-                let first = timeline.zero().is_none();
                 if let Some(pkt) = timeline.rebase(pkt) {
-                    if first && let Some(zero) = timeline.zero() {
-                        sink.set_zero(zero);
-                        probe.zero = zero;
-                    }
                     interleaver.push(pkt);
                     while let Some(p) = interleaver.pop() {
                         write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);

@@ -188,6 +188,9 @@ impl OutputSink for FlvRecording {
         };
         self.tag.clear();
         muxer.packet_into(pkt, &mut self.tag);
+        if self.tag.is_empty() {
+            return Ok(()); // before the zero: FLV cannot hold it
+        }
         self.out.append(&self.tag)?;
         if pkt.kind == StreamKind::Video {
             self.through = Some(pkt.pts + MediaTime::from_nanos(1));
