@@ -206,7 +206,7 @@ impl OutputSink for RtmpOutput {
             return Ok(());
         }
         let mut s = self.shared.lock();
-        s.queue.push(pkt.clone());
+        s.queue.push(pkt.clone(), Instant::now());
         self.counters.publish_queue(&s.queue);
         drop(s);
         self.shared.wake.notify_all();
