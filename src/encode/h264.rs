@@ -310,17 +310,22 @@ mod tests {
     use crate::capture::test_pattern::TestPattern;
     use crate::media::{MediaTime, Timebase};
 
-    #[test]
-    fn first_picture_is_idr_with_config_and_keyframes_follow_the_interval() {
-        let settings = VideoEncodeSettings {
+    /// 320x240 at 30 fps and 500 kbit/s, a keyframe every 10 frames, one thread.
+    fn small() -> H264Encoder {
+        H264Encoder::new(VideoEncodeSettings {
             width: 320,
             height: 240,
             fps: 30,
             bitrate_bps: 500_000,
             keyframe_interval_frames: 10,
             threads: 1,
-        };
-        let mut enc = H264Encoder::new(settings).unwrap();
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn first_picture_is_idr_with_config_and_keyframes_follow_the_interval() {
+        let mut enc = small();
         let mut src = TestPattern::new(320, 240);
         let mut frame = VideoFrame::black(320, 240, MediaTime::ZERO);
         let tb = Timebase::per_second(30);
@@ -396,15 +401,7 @@ mod tests {
     /// decode cleanly.
     #[test]
     fn empty_slots_get_repeats_and_keyframes_stay_on_time() {
-        let settings = VideoEncodeSettings {
-            width: 320,
-            height: 240,
-            fps: 30,
-            bitrate_bps: 500_000,
-            keyframe_interval_frames: 10,
-            threads: 1,
-        };
-        let mut enc = H264Encoder::new(settings).unwrap();
+        let mut enc = small();
         let tb = Timebase::per_second(30);
         // The source makes every frame (a live source does, then the queue drops some).
         let mut src = TestPattern::new(320, 240);
