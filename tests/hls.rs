@@ -357,6 +357,8 @@ fn a_stall_breaks_no_hls_rule_and_the_segments_keep_time() {
     );
     assert_clean_h264_aac(&all, 360.0, 360.0);
     assert_keeps_time_across_stalls(&all, 12, 1);
+    // The init segment's edit list hides the audio pre-roll: whole from 0.
+    assert_audio_starts_whole(&all);
     wait_success(child);
 }
 

@@ -106,6 +106,13 @@ fn after_a_stall_the_flv_keeps_time() {
     assert_keeps_time_across_stalls(&t.flv, SECONDS, 1);
 }
 
+/// The MP4's audio starts whole at 0 (the first 20 ms): the encoder's priming packet is kept
+/// as pre-roll and the edit list hides it. (FLV can hold neither: its first frame fades in.)
+#[test]
+fn the_mp4_audio_starts_whole_at_zero() {
+    assert_audio_starts_whole(&take().mp4);
+}
+
 /// What nginx recorded keeps time too, every frame there: the stall's backlog reaches the
 /// RTMP send queue at once, more media than its 900 ms congestion threshold, but a link that
 /// takes it at once is not congested (nothing had waited), so no frame is dropped.

@@ -376,6 +376,26 @@ pub fn assert_keeps_time_across_stalls(path: &Path, seconds: usize, missing: usi
     m
 }
 
+/// The first 20 ms: the file's audio is whole from time 0. The tone beeps from sample 0 of
+/// each second, so the first millisecond from 0 must already reach the tone's level: without
+/// the encoder's priming packet as pre-roll (hidden by the MP4 edit list), the first AAC frame
+/// decodes faded in and the beep of second 0 starts about 10 ms late. A final MP4 starts at 0;
+/// fragments (HLS) keep the pre-roll packet, which ffmpeg decodes and stamps before 0.
+pub fn assert_audio_starts_whole(path: &Path) {
+    let (samples, start) = audio_samples(path);
+    assert!(
+        (-0.043..0.001).contains(&start),
+        "{path:?}: audio starts at {start} s"
+    );
+    let zero = (-start * 48_000.0).round().max(0.0) as usize;
+    let first_ms = &samples[zero.min(samples.len())..(zero + 48).min(samples.len())];
+    let peak = first_ms.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(
+        peak > 7_000,
+        "{path:?}: the first millisecond of audio peaks at {peak} (the tone: 8231)"
+    );
+}
+
 /// The file holds H.264 1280x720 with a frame count in the range, AAC 48 kHz stereo, decodes
 /// without a single error, and starts with a keyframe. Returns ffprobe's report.
 pub fn assert_clean_h264_aac(path: &Path, min_frames: f64, max_frames: f64) -> Value {
