@@ -324,15 +324,36 @@ fn a_stall_breaks_no_hls_rule_and_the_segments_keep_time() {
             freeze_pid(pid, Duration::from_millis(800));
         })
         .unwrap();
+    // Each file is fetched as soon as it is listed: the server stops 3 s after the end, which a
+    // loaded machine can outlast while fetching them all at the end.
+    let got = tempdir();
+    let mut fetched = std::collections::HashMap::new();
+    let mut fetch_listed = |playlist: &str| {
+        let map = tag(playlist, "#EXT-X-MAP")
+            .unwrap()
+            .split('"')
+            .nth(1)
+            .unwrap();
+        for uri in
+            std::iter::once(map.to_owned()).chain(segments(playlist).into_iter().map(|s| s.1))
+        {
+            if !fetched.contains_key(&uri) {
+                let path = fetch(port, &uri, got.path());
+                fetched.insert(uri, path);
+            }
+        }
+    };
     let mut checked = 0;
     while !playlist.contains("#EXT-X-ENDLIST") {
         assert_playlist_rules(&playlist);
+        fetch_listed(&playlist);
         checked += 1;
         let Some((_, next)) = reload_for_hint(port, &playlist) else {
             break;
         };
         playlist = next;
     }
+    fetch_listed(&playlist);
     assert_playlist_rules(&playlist);
     freezer.join().unwrap();
     // A playlist per part: about 3 a second.
@@ -347,9 +368,8 @@ fn a_stall_breaks_no_hls_rule_and_the_segments_keep_time() {
         .split('"')
         .nth(1)
         .unwrap();
-    let got = tempdir();
-    let mut files = vec![fetch(port, map, got.path())];
-    files.extend(listed.iter().map(|(_, uri)| fetch(port, uri, got.path())));
+    let mut files = vec![fetched[map].clone()];
+    files.extend(listed.iter().map(|(_, uri)| fetched[uri].clone()));
     let all = got.path().join("all.mp4");
     concat(
         &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
