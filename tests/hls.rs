@@ -337,9 +337,9 @@ fn a_stall_breaks_no_hls_rule_and_the_segments_keep_time() {
         for uri in
             std::iter::once(map.to_owned()).chain(segments(playlist).into_iter().map(|s| s.1))
         {
-            if !fetched.contains_key(&uri) {
-                let path = fetch(port, &uri, got.path());
-                fetched.insert(uri, path);
+            if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(uri) {
+                let path = fetch(port, e.key(), got.path());
+                e.insert(path);
             }
         }
     };
