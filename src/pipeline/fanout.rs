@@ -24,26 +24,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::stats::OutputCounters;
 use crate::media::{AudioConfig, EncodedPacket, MediaTime, StreamKind, VideoConfig};
-use crate::output::StreamSet;
 use crate::output::interleave::Timeline;
+use crate::output::{OutputCounters, OutputMsg, StreamSet};
 
 /// Audio packets remembered for outputs that start: 64 AAC frames, 1.37 s (refcounted, no
 /// copy), far more than audio and video ever drift apart at the fan-out.
 pub const RECENT_AUDIO_PACKETS: usize = 64;
-
-/// What an output's queue carries.
-#[derive(Debug)]
-pub enum OutputMsg {
-    /// First: the stream descriptions, and the output's zero on the engine clock (the time of
-    /// the packet it starts at).
-    Start {
-        streams: StreamSet,
-        zero: MediaTime,
-    },
-    Packet(EncodedPacket),
-}
 
 pub type OutputId = u64;
 
