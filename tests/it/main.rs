@@ -24,3 +24,4 @@ mod mp4_ffprobe;
 mod package;
 mod rtmp;
 mod sources;
+mod stall;
