@@ -32,7 +32,8 @@ use onair::pipeline::{
     about = "Capture, encode once, record and stream.",
     long_about = "Capture, encode once, record and stream.\n\n\
         With no arguments, onair opens its window (go live, record, preview in the browser, \
-        presets, stats). The subcommands run the same engine headless."
+        presets, stats). The subcommands run the same engine headless.",
+    after_help = "Run `onair` with no command to open the window."
 )]
 struct Cli {
     #[command(subcommand)]

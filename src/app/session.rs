@@ -100,6 +100,8 @@ pub struct LiveView {
 pub struct Notice {
     pub error: bool,
     pub text: String,
+    /// The file it is about (a saved recording), for its Open buttons.
+    pub file: Option<PathBuf>,
 }
 
 /// The activity of one of the three buttons.
@@ -139,7 +141,10 @@ pub struct SessionView {
     /// Per-second rates from the last two snapshots.
     pub fps: f64,
     pub encode_ms: f64,
+    /// This process's share of the machine (all its cores), percent, while the engine runs.
     pub cpu_percent: Option<f64>,
+    /// The cores the machine offers this process.
+    pub cpu_cores: usize,
     pub memory_bytes: Option<u64>,
     pub history: VecDeque<HistoryPoint>,
     /// Notices not yet taken by the window.
@@ -222,6 +227,7 @@ impl Session {
             v.notices.push(Notice {
                 error,
                 text: text.to_owned(),
+                file: None,
             });
             v.generation += 1;
         }
@@ -379,7 +385,14 @@ impl Controller {
                     self.update(|v| v.recording.stopping = true);
                     self.publish();
                     self.remove(id);
-                    self.notice(false, format!("recording saved: {}", path.display()));
+                    let text = format!("recording saved: {}", path.display());
+                    self.update(|v| {
+                        v.notices.push(Notice {
+                            error: false,
+                            text,
+                            file: Some(path),
+                        });
+                    });
                     self.update(|v| v.recording = Activity::default());
                 }
             }
@@ -545,7 +558,13 @@ impl Controller {
         if error {
             tracing::warn!("{text}");
         }
-        self.update(|v| v.notices.push(Notice { error, text }));
+        self.update(|v| {
+            v.notices.push(Notice {
+                error,
+                text,
+                file: None,
+            });
+        });
     }
 
     fn update(&self, f: impl FnOnce(&mut SessionView)) {
@@ -580,7 +599,15 @@ impl Controller {
         let oldest = self.window.front().cloned();
         let mut newest = None;
         self.update(|v| {
-            v.cpu_percent = cpu.or(v.cpu_percent);
+            // A share of the whole machine (`sample` is of one core), and only while running:
+            // a reading from before a stop would stand frozen.
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            v.cpu_cores = cores;
+            v.cpu_percent = if fresh.is_some() {
+                cpu.map(|c| c / cores as f64).or(v.cpu_percent)
+            } else {
+                None
+            };
             v.memory_bytes = memory;
             let Some((snap, destinations, recording, preview)) = fresh else {
                 return;
