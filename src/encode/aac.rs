@@ -143,7 +143,7 @@ impl AacEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::AudioSource;
+    use crate::capture::AudioInput;
     use crate::capture::tone::Tone;
 
     #[test]
@@ -155,8 +155,9 @@ mod tests {
         let chunk_frames = 480;
         let anchor = MediaTime::from_millis(40);
         for c in 0..100u64 {
-            let mut samples = vec![0i16; chunk_frames * 2];
-            tone.fill(c * chunk_frames as u64, &mut samples);
+            let mut wave = vec![0f32; chunk_frames * 2];
+            tone.fill(c * chunk_frames as u64, &mut wave);
+            let samples = wave.iter().map(|v| (v * 32768.0) as i16).collect();
             let pts = anchor.add_ticks((c * chunk_frames as u64) as i64, Timebase::AUDIO_48K);
             packets.extend(enc.encode(&AudioChunk { pts, samples }).unwrap());
         }

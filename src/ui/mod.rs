@@ -289,9 +289,7 @@ impl OnairApp {
         Program {
             preset: self.preset(),
             video: self.settings.video_source(),
-            audio: self.settings.audio_source(),
-            mic_gain_db: self.settings.mic_gain_db,
-            mic_muted: self.settings.mic_muted,
+            audio: self.settings.mixer(),
         }
     }
 
@@ -574,10 +572,16 @@ impl eframe::App for OnairApp {
             if self.settings.preview_fps != before.preview_fps {
                 self.session.send(Command::PreviewRate(self.preview_rate()));
             }
-            // Gain and mute act at once on the running microphone (atomics: never waits).
-            if let Some(controls) = &self.view.audio_controls {
-                controls.set_gain_db(self.settings.mic_gain_db);
-                controls.set_muted(self.settings.mic_muted);
+            // Gain and mute act at once on the running microphone (the mixer takes the
+            // settings at its next block; it never waits for this lock).
+            if let Some(mixer) = &self.view.mixer {
+                let (db, muted) = (self.settings.mic_gain_db, self.settings.mic_muted);
+                let _valid = mixer.update(|m| {
+                    if let Some(mic) = m.source_mut(crate::app::settings::MIC_NAME) {
+                        mic.volume_db = db;
+                        mic.muted = muted;
+                    }
+                });
             }
             self.save();
         }
