@@ -58,7 +58,7 @@ mod imp {
     use crossbeam_channel::bounded;
     use pulseaudio::protocol::{self as pa, Command};
 
-    use super::super::audio_ring::{STALL, Shared, push_frames};
+    use super::super::audio_ring::{FIRST_CALLBACK, STALL, Shared, push_frames};
     use super::super::{REOPEN_INTERVAL, Worker, sleep_unless};
     use super::*;
 
@@ -126,8 +126,10 @@ mod imp {
                 no_server(format!("cannot connect to {}: {e}", path.display()))
             })?;
             // Never wait longer than this for the server: a silent server is a lost device.
+            // A new stream's first fragment may take longer on a busy machine (see
+            // `Recording::pump`, which shortens the wait to `STALL` once audio flows).
             stream
-                .set_read_timeout(Some(STALL))
+                .set_read_timeout(Some(FIRST_CALLBACK))
                 .and_then(|()| stream.set_write_timeout(Some(STALL)))
                 .map_err(|e| no_server(e.to_string()))?;
             let mut c = Self {
@@ -261,6 +263,8 @@ mod imp {
         channels: usize,
         bytes: Vec<u8>,
         samples: Vec<f32>,
+        /// Audio has arrived: the socket now waits at most `STALL`.
+        flowing: bool,
     }
 
     fn start(target: &DesktopTarget, shared: &Shared) -> Result<Recording, CaptureError> {
@@ -312,6 +316,7 @@ mod imp {
             channels: usize::from(got.channels),
             bytes: Vec::with_capacity(fragment as usize * 4),
             samples: Vec::with_capacity(fragment as usize),
+            flowing: false,
         })
     }
 
@@ -342,6 +347,14 @@ mod imp {
                 return Ok(());
             }
             let now = Instant::now();
+            if !self.flowing {
+                self.flowing = true;
+                self.conn
+                    .sock
+                    .get_ref()
+                    .set_read_timeout(Some(STALL))
+                    .map_err(|e| e.to_string())?;
+            }
             self.samples.clear();
             self.samples.extend(
                 self.bytes

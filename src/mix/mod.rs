@@ -47,6 +47,10 @@ const BLOCK: usize = BLOCK_FRAMES * 2;
 /// Inputs waiting to join a running mixer. Full: [`MixerControls::attach`] says so (the caller
 /// tries again); never blocks the mixer.
 const JOINING: usize = 4;
+/// The limiter holds the program's samples this far under `limiter_dbfs`, so that the encoded
+/// audio stays under it too: AAC's decoded output overshoots its input by a few hundredths
+/// of a dB on tones and by tenths on dense material.
+pub const CODEC_HEADROOM_DB: f32 = 0.5;
 
 /// What a front end sees of one strip.
 #[derive(Clone)]
@@ -276,7 +280,7 @@ impl Mixer {
             delay_frames: 0,
             master: 1.0,
             master_target: 1.0,
-            limiter: Limiter::new(settings.limiter_dbfs),
+            limiter: Limiter::new(settings.limiter_dbfs - CODEC_HEADROOM_DB),
             monitor_program: false,
             monitor: feed,
             monitor_worker: Some(monitor.worker()),
@@ -322,7 +326,7 @@ impl Mixer {
             }
         }
         self.master_target = db_to_linear(settings.master_db);
-        self.limiter.set_ceiling(settings.limiter_dbfs);
+        self.limiter.set_ceiling(settings.limiter_dbfs - CODEC_HEADROOM_DB);
         self.monitor_program = settings.monitor_program;
         self.monitor.set_device(&settings.monitor_device);
         // Behind the clock by the slowest input, plus the largest advance asked for.
