@@ -141,8 +141,14 @@ fn tone_and_desktop_audio_mix_at_their_faders_mute_and_offset() {
         .arg(&config));
     stop_child(&mut player);
     let (samples, start) = audio_samples(&rec);
-    let from = ((1.2 - start) * 48_000.0) as usize;
-    let muted_db = db(level_at(&samples[from..from + 96_000], 440.0));
+    // Between the beeps (each 200 ms after a whole second, 100 ms long), whose edges spread
+    // a little energy over every frequency.
+    let mut quiet = Vec::new();
+    for second in 1..3 {
+        let at = |t: f64| ((t - start) * 48_000.0) as usize;
+        quiet.extend_from_slice(&samples[at(f64::from(second) + 0.35)..at(f64::from(second) + 1.15)]);
+    }
+    let muted_db = db(level_at(&quiet, 440.0));
     println!("mute: desktop 440 Hz at {muted_db:.1} dBFS");
     assert!(muted_db < -80.0, "muted desktop audio at {muted_db:.1} dBFS");
     let pairs = squares_and_beeps(&rec, 0.0);
@@ -163,6 +169,16 @@ fn the_limiter_keeps_two_full_scale_sources_under_minus_one_dbfs() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `onair devices` lists both outputs under desktop audio, by the sound server's names.
+    let out = run_ok(onair().args(["devices", "--json"]).env("PULSE_SERVER", pulse.server()));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = listed["desktop_audio"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["nullsink", "second"], "{listed}");
     // Two sines at -0.5 dBFS: together up to +5.5 dBFS.
     let a = pulse.dir().join("a.wav");
     let b = pulse.dir().join("b.wav");
@@ -301,4 +317,69 @@ fn noise_suppression_removes_the_noise_between_words_and_keeps_the_speech() {
     );
     assert!(floor_in - floor_out >= 15.0, "the noise fell only {:.1} dB", floor_in - floor_out);
     assert!((speech_out - speech_in).abs() <= 3.0, "speech moved {:+.1} dB", speech_out - speech_in);
+}
+
+/// The loudest 100 ms window's 1 kHz amplitude (dBFS) in `x` (mono, full scale ±1), stepping
+/// by 10 ms.
+fn loudest_beep_db(x: &[f32]) -> f64 {
+    let as_i16: Vec<i16> = x.iter().map(|v| (v * 32768.0) as i16).collect();
+    as_i16
+        .windows(4_800)
+        .step_by(480)
+        .map(|w| tone_amplitude(w, 1000.0, 48_000.0))
+        .fold(0.0, f64::max)
+        .max(1e-3)
+        .log10()
+        * 20.0
+        - 20.0 * 32768f64.log10()
+}
+
+#[test]
+fn a_monitored_only_source_plays_through_the_monitoring_device_and_not_in_the_program() {
+    // The monitoring device is the default output: ALSA's default, PulseAudio's null sink,
+    // whose monitor `parec` records.
+    let pulse = Pulse::start();
+    let heard = pulse.dir().join("heard.raw");
+    let mut parec = Command::new("parec")
+        .env("PULSE_SERVER", pulse.server())
+        .args(["-d", "nullsink.monitor", "--raw", "--format=s16le"])
+        .args(["--rate=48000", "--channels=2"])
+        .stdout(std::fs::File::create(&heard).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run parec (apt-get install pulseaudio-utils)");
+    let dir = tempdir();
+    let config = path_in(&dir, "config.toml");
+    std::fs::write(
+        &config,
+        "[mixer]\n[[mixer.source]]\nname = \"Beeps\"\nkind = \"tone\"\nmonitoring = \"monitor_only\"\n",
+    )
+    .unwrap();
+    let rec = path_in(&dir, "program.mp4");
+    let stats = path_in(&dir, "stats.jsonl");
+    run_ok(broadcast(&pulse, &["--duration", "4", "--record"])
+        .arg(&rec)
+        .arg("--stats")
+        .arg(&stats)
+        .arg("--config")
+        .arg(&config));
+    stop_child(&mut parec);
+    let s = last_stats(&stats).unwrap();
+    println!("monitor: {}", s["audio"]["monitor"]);
+    assert_eq!(s["audio"]["monitor"]["state"], "playing", "{}", s["audio"]);
+    let bytes = std::fs::read(&heard).unwrap();
+    assert!(bytes.len() > 48_000 * 4, "parec recorded {} bytes", bytes.len());
+    // The left channel (the tone is the same on both).
+    let monitored: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    let monitored_db = loudest_beep_db(&monitored);
+    let (program, _) = audio_samples(&rec);
+    let program: Vec<f32> = program.iter().map(|&v| f32::from(v) / 32768.0).collect();
+    let program_db = loudest_beep_db(&program);
+    println!("monitoring: beeps at {monitored_db:.2} dBFS on the device, {program_db:.1} dBFS in the program");
+    // The tone's beeps are at -12 dBFS (8231 of 32768).
+    assert!((monitored_db + 12.0).abs() <= 0.5, "monitored beeps at {monitored_db:.2} dBFS");
+    assert!(program_db < -80.0, "monitor-only beeps in the program at {program_db:.1} dBFS");
 }

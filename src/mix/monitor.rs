@@ -23,6 +23,11 @@ use crate::media::frame::AUDIO_RATE_HZ;
 /// The ring between the mixer and the device: 200 ms of 48 kHz stereo. It holds what the
 /// device has not played yet, so it bounds the monitoring's added latency too.
 const RING_SAMPLES: usize = AUDIO_RATE_HZ as usize / 5 * 2;
+/// The most the ring may hold when the device takes from it, beyond what the device asks
+/// for: 100 ms. More is stale (it piled up while the device opened, or the engine's clock
+/// runs ahead of the device's) and is skipped, counted as dropped, so monitoring's added
+/// latency stays under this.
+const MAX_QUEUED_SAMPLES: usize = AUDIO_RATE_HZ as usize / 10 * 2;
 /// Nothing monitored for this long: the device is closed.
 const IDLE_CLOSE: Duration = Duration::from_secs(1);
 
@@ -31,7 +36,8 @@ const IDLE_CLOSE: Duration = Duration::from_secs(1);
 pub struct MonitorCounters {
     /// 0 off, 1 playing, 2 failed (see `last_error`).
     state: AtomicU8,
-    /// Frames the mixer could not queue (the device fell behind), per channel.
+    /// Frames the mixer could not queue (the device fell behind), or skipped as stale (see
+    /// `MAX_QUEUED_SAMPLES`).
     pub dropped_frames: AtomicU64,
     /// Frames of silence the device played for want of mixed sound.
     pub underrun_frames: AtomicU64,
@@ -327,6 +333,14 @@ where
         *config,
         move |data: &mut [T], _: &cpal::OutputCallbackInfo| {
             let mut c = consumer.lock().unwrap_or_else(PoisonError::into_inner);
+            let wanted = data.len() / channels * 2;
+            let stale = c.slots().saturating_sub(wanted + MAX_QUEUED_SAMPLES) & !1;
+            if stale > 0
+                && let Ok(chunk) = c.read_chunk(stale)
+            {
+                chunk.commit_all();
+                counters.dropped_frames.fetch_add(stale as u64 / 2, Relaxed);
+            }
             let mut short = 0u64;
             for frame in data.chunks_exact_mut(channels) {
                 let (l, r) = match (c.pop(), c.pop()) {
