@@ -61,6 +61,14 @@ impl FilterState {
         true
     }
 
+    /// How many frames late the filter gives its input back.
+    pub fn latency_frames(&self) -> i64 {
+        match self {
+            FilterState::Suppression(_) => BLOCK_FRAMES as i64,
+            _ => 0,
+        }
+    }
+
     /// Processes one block in place. `mono`: both channels are the same (half the work for
     /// noise suppression).
     pub fn process(&mut self, block: &mut [f32], mono: bool) {

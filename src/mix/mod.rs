@@ -10,8 +10,9 @@
 //! ```
 //!
 //! The [`Mixer`] is the engine's audio source: `src-audio` asks it for program sample `n` once
-//! its clock reads `n`'s time plus [`Mixer::delay`] (the largest of the inputs' delays, plus
-//! the largest advance a negative offset asks for). Each input is pulled as far as it can give
+//! its clock reads `n`'s time plus [`Mixer::delay`] (the largest of the inputs' delays plus
+//! how far its strip reads ahead: a negative offset, noise suppression's 10 ms; plus the
+//! limiter's 5 ms look-ahead, so that every latency is made up for). Each input is pulled as far as it can give
 //! at that moment (the clock less its own delay) into its strip's delay line, and read back
 //! at its offset: time is the sample count, never the wall clock. The mixer works in blocks of
 //! 480 frames (10 ms, RNNoise's frame) and allocates nothing per block.
@@ -38,7 +39,7 @@ use crate::capture::{
 use crate::config::mixer::{MAX_SOURCES, MixerProblem, MixerSettings, SourceSettings};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, Timebase};
-use dsp::{BLOCK_FRAMES, Limiter, db_to_linear};
+use dsp::{BLOCK_FRAMES, LOOKAHEAD_FRAMES, Limiter, db_to_linear};
 pub use meter::{LevelReading, Levels};
 use monitor::{Monitor, MonitorFeed};
 pub use strip::Strip;
@@ -329,13 +330,15 @@ impl Mixer {
         self.limiter.set_ceiling(settings.limiter_dbfs - CODEC_HEADROOM_DB);
         self.monitor_program = settings.monitor_program;
         self.monitor.set_device(&settings.monitor_device);
-        // Behind the clock by the slowest input, plus the largest advance asked for.
+        // Behind the clock by the slowest input, plus the furthest a strip reads ahead (its
+        // filters' latency, a negative offset), plus the limiter's look-ahead.
         self.delay_frames = self
             .strips
             .iter()
-            .map(|s| s.input_delay + (-s.offset_frames).max(0))
+            .map(|s| s.input_delay + s.read_ahead().max(0))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            + LOOKAHEAD_FRAMES as i64;
         self.seen = generation;
     }
 
@@ -346,7 +349,13 @@ impl Mixer {
         self.monitored.fill(0.0);
         let mut monitoring = self.monitor_program;
         for strip in &mut self.strips {
-            strip.process(self.next_block, self.delay_frames, &mut self.source);
+            // The strips run the limiter's look-ahead ahead of the program, so that program
+            // sample `n` is every input's sample `n` (at its offset).
+            strip.process(
+                self.next_block + LOOKAHEAD_FRAMES as u64,
+                self.delay_frames - LOOKAHEAD_FRAMES as i64,
+                &mut self.source,
+            );
             if strip.monitoring.to_program() {
                 for (p, s) in self.program.iter_mut().zip(&self.source) {
                     *p += s;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::dsp::{BLOCK_FRAMES, FilterState, db_to_linear};
+use super::dsp::{BLOCK_FRAMES, FilterState, LOOKAHEAD_FRAMES, db_to_linear};
 use super::meter::{Levels, Meter};
 use crate::capture::{AudioInput, SourceCounters};
 use crate::config::mixer::{Filter, MAX_FILTERS, Monitoring, OFFSET_MAX_MS, OFFSET_MIN_MS, SourceSettings};
@@ -13,10 +13,12 @@ use crate::media::Timebase;
 const BLOCK: usize = BLOCK_FRAMES * 2;
 /// The most an input may say it needs ([`AudioInput::delay`]) for the delay line's size.
 const MAX_INPUT_DELAY_MS: i64 = 200;
-/// The delay line: enough for the largest offset either way, the inputs' delay and a block.
+/// The delay line: enough for the largest offset either way, the inputs' delay, the filters'
+/// and the limiter's latency (read ahead) and a block.
 pub(super) const HISTORY_FRAMES: usize = ((OFFSET_MAX_MS as i64 - OFFSET_MIN_MS as i64
     + MAX_INPUT_DELAY_MS)
     * 48
+    + (MAX_FILTERS * BLOCK_FRAMES + LOOKAHEAD_FRAMES) as i64
     + 2 * BLOCK_FRAMES as i64) as usize;
 
 fn ms_to_frames(ms: i64) -> i64 {
@@ -37,6 +39,9 @@ pub struct Strip {
     pull: Vec<f32>,
     /// Positive: the source is heard later.
     pub(super) offset_frames: i64,
+    /// How late the filters give their input back (noise suppression: a block each); the
+    /// strip reads its input that much ahead, so its sound stays in sync.
+    filter_latency: i64,
     mono: bool,
     /// Per-channel balance factors.
     balance: [f32; 2],
@@ -77,6 +82,7 @@ impl Strip {
             pulled: 0,
             pull: vec![0.0; BLOCK],
             offset_frames: 0,
+            filter_latency: 0,
             mono: false,
             balance: [1.0, 1.0],
             filters: Vec::with_capacity(MAX_FILTERS),
@@ -164,6 +170,7 @@ impl Strip {
         }
         self.filter_settings.clear();
         self.filter_settings.extend(s.filters.iter().take(MAX_FILTERS).copied());
+        self.filter_latency = self.filters.iter().map(FilterState::latency_frames).sum();
     }
 
     /// Pulls the input up to frame `until` (exclusive), a block at a time, into the delay line.
@@ -181,6 +188,12 @@ impl Strip {
         }
     }
 
+    /// How far ahead of the program (frames) this strip reads its input: its filters' latency
+    /// less its sync offset (negative: it reads behind).
+    pub(super) fn read_ahead(&self) -> i64 {
+        self.filter_latency - self.offset_frames
+    }
+
     /// Makes this source's block for program frames `first .. first + BLOCK_FRAMES` into
     /// `out`, the program running `mixer_delay` frames behind its clock: the input is pulled
     /// as far as it can give (the clock less its delay) and read back at its offset. Returns
@@ -189,7 +202,7 @@ impl Strip {
         let ready = first as i64 + BLOCK_FRAMES as i64 + mixer_delay - self.input_delay;
         self.pull_to(ready.max(0) as u64);
         // Read input frames first - offset .. (silence where there are none).
-        let start = first as i64 - self.offset_frames;
+        let start = first as i64 + self.read_ahead();
         let oldest = self.pulled as i64 - HISTORY_FRAMES as i64;
         for (k, frame) in out.chunks_exact_mut(2).enumerate() {
             let i = start + k as i64;

@@ -129,7 +129,8 @@ fn a_sync_offset_moves_the_beeps_by_exactly_that() {
         let mut tone = tone_settings("Tone");
         tone.sync_offset_ms = offset_ms;
         let mut m = mixer(vec![(tone, Box::new(crate::capture::tone::Tone::new()))]);
-        let want_delay = MediaTime::from_millis(i64::from((-offset_ms).max(0)));
+        // The limiter's look-ahead (5 ms), and a negative offset, make the program wait.
+        let want_delay = MediaTime::from_millis(i64::from((-offset_ms).max(0)) + 5);
         assert_eq!(m.delay(), want_delay, "a negative offset makes the program wait");
         let out = run(&mut m, 0, 2 * 48_000);
         // The beep at 1 s of the tone's time comes at 1 s + offset of the program's.
@@ -146,8 +147,9 @@ fn a_sync_offset_moves_the_beeps_by_exactly_that() {
 #[test]
 fn each_input_is_asked_only_for_what_it_can_give_at_its_delay() {
     // A microphone-like input that needs 60 ms, a tone that needs nothing, and a -100 ms
-    // offset on the tone: the program runs 100 ms behind; at each block the microphone is
-    // asked up to the block's end plus 40 ms, the tone up to its end plus 100 ms.
+    // offset on the tone: the program runs 105 ms behind (with the limiter's 5 ms
+    // look-ahead); at each block the microphone is asked up to the block's end plus 45 ms,
+    // the tone up to its end plus 105 ms.
     let mic_asked = Arc::new(AtomicU64::new(0));
     let mic = Box::new(Sine {
         hz: 300.0,
@@ -168,13 +170,13 @@ fn each_input_is_asked_only_for_what_it_can_give_at_its_delay() {
         (SourceSettings::new("Mic", SourceKind::Microphone, ""), mic),
         (t, tone),
     ]);
-    assert_eq!(m.delay(), MediaTime::from_millis(100));
+    assert_eq!(m.delay(), MediaTime::from_millis(105));
     let mut chunk = vec![0i16; 960];
     for block in 0..50u64 {
         m.fill(block * 480, &mut chunk);
         let end = (block + 1) * 480;
-        assert_eq!(mic_asked.load(Relaxed), end + 40 * 48);
-        assert_eq!(tone_asked.load(Relaxed), end + 100 * 48);
+        assert_eq!(mic_asked.load(Relaxed), end + 45 * 48);
+        assert_eq!(tone_asked.load(Relaxed), end + 105 * 48);
     }
 }
 
@@ -303,6 +305,8 @@ fn noise_suppression_on_a_strip_keeps_a_steady_tone_and_costs_one_block() {
     let mut s = tone_settings("Voice");
     s.filters = vec![Filter::NoiseSuppression {}];
     let mut m = mixer(vec![(s, sine(300.0, 0.3))]);
+    // Read 10 ms ahead to make up for it: the program waits that, and the limiter's 5 ms.
+    assert_eq!(m.delay(), MediaTime::from_millis(15));
     let out = run(&mut m, 0, 48_000);
     captured.lock().unwrap().extend(out);
     let level = amplitude(&captured.lock().unwrap()[24_000..], 300.0) / (0.3 * 32768.0);
