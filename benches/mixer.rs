@@ -12,7 +12,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use onair::capture::tone::Tone;
 use onair::capture::{AudioInput, AudioSource, SourceDevices};
-use onair::config::mixer::{Compressor, Filter, MixerSettings, NoiseGate, SourceKind, SourceSettings};
+use onair::config::mixer::{
+    Compressor, Filter, MixerSettings, NoiseGate, SourceKind, SourceSettings,
+};
 use onair::mix::Mixer;
 
 /// Counts allocations (and passes them to the system's allocator).
@@ -89,8 +91,13 @@ fn assert_no_allocation_per_block(m: &mut Mixer, chunk: &mut [i16], first: &mut 
         *first += 480;
     }
     let allocated = ALLOCATIONS.load(Relaxed) - before;
-    assert_eq!(allocated, 0, "the mixer allocated {allocated} times in 1000 blocks");
-    println!("mixer: 0 allocations in 1000 blocks of 10 ms (4 sources, noise suppression, limiter)");
+    assert_eq!(
+        allocated, 0,
+        "the mixer allocated {allocated} times in 1000 blocks"
+    );
+    println!(
+        "mixer: 0 allocations in 1000 blocks of 10 ms (4 sources, noise suppression, limiter)"
+    );
 }
 
 fn mixer(c: &mut Criterion) {
@@ -98,26 +105,32 @@ fn mixer(c: &mut Criterion) {
     let mut chunk = vec![0i16; 960];
     let mut first = 0u64;
     assert_no_allocation_per_block(&mut m, &mut chunk, &mut first);
-    c.bench_function("mixer/4 sources + noise suppression + limiter, per 10 ms", |b| {
-        b.iter(|| {
-            m.fill(first, &mut chunk);
-            first += 480;
-            black_box(&chunk);
-        })
-    });
+    c.bench_function(
+        "mixer/4 sources + noise suppression + limiter, per 10 ms",
+        |b| {
+            b.iter(|| {
+                m.fill(first, &mut chunk);
+                first += 480;
+                black_box(&chunk);
+            })
+        },
+    );
     // The same without noise suppression, to show its share.
     let mut plain = four_sources();
     plain
         .controls()
         .update(|s| s.sources[0].filters.clear())
         .expect("valid");
-    c.bench_function("mixer/4 sources + limiter (no noise suppression), per 10 ms", |b| {
-        b.iter(|| {
-            plain.fill(first, &mut chunk);
-            first += 480;
-            black_box(&chunk);
-        })
-    });
+    c.bench_function(
+        "mixer/4 sources + limiter (no noise suppression), per 10 ms",
+        |b| {
+            b.iter(|| {
+                plain.fill(first, &mut chunk);
+                first += 480;
+                black_box(&chunk);
+            })
+        },
+    );
 }
 
 criterion_group!(benches, mixer);

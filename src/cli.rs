@@ -531,7 +531,10 @@ fn devices(json: bool) -> anyhow::Result<ExitCode> {
 fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset(&args.preset)?.clone();
-    if args.mic_gain.is_some_and(|db| !db.is_finite() || !(-100.0..=26.0).contains(&db)) {
+    if args
+        .mic_gain
+        .is_some_and(|db| !db.is_finite() || !(-100.0..=26.0).contains(&db))
+    {
         bail!("--mic-gain must be between -100 and 26 dB");
     }
     let audio = mixer_settings(
@@ -851,7 +854,10 @@ mod tests {
         assert_eq!(names, ["Tone", "Voice", "Mic (USB)"]);
         assert_eq!(m.master_db, -3.0);
         assert_eq!(m.sources[0].volume_db, -20.0);
-        assert_eq!((m.sources[1].volume_db, m.sources[1].sync_offset_ms), (-6.0, 80));
+        assert_eq!(
+            (m.sources[1].volume_db, m.sources[1].sync_offset_ms),
+            (-6.0, 80)
+        );
         assert_eq!(m.sources[1].filters.len(), 1);
         assert_eq!(m.sources[2].volume_db, -3.0, "--mic-gain for the rest");
         // Nothing at all: the tone, as before.

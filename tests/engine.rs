@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use onair::capture::VideoSourceKind;
-use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use onair::config::Config;
+use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{EngineConfig, EngineHandle, OutputState, Pacing};
 

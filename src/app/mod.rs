@@ -24,14 +24,14 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
-use crate::capture::devices::{self, Devices};
 use crate::capture::VideoSourceKind;
-use crate::config::mixer::MixerSettings;
+use crate::capture::devices::{self, Devices};
 use crate::config::Preset;
+use crate::config::mixer::MixerSettings;
+use crate::mix::MixerControls;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
 use crate::output::{OutputSpec, RecordingFormat};
-use crate::mix::MixerControls;
 use crate::pipeline::stats::AudioLevels;
 use crate::pipeline::{
     EngineConfig, EngineHandle, OutputId, OutputSnapshot, OutputState, ProgramPreview,

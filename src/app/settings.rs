@@ -203,7 +203,8 @@ impl Settings {
 
     /// The program's sound as the engine takes it: the mixer's sources.
     pub fn mixer(&self) -> MixerSettings {
-        let mut mic = SourceSettings::new(MIC_NAME, SourceKind::Microphone, self.microphone.clone());
+        let mut mic =
+            SourceSettings::new(MIC_NAME, SourceKind::Microphone, self.microphone.clone());
         mic.volume_db = self.mic_gain_db;
         mic.muted = self.mic_muted;
         let tone = SourceSettings::new(TONE_NAME, SourceKind::Tone, "");

@@ -136,9 +136,7 @@ impl Shared {
             ring.capture_base = None;
             ring.end_age = None;
         }
-        self.counters
-            .device_rate_hz
-            .store(u64::from(rate), Relaxed);
+        self.counters.device_rate_hz.store(u64::from(rate), Relaxed);
         self.failed.store(false, Relaxed);
         self.max_burst.store(0, Relaxed);
         // "Last callback" a little in the future: the first callback may take a while.
@@ -634,5 +632,4 @@ mod tests {
         assert_eq!(c.underruns.load(Relaxed), 0);
         assert_eq!(c.dropped_samples.load(Relaxed), 0);
     }
-
 }

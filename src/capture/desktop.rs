@@ -94,7 +94,9 @@ mod imp {
         let runtime = std::env::var_os("PULSE_RUNTIME_PATH")
             .map(|p| PathBuf::from(p).join("native"))
             .into_iter()
-            .chain(std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("pulse/native")))
+            .chain(
+                std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("pulse/native")),
+            )
             .chain(std::iter::once(PathBuf::from(format!(
                 "/run/user/{}/pulse/native",
                 rustix::process::getuid().as_raw()
@@ -122,9 +124,8 @@ mod imp {
     impl Connection {
         fn open() -> Result<Self, CaptureError> {
             let path = socket_path()?;
-            let stream = UnixStream::connect(&path).map_err(|e| {
-                no_server(format!("cannot connect to {}: {e}", path.display()))
-            })?;
+            let stream = UnixStream::connect(&path)
+                .map_err(|e| no_server(format!("cannot connect to {}: {e}", path.display())))?;
             // Never wait longer than this for the server: a silent server is a lost device.
             // A new stream's first fragment may take longer on a busy machine (see
             // `Recording::pump`, which shortens the wait to `STALL` once audio flows).
@@ -168,7 +169,10 @@ mod imp {
         }
 
         /// The monitor source of the sink `target` names, by the server's names.
-        fn monitor_of(&mut self, target: &DesktopTarget) -> Result<(CString, String), CaptureError> {
+        fn monitor_of(
+            &mut self,
+            target: &DesktopTarget,
+        ) -> Result<(CString, String), CaptureError> {
             let sink = match target {
                 DesktopTarget::Default => self
                     .call::<pa::SinkInfo>(&Command::GetSinkInfo(pa::GetSinkInfo {
@@ -183,7 +187,9 @@ mod imp {
                     let lower = wanted.to_lowercase();
                     let sinks = self.sinks()?;
                     let text = |c: &Option<CString>| {
-                        c.as_ref().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+                        c.as_ref()
+                            .map(|c| c.to_string_lossy().into_owned())
+                            .unwrap_or_default()
                     };
                     let found = sinks.iter().position(|s| {
                         s.name.to_string_lossy() == *wanted
@@ -293,8 +299,7 @@ mod imp {
                 ..Default::default()
             }))?;
         let got = reply.sample_spec;
-        if got.format != pa::SampleFormat::Float32Le || got.channels == 0 || got.sample_rate == 0
-        {
+        if got.format != pa::SampleFormat::Float32Le || got.channels == 0 || got.sample_rate == 0 {
             return Err(CaptureError::Open {
                 kind: "desktop audio output",
                 name: label,
@@ -325,7 +330,10 @@ mod imp {
         fn pump(&mut self, shared: &Shared) -> Result<(), String> {
             let desc = pa::read_descriptor(&mut self.conn.sock).map_err(|e| e.to_string())?;
             if desc.length > MAX_MESSAGE {
-                return Err(format!("a message of {} bytes from the server", desc.length));
+                return Err(format!(
+                    "a message of {} bytes from the server",
+                    desc.length
+                ));
             }
             self.bytes.resize(desc.length as usize, 0);
             self.conn
@@ -391,7 +399,9 @@ mod imp {
             if let Some(r) = rec.as_mut() {
                 let lost = match r.pump(shared) {
                     Err(e) => Some(e),
-                    Ok(()) if shared.stalled() => Some("no audio from the server for a second".into()),
+                    Ok(()) if shared.stalled() => {
+                        Some("no audio from the server for a second".into())
+                    }
                     Ok(()) => None,
                 };
                 if let Some(e) = lost {

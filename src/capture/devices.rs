@@ -9,8 +9,7 @@ use super::microphone::{self, CpalTarget};
 use super::test_pattern::TestPattern;
 use super::tone::Tone;
 use super::{
-    AudioInput, AudioInputKind, CaptureError, VideoSource, VideoSourceKind, camera, desktop,
-    screen,
+    AudioInput, AudioInputKind, CaptureError, VideoSource, VideoSourceKind, camera, desktop, screen,
 };
 
 #[derive(Debug, Clone, Serialize)]

@@ -237,9 +237,7 @@ fn open_stream(target: &CpalTarget, shared: &Arc<Shared>) -> Result<cpal::Stream
         }
     }
     .map_err(|e| map_err(kind, &name, &e))?;
-    stream
-        .play()
-        .map_err(|e| map_err(kind, &name, &e))?;
+    stream.play().map_err(|e| map_err(kind, &name, &e))?;
     tracing::info!(
         device = %name,
         kind,

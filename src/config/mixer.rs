@@ -288,8 +288,7 @@ impl SourceSettings {
                 "must be 1 to 64 characters, without control characters".into(),
             ));
         }
-        if !self.volume_db.is_finite() || !(FADER_MIN_DB..=FADER_MAX_DB).contains(&self.volume_db)
-        {
+        if !self.volume_db.is_finite() || !(FADER_MIN_DB..=FADER_MAX_DB).contains(&self.volume_db) {
             return Err((
                 "volume_db",
                 format!(
@@ -308,10 +307,16 @@ impl SourceSettings {
             ));
         }
         if !self.balance.is_finite() || !(-1.0..=1.0).contains(&self.balance) {
-            return Err(("balance", format!("{} must be between -1 and 1", self.balance)));
+            return Err((
+                "balance",
+                format!("{} must be between -1 and 1", self.balance),
+            ));
         }
         if self.filters.len() > MAX_FILTERS {
-            return Err(("filter", format!("at most {MAX_FILTERS} filters per source")));
+            return Err((
+                "filter",
+                format!("at most {MAX_FILTERS} filters per source"),
+            ));
         }
         for f in &self.filters {
             f.validate()?;
@@ -402,8 +407,7 @@ impl MixerSettings {
             field,
             problem,
         };
-        if !self.master_db.is_finite() || !(FADER_MIN_DB..=FADER_MAX_DB).contains(&self.master_db)
-        {
+        if !self.master_db.is_finite() || !(FADER_MIN_DB..=FADER_MAX_DB).contains(&self.master_db) {
             return Err(top(
                 "master_db",
                 format!(
@@ -504,10 +508,20 @@ mod tests {
         assert!(m.validate().unwrap_err().to_string().contains("close_db"));
         m.sources[0].filters.clear();
         m.sources.push(m.sources[0].clone());
-        assert!(m.validate().unwrap_err().to_string().contains("another source"));
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("another source")
+        );
         m.sources.pop();
         m.master_db = f32::NAN;
-        assert!(m.validate().unwrap_err().to_string().starts_with("master_db"));
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("master_db")
+        );
         for bad in [
             "[[source]]\nname = \"x\"\nkind = \"camera\"",
             "[[source]]\nname = \"x\"\nkind = \"tone\"\nvolume = 3",
@@ -521,8 +535,10 @@ mod tests {
     fn free_names_count_up() {
         let mut m = MixerSettings::default();
         assert_eq!(m.free_name("Mic"), "Mic");
-        m.sources.push(SourceSettings::new("Mic", SourceKind::Microphone, ""));
-        m.sources.push(SourceSettings::new("Mic 2", SourceKind::Microphone, ""));
+        m.sources
+            .push(SourceSettings::new("Mic", SourceKind::Microphone, ""));
+        m.sources
+            .push(SourceSettings::new("Mic 2", SourceKind::Microphone, ""));
         assert_eq!(m.free_name("Mic"), "Mic 3");
     }
 }

@@ -42,7 +42,10 @@ pub enum ConfigError {
         problem: String,
     },
     #[error("config file {path}: [mixer] {problem}")]
-    InvalidMixer { path: PathBuf, problem: mixer::MixerProblem },
+    InvalidMixer {
+        path: PathBuf,
+        problem: mixer::MixerProblem,
+    },
     #[error("config file {path}: [reconnect] {field} {problem}")]
     InvalidReconnect {
         path: PathBuf,
@@ -205,7 +208,11 @@ impl Config {
                 problem,
             };
             m.validate().map_err(bad)?;
-            if let Some(s) = m.sources.iter().find(|s| s.kind == mixer::SourceKind::External) {
+            if let Some(s) = m
+                .sources
+                .iter()
+                .find(|s| s.kind == mixer::SourceKind::External)
+            {
                 return Err(bad(mixer::MixerProblem {
                     source: Some(s.name.clone()),
                     field: "kind",

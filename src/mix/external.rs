@@ -182,7 +182,9 @@ mod tests {
     use super::*;
 
     fn frames(from: usize, n: usize) -> Vec<f32> {
-        (from..from + n).flat_map(|i| [i as f32, -(i as f32)]).collect()
+        (from..from + n)
+            .flat_map(|i| [i as f32, -(i as f32)])
+            .collect()
     }
 
     #[test]
@@ -204,7 +206,11 @@ mod tests {
         feed.push(MediaTime::ZERO, &frames(0, 480));
         let c = input.device_counters()[0].clone();
         assert_eq!(c.dropped_samples.load(Relaxed), 480);
-        assert_eq!(c.underrun_samples.load(Relaxed), 480, "only before the first");
+        assert_eq!(
+            c.underrun_samples.load(Relaxed),
+            480,
+            "only before the first"
+        );
         drop(input);
         assert!(!feed.push(MediaTime::from_millis(50), &frames(2400, 480)));
     }

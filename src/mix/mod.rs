@@ -185,10 +185,7 @@ impl MixerControls {
 
     /// The strips as they are now: names, meters, device counters.
     pub fn strips(&self) -> Vec<StripHandle> {
-        self.strips
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.strips.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// The level of the strip called `name`.
@@ -271,7 +268,8 @@ impl Mixer {
                 counters: s.counters().clone(),
             }));
         }
-        let (monitor, feed) = Monitor::new(settings.monitor_device.clone(), controls.monitor.clone());
+        let (monitor, feed) =
+            Monitor::new(settings.monitor_device.clone(), controls.monitor.clone());
         let mut strips_with_room = Vec::with_capacity(MAX_SOURCES);
         strips_with_room.extend(strips);
         let mut m = Self {
@@ -327,7 +325,8 @@ impl Mixer {
             }
         }
         self.master_target = db_to_linear(settings.master_db);
-        self.limiter.set_ceiling(settings.limiter_dbfs - CODEC_HEADROOM_DB);
+        self.limiter
+            .set_ceiling(settings.limiter_dbfs - CODEC_HEADROOM_DB);
         self.monitor_program = settings.monitor_program;
         self.monitor.set_device(&settings.monitor_device);
         // Behind the clock by the slowest input, plus the furthest a strip reads ahead (its

@@ -188,7 +188,11 @@ fn device_loop(consumer: rtrb::Consumer<f32>, shared: &Arc<Shared>) {
         let active = shared.active.load(Relaxed);
         let moved = shared.device_changes.load(Relaxed) != changes;
         if stream.is_some() {
-            idle_since = if active { None } else { idle_since.or(Some(Instant::now())) };
+            idle_since = if active {
+                None
+            } else {
+                idle_since.or(Some(Instant::now()))
+            };
             let idle = idle_since.is_some_and(|t| t.elapsed() >= IDLE_CLOSE);
             if idle || moved || failed.load(Relaxed) {
                 if failed.load(Relaxed) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use super::dsp::{BLOCK_FRAMES, FilterState, LOOKAHEAD_FRAMES, db_to_linear};
 use super::meter::{Levels, Meter};
 use crate::capture::{AudioInput, SourceCounters};
-use crate::config::mixer::{Filter, MAX_FILTERS, Monitoring, OFFSET_MAX_MS, OFFSET_MIN_MS, SourceSettings};
+use crate::config::mixer::{
+    Filter, MAX_FILTERS, Monitoring, OFFSET_MAX_MS, OFFSET_MIN_MS, SourceSettings,
+};
 use crate::media::Timebase;
 
 const BLOCK: usize = BLOCK_FRAMES * 2;
@@ -15,11 +17,10 @@ const BLOCK: usize = BLOCK_FRAMES * 2;
 const MAX_INPUT_DELAY_MS: i64 = 200;
 /// The delay line: enough for the largest offset either way, the inputs' delay, the filters'
 /// and the limiter's latency (read ahead) and a block.
-pub(super) const HISTORY_FRAMES: usize = ((OFFSET_MAX_MS as i64 - OFFSET_MIN_MS as i64
-    + MAX_INPUT_DELAY_MS)
-    * 48
-    + (MAX_FILTERS * BLOCK_FRAMES + LOOKAHEAD_FRAMES) as i64
-    + 2 * BLOCK_FRAMES as i64) as usize;
+pub(super) const HISTORY_FRAMES: usize =
+    ((OFFSET_MAX_MS as i64 - OFFSET_MIN_MS as i64 + MAX_INPUT_DELAY_MS) * 48
+        + (MAX_FILTERS * BLOCK_FRAMES + LOOKAHEAD_FRAMES) as i64
+        + 2 * BLOCK_FRAMES as i64) as usize;
 
 fn ms_to_frames(ms: i64) -> i64 {
     ms * 48
@@ -148,11 +149,12 @@ impl Strip {
         } else {
             // Keep the state of each filter that survives (the first of its kind not yet
             // taken, in order), make the new ones.
-            let mut old: Vec<Option<(Filter, FilterState)>> = std::mem::take(&mut self.filter_settings)
-                .into_iter()
-                .zip(std::mem::take(&mut self.filters))
-                .map(Some)
-                .collect();
+            let mut old: Vec<Option<(Filter, FilterState)>> =
+                std::mem::take(&mut self.filter_settings)
+                    .into_iter()
+                    .zip(std::mem::take(&mut self.filters))
+                    .map(Some)
+                    .collect();
             for new in s.filters.iter().take(MAX_FILTERS) {
                 let kept = old
                     .iter_mut()
@@ -169,7 +171,8 @@ impl Strip {
             }
         }
         self.filter_settings.clear();
-        self.filter_settings.extend(s.filters.iter().take(MAX_FILTERS).copied());
+        self.filter_settings
+            .extend(s.filters.iter().take(MAX_FILTERS).copied());
         self.filter_latency = self.filters.iter().map(FilterState::latency_frames).sum();
     }
 

@@ -28,8 +28,7 @@ impl AudioInput for Sine {
             frame[0] = v * self.amp[0];
             frame[1] = v * self.amp[1];
         }
-        self.asked
-            .fetch_max(first + out.len() as u64 / 2, Relaxed);
+        self.asked.fetch_max(first + out.len() as u64 / 2, Relaxed);
     }
     fn delay(&self) -> MediaTime {
         self.delay
@@ -94,26 +93,37 @@ fn two_sources_mix_at_their_faders() {
         (desk, sine(440.0, 0.25)),
     ]);
     let out = run(&mut m, 0, 96_000);
-    // In each beep: 1 kHz at the tone's level less 6 dB; between: the 440 Hz alone.
-    let beep = &out[48_000 + 480..48_000 + TONE_SAMPLES as usize - 480];
+    // In each beep: 1 kHz at the tone's level less 6 dB; between: the 440 Hz alone. The
+    // windows hold whole periods of both (1/40 s), so neither leaks into the other's bin.
+    let beep = &out[48_000 + 600..48_000 + 600 + 3 * 1_200];
+    assert!(600 + 3 * 1_200 <= TONE_SAMPLES as usize);
     let k = amplitude(beep, 1000.0);
     let want = f64::from(TONE_AMPLITUDE) * 10f64.powf(-6.0 / 20.0);
     assert!(db(k / want).abs() < 0.05, "1 kHz {k} for {want}");
     let a = amplitude(&out[60_000..90_000], 440.0);
     assert!(db(a / (0.25 * 32768.0)).abs() < 0.05, "440 Hz {a}");
-    assert!(amplitude(&out[60_000..90_000], 1000.0) < 5.0, "no beep between beeps");
+    assert!(
+        amplitude(&out[60_000..90_000], 1000.0) < 5.0,
+        "no beep between beeps"
+    );
 }
 
 #[test]
 fn mute_removes_a_source_entirely_and_the_meter_still_reads_it() {
     let mut desk = SourceSettings::new("Desktop", SourceKind::Desktop, "");
     desk.muted = true;
-    let mut m = mixer(vec![(tone_settings("Tone"), sine(1000.0, 0.1)), (desk, sine(440.0, 0.5))]);
+    let mut m = mixer(vec![
+        (tone_settings("Tone"), sine(1000.0, 0.1)),
+        (desk, sine(440.0, 0.5)),
+    ]);
     let out = run(&mut m, 0, 48_000);
     assert!(amplitude(&out[24_000..], 440.0) < 1.0);
     assert!(amplitude(&out[24_000..], 1000.0) > 3000.0);
     let desk_level = m.controls().levels("Desktop").unwrap();
-    assert!((desk_level.peak_dbfs[0] - -6.02).abs() < 0.1, "{desk_level:?}");
+    assert!(
+        (desk_level.peak_dbfs[0] - -6.02).abs() < 0.1,
+        "{desk_level:?}"
+    );
     // Unmuted live: heard from the next block on.
     m.controls()
         .update(|s| s.source_mut("Desktop").unwrap().muted = false)
@@ -125,18 +135,31 @@ fn mute_removes_a_source_entirely_and_the_meter_still_reads_it() {
 #[test]
 fn a_sync_offset_moves_the_beeps_by_exactly_that() {
     let onset = |x: &[i16]| x.iter().position(|v| v.unsigned_abs() > 2_000).unwrap();
+    // Without an offset the beep at 1 s comes at 1 s (the limiter's look-ahead made up for;
+    // the 1 kHz sine first passes 2000 at its third sample).
+    let mut m = mixer(vec![(
+        tone_settings("Tone"),
+        Box::new(crate::capture::tone::Tone::new()),
+    )]);
+    let out = run(&mut m, 0, 2 * 48_000);
+    let base = 24_000 + onset(&out[24_000..]);
+    assert_eq!(base, 48_002, "no offset: beep at {base}");
     for offset_ms in [200i32, -300] {
         let mut tone = tone_settings("Tone");
         tone.sync_offset_ms = offset_ms;
         let mut m = mixer(vec![(tone, Box::new(crate::capture::tone::Tone::new()))]);
         // The limiter's look-ahead (5 ms), and a negative offset, make the program wait.
         let want_delay = MediaTime::from_millis(i64::from((-offset_ms).max(0)) + 5);
-        assert_eq!(m.delay(), want_delay, "a negative offset makes the program wait");
+        assert_eq!(
+            m.delay(),
+            want_delay,
+            "a negative offset makes the program wait"
+        );
         let out = run(&mut m, 0, 2 * 48_000);
         // The beep at 1 s of the tone's time comes at 1 s + offset of the program's.
         let from = 48_000 - 24_000;
         let at = from + onset(&out[from..]);
-        let expected = 48_000 + offset_ms as usize * 48;
+        let expected = (base as i64 + i64::from(offset_ms) * 48) as usize;
         assert!(
             at.abs_diff(expected) <= 1,
             "offset {offset_ms} ms: beep at {at}, expected {expected}"
@@ -192,7 +215,10 @@ fn the_limiter_keeps_two_full_sources_under_the_ceiling() {
     let ceiling = (10f64.powf(ceiling_db / 20.0) * 32768.0).ceil() as u16;
     let peak = out.iter().map(|v| v.unsigned_abs()).max().unwrap();
     assert!(peak <= ceiling, "peak {peak} over {ceiling}");
-    assert!(peak > ceiling - 300, "limited to the ceiling, not far below: {peak}");
+    assert!(
+        peak > ceiling - 300,
+        "limited to the ceiling, not far below: {peak}"
+    );
     assert!(m.controls().limiter_reduction_db() < -3.0);
     // The master fader acts before the limiter.
     m.controls().update(|s| s.master_db = -20.0).unwrap();
@@ -216,7 +242,10 @@ fn mono_and_balance() {
     for b in 0..10 {
         m.fill(b * 480, &mut chunk);
     }
-    assert!(chunk.chunks_exact(2).all(|f| f[0] == f[1]), "mono: both sides alike");
+    assert!(
+        chunk.chunks_exact(2).all(|f| f[0] == f[1]),
+        "mono: both sides alike"
+    );
     assert!(chunk.iter().any(|v| v.unsigned_abs() > 5_000));
     m.controls()
         .update(|s| {
@@ -241,7 +270,8 @@ fn filters_change_live_keeping_their_order() {
     assert!((level(&mut m, 0) - -6.02).abs() < 0.05);
     let c = m.controls();
     c.update(|s| {
-        s.source_mut("Src").unwrap().filters = vec![Filter::Gain { db: -10.0 }, Filter::Gain { db: 4.0 }];
+        s.source_mut("Src").unwrap().filters =
+            vec![Filter::Gain { db: -10.0 }, Filter::Gain { db: 4.0 }];
     })
     .unwrap();
     assert!((level(&mut m, 9_600) - -12.02).abs() < 0.05);
@@ -251,7 +281,10 @@ fn filters_change_live_keeping_their_order() {
     .unwrap();
     assert!((level(&mut m, 19_200) - -2.02).abs() < 0.05);
     // Bad settings are refused and change nothing.
-    assert!(c.update(|s| s.source_mut("Src").unwrap().volume_db = 99.0).is_err());
+    assert!(
+        c.update(|s| s.source_mut("Src").unwrap().volume_db = 99.0)
+            .is_err()
+    );
     assert!((level(&mut m, 28_800) - -2.02).abs() < 0.05);
 }
 
@@ -277,9 +310,14 @@ fn an_input_joins_a_running_mixer_and_leaves_it() {
     let got = amplitude(&out[9_600 - 4_800 + 480..9_600 - 4_800 + 20_000], 440.0);
     assert!(db(got / (0.25 * 32768.0)).abs() < 0.1, "{got}");
     assert_eq!(c.strips().len(), 2);
-    assert!(c.snapshot().iter().any(|(d, s)| d.name == "Clip" && s.volume_db == -6.0));
+    assert!(
+        c.snapshot()
+            .iter()
+            .any(|(d, s)| d.name == "Clip" && s.volume_db == -6.0)
+    );
     // Removed from the settings: the mixer drops it, the feeder hears so.
-    c.update(|s| s.sources.retain(|x| x.name != "Clip")).unwrap();
+    c.update(|s| s.sources.retain(|x| x.name != "Clip"))
+        .unwrap();
     run(&mut m, 48_000, 960);
     assert!(!feed.push(MediaTime::from_millis(1_100), &wave[..960]));
     assert_eq!(c.strips().len(), 1);
@@ -289,7 +327,10 @@ fn an_input_joins_a_running_mixer_and_leaves_it() {
 fn monitored_only_sources_stay_out_of_the_program() {
     let mut s = tone_settings("Talkback");
     s.monitoring = Monitoring::MonitorOnly;
-    let mut m = mixer(vec![(s, sine(440.0, 0.5)), (tone_settings("Tone"), sine(1000.0, 0.1))]);
+    let mut m = mixer(vec![
+        (s, sine(440.0, 0.5)),
+        (tone_settings("Tone"), sine(1000.0, 0.1)),
+    ]);
     let out = run(&mut m, 0, 24_000);
     assert!(amplitude(&out[4_800..], 440.0) < 1.0);
     assert!(amplitude(&out[4_800..], 1000.0) > 3_000.0);
