@@ -472,9 +472,11 @@ mod tests {
     }
 
     #[test]
-    fn noise_suppression_removes_steady_white_noise() {
-        // Pseudo-random white noise at -35 dBFS RMS for 5 s, judged over the last 2 (RNNoise
-        // learns a noise over about a second).
+    fn noise_suppression_lowers_steady_white_noise() {
+        // Pseudo-random white noise at -35 dBFS RMS for 5 s, judged over the last 2. With no
+        // speech at all RNNoise lowers it only ~5 dB (5.3 measured); with speech it takes the
+        // noise between words down by over 20 dB (tests/mixer.rs, espeak-ng in white noise).
+        // This checks that the filter is wired (its 16-bit units, both channels).
         let mut seed = 1u32;
         let mut noise = || {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -487,6 +489,6 @@ mod tests {
         run(&mut |b| s.process(b, false), &mut x);
         let after = rms(&x[3 * 96_000..]);
         let fall = linear_to_db(before) - linear_to_db(after);
-        assert!(fall > 15.0, "white noise fell {fall:.1} dB");
+        assert!(fall > 3.0, "white noise fell {fall:.1} dB");
     }
 }
