@@ -475,7 +475,7 @@ mod tests {
     fn noise_suppression_lowers_steady_white_noise() {
         // Pseudo-random white noise at -35 dBFS RMS for 5 s, judged over the last 2. With no
         // speech at all RNNoise lowers it only ~5 dB (5.3 measured); with speech it takes the
-        // noise between words down by over 20 dB (tests/mixer.rs, espeak-ng in white noise).
+        // noise between words down by over 20 dB (tests/it/mixer.rs, espeak-ng in white noise).
         // This checks that the filter is wired (its 16-bit units, both channels).
         let mut seed = 1u32;
         let mut noise = || {
