@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use super::sysinfo;
-use crate::capture::devices::{self, Devices};
 use crate::capture::VideoSourceKind;
+use crate::capture::devices::{self, Devices};
+use crate::config::Preset;
 use crate::config::mixer::MixerSettings;
 use crate::mix::MixerControls;
-use crate::config::Preset;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
 use crate::output::{OutputSpec, RecordingFormat};
