@@ -12,14 +12,25 @@
 //! next scheduled video keyframe on. No keyframe is forced for it: that would break the fixed
 //! keyframe cadence every other output relies on (streaming services check it, HLS segments
 //! follow it), and the wait is at most one keyframe interval.
+//!
+//! Audio runs ahead of or behind video by up to a few tens of milliseconds (AAC's look-ahead,
+//! the time to encode a picture), so the fan-out keeps the last [`RECENT_AUDIO_PACKETS`] audio
+//! packets: an output that starts gets those its timeline keeps (the audio from its zero on
+//! that went out before its keyframe, and one packet of decoder pre-roll) before the keyframe.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::media::{AudioConfig, EncodedPacket, StreamKind, VideoConfig};
+use crate::media::{AudioConfig, EncodedPacket, MediaTime, StreamKind, VideoConfig};
+use crate::output::interleave::Timeline;
 use crate::output::{OutputCounters, OutputMsg, StreamSet};
+
+/// Audio packets remembered for outputs that start: 64 AAC frames, 1.37 s (refcounted, no
+/// copy), far more than audio and video ever drift apart at the fan-out.
+pub const RECENT_AUDIO_PACKETS: usize = 64;
 
 pub type OutputId = u64;
 
@@ -42,6 +53,8 @@ struct Inner {
     audio: Option<AudioConfig>,
     slots: Vec<Slot>,
     next_id: OutputId,
+    /// The last audio packets sent, oldest first.
+    recent_audio: VecDeque<EncodedPacket>,
 }
 
 pub struct Fanout {
@@ -60,6 +73,7 @@ impl Fanout {
                 audio: None,
                 slots: Vec::new(),
                 next_id: 0,
+                recent_audio: VecDeque::with_capacity(RECENT_AUDIO_PACKETS),
             }),
         }
     }
@@ -120,34 +134,59 @@ impl Fanout {
         let mut inner = self.lock();
         let ready = (!inner.expect_video || inner.video.is_some())
             && (!inner.expect_audio || inner.audio.is_some());
-        if !ready {
-            return;
+        if ready {
+            inner.send(pkt);
         }
-        let starts_output = if inner.expect_video {
+        if pkt.kind == StreamKind::Audio {
+            if inner.recent_audio.len() == RECENT_AUDIO_PACKETS {
+                inner.recent_audio.pop_front();
+            }
+            inner.recent_audio.push_back(pkt.clone());
+        }
+    }
+}
+
+impl Inner {
+    fn send(&mut self, pkt: &EncodedPacket) {
+        // An output starts at a video keyframe; without video, at any audio packet but the
+        // encoder's priming (before the engine's time zero).
+        let starts_output = if self.expect_video {
             pkt.kind == StreamKind::Video && pkt.keyframe
         } else {
-            true
+            pkt.dts >= MediaTime::ZERO
         };
-        // Disjoint borrows: the slots change, the stream descriptions are only read (and only
-        // cloned for an output that starts now, not for every packet).
+        // Disjoint borrows: the slots change, the stream descriptions and the recent audio are
+        // only read (and only cloned for an output that starts now, not for every packet).
         let Inner {
             video,
             audio,
             slots,
             blocking,
+            recent_audio,
             ..
-        } = &mut *inner;
+        } = self;
+        // What an output that starts at `pkt` gets first: its start, then the recent audio it
+        // keeps (pre-roll, and what it would otherwise miss), in order.
+        let start = || {
+            let zero = pkt.dts;
+            let streams = StreamSet {
+                video: video.clone(),
+                audio: audio.clone(),
+            };
+            std::iter::once(OutputMsg::Start { streams, zero }).chain(
+                recent_audio
+                    .iter()
+                    .filter(move |a| Timeline::keeps(a, zero))
+                    .map(|a| OutputMsg::Packet(a.clone())),
+            )
+        };
         if *blocking {
             slots.retain_mut(|slot| {
                 if !slot.started {
                     if !starts_output {
                         return true;
                     }
-                    let streams = StreamSet {
-                        video: video.clone(),
-                        audio: audio.clone(),
-                    };
-                    if slot.tx.send(OutputMsg::Streams(streams)).is_err() {
+                    if start().any(|m| slot.tx.send(m).is_err()) {
                         return false;
                     }
                     slot.started = true;
@@ -161,9 +200,15 @@ impl Fanout {
                 if !starts_output {
                     return true;
                 }
-                let streams = StreamSet { video: video.clone(), audio: audio.clone() };
-                if slot.tx.try_send(OutputMsg::Streams(streams)).is_err() {
+                // The start must go whole: it is at most 1 + RECENT_AUDIO_PACKETS messages.
+                let messages: Vec<OutputMsg> = start().collect();
+                if slot.tx.capacity().is_some_and(|c| c - slot.tx.len() < messages.len() + 1) {
                     return true; // queue not yet drained: try at the next keyframe
+                }
+                for m in messages {
+                    if slot.tx.try_send(m).is_err() {
+                        return false; // disconnected (nothing else sends on it)
+                    }
                 }
                 slot.started = true;
             }
@@ -241,7 +286,7 @@ mod tests {
     fn drain(rx: &crossbeam_channel::Receiver<OutputMsg>) -> Vec<String> {
         rx.try_iter()
             .map(|m| match m {
-                OutputMsg::Streams(_) => "streams".to_owned(),
+                OutputMsg::Start { zero, .. } => format!("start{}", zero.as_millis_floor()),
                 OutputMsg::Packet(p) => format!(
                     "{:?}{}{}",
                     p.kind,
@@ -268,7 +313,42 @@ mod tests {
         f.send(&video(33, false));
         f.send(&video(66, true));
         f.send(&audio(70));
-        assert_eq!(drain(&rx), vec!["streams", "Video66k", "Audio70"]);
+        assert_eq!(
+            drain(&rx),
+            vec!["start66", "Audio10", "Video66k", "Audio70"]
+        );
+    }
+
+    #[test]
+    fn a_starting_output_gets_the_recent_audio_it_keeps_before_its_keyframe() {
+        let f = Fanout::new(true, true, false);
+        f.set_audio_config(acfg());
+        f.set_video_config(vcfg());
+        // 33 ms audio packets, sent ahead of the video (as AAC's look-ahead allows).
+        for ms in [-66, -33, 0, 33, 66, 99] {
+            f.send(&audio(ms));
+        }
+        let (tx, rx) = bounded(16);
+        f.add(tx, counters());
+        f.send(&video(33, true));
+        // Audio from 0 ms is the pre-roll of 33 ms (which the keyframe starts with); older
+        // audio is not needed; later audio would otherwise be lost.
+        assert_eq!(
+            drain(&rx),
+            vec![
+                "start33", "Audio0", "Audio33", "Audio66", "Audio99", "Video33k"
+            ]
+        );
+        // Without video, an output starts at the first audio packet past the encoder's
+        // priming (before the engine's zero), with its pre-roll first.
+        let f = Fanout::new(false, true, false);
+        f.set_audio_config(acfg());
+        let (tx, rx) = bounded(16);
+        f.add(tx, counters());
+        f.send(&audio(-66));
+        f.send(&audio(-33));
+        f.send(&audio(0));
+        assert_eq!(drain(&rx), vec!["start0", "Audio-33", "Audio0"]);
     }
 
     #[test]
@@ -284,7 +364,7 @@ mod tests {
             f.send(&video(i as i64 * 33, key));
         }
         // slow: streams + 2 packets fit; packets 66 and 99 dropped, 132 skipped until a key.
-        assert_eq!(drain(&slow_rx), vec!["streams", "Video0k", "Video33"]);
+        assert_eq!(drain(&slow_rx), vec!["start0", "Video0k", "Video33"]);
         assert_eq!(slow.dropped_queue_full.load(Ordering::Relaxed), 1);
         assert_eq!(slow.dropped_resync.load(Ordering::Relaxed), 2);
         f.send(&video(165, false));
@@ -301,7 +381,7 @@ mod tests {
         let id = f.add(tx, counters());
         f.send(&audio(0));
         assert!(f.remove(id));
-        assert_eq!(drain(&rx), vec!["streams", "Audio0"]);
+        assert_eq!(drain(&rx), vec!["start0", "Audio0"]);
         assert!(rx.recv().is_err(), "disconnected once removed");
     }
 }

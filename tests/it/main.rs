@@ -25,3 +25,4 @@ mod mp4_ffprobe;
 mod package;
 mod rtmp;
 mod sources;
+mod stall;
