@@ -3,17 +3,19 @@
 //!
 //! An output kind implements [`OutputSink`]; the pipeline's generic output loop gives it the
 //! stream descriptions, then packets rebased to the output's own zero and interleaved in decode
-//! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder.
+//! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder,
+//! WHIP (WebRTC) destination.
 
 pub mod hls;
 pub mod interleave;
 pub mod recording;
 pub mod rtmp;
+pub mod whip;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::media::{AudioConfig, EncodedPacket, MediaTime, VideoConfig};
+use crate::media::{AudioCodec, AudioConfig, EncodedPacket, MediaTime, VideoConfig};
 
 pub use recording::RecordingFormat;
 
@@ -35,6 +37,11 @@ pub enum OutputSpec {
         url: rtmp::RtmpUrl,
         options: rtmp::RtmpOptions,
     },
+    /// WebRTC to a WHIP endpoint (RFC 9725): H.264 and Opus over RTP.
+    Whip {
+        target: whip::WhipTarget,
+        options: whip::WhipOptions,
+    },
     /// HLS (LL-HLS, CMAF) into a folder, optionally served with a player page.
     Hls {
         dir: PathBuf,
@@ -52,14 +59,24 @@ impl OutputSpec {
             OutputSpec::Recording { path, .. } => format!("record:{}", path.display()),
             // Display masks the stream key.
             OutputSpec::Rtmp { url, .. } => url.to_string(),
+            // Display leaves the token out.
+            OutputSpec::Whip { target, .. } => target.to_string(),
             OutputSpec::Hls { dir, .. } => format!("hls:{}", dir.display()),
             OutputSpec::Discard { format } => format!("null:{}", format.extension()),
+        }
+    }
+    /// The audio the output takes from the fan-out.
+    pub fn audio_codec(&self) -> AudioCodec {
+        match self {
+            OutputSpec::Whip { .. } => AudioCodec::Opus,
+            _ => AudioCodec::Aac,
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             OutputSpec::Recording { .. } => "recording",
             OutputSpec::Rtmp { .. } => "rtmp",
+            OutputSpec::Whip { .. } => "whip",
             OutputSpec::Hls { .. } => "hls",
             OutputSpec::Discard { .. } => "null",
         }
@@ -87,6 +104,8 @@ pub enum OutputError {
     Rtmp(#[from] rtmp::RtmpError),
     #[error(transparent)]
     Hls(#[from] hls::HlsError),
+    #[error(transparent)]
+    Whip(#[from] whip::WhipError),
 }
 
 /// Bytes that left an output: every video frame whose output-relative pts is before
@@ -127,5 +146,10 @@ pub trait OutputSink: Send {
     /// True if the output sets its own state (connecting, live, ...) in its counters.
     fn manages_state(&self) -> bool {
         false
+    }
+    /// False if the output takes each track's packets as they come, without interleaving
+    /// (WebRTC: every track is its own RTP stream).
+    fn interleaved(&self) -> bool {
+        true
     }
 }

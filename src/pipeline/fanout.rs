@@ -9,17 +9,21 @@
 //! the encoder wait, so nothing is dropped (and the fan-out stays locked while it waits).
 //!
 //! An output that joins mid-stream gets the stream descriptions first, then packets from the
-//! next scheduled video keyframe on. No keyframe is forced for it: that would break the fixed
-//! keyframe cadence every other output relies on (streaming services check it, HLS segments
-//! follow it), and the wait is at most one keyframe interval.
+//! next scheduled video keyframe on. No keyframe is forced for it: the wait is at most one
+//! keyframe interval. (A WebRTC receiver that lost a picture asks for one: see
+//! [`Fanout::take_keyframe_request`]; the scheduled keyframes keep their places.)
+//!
+//! Each output takes one audio codec: AAC (recordings, RTMP, HLS) or Opus (WebRTC). Video goes
+//! to every output; AAC packets ([`Fanout::send`]) and Opus packets ([`Fanout::send_opus`])
+//! only to the outputs that take them.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
 
 use super::stats::OutputCounters;
-use crate::media::{AudioConfig, EncodedPacket, StreamKind, VideoConfig};
+use crate::media::{AudioCodec, AudioConfig, EncodedPacket, StreamKind, VideoConfig};
 use crate::output::StreamSet;
 
 /// What an output's queue carries.
@@ -35,6 +39,8 @@ struct Slot {
     id: OutputId,
     tx: Sender<OutputMsg>,
     counters: Arc<OutputCounters>,
+    /// The audio this output takes (AAC, or Opus for WebRTC).
+    audio: AudioCodec,
     /// Streams sent and first keyframe passed.
     started: bool,
     /// After a dropped video packet: skip video until the next keyframe.
@@ -48,12 +54,17 @@ struct Inner {
     expect_audio: bool,
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
+    /// The Opus stream's description (constant; set when the engine starts).
+    opus: Option<AudioConfig>,
     slots: Vec<Slot>,
     next_id: OutputId,
 }
 
 pub struct Fanout {
     inner: Mutex<Inner>,
+    /// Outputs taking Opus audio: the audio thread runs an Opus encoder only while this is
+    /// above zero (read without the lock, once per audio chunk).
+    opus_outputs: AtomicUsize,
 }
 
 impl Fanout {
@@ -66,9 +77,11 @@ impl Fanout {
                 expect_audio,
                 video: None,
                 audio: None,
+                opus: None,
                 slots: Vec::new(),
                 next_id: 0,
             }),
+            opus_outputs: AtomicUsize::new(0),
         }
     }
 
@@ -79,15 +92,34 @@ impl Fanout {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn count_opus(&self, inner: &Inner) {
+        let n = inner
+            .slots
+            .iter()
+            .filter(|s| s.audio == AudioCodec::Opus)
+            .count();
+        self.opus_outputs.store(n, Ordering::Relaxed);
+    }
+
     pub fn set_video_config(&self, config: VideoConfig) {
         self.lock().video = Some(config);
     }
+    /// The audio description: AAC's, or Opus's (each output gets the one it takes).
     pub fn set_audio_config(&self, config: AudioConfig) {
-        self.lock().audio = Some(config);
+        let mut inner = self.lock();
+        match config.codec {
+            AudioCodec::Aac => inner.audio = Some(config),
+            AudioCodec::Opus => inner.opus = Some(config),
+        }
     }
 
-    /// Adds an output; it starts at the next video keyframe.
-    pub fn add(&self, tx: Sender<OutputMsg>, counters: Arc<OutputCounters>) -> OutputId {
+    /// Adds an output taking `audio`; it starts at the next video keyframe.
+    pub fn add(
+        &self,
+        tx: Sender<OutputMsg>,
+        counters: Arc<OutputCounters>,
+        audio: AudioCodec,
+    ) -> OutputId {
         let mut inner = self.lock();
         let id = inner.next_id;
         inner.next_id += 1;
@@ -95,9 +127,11 @@ impl Fanout {
             id,
             tx,
             counters,
+            audio,
             started: false,
             resync: false,
         });
+        self.count_opus(&inner);
         id
     }
 
@@ -106,12 +140,15 @@ impl Fanout {
         let mut inner = self.lock();
         let before = inner.slots.len();
         inner.slots.retain(|s| s.id != id);
+        self.count_opus(&inner);
         inner.slots.len() != before
     }
 
     /// Removes every output (end of stream).
     pub fn close(&self) {
-        self.lock().slots.clear();
+        let mut inner = self.lock();
+        inner.slots.clear();
+        self.count_opus(&inner);
     }
 
     /// The lowest video bitrate any output asks for (dynamic bitrate), if one does.
@@ -124,13 +161,33 @@ impl Fanout {
             .min()
     }
 
+    /// True if an output asked for a keyframe since the last call (a WebRTC receiver's PLI or
+    /// FIR); every request is taken.
+    pub fn take_keyframe_request(&self) -> bool {
+        self.lock()
+            .slots
+            .iter()
+            .fold(false, |any, s| s.counters.take_keyframe_request() || any)
+    }
+
+    /// True while an output takes Opus audio.
+    pub fn wants_opus(&self) -> bool {
+        self.opus_outputs.load(Ordering::Relaxed) > 0
+    }
+
+    /// A video packet, or an AAC packet, to every output that takes it.
     pub fn send(&self, pkt: &EncodedPacket) {
+        self.send_as(pkt, AudioCodec::Aac);
+    }
+
+    /// An Opus packet, to the outputs that take Opus.
+    pub fn send_opus(&self, pkt: &EncodedPacket) {
+        self.send_as(pkt, AudioCodec::Opus);
+    }
+
+    fn send_as(&self, pkt: &EncodedPacket, codec: AudioCodec) {
         let mut inner = self.lock();
-        let ready = (!inner.expect_video || inner.video.is_some())
-            && (!inner.expect_audio || inner.audio.is_some());
-        if !ready {
-            return;
-        }
+        let video_ready = !inner.expect_video || inner.video.is_some();
         let starts_output = if inner.expect_video {
             pkt.kind == StreamKind::Video && pkt.keyframe
         } else {
@@ -141,19 +198,41 @@ impl Fanout {
         let Inner {
             video,
             audio,
+            opus,
             slots,
             blocking,
+            expect_audio,
             ..
         } = &mut *inner;
+        if !video_ready {
+            return;
+        }
+        let before = slots.len();
+        let for_slot = |slot: &Slot| pkt.kind == StreamKind::Video || slot.audio == codec;
+        let streams_for = |slot: &Slot| -> Option<StreamSet> {
+            let a = match slot.audio {
+                AudioCodec::Aac => audio,
+                AudioCodec::Opus => opus,
+            };
+            if *expect_audio && a.is_none() {
+                return None; // not yet described: wait
+            }
+            Some(StreamSet {
+                video: video.clone(),
+                audio: a.clone(),
+            })
+        };
         if *blocking {
             slots.retain_mut(|slot| {
+                if !for_slot(slot) {
+                    return true;
+                }
                 if !slot.started {
                     if !starts_output {
                         return true;
                     }
-                    let streams = StreamSet {
-                        video: video.clone(),
-                        audio: audio.clone(),
+                    let Some(streams) = streams_for(slot) else {
+                        return true;
                     };
                     if slot.tx.send(OutputMsg::Streams(streams)).is_err() {
                         return false;
@@ -162,41 +241,49 @@ impl Fanout {
                 }
                 slot.tx.send(OutputMsg::Packet(pkt.clone())).is_ok()
             });
-            return;
+        } else {
+            slots.retain_mut(|slot| {
+                if !for_slot(slot) {
+                    return true;
+                }
+                if !slot.started {
+                    if !starts_output {
+                        return true;
+                    }
+                    let Some(streams) = streams_for(slot) else {
+                        return true;
+                    };
+                    if slot.tx.try_send(OutputMsg::Streams(streams)).is_err() {
+                        return true; // queue not yet drained: try at the next keyframe
+                    }
+                    slot.started = true;
+                }
+                if pkt.kind == StreamKind::Video && slot.resync {
+                    if !pkt.keyframe {
+                        slot.counters.dropped_resync.fetch_add(1, Ordering::Relaxed);
+                        return true;
+                    }
+                    slot.resync = false;
+                }
+                match slot.tx.try_send(OutputMsg::Packet(pkt.clone())) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        let dropped = slot.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+                        if pkt.kind == StreamKind::Video {
+                            slot.resync = true;
+                        }
+                        if dropped == 1 || dropped % 100 == 0 {
+                            tracing::error!(output = %slot.counters.name, dropped, "output queue full: packets lost for this output");
+                        }
+                        true
+                    }
+                    Err(TrySendError::Disconnected(_)) => false,
+                }
+            });
         }
-        slots.retain_mut(|slot| {
-            if !slot.started {
-                if !starts_output {
-                    return true;
-                }
-                let streams = StreamSet { video: video.clone(), audio: audio.clone() };
-                if slot.tx.try_send(OutputMsg::Streams(streams)).is_err() {
-                    return true; // queue not yet drained: try at the next keyframe
-                }
-                slot.started = true;
-            }
-            if pkt.kind == StreamKind::Video && slot.resync {
-                if !pkt.keyframe {
-                    slot.counters.dropped_resync.fetch_add(1, Ordering::Relaxed);
-                    return true;
-                }
-                slot.resync = false;
-            }
-            match slot.tx.try_send(OutputMsg::Packet(pkt.clone())) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    let dropped = slot.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
-                    if pkt.kind == StreamKind::Video {
-                        slot.resync = true;
-                    }
-                    if dropped == 1 || dropped % 100 == 0 {
-                        tracing::error!(output = %slot.counters.name, dropped, "output queue full: packets lost for this output");
-                    }
-                    true
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            }
-        });
+        if slots.len() != before {
+            self.count_opus(&inner);
+        }
     }
 }
 
@@ -237,6 +324,7 @@ mod tests {
     }
     fn acfg() -> AudioConfig {
         AudioConfig {
+            codec: crate::media::AudioCodec::Aac,
             sample_rate: 48_000,
             channels: 2,
             bitrate_bps: 1,
@@ -269,7 +357,7 @@ mod tests {
         let f = Fanout::new(true, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(16);
-        f.add(tx, counters());
+        f.add(tx, counters(), AudioCodec::Aac);
         f.send(&video(0, true)); // no video config yet: nothing goes out
         f.set_video_config(vcfg());
         f.send(&audio(10));
@@ -286,8 +374,8 @@ mod tests {
         let (slow_tx, slow_rx) = bounded(3);
         let (fast_tx, fast_rx) = bounded(64);
         let slow = counters();
-        f.add(slow_tx, slow.clone());
-        f.add(fast_tx, counters());
+        f.add(slow_tx, slow.clone(), AudioCodec::Aac);
+        f.add(fast_tx, counters(), AudioCodec::Aac);
         for (i, key) in [true, false, false, false, false].into_iter().enumerate() {
             f.send(&video(i as i64 * 33, key));
         }
@@ -302,11 +390,60 @@ mod tests {
     }
 
     #[test]
+    fn opus_goes_only_to_opus_outputs_and_aac_only_to_the_others() {
+        let f = Fanout::new(true, true, false);
+        f.set_audio_config(acfg());
+        f.set_video_config(vcfg());
+        let (aac_tx, aac_rx) = bounded(16);
+        let (opus_tx, opus_rx) = bounded(16);
+        f.add(aac_tx, counters(), AudioCodec::Aac);
+        assert!(!f.wants_opus());
+        let opus_id = f.add(opus_tx, counters(), AudioCodec::Opus);
+        assert!(f.wants_opus());
+        f.send(&video(0, true)); // the Opus output waits for its description
+        f.set_audio_config(AudioConfig {
+            codec: AudioCodec::Opus,
+            asc: Bytes::new(),
+            ..acfg()
+        });
+        f.send_opus(&audio(5));
+        f.send(&audio(10));
+        f.send(&video(33, true));
+        f.send_opus(&audio(40));
+        f.send(&audio(50));
+        assert_eq!(
+            drain(&aac_rx),
+            vec!["streams", "Video0k", "Audio10", "Video33k", "Audio50"]
+        );
+        let opus: Vec<OutputMsg> = opus_rx.try_iter().collect();
+        assert!(
+            matches!(&opus[0], OutputMsg::Streams(s) if s.audio.as_ref().unwrap().codec == AudioCodec::Opus)
+        );
+        assert!(matches!(&opus[1], OutputMsg::Packet(p) if p.kind == StreamKind::Video));
+        assert!(matches!(&opus[2], OutputMsg::Packet(p) if p.pts == MediaTime::from_millis(40)));
+        assert_eq!(opus.len(), 3);
+        f.remove(opus_id);
+        assert!(!f.wants_opus());
+    }
+
+    #[test]
+    fn a_keyframe_request_is_taken_once() {
+        let f = Fanout::new(true, false, false);
+        let (tx, _rx) = bounded(4);
+        let c = counters();
+        f.add(tx, c.clone(), AudioCodec::Opus);
+        assert!(!f.take_keyframe_request());
+        c.request_keyframe();
+        assert!(f.take_keyframe_request());
+        assert!(!f.take_keyframe_request());
+    }
+
+    #[test]
     fn removed_or_closed_outputs_see_their_queue_close() {
         let f = Fanout::new(false, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(4);
-        let id = f.add(tx, counters());
+        let id = f.add(tx, counters(), AudioCodec::Aac);
         f.send(&audio(0));
         assert!(f.remove(id));
         assert_eq!(drain(&rx), vec!["streams", "Audio0"]);

@@ -30,13 +30,14 @@ use crate::capture::{
     Worker, devices,
 };
 use crate::config::Preset;
-use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
+use crate::encode::{AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
 use crate::output::hls::HlsOutput;
 use crate::output::interleave::{Interleaver, Timeline};
 use crate::output::rtmp::RtmpOutput;
+use crate::output::whip::WhipOutput;
 use crate::output::{Departure, OutputError, OutputSink, OutputSpec, recording};
 
 pub use fanout::{Fanout, OutputId, OutputMsg};
@@ -62,6 +63,9 @@ const OUTPUT_QUEUE_PACKETS: usize = 2_048;
 /// bytes left (an MP4 fragment or HLS part holds at most about 30 frames at 60 fps). Allocated
 /// once; should it ever be full, the oldest frame goes unmeasured (never blocks, never grows).
 const LATENCY_PENDING_FRAMES: usize = 512;
+/// Keyframes that WebRTC receivers ask for (PLI/FIR, after a loss NACK could not repair) are
+/// granted at most this often; requests in between are dropped (the receiver asks again).
+const KEYFRAME_REQUEST_INTERVAL: MediaTime = MediaTime::from_secs(1);
 /// Free-running: how often a waiting audio source looks at the video's progress again.
 const FREE_RUN_POLL: Duration = Duration::from_micros(500);
 
@@ -272,6 +276,8 @@ impl EngineHandle {
         // a loaded machine loses that keyframe and the output starts one interval late.
         if let (Some(encoder), Some(_)) = (&audio_encoder, &audio_source) {
             fanout.set_audio_config(encoder.config().clone());
+            // Known before any Opus encoder runs, so a WebRTC output starts at once.
+            fanout.set_audio_config(OpusEncoder::stream_config(preset.audio_kbps * 1000));
         }
         if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
             source.set_clock(clock);
@@ -317,7 +323,8 @@ impl EngineHandle {
             };
             handle.encoders.push(spawn("enc-aac", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
-                move || run_audio_encoder(encoder, &rx, &recycle_tx, &counters, &fanout)
+                let opus_bps = preset.audio_kbps * 1000;
+                move || run_audio_encoder(encoder, opus_bps, &rx, &recycle_tx, &counters, &fanout)
             })?);
             handle.sources.push(spawn("src-audio", move || {
                 run_audio_source(source, &tx, &recycle_rx, &ctx)
@@ -361,7 +368,7 @@ impl EngineHandle {
             let clock = self.clock;
             move || run_output(sink, &rx, &counters, clock)
         })?;
-        let id = self.fanout.add(tx, counters.clone());
+        let id = self.fanout.add(tx, counters.clone(), spec.audio_codec());
         self.outputs.push(OutputThread {
             id,
             counters,
@@ -504,6 +511,12 @@ fn open_sink(
             options,
             clock,
             counters.clone(),
+        )?)),
+        OutputSpec::Whip { target, options } => Ok(Box::new(WhipOutput::new(
+            target.clone(),
+            options,
+            counters.clone(),
+            clock,
         )?)),
     }
 }
@@ -668,6 +681,8 @@ fn run_video_encoder(
     let _ended = Ended(progress, counters);
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
+    // Keyframes asked for by WebRTC receivers (PLI/FIR): at most one per second of media.
+    let mut last_requested_keyframe: Option<MediaTime> = None;
     counters.video_target_bitrate_bps.store(target, Relaxed);
     for frame in rx {
         // Dynamic bitrate: follow the lowest request of any output, never above the preset.
@@ -685,7 +700,13 @@ fn run_video_encoder(
             }
         }
         preview.offer(&frame);
-        match encoder.encode(&frame, false) {
+        let force = fanout.take_keyframe_request()
+            && last_requested_keyframe.is_none_or(|t| frame.pts - t >= KEYFRAME_REQUEST_INTERVAL);
+        if force {
+            last_requested_keyframe = Some(frame.pts);
+            counters.video_requested_keyframes.fetch_add(1, Relaxed);
+        }
+        match encoder.encode(&frame, force) {
             Ok(Some(picture)) => {
                 if let Some(config) = picture.new_config {
                     fanout.set_video_config(config);
@@ -769,8 +790,11 @@ fn run_audio_source(
     }
 }
 
+/// The audio thread: AAC always; Opus as well while an output takes it (WebRTC), started when
+/// the first such output appears and dropped with the last one. Each from the same chunks.
 fn run_audio_encoder(
     mut encoder: AacEncoder,
+    opus_bitrate_bps: u32,
     rx: &Receiver<AudioChunk>,
     recycle: &Sender<Vec<i16>>,
     counters: &EngineCounters,
@@ -783,6 +807,9 @@ fn run_audio_encoder(
             fanout.send(p);
         }
     };
+    let mut opus: Option<OpusEncoder> = None;
+    // After a failure to start libopus, do not try again for every chunk.
+    let mut opus_failed = false;
     for chunk in rx {
         match encoder.encode(&chunk) {
             Ok(packets) => send(packets),
@@ -790,6 +817,38 @@ fn run_audio_encoder(
                 tracing::error!("{e}; audio stops");
                 return;
             }
+        }
+        if fanout.wants_opus() && !opus_failed {
+            if opus.is_none() {
+                match OpusEncoder::new(opus_bitrate_bps) {
+                    Ok(o) => {
+                        tracing::info!("Opus encoder started (a WebRTC output is on)");
+                        opus = Some(o);
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; WebRTC outputs get no audio");
+                        opus_failed = true;
+                    }
+                }
+            }
+            if let Some(o) = opus.as_mut() {
+                match o.encode(&chunk) {
+                    Ok(packets) => {
+                        for p in &packets {
+                            counters.opus_encoded.fetch_add(1, Relaxed);
+                            counters.opus_bytes.fetch_add(p.data.len() as u64, Relaxed);
+                            fanout.send_opus(p);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; WebRTC outputs get no more audio");
+                        opus = None;
+                        opus_failed = true;
+                    }
+                }
+            }
+        } else if opus.take().is_some() {
+            tracing::info!("Opus encoder stopped (no WebRTC output left)");
         }
         let _full = recycle.try_send(chunk.samples);
     }
@@ -851,6 +910,7 @@ fn run_output(
 ) {
     let mut timeline = Timeline::default();
     let mut interleaver = Interleaver::new(false, false);
+    let interleaved = sink.interleaved();
     let mut failed = false;
     let mut probe = LatencyProbe::new(clock);
     let mut sink_nanos = 0u64;
@@ -908,9 +968,13 @@ fn run_output(
                         sink.set_zero(zero);
                         probe.zero = zero;
                     }
-                    interleaver.push(pkt);
-                    while let Some(p) = interleaver.pop() {
-                        write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
+                    if interleaved {
+                        interleaver.push(pkt);
+                        while let Some(p) = interleaver.pop() {
+                            write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
+                        }
+                    } else {
+                        write(&mut sink, pkt, &mut failed, &mut probe, &mut sink_nanos);
                     }
                 }
             }

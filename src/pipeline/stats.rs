@@ -33,6 +33,11 @@ pub struct EngineCounters {
     pub audio_dropped_encoder_queue: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
+    /// Opus packets (encoded only while a WebRTC output exists).
+    pub opus_encoded: AtomicU64,
+    pub opus_bytes: AtomicU64,
+    /// Keyframes forced because a WebRTC receiver asked (PLI/FIR), at most one a second.
+    pub video_requested_keyframes: AtomicU64,
     /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
     pub audio_levels: Arc<AudioLevels>,
     /// The device sources (screen, camera, microphone) feeding the program.
@@ -204,6 +209,10 @@ pub struct OutputCounters {
     /// Per video frame: from its capture time to its first byte leaving (socket write, file
     /// write, HLS part published).
     pub latency: LatencyHistogram,
+    /// Per audio packet, for outputs that send audio on its own (WebRTC): capture to leaving.
+    pub audio_latency: LatencyHistogram,
+    /// A WebRTC receiver asked for a keyframe (PLI/FIR); the H.264 thread takes it.
+    keyframe_request: std::sync::atomic::AtomicBool,
     retry: Mutex<(Option<Instant>, u32)>,
     /// A front end asked to retry now instead of waiting out the backoff.
     retry_request: std::sync::atomic::AtomicBool,
@@ -230,6 +239,8 @@ impl OutputCounters {
             sink_nanos: AtomicU64::new(0),
             io_nanos: AtomicU64::new(0),
             latency: LatencyHistogram::default(),
+            audio_latency: LatencyHistogram::default(),
+            keyframe_request: std::sync::atomic::AtomicBool::new(false),
             retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
             url: Mutex::new(None),
@@ -254,6 +265,14 @@ impl OutputCounters {
     /// True once after [`request_retry`](Self::request_retry).
     pub fn take_retry_request(&self) -> bool {
         self.retry_request.swap(false, Relaxed)
+    }
+    /// Asks the shared H.264 encoder for a keyframe (it grants at most one a second).
+    pub fn request_keyframe(&self) {
+        self.keyframe_request.store(true, Relaxed);
+    }
+    /// True once after [`request_keyframe`](Self::request_keyframe).
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_request.swap(false, Relaxed)
     }
     /// Where the output can be watched (the HLS preview page).
     pub fn set_url(&self, url: String) {
@@ -304,6 +323,7 @@ impl OutputCounters {
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
             url: self.url.lock().ok().and_then(|u| u.clone()),
             latency: self.latency.summary(),
+            audio_latency: Some(self.audio_latency.summary()).filter(|s| s.samples > 0),
             sink_nanos: self.sink_nanos.load(Relaxed),
             io_nanos: self.io_nanos.load(Relaxed),
         }
@@ -336,6 +356,8 @@ pub struct VideoStats {
     pub encoder_thread_cpu_nanos: u64,
     pub bytes: u64,
     pub target_bitrate_bps: u64,
+    /// Keyframes forced for WebRTC receivers (PLI/FIR), besides the scheduled ones.
+    pub requested_keyframes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -344,6 +366,9 @@ pub struct AudioStats {
     pub dropped_encoder_queue: u64,
     pub encoded: u64,
     pub bytes: u64,
+    /// Opus packets and bytes (only while a WebRTC output exists).
+    pub opus_encoded: u64,
+    pub opus_bytes: u64,
     /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
     pub level_peak_dbfs: Option<f32>,
     pub level_rms_dbfs: Option<f32>,
@@ -376,6 +401,10 @@ pub struct OutputSnapshot {
     pub url: Option<String>,
     /// Capture to first byte out, per video frame, since the output started (microseconds).
     pub latency: LatencySummary,
+    /// Capture to leaving, per audio packet, for outputs that send audio apart from video
+    /// (WebRTC); absent for the others, whose audio is interleaved with the video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_latency: Option<LatencySummary>,
     /// Time in the output's muxer and file writes (nanoseconds, since the start).
     pub sink_nanos: u64,
     /// Of `sink_nanos`, file I/O.
@@ -397,12 +426,15 @@ impl EngineCounters {
                 encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
                 bytes: self.video_bytes.load(Relaxed),
                 target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
+                requested_keyframes: self.video_requested_keyframes.load(Relaxed),
             },
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
+                opus_encoded: self.opus_encoded.load(Relaxed),
+                opus_bytes: self.opus_bytes.load(Relaxed),
                 level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
                 level_rms_dbfs: self.audio_levels.combined().map(|l| l.rms_dbfs),
             },

@@ -1,0 +1,580 @@
+//! The WebRTC session of one WHIP connection, sans-IO over str0m: the offer (send-only H.264
+//! and Opus), the answer, then datagrams and time in, datagrams and events out. str0m does ICE
+//! (with consent freshness), DTLS-SRTP, RTCP (sender reports, NACK answered from its packet
+//! history, PLI/FIR surfaced as events), RFC 6184 packetization, bandwidth estimation (TWCC,
+//! REMB) and pacing.
+//!
+//! Why str0m: it is sans-IO (no runtime, no threads: it fits the engine's one-thread-per-
+//! connection model and runs in memory in tests), sends pre-encoded frames through its
+//! frame-level `Writer`, and its `rust-crypto` backend does DTLS and SRTP in Rust (RustCrypto;
+//! the DTLS certificate is made with rcgen over aws-lc-rs, built from source by cargo).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::SdpAnswer;
+use str0m::change::SdpPendingOffer;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
+
+use super::WhipError;
+use super::h264::ParameterSets;
+use crate::media::{MediaTime, Timebase};
+
+/// What the session sends.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The H.264 stream's parameter sets (its `profile-level-id` goes in the offer); `None`
+    /// without video.
+    pub video: Option<ParameterSets>,
+    pub audio: bool,
+    /// Video and audio bitrate: the bandwidth estimator starts there and aims for it.
+    pub bitrate_bps: u64,
+}
+
+/// What happened, for the connection to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected,
+    /// ICE lost the server (consent checks unanswered).
+    Disconnected,
+    /// The receiver asked for a keyframe (PLI or FIR).
+    KeyframeRequest,
+    /// The send bandwidth estimate (TWCC), or the receiver's (REMB), in bits per second.
+    Estimate { bps: u64, remb: bool },
+}
+
+struct Track {
+    mid: Mid,
+    /// The payload type the answer chose; set once the answer is accepted.
+    pt: Option<Pt>,
+}
+
+pub struct Session {
+    rtc: Rtc,
+    video: Option<Track>,
+    audio: Option<Track>,
+    pending: Option<SdpPendingOffer>,
+    connected: bool,
+}
+
+/// Payload types offered (dynamic range, fixed so offers are reproducible).
+const PT_H264: u8 = 102;
+const PT_H264_RTX: u8 = 103;
+
+fn rtc_err(e: RtcError) -> WhipError {
+    match e {
+        RtcError::Dtls(d) => WhipError::Dtls {
+            reason: d.to_string(),
+        },
+        other => WhipError::Rtc {
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl Session {
+    /// A session with the local candidates, and its SDP offer.
+    pub fn offer(
+        now: Instant,
+        config: &SessionConfig,
+        candidates: Vec<Candidate>,
+    ) -> Result<(Self, String), WhipError> {
+        let mut builder = Rtc::builder()
+            .clear_codecs()
+            .enable_bwe(Some(Bitrate::bps(config.bitrate_bps.max(100_000))))
+            // NACKs are answered from this history: ~2 s of video at 5 Mbit/s in 1200-byte
+            // packets (the default 1000 holds 2 s at 4.8 Mbit/s).
+            .set_send_buffer_video(1_000.max((config.bitrate_bps * 2 / 8 / 1_200) as usize));
+        if let Some(ps) = &config.video {
+            builder.codec_config().add_h264(
+                PT_H264.into(),
+                Some(PT_H264_RTX.into()),
+                true,
+                ps.profile_level_id(),
+            );
+        }
+        if config.audio {
+            builder = builder.enable_opus(true, false);
+        }
+        let mut rtc = builder.build(now);
+        for c in candidates {
+            rtc.add_local_candidate(c);
+        }
+        let mut change = rtc.sdp_api();
+        let video = config.video.as_ref().map(|_| Track {
+            mid: change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None),
+            pt: None,
+        });
+        let audio = config.audio.then(|| Track {
+            mid: change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None),
+            pt: None,
+        });
+        let Some((offer, pending)) = change.apply() else {
+            return Err(WhipError::Rtc {
+                reason: "no media to offer".into(),
+            });
+        };
+        rtc.bwe()
+            .set_desired_bitrate(Bitrate::bps(config.bitrate_bps.max(100_000)));
+        Ok((
+            Self {
+                rtc,
+                video,
+                audio,
+                pending: Some(pending),
+                connected: false,
+            },
+            offer.to_sdp_string(),
+        ))
+    }
+
+    /// Applies the server's answer; every offered track must be accepted with its codec.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), WhipError> {
+        let bad = |reason: String| WhipError::BadAnswer { reason };
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| bad(e.to_string()))?;
+        let pending = self
+            .pending
+            .take()
+            .ok_or_else(|| bad("an answer came twice".into()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| bad(e.to_string()))?;
+        for (track, codec, name) in [
+            (&mut self.video, Codec::H264, "H.264"),
+            (&mut self.audio, Codec::Opus, "Opus"),
+        ] {
+            let Some(track) = track else { continue };
+            let media = self
+                .rtc
+                .media(track.mid)
+                .ok_or_else(|| bad(format!("the {name} track is missing")))?;
+            if !matches!(media.direction(), Direction::SendOnly | Direction::SendRecv) {
+                return Err(bad(format!("the server does not take the {name} track")));
+            }
+            let pt = media
+                .remote_pts()
+                .iter()
+                .copied()
+                .find(|pt| {
+                    self.rtc
+                        .codec_config()
+                        .params()
+                        .iter()
+                        .any(|p| p.pt() == *pt && p.spec().codec == codec)
+                })
+                .ok_or_else(|| bad(format!("the server does not accept {name}")))?;
+            track.pt = Some(pt);
+        }
+        Ok(())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// A datagram from the network.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), WhipError> {
+        let Ok(contents) = data.try_into() else {
+            return Ok(()); // not STUN, DTLS, RTP or RTCP: ignored
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        if !self.rtc.accepts(&input) {
+            return Ok(());
+        }
+        self.rtc.handle_input(input).map_err(rtc_err)
+    }
+
+    /// Time passes (at the deadline [`poll`](Self::poll) returned, or later).
+    pub fn tick(&mut self, now: Instant) -> Result<(), WhipError> {
+        self.rtc.handle_input(Input::Timeout(now)).map_err(rtc_err)
+    }
+
+    /// One H.264 access unit (Annex B), `pts` relative to the stream's zero. False if the
+    /// session cannot send yet (not connected).
+    pub fn write_video(
+        &mut self,
+        wallclock: Instant,
+        pts: MediaTime,
+        annexb: &[u8],
+    ) -> Result<bool, WhipError> {
+        let ticks = pts.to_ticks(Timebase::MPEG).max(0) as u64;
+        self.write(
+            true,
+            wallclock,
+            str0m::media::MediaTime::new(ticks, Frequency::NINETY_KHZ),
+            annexb,
+        )
+    }
+
+    /// One Opus packet, `pts` relative to the stream's zero.
+    pub fn write_audio(
+        &mut self,
+        wallclock: Instant,
+        pts: MediaTime,
+        data: &[u8],
+    ) -> Result<bool, WhipError> {
+        let ticks = pts.to_ticks(Timebase::AUDIO_48K).max(0) as u64;
+        self.write(
+            false,
+            wallclock,
+            str0m::media::MediaTime::new(ticks, Frequency::FORTY_EIGHT_KHZ),
+            data,
+        )
+    }
+
+    fn write(
+        &mut self,
+        video: bool,
+        wallclock: Instant,
+        time: str0m::media::MediaTime,
+        data: &[u8],
+    ) -> Result<bool, WhipError> {
+        let track = if video { &self.video } else { &self.audio };
+        let Some(Track { mid, pt: Some(pt) }) = track else {
+            return Ok(false);
+        };
+        if !self.connected {
+            return Ok(false);
+        }
+        let (mid, pt) = (*mid, *pt);
+        let Some(writer) = self.rtc.writer(mid) else {
+            return Ok(false);
+        };
+        writer
+            .write(pt, wallclock, time, data.to_vec())
+            .map_err(rtc_err)?;
+        Ok(true)
+    }
+
+    /// Drains str0m: datagrams to `send`, events to `events`; returns when to call
+    /// [`tick`](Self::tick) next. Call after every other method (str0m's contract).
+    pub fn poll(
+        &mut self,
+        send: &mut dyn FnMut(SocketAddr, &[u8]),
+        events: &mut Vec<SessionEvent>,
+    ) -> Result<Instant, WhipError> {
+        loop {
+            match self.rtc.poll_output().map_err(rtc_err)? {
+                Output::Timeout(t) => return Ok(t),
+                Output::Transmit(t) => send(t.destination, &t.contents),
+                Output::Event(e) => match e {
+                    Event::Connected => {
+                        self.connected = true;
+                        events.push(SessionEvent::Connected);
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        events.push(SessionEvent::Disconnected);
+                    }
+                    Event::KeyframeRequest(_) => events.push(SessionEvent::KeyframeRequest),
+                    Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                        events.push(SessionEvent::Estimate {
+                            bps: estimate.as_u64(),
+                            remb: false,
+                        });
+                    }
+                    Event::EgressBitrateEstimate(BweKind::Remb { estimate, .. }) => {
+                        events.push(SessionEvent::Estimate {
+                            bps: estimate.as_u64(),
+                            remb: true,
+                        });
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Ends the session locally (the DELETE tells the server).
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+    }
+}
+
+/// The video bitrate to ask the encoder for, from a bandwidth estimate: 90 % of the estimate
+/// (headroom for RTP, RTCP and retransmissions) less the audio, rounded down to 100 kbit/s,
+/// at least 200 kbit/s; `None` when that reaches the preset's rate (no request).
+pub fn bitrate_request(estimate_bps: u64, audio_bps: u64, nominal_video_bps: u64) -> Option<u64> {
+    let usable = (estimate_bps * 9 / 10).saturating_sub(audio_bps);
+    let request = (usable / 100_000 * 100_000).max(200_000);
+    (request < nominal_video_bps).then_some(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::format::avc::avc_decoder_configuration_record;
+
+    fn params() -> ParameterSets {
+        let record = avc_decoder_configuration_record(
+            &[0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40],
+            &[0x68, 0xce, 0x3c, 0x80],
+        )
+        .unwrap();
+        ParameterSets::from_avcc_record(&record).unwrap()
+    }
+
+    /// A str0m peer acting as the WHIP server, in memory.
+    struct Pair {
+        client: Session,
+        server: Rtc,
+        client_addr: SocketAddr,
+        server_addr: SocketAddr,
+        now: Instant,
+        client_events: Vec<SessionEvent>,
+        server_events: Vec<Event>,
+        /// Drop client->server datagrams for which this returns true.
+        drop: Box<dyn FnMut(&[u8]) -> bool>,
+    }
+
+    impl Pair {
+        fn new(config: &SessionConfig) -> (Self, String) {
+            let now = Instant::now();
+            let client_addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+            let server_addr: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+            let (client, offer) = Session::offer(
+                now,
+                config,
+                vec![Candidate::host(client_addr, "udp").unwrap()],
+            )
+            .unwrap();
+            let mut server = Rtc::builder().build(now);
+            server.add_local_candidate(Candidate::host(server_addr, "udp").unwrap());
+            let answer = server
+                .sdp_api()
+                .accept_offer(str0m::change::SdpOffer::from_sdp_string(&offer).unwrap())
+                .unwrap();
+            let mut pair = Self {
+                client,
+                server,
+                client_addr,
+                server_addr,
+                now,
+                client_events: Vec::new(),
+                server_events: Vec::new(),
+                drop: Box::new(|_| false),
+            };
+            pair.client.accept_answer(&answer.to_sdp_string()).unwrap();
+            (pair, offer)
+        }
+
+        /// Runs both sides for `d` in 1 ms steps, datagrams crossing at once.
+        fn run(&mut self, d: Duration) {
+            let end = self.now + d;
+            while self.now < end {
+                self.now += Duration::from_millis(1);
+                self.step();
+            }
+        }
+
+        fn step(&mut self) {
+            let now = self.now;
+            self.client.tick(now).unwrap();
+            self.server.handle_input(Input::Timeout(now)).unwrap();
+            for _ in 0..50 {
+                let mut to_server = Vec::new();
+                self.client
+                    .poll(
+                        &mut |_, d| to_server.push(d.to_vec()),
+                        &mut self.client_events,
+                    )
+                    .unwrap();
+                let mut to_client = Vec::new();
+                loop {
+                    match self.server.poll_output().unwrap() {
+                        Output::Timeout(_) => break,
+                        Output::Transmit(t) => to_client.push(t.contents.to_vec()),
+                        Output::Event(e) => self.server_events.push(e),
+                    }
+                }
+                if to_server.is_empty() && to_client.is_empty() {
+                    break;
+                }
+                for d in to_server {
+                    if (self.drop)(&d) {
+                        continue;
+                    }
+                    let input = Input::Receive(
+                        now,
+                        Receive {
+                            proto: Protocol::Udp,
+                            source: self.client_addr,
+                            destination: self.server_addr,
+                            contents: d.as_slice().try_into().unwrap(),
+                        },
+                    );
+                    self.server.handle_input(input).unwrap();
+                }
+                for d in to_client {
+                    self.client
+                        .receive(now, self.server_addr, self.client_addr, &d)
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    fn config() -> SessionConfig {
+        SessionConfig {
+            video: Some(params()),
+            audio: true,
+            bitrate_bps: 3_160_000,
+        }
+    }
+
+    #[test]
+    fn the_offer_carries_the_encoders_profile_and_opus_send_only() {
+        let (_pair, offer) = Pair::new(&config());
+        assert!(offer.contains("a=sendonly"), "{offer}");
+        assert!(offer.contains("H264/90000"), "{offer}");
+        assert!(offer.contains("profile-level-id=42c01f"), "{offer}");
+        assert!(offer.contains("packetization-mode=1"), "{offer}");
+        assert!(offer.contains("opus/48000/2"), "{offer}");
+        assert!(!offer.contains("VP8"), "{offer}");
+        assert!(offer.contains("nack"), "{offer}");
+    }
+
+    #[test]
+    fn frames_arrive_whole_and_a_pli_becomes_a_keyframe_request() {
+        let (mut pair, _) = Pair::new(&config());
+        pair.run(Duration::from_millis(300));
+        assert!(pair.client.is_connected(), "{:?}", pair.client_events);
+        let mut annexb = Vec::new();
+        // A keyframe larger than one packet (FU-A), then small frames; audio beside.
+        let idr = [vec![0x65u8], vec![0xab; 5000]].concat();
+        let mut avcc = (idr.len() as u32).to_be_bytes().to_vec();
+        avcc.extend_from_slice(&idr);
+        super::super::h264::to_annexb(&avcc, true, &params(), &mut annexb);
+        let wall = pair.now;
+        assert!(
+            pair.client
+                .write_video(wall, MediaTime::ZERO, &annexb)
+                .unwrap()
+        );
+        assert!(
+            pair.client
+                .write_audio(wall, MediaTime::ZERO, &[0xfc, 1, 2, 3])
+                .unwrap()
+        );
+        pair.run(Duration::from_millis(50));
+        let media: Vec<&str::media::MediaData> = pair
+            .server_events
+            .iter()
+            .filter_map(|e| match e {
+                Event::MediaData(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        let video = media
+            .iter()
+            .find(|m| m.params.spec().codec == Codec::H264)
+            .expect("a video frame");
+        assert!(video.data.len() > 5000, "{}", video.data.len());
+        assert!(
+            video
+                .data
+                .windows(4)
+                .any(|w| w == [0, 0, 0, 1] || w[1..] == [0, 0, 1])
+        );
+        let audio = media
+            .iter()
+            .find(|m| m.params.spec().codec == Codec::Opus)
+            .expect("an audio packet");
+        assert_eq!(&audio.data[..], &[0xfc, 1, 2, 3]);
+
+        // The server asks for a keyframe.
+        let mid = pair
+            .server_events
+            .iter()
+            .find_map(|e| match e {
+                Event::MediaAdded(m) if m.kind == MediaKind::Video => Some(m.mid),
+                _ => None,
+            })
+            .unwrap();
+        pair.server
+            .direct_api()
+            .stream_rx_by_mid(mid, None)
+            .expect("the server receives video")
+            .request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+        pair.run(Duration::from_millis(50));
+        assert!(
+            pair.client_events.contains(&SessionEvent::KeyframeRequest),
+            "{:?}",
+            pair.client_events
+        );
+    }
+
+    #[test]
+    fn lost_packets_are_resent_from_the_history() {
+        let (mut pair, _) = Pair::new(&config());
+        pair.run(Duration::from_millis(300));
+        assert!(pair.client.is_connected());
+        // From now on, drop every 5th datagram from the client once (RTP is > 100 bytes).
+        let mut n = 0;
+        pair.drop = Box::new(move |d| {
+            if d.len() < 300 {
+                return false;
+            }
+            n += 1;
+            n % 5 == 0
+        });
+        let mut annexb = Vec::new();
+        let mut sent = 0;
+        for i in 0..30 {
+            let nal = [
+                vec![if i == 0 { 0x65u8 } else { 0x41 }],
+                vec![i as u8; 3000],
+            ]
+            .concat();
+            let mut avcc = (nal.len() as u32).to_be_bytes().to_vec();
+            avcc.extend_from_slice(&nal);
+            super::super::h264::to_annexb(&avcc, i == 0, &params(), &mut annexb);
+            let pts = MediaTime::from_millis(i * 33);
+            let wall = pair.now;
+            if pair.client.write_video(wall, pts, &annexb).unwrap() {
+                sent += 1;
+            }
+            pair.run(Duration::from_millis(33));
+        }
+        pair.drop = Box::new(|_| false);
+        pair.run(Duration::from_millis(500));
+        let frames = pair
+            .server_events
+            .iter()
+            .filter(|e| matches!(e, Event::MediaData(m) if m.params.spec().codec == Codec::H264))
+            .count();
+        assert_eq!(sent, 30);
+        assert_eq!(frames, 30, "every frame reassembled after NACKs");
+    }
+
+    #[test]
+    fn estimates_become_requests_below_the_preset_only() {
+        assert_eq!(bitrate_request(10_000_000, 160_000, 3_000_000), None);
+        assert_eq!(
+            bitrate_request(2_000_000, 160_000, 3_000_000),
+            Some(1_600_000)
+        );
+        assert_eq!(bitrate_request(100_000, 160_000, 3_000_000), Some(200_000));
+    }
+}
