@@ -12,6 +12,7 @@
 
 pub mod cputime;
 pub mod fanout;
+mod keyframes;
 mod latency;
 mod pool;
 pub mod preview;
@@ -681,8 +682,11 @@ fn run_video_encoder(
     let _ended = Ended(progress, counters);
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
-    // Keyframes asked for by WebRTC receivers (PLI/FIR): at most one per second of media.
-    let mut last_requested_keyframe: Option<MediaTime> = None;
+    // Keyframes asked for by WebRTC receivers (PLI/FIR), the cadence kept.
+    let mut keyframe_requests = keyframes::KeyframeRequests::new(
+        encoder.settings().keyframe_interval_frames,
+        KEYFRAME_REQUEST_INTERVAL,
+    );
     counters.video_target_bitrate_bps.store(target, Relaxed);
     for frame in rx {
         // Dynamic bitrate: follow the lowest request of any output, never above the preset.
@@ -700,10 +704,9 @@ fn run_video_encoder(
             }
         }
         preview.offer(&frame);
-        let force = fanout.take_keyframe_request()
-            && last_requested_keyframe.is_none_or(|t| frame.pts - t >= KEYFRAME_REQUEST_INTERVAL);
-        if force {
-            last_requested_keyframe = Some(frame.pts);
+        let (granted, force) =
+            keyframe_requests.next_frame(frame.pts, fanout.take_keyframe_request());
+        if granted {
             counters.video_requested_keyframes.fetch_add(1, Relaxed);
         }
         match encoder.encode(&frame, force) {

@@ -20,10 +20,12 @@ use eframe::egui;
 use crate::app::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
 use crate::app::log::{LogLine, LogRing};
 use crate::app::meter::Meter;
+use crate::app::services::Service;
 use crate::app::settings::{self, Keys, Settings};
-use crate::app::{Command, LiveTarget, Notice, Program, Session, SessionView};
+use crate::app::{Command, LiveServer, LiveTarget, Notice, Program, Session, SessionView};
 use crate::config::{Config, Preset};
 use crate::output::rtmp::RtmpUrl;
+use crate::output::whip::WhipTarget;
 
 /// How long a notification stays.
 const TOAST_TIME: Duration = Duration::from_secs(8);
@@ -324,13 +326,23 @@ impl OnairApp {
         let mut targets = Vec::new();
         for d in self.settings.destinations.iter().filter(|d| d.enabled) {
             let key = self.keys.get(d.id);
-            if key.is_empty() {
-                return Err(format!("{}: enter the stream key", d.name));
-            }
-            let url = RtmpUrl::with_key(&d.server, key).map_err(|e| format!("{}: {e}", d.name))?;
+            let server = if d.service == Service::Whip {
+                // A WHIP server may take no token.
+                let token = (!key.is_empty()).then(|| key.to_owned());
+                LiveServer::Whip(
+                    WhipTarget::new(&d.server, token).map_err(|e| format!("{}: {e}", d.name))?,
+                )
+            } else {
+                if key.is_empty() {
+                    return Err(format!("{}: enter the stream key", d.name));
+                }
+                LiveServer::Rtmp(
+                    RtmpUrl::with_key(&d.server, key).map_err(|e| format!("{}: {e}", d.name))?,
+                )
+            };
             targets.push(LiveTarget {
                 name: d.name.clone(),
-                url,
+                server,
             });
         }
         if targets.is_empty() {

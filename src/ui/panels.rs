@@ -583,10 +583,15 @@ fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {
                             .map_or(String::new(), |i| i.url.to_owned());
                     }
                     let label = ui.label("Server");
-                    if d.service == Service::Custom {
+                    if d.service.is_custom() {
+                        let hint = if d.service == Service::Whip {
+                            "https://host/whip/endpoint"
+                        } else {
+                            "rtmp://host/app"
+                        };
                         ui.add(
                             egui::TextEdit::singleline(&mut d.server)
-                                .hint_text("rtmp://host/app")
+                                .hint_text(hint)
                                 .desired_width(300.0),
                         )
                         .labelled_by(label.id);
@@ -612,7 +617,7 @@ fn destinations(app: &mut OnairApp, ui: &mut egui::Ui) {
                             .labelled_by(label.id);
                     }
                     ui.horizontal(|ui| {
-                        let label = ui.label("Stream key");
+                        let label = ui.label(d.service.key_label());
                         let mut key = app.keys.get(d.id).to_owned();
                         let shown = app.shown_keys.contains(&d.id);
                         let field = egui::TextEdit::singleline(&mut key)

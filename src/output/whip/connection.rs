@@ -30,6 +30,10 @@ const SOCKET_POLL: Duration = Duration::from_millis(5);
 const STUN_WAIT: Duration = Duration::from_millis(500);
 /// ICE reporting the server lost: how long it may recover by itself before reconnecting.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(3);
+/// Consent freshness, faster than RFC 7675's 30 s: a receiver answers ICE's consent checks
+/// and sends RTCP reports every second or so; this long without a datagram from it means it
+/// is gone (a live stream reconnects rather than sending into the void for 30 s).
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Dynamic bitrate: the request changes at most this often.
 const BITRATE_REQUEST_INTERVAL: Duration = Duration::from_secs(2);
 /// UDP datagrams are at most this large (str0m keeps below ~1200 bytes).
@@ -235,6 +239,7 @@ impl Worker {
                 session: &mut session,
                 counters: &self.counters,
                 bytes: 0,
+                last_rx: Instant::now(),
             };
             self.stream(
                 &mut link,
@@ -311,6 +316,7 @@ impl Worker {
                     SessionEvent::Disconnected => {
                         disconnected_since.get_or_insert(now);
                     }
+                    SessionEvent::IceRestored => disconnected_since = None,
                     SessionEvent::KeyframeRequest => {
                         tracing::debug!(destination = %self.target, "keyframe requested");
                         self.counters.request_keyframe();
@@ -334,9 +340,9 @@ impl Worker {
                 }
             }
             if link.session.is_connected() {
-                if let Some(since) = disconnected_since
-                    && now.duration_since(since) >= DISCONNECT_GRACE
-                {
+                let ice_lost = disconnected_since
+                    .is_some_and(|since| now.duration_since(since) >= DISCONNECT_GRACE);
+                if ice_lost || now.duration_since(link.last_rx) >= SILENCE_TIMEOUT {
                     return Err(WhipError::ConsentLost);
                 }
             } else if now.duration_since(started) >= CONNECT_TIMEOUT {
@@ -417,6 +423,8 @@ struct Link<'a> {
     session: &'a mut Session,
     counters: &'a OutputCounters,
     bytes: u64,
+    /// When the last datagram came from the server.
+    last_rx: Instant,
 }
 
 impl Link<'_> {

@@ -42,6 +42,8 @@ pub enum SessionEvent {
     Connected,
     /// ICE lost the server (consent checks unanswered).
     Disconnected,
+    /// ICE has a working pair again after [`SessionEvent::Disconnected`].
+    IceRestored,
     /// The receiver asked for a keyframe (PLI or FIR).
     KeyframeRequest,
     /// The send bandwidth estimate (TWCC), or the receiver's (REMB), in bits per second.
@@ -285,6 +287,9 @@ impl Session {
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                         events.push(SessionEvent::Disconnected);
                     }
+                    Event::IceConnectionStateChange(
+                        IceConnectionState::Connected | IceConnectionState::Completed,
+                    ) => events.push(SessionEvent::IceRestored),
                     Event::KeyframeRequest(_) => events.push(SessionEvent::KeyframeRequest),
                     Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                         events.push(SessionEvent::Estimate {
