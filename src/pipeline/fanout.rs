@@ -207,6 +207,7 @@ impl Fanout {
         if !video_ready {
             return;
         }
+        let (video, audio, opus, expect_audio) = (&*video, &*audio, &*opus, *expect_audio);
         let before = slots.len();
         let for_slot = |slot: &Slot| pkt.kind == StreamKind::Video || slot.audio == codec;
         let streams_for = |slot: &Slot| -> Option<StreamSet> {
@@ -214,7 +215,7 @@ impl Fanout {
                 AudioCodec::Aac => audio,
                 AudioCodec::Opus => opus,
             };
-            if *expect_audio && a.is_none() {
+            if expect_audio && a.is_none() {
                 return None; // not yet described: wait
             }
             Some(StreamSet {

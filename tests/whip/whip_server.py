@@ -190,6 +190,7 @@ async def main():
         summary.data["posts"] += 1
         if args.token is not None and request.headers.get("Authorization") != f"Bearer {args.token}":
             summary.data["refused"] += 1
+            summary.write()
             return web.Response(status=401, text="bad token")
         if summary.data["posts"] <= args.fail_posts:
             return web.Response(status=503, text="warming up")

@@ -314,6 +314,7 @@ impl Worker {
                         self.counters.request_keyframe();
                     }
                     SessionEvent::Disconnected => {
+                        tracing::info!(destination = %self.target, "ICE reports the server lost");
                         disconnected_since.get_or_insert(now);
                     }
                     SessionEvent::IceRestored => disconnected_since = None,

@@ -483,7 +483,7 @@ mod tests {
                 .unwrap()
         );
         pair.run(Duration::from_millis(50));
-        let media: Vec<&str::media::MediaData> = pair
+        let media: Vec<&str0m::media::MediaData> = pair
             .server_events
             .iter()
             .filter_map(|e| match e {
