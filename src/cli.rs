@@ -23,7 +23,7 @@ use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
 use onair::output::whip::{WhipOptions, WhipTarget};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{
-    EngineConfig, EngineHandle, OutputState, Pacing, StatsReport, StatsSnapshot,
+    EngineConfig, EngineHandle, OutputState, Pacing, StatsReport, StatsSnapshot, StatsView,
 };
 
 #[derive(Parser)]
@@ -312,6 +312,9 @@ fn parse_serve_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` is not an address like 8787, 127.0.0.1:8787 or [::1]:8787"))
 }
 
+/// The longest `--duration`: 10 years (engine time is i64 nanoseconds: 292 years).
+const MAX_DURATION_S: i64 = 10 * 366 * 24 * 3600;
+
 /// Parses `10`, `2.5` or `0.040` seconds into engine time, exactly (no floating point).
 fn parse_seconds(s: &str) -> Result<MediaTime, String> {
     let bad = || format!("`{s}` is not a number of seconds like 10 or 2.5");
@@ -324,6 +327,11 @@ fn parse_seconds(s: &str) -> Result<MediaTime, String> {
     } else {
         whole.parse().map_err(|_| bad())?
     };
+    if whole > MAX_DURATION_S {
+        return Err(format!(
+            "`{s}` seconds is more than 10 years; leave --duration out to run until stopped"
+        ));
+    }
     let frac_nanos: i64 = if frac.is_empty() {
         0
     } else {
@@ -424,7 +432,15 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset(&args.preset)?.clone();
     let mut outputs = Vec::new();
-    for path in &args.record {
+    for (i, path) in args.record.iter().enumerate() {
+        let same =
+            |other: &PathBuf| std::path::absolute(other).ok() == std::path::absolute(path).ok();
+        if args.record[..i].iter().any(same) {
+            bail!(
+                "--record {} is given twice; give each recording a file of its own",
+                path.display()
+            );
+        }
         let format = RecordingFormat::from_path(path)?;
         outputs.push(OutputSpec::Recording {
             path: path.clone(),
@@ -472,7 +488,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     if outputs.is_empty() {
         bail!("no output: add --record FILE.mp4 (or .flv), --rtmp URL, --whip URL or --hls DIR");
     }
-    let mut stats: Option<Box<dyn Write>> = match args.stats.as_deref() {
+    let mut stats: Option<StatsOut> = match args.stats.as_deref() {
         None => None,
         Some("-") => Some(Box::new(std::io::stdout())),
         Some(path) => Some(Box::new(
@@ -516,8 +532,8 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let mut previous: Option<StatsSnapshot> = None;
-    let mut next_report = MediaTime::from_secs(1);
+    let view = engine.stats_view();
+    let mut reports = Reports::default();
     let mut all_destinations_failed = false;
     while !stop.load(Ordering::Relaxed) && !engine.sources_finished() {
         std::thread::sleep(Duration::from_millis(20));
@@ -527,27 +543,23 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             all_destinations_failed = true;
             break;
         }
-        if engine.now() >= next_report {
-            next_report += MediaTime::from_secs(1);
-            if let Some(out) = stats.as_mut() {
-                let now = engine.snapshot();
-                write_report(
-                    out.as_mut(),
-                    StatsReport::between(previous.as_ref(), now.clone()),
-                )?;
-                previous = Some(now);
-            }
-        }
+        reports.tick(&view, &mut stats)?;
     }
     if stop.load(Ordering::Relaxed) {
         tracing::info!("stopping: finishing every output");
     }
-    let last = engine.stop();
+    // The engine stops on a thread of its own, so that the stats go on while outputs flush
+    // and finalize.
+    let stopping = engine.stop_in_background()?;
+    while !stopping.is_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+        reports.tick(&view, &mut stats)?;
+    }
+    let last = stopping
+        .join()
+        .ok_or_else(|| anyhow::anyhow!("stopping the engine failed"))?;
     if let Some(out) = stats.as_mut() {
-        write_report(
-            out.as_mut(),
-            StatsReport::between(previous.as_ref(), last.clone()),
-        )?;
+        reports.write(out.as_mut(), last.clone())?;
     }
     let mut failed = all_destinations_failed;
     if all_destinations_failed {
@@ -561,6 +573,18 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
                     "error: {}: {}",
                     o.name,
                     o.last_error.as_deref().unwrap_or("failed")
+                );
+            }
+            // A destination that never went live is a failed broadcast, whatever else was
+            // recorded (the recordings are kept): say which, and why.
+            _ if matches!(o.kind, "rtmp" | "whip") && !o.went_live && !all_destinations_failed => {
+                failed = true;
+                eprintln!(
+                    "error: {}: never went live ({}); nothing was sent to it",
+                    o.name,
+                    o.last_error
+                        .as_deref()
+                        .unwrap_or("still connecting when the broadcast stopped")
                 );
             }
             _ => tracing::info!(output = %o.name, bytes = o.bytes, packets = o.packets, "done"),
@@ -648,16 +672,7 @@ fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
         .iter()
         .filter(|o| o.kind == "rtmp" || o.kind == "whip")
         .peekable();
-    // A WHIP output's packets count what reached its queue; its bytes what left over UDP.
-    network.peek().is_some()
-        && network.all(|o| {
-            o.state == OutputState::Failed
-                && if o.kind == "whip" {
-                    o.bytes == 0
-                } else {
-                    o.packets == 0
-                }
-        })
+    network.peek().is_some() && network.all(|o| o.state == OutputState::Failed && o.packets == 0)
 }
 
 /// The `--whip` outputs: URLs (each with its `--whip-token`, in order) or config names.
@@ -699,6 +714,43 @@ fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<Out
     Ok(outputs)
 }
 
+/// Where `--stats` lines go: a file or standard output.
+type StatsOut = Box<dyn Write + Send>;
+
+/// The `--stats` lines: one per second of engine time, and the last one at the end, each
+/// with its rates over at least half a second.
+#[derive(Default)]
+struct Reports {
+    /// The snapshots of the last reports, oldest first.
+    earlier: std::collections::VecDeque<StatsSnapshot>,
+    next: Option<MediaTime>,
+}
+
+impl Reports {
+    /// Writes a report when its second has come.
+    fn tick(&mut self, view: &StatsView, out: &mut Option<StatsOut>) -> anyhow::Result<()> {
+        let next = *self.next.get_or_insert(MediaTime::from_secs(1));
+        if view.now() < next {
+            return Ok(());
+        }
+        self.next = Some(next + MediaTime::from_secs(1));
+        match out {
+            Some(out) => self.write(out.as_mut(), view.snapshot()),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, out: &mut dyn Write, now: StatsSnapshot) -> anyhow::Result<()> {
+        let base = StatsReport::baseline(self.earlier.iter(), &now);
+        write_report(out, StatsReport::between(base, now.clone()))?;
+        if self.earlier.len() == 2 {
+            self.earlier.pop_front();
+        }
+        self.earlier.push_back(now);
+        Ok(())
+    }
+}
+
 fn write_report(out: &mut dyn Write, report: StatsReport) -> anyhow::Result<()> {
     serde_json::to_writer(&mut *out, &report)?;
     writeln!(out)?;
@@ -716,7 +768,16 @@ mod tests {
         assert_eq!(parse_seconds("2.5").unwrap(), MediaTime::from_millis(2_500));
         assert_eq!(parse_seconds("0.040").unwrap(), MediaTime::from_millis(40));
         assert_eq!(parse_seconds(".5").unwrap(), MediaTime::from_millis(500));
-        for bad in ["", ".", "-1", "1.2.3", "abc", "1.-5", "0"] {
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1.2.3",
+            "abc",
+            "1.-5",
+            "0",
+            "9223372036854775807",
+        ] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
     }
@@ -767,5 +828,30 @@ mod tests {
             }
         );
         assert!(parse_pip("middle").is_err() && parse_pip("top-left:200").is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Every flag parser of user text: an answer, never a panic (`--serve` is left out: it
+        /// resolves host names).
+        #[test]
+        fn flag_parsers_answer_any_text(
+            text in "\\PC{0,24}",
+            number in "-?[0-9]{0,22}(\\.[0-9]{0,12})?",
+            source in "(screen|window|camera|mic|y4m|tone|test|none|\\PC{0,4})(:\\PC{0,6})?(\\+(camera|tone|mic|\\PC{0,3})(:\\PC{0,4})?)?",
+            pip in "(top-left|bottom-right|\\PC{0,6})(:(-?[0-9]{0,5}|\\PC{0,3}))?",
+        ) {
+            for t in [&text, &number, &source, &pip] {
+                if let Ok(d) = parse_seconds(t) {
+                    proptest::prop_assert!(d > MediaTime::ZERO);
+                }
+                let _ = parse_video(t);
+                let _ = parse_audio(t);
+                if let Ok(p) = parse_pip(t) {
+                    proptest::prop_assert!((5..=100).contains(&p.width_percent));
+                }
+            }
+        }
     }
 }

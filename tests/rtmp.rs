@@ -52,6 +52,16 @@ fn stop(child: Child) -> Output {
     terminate(child)
 }
 
+/// SIGTERM to a run whose destination never went live: it exits 1 and says so (issue 14).
+fn stop_never_live(child: Child) -> Output {
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("never went live"), "{err}");
+    out
+}
+
 fn wait_stats(stats: &Path, what: &str, mut cond: impl FnMut(&Value) -> bool) -> Value {
     let mut last = None;
     wait_for(Duration::from_secs(60), what, || {
@@ -421,7 +431,7 @@ fn connection_refused_is_retried_with_backoff_and_shown() {
         wait <= 3_300,
         "second retry after 3 s plus jitter, got {wait} ms"
     );
-    let _ = stop(child);
+    let _ = stop_never_live(child);
 }
 
 /// A second encoder on a key that is already live: nginx refuses it with
@@ -446,7 +456,7 @@ fn already_publishing_is_said_in_words_and_retried() {
         err.contains("another encoder is already publishing to this stream key"),
         "{err}"
     );
-    let _ = stop(second);
+    let _ = stop_never_live(second);
     let last = last_stats(&first_stats).unwrap();
     assert_eq!(rtmp_output(&last)["state"], "live");
     assert_eq!(rtmp_output(&last)["reconnects"], 0);
@@ -505,7 +515,7 @@ fn an_unknown_host_is_said_in_words_and_retried() {
         err,
         "host onair-test.invalid not found: check the server address and the network"
     );
-    let _ = stop(child);
+    let _ = stop_never_live(child);
 }
 
 /// A server that accepts the connection and then says nothing: "did not answer" in words
@@ -539,6 +549,6 @@ fn a_silent_server_times_out_in_words() {
         "the server did not answer for 15 s"
     );
     assert_eq!(rtmp_output(&s)["state"], "reconnecting");
-    let _ = stop(child);
+    let _ = stop_never_live(child);
     drop(held);
 }

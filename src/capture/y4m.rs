@@ -205,9 +205,17 @@ fn read_line(reader: &mut BufReader<File>, line: &mut Vec<u8>) -> std::io::Resul
 
 /// Parses the stream header line (`YUV4MPEG2 W.. H.. F..:.. ...\n`).
 pub fn parse_header(line: &[u8]) -> Result<Y4mHeader, String> {
-    let text = std::str::from_utf8(line)
-        .map_err(|_| "the stream header is not text".to_owned())?
-        .trim_end_matches('\n');
+    let text = std::str::from_utf8(line).map_err(|_| "the stream header is not text".to_owned())?;
+    if !text.starts_with("YUV4MPEG2") {
+        return Err("not a YUV4MPEG2 file (the first line must start with YUV4MPEG2)".into());
+    }
+    // A header cut short would otherwise be read as whatever its last number became.
+    let Some(text) = text.strip_suffix('\n') else {
+        return Err(
+            "the stream header is cut short (it does not end its line): the file is truncated"
+                .into(),
+        );
+    };
     let mut words = text.split(' ');
     if words.next() != Some("YUV4MPEG2") {
         return Err("not a YUV4MPEG2 file (the first line must start with YUV4MPEG2)".into());
@@ -215,18 +223,19 @@ pub fn parse_header(line: &[u8]) -> Result<Y4mHeader, String> {
     let (mut width, mut height, mut frame_rate) = (None, None, None);
     let mut chroma = "420jpeg".to_owned();
     for word in words.filter(|w| !w.is_empty()) {
-        let (tag, value) = word.split_at(1);
+        let mut chars = word.chars();
+        let (tag, value) = (chars.next(), chars.as_str());
         match tag {
-            "W" => width = value.parse::<u32>().ok(),
-            "H" => height = value.parse::<u32>().ok(),
-            "F" => {
+            Some('W') => width = value.parse::<u32>().ok(),
+            Some('H') => height = value.parse::<u32>().ok(),
+            Some('F') => {
                 frame_rate = value
                     .split_once(':')
                     .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
                     .filter(|&(n, d): &(u32, u32)| n > 0 && d > 0);
             }
-            "C" => value.clone_into(&mut chroma),
-            "I" if value != "p" && value != "?" => {
+            Some('C') => value.clone_into(&mut chroma),
+            Some('I') if value != "p" && value != "?" => {
                 return Err(format!(
                     "interlaced pictures (I{value}) are not supported; deinterlace first"
                 ));
@@ -308,5 +317,36 @@ mod tests {
         assert!(parse_header(b"RIFF\n").is_err());
         assert!(parse_header(b"YUV4MPEG2 W7 H4\n").is_err());
         assert!(parse_header(b"YUV4MPEG2 W8 H4 It\n").is_err());
+    }
+
+    /// A header cut short (`W854 H480` cut after `H4`) is said to be cut short, not read as a
+    /// picture of 854x4.
+    #[test]
+    fn a_truncated_header_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.y4m");
+        std::fs::write(&path, b"YUV4MPEG2 W854 H4").unwrap();
+        let err = Y4mSource::open(&path, 854, 480).err().unwrap().to_string();
+        assert!(err.contains("cut short") && !err.contains("854x4"), "{err}");
+        assert!(parse_header("YUV4MPEG2 W8 H4 \u{e9}x\n".as_bytes()).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes, and header-shaped text with arbitrary words: an answer, never a panic.
+        #[test]
+        fn any_header_parses_or_is_refused(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            words in proptest::collection::vec("([WHFCIAX]?\\PC{0,6}|W[0-9]{0,12}|H[0-9]{0,12}|F[0-9:]{0,8})", 0..6),
+            newline in proptest::prelude::any::<bool>(),
+        ) {
+            let _ = parse_header(&bytes);
+            let line = format!("YUV4MPEG2 {}{}", words.join(" "), if newline { "\n" } else { "" });
+            if let Ok(h) = parse_header(line.as_bytes()) {
+                proptest::prop_assert!(h.width > 0 && h.height > 0 && h.width % 2 == 0);
+                proptest::prop_assert!(newline);
+            }
+        }
     }
 }

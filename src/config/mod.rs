@@ -494,4 +494,33 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any text, and config-shaped TOML with arbitrary values: a config or one error line.
+        #[test]
+        fn any_config_text_loads_or_is_one_error_line(
+            text in "\\PC{0,200}",
+            name in "\\PC{0,10}",
+            number in proptest::prelude::any::<i64>(),
+            url in "(rtmp://|rtmps://|)\\PC{0,30}",
+            key in "\\PC{0,10}",
+        ) {
+            let shaped = format!(
+                "[[preset]]\nname = {name:?}\nwidth = {number}\nheight = 720\nfps = {number}\n\
+                 video_kbps = {number}\nkeyframe_interval_s = {number}\n\
+                 [[destination]]\nname = {name:?}\nurl = {url:?}\n\
+                 [[destination]]\nname = \"b\"\nserver = {url:?}\nkey = {key:?}\n\
+                 [reconnect]\nmax_delay_s = {number}\nmax_attempts = {number}\n"
+            );
+            for text in [text.as_str(), shaped.as_str()] {
+                if let Err(e) = load(text) {
+                    let line = e.to_string();
+                    proptest::prop_assert!(line.starts_with("config file test.toml"), "{}", line);
+                    proptest::prop_assert!(!line.contains("PW"), "{}", line);
+                }
+            }
+        }
+    }
 }

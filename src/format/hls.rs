@@ -135,6 +135,10 @@ pub struct Progress {
     /// The part the playlist's EXT-X-PRELOAD-HINT names, if any.
     pub hint: Option<String>,
     pub target_duration_s: u32,
+    /// Every media file the playlist's output has written and not yet deleted (the init
+    /// segment, the parts and segments listed, and those retired but kept): what a server may
+    /// serve besides the playlist and the hinted part.
+    pub files: std::sync::Arc<std::collections::BTreeSet<String>>,
 }
 
 impl Progress {
@@ -341,7 +345,24 @@ impl LivePlaylist {
             ended: self.ended,
             hint: self.preload_hint(),
             target_duration_s: self.opts.timing.target_duration_s,
+            files: std::sync::Arc::new(self.files()),
         }
+    }
+
+    /// The media files written and not deleted: see [`Progress::files`].
+    fn files(&self) -> std::collections::BTreeSet<String> {
+        let retired = self.retired.iter().map(|&(msn, parts)| (msn, parts, true));
+        let listed = self
+            .segments
+            .iter()
+            .map(|s| (s.msn, s.parts.len(), s.complete));
+        std::iter::once(self.init_name())
+            .chain(retired.chain(listed).flat_map(|(msn, parts, complete)| {
+                (0..parts)
+                    .map(move |p| self.part_name(msn, p))
+                    .chain(complete.then(|| self.segment_name(msn)))
+            }))
+            .collect()
     }
 
     /// The next part's name, while live: the next part of the segment in progress, or part 0
@@ -604,6 +625,13 @@ mod tests {
                 ended: false,
                 hint: Some("r1-1.1.m4s".into()),
                 target_duration_s: 2,
+                files: std::sync::Arc::new(
+                    ["r1-init.mp4", "r1-0.m4s", "r1-1.0.m4s"]
+                        .into_iter()
+                        .map(String::from)
+                        .chain((0..6).map(|i| format!("r1-0.{i}.m4s")))
+                        .collect()
+                ),
             }
         );
     }
@@ -638,6 +666,25 @@ mod tests {
             (pr.first_msn, pr.last_msn, pr.last_parts, pr.complete_msn),
             (14, 20, 1, Some(19))
         );
+    }
+
+    /// The server serves exactly what the output wrote and has not deleted (issue 14: any
+    /// `*.m4s` in the folder used to be served).
+    #[test]
+    fn progress_lists_exactly_the_files_written_and_not_deleted() {
+        let mut p = playlist(6);
+        let mut updates = feed(&mut p, 0..121);
+        updates.push(p.finish());
+        let mut expected = std::collections::BTreeSet::from([p.init_name()]);
+        for u in &updates {
+            expected.extend(u.files.iter().map(|f| f.name.clone()));
+            for gone in &u.delete {
+                expected.remove(gone);
+            }
+        }
+        assert_eq!(*p.progress().files, expected);
+        assert!(p.progress().files.contains("r1-20.0.m4s"));
+        assert!(!p.progress().files.contains("r1-6.m4s"));
     }
 
     #[test]

@@ -193,6 +193,18 @@ pub struct Mp4Writer {
     /// File offset of every `moof` returned.
     moof_offsets: Vec<u64>,
     finalized: bool,
+    /// The state before the last fragment was cut, to take it back if it never reached the
+    /// file ([`Mp4Writer::retract_last_fragment`]).
+    before_last_cut: Option<Checkpoint>,
+}
+
+/// What a cut changes, as it was before it.
+struct Checkpoint {
+    written: u64,
+    sequence: u32,
+    moofs: usize,
+    /// Per track: samples, chunks, last sample duration.
+    tracks: Vec<(usize, usize, u32)>,
 }
 
 impl Mp4Writer {
@@ -214,6 +226,7 @@ impl Mp4Writer {
             init_moov_offset: None,
             moof_offsets: Vec::new(),
             finalized: false,
+            before_last_cut: None,
         }
     }
 
@@ -277,6 +290,24 @@ impl Mp4Writer {
         self.cut(None)
     }
 
+    /// Forgets the fragment last returned, which did not reach the file (a full disk): the
+    /// file offsets and the index of [`finalize`](Self::finalize) are as before it, so the
+    /// `moov` describes only what is in the file. Its samples are lost. Does nothing when
+    /// called again, or before any fragment.
+    pub fn retract_last_fragment(&mut self) {
+        let Some(c) = self.before_last_cut.take() else {
+            return;
+        };
+        self.written = c.written;
+        self.sequence = c.sequence;
+        self.moof_offsets.truncate(c.moofs);
+        for (track, (samples, chunks, last_duration)) in self.tracks.iter_mut().zip(c.tracks) {
+            track.samples.truncate(samples);
+            track.chunks.truncate(chunks);
+            track.last_duration = last_duration;
+        }
+    }
+
     /// Turns the file into a plain MP4: flushes (a pending fragment goes at the start of
     /// `append`), then returns the complete `moov` to append at the end of the file and the
     /// patches renaming the initial `moov` and every `moof` to `free`.
@@ -322,6 +353,16 @@ impl Mp4Writer {
     fn cut(&mut self, next: Option<(usize, MediaTime)>) -> Option<Fragment> {
         let start = self.pending_start()?;
         let moof_offset = self.written;
+        self.before_last_cut = Some(Checkpoint {
+            written: self.written,
+            sequence: self.sequence,
+            moofs: self.moof_offsets.len(),
+            tracks: self
+                .tracks
+                .iter()
+                .map(|t| (t.samples.len(), t.chunks.len(), t.last_duration))
+                .collect(),
+        });
 
         // Per-track runs: (track index, sample durations in ticks).
         let mut runs: Vec<(usize, Vec<u32>)> = Vec::new();
@@ -1233,6 +1274,65 @@ mod tests {
         }
         assert_eq!(got[0], payloads(&pkts, StreamKind::Video));
         assert_eq!(got[1], payloads(&pkts, StreamKind::Audio));
+    }
+
+    /// A fragment that never reached the file (disk full) is taken back: the final `moov`
+    /// indexes exactly the samples in the file, at their offsets.
+    #[test]
+    fn a_fragment_that_never_reached_the_file_is_taken_back() {
+        let pkts = interleaved(70, 30, MediaTime::from_millis(10));
+        let mut w = Mp4Writer::new(
+            Some(video_config()),
+            Some(audio_config()),
+            Mp4Options::default(),
+        );
+        let mut file = w.init_segment();
+        let (mut kept, mut lost) = (0, 0);
+        for p in &pkts {
+            if let Some(f) = w.push(p) {
+                if lost > 0 || file.len() > 2_000 {
+                    // The disk is full: this fragment never reaches the file.
+                    w.retract_last_fragment();
+                    w.retract_last_fragment(); // a second call changes nothing
+                    lost += 1;
+                } else {
+                    file.extend_from_slice(&f.bytes);
+                    kept += 1;
+                }
+            }
+        }
+        assert!(lost > 0 && kept > 0, "{kept} kept, {lost} lost");
+        // What was pending goes out with the moov, as its last fragment.
+        let fin = w.finalize();
+        file.extend_from_slice(&fin.append);
+        assert_eq!(w.bytes_written(), file.len() as u64);
+        let top = boxes(&file);
+        let (kind, moov_at, moov) = *top.last().unwrap();
+        assert_eq!(&kind, b"moov");
+        for (trak, kind) in all(moov, b"trak")
+            .iter()
+            .zip([StreamKind::Video, StreamKind::Audio])
+        {
+            let stbl = get(trak, &[b"mdia", b"minf", b"stbl"]);
+            let sizes: Vec<u32> = entries32(get(stbl, &[b"stsz"]), 4, 1).concat();
+            let offsets: Vec<u32> = entries32(get(stbl, &[b"stco"]), 0, 1).concat();
+            assert!(
+                offsets.iter().all(|&o| (o as usize) < moov_at),
+                "{offsets:?}"
+            );
+            assert!(sizes.iter().sum::<u32>() as usize <= moov_at);
+            let sent = payloads(&pkts, kind).len();
+            assert!(
+                !sizes.is_empty() && sizes.len() < sent,
+                "{} of {sent}",
+                sizes.len()
+            );
+        }
+        // Every patch renames a box that is in the file.
+        for &(offset, _) in &fin.patches {
+            let at = offset as usize;
+            assert!(&file[at..at + 4] == b"moov" || &file[at..at + 4] == b"moof");
+        }
     }
 
     #[test]

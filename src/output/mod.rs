@@ -88,14 +88,20 @@ impl OutputSpec {
 pub enum OutputError {
     #[error("{path} already exists; choose another file name or remove it first")]
     FileExists { path: PathBuf },
-    #[error("cannot create {path}: {source}; check that the folder exists and is writable")]
+    #[error(
+        "cannot create {path}: {}; check that the folder exists and is writable",
+        io_reason(source)
+    )]
     Create {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("cannot record to {path}: the file name must end in .mp4 or .flv")]
     UnknownFormat { path: PathBuf },
-    #[error("writing {path} failed: {source}; what was written before stays playable")]
+    #[error(
+        "writing {path} failed: {}; what was written before stays playable",
+        io_reason(source)
+    )]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -106,6 +112,16 @@ pub enum OutputError {
     Hls(#[from] hls::HlsError),
     #[error(transparent)]
     Whip(#[from] whip::WhipError),
+}
+
+/// An I/O error as a user reads it: "No space left on device", without the "(os error 28)"
+/// that only repeats it.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text,
+    }
 }
 
 /// Bytes that left an output: every video frame whose output-relative pts is before
@@ -151,5 +167,10 @@ pub trait OutputSink: Send {
     /// (WebRTC: every track is its own RTP stream).
     fn interleaved(&self) -> bool {
         true
+    }
+    /// True if the output counts the packets it sends itself (RTMP counts those that left on
+    /// its network thread; the generic loop counts those handed to the others).
+    fn counts_packets(&self) -> bool {
+        false
     }
 }

@@ -428,14 +428,22 @@ impl EngineHandle {
 
     /// Totals so far.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let outputs = self
-            .finished_outputs
-            .iter()
-            .chain(self.outputs.iter().map(|o| &o.counters))
-            .map(|c| c.snapshot())
-            .collect();
-        self.counters
-            .snapshot(self.clock.now().as_millis_floor(), outputs)
+        self.stats_view().snapshot()
+    }
+
+    /// What [`snapshot`](Self::snapshot) reads, for another thread to take snapshots while the
+    /// engine stops (outputs added later are not in it).
+    pub fn stats_view(&self) -> StatsView {
+        StatsView {
+            clock: self.clock,
+            counters: self.counters.clone(),
+            outputs: self
+                .finished_outputs
+                .iter()
+                .cloned()
+                .chain(self.outputs.iter().map(|o| o.counters.clone()))
+                .collect(),
+        }
     }
 
     /// Stops the sources, lets the encoders flush and every output finalize, and waits for all
@@ -443,6 +451,20 @@ impl EngineHandle {
     pub fn stop(self) -> StatsSnapshot {
         self.stop.store(true, Relaxed);
         self.finish()
+    }
+
+    /// [`stop`](Self::stop) on a thread of its own (`engine-stop`), so that the caller can go on
+    /// (writing stats, say) while outputs flush and finalize.
+    pub fn stop_in_background(self) -> Result<Stopping, EngineError> {
+        let name = "engine-stop";
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || self.stop())
+            .map(|thread| Stopping { thread })
+            .map_err(|source| EngineError::Spawn {
+                name: name.to_owned(),
+                source,
+            })
     }
 
     /// Waits for the sources to end by themselves (at `duration`, which must be set, or on a
@@ -466,6 +488,46 @@ impl EngineHandle {
         let snapshot = self.snapshot();
         tracing::info!("engine stopped");
         snapshot
+    }
+}
+
+/// An engine stopping on its own thread ([`EngineHandle::stop_in_background`]).
+pub struct Stopping {
+    thread: JoinHandle<StatsSnapshot>,
+}
+
+impl Stopping {
+    /// True once every thread has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// The final totals, once stopped; `None` if stopping panicked.
+    pub fn join(self) -> Option<StatsSnapshot> {
+        self.thread.join().ok()
+    }
+}
+
+/// The engine's and its outputs' counters, readable from any thread, also while the engine
+/// stops.
+#[derive(Clone)]
+pub struct StatsView {
+    clock: Clock,
+    counters: Arc<EngineCounters>,
+    outputs: Vec<Arc<OutputCounters>>,
+}
+
+impl StatsView {
+    /// Totals so far.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let outputs = self.outputs.iter().map(|c| c.snapshot()).collect();
+        self.counters
+            .snapshot(self.clock.now().as_millis_floor(), outputs)
+    }
+
+    /// Engine time now.
+    pub fn now(&self) -> MediaTime {
+        self.clock.now()
     }
 }
 
@@ -920,7 +982,11 @@ fn run_output(
     let publish = |sink: &dyn OutputSink, sink_nanos: u64| {
         counters.sink_nanos.store(sink_nanos, Relaxed);
         counters.io_nanos.store(sink.io_nanos(), Relaxed);
-        counters.bytes_written.store(sink.bytes_written(), Relaxed);
+        // An output counting on its own thread adds to the counter itself: storing a value
+        // read a moment ago could lose its latest additions.
+        if !sink.counts_packets() {
+            counters.bytes_written.store(sink.bytes_written(), Relaxed);
+        }
     };
     let write = |sink: &mut Box<dyn OutputSink>,
                  pkt: crate::media::EncodedPacket,
@@ -943,7 +1009,9 @@ fn run_output(
         if let Some(d) = sink.departed() {
             probe.departed(d, &counters.latency);
         }
-        counters.packets_written.fetch_add(1, Relaxed);
+        if !sink.counts_packets() {
+            counters.packets_written.fetch_add(1, Relaxed);
+        }
         publish(sink.as_ref(), *sink_nanos);
     };
     for msg in rx {

@@ -200,6 +200,8 @@ pub struct OutputCounters {
     /// Network outputs: buffered media / drop threshold, in thousandths (OBS's congestion).
     pub congestion_milli: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Network outputs: the server accepted the stream at least once.
+    pub went_live: std::sync::atomic::AtomicBool,
     /// Dynamic bitrate: the video bitrate this output asks the encoder for (0 = none).
     pub bitrate_request_bps: AtomicU64,
     /// Time the output thread spent in its sink (muxing and writing), in nanoseconds.
@@ -235,6 +237,7 @@ impl OutputCounters {
             buffered_millis: AtomicU64::new(0),
             congestion_milli: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            went_live: std::sync::atomic::AtomicBool::new(false),
             bitrate_request_bps: AtomicU64::new(0),
             sink_nanos: AtomicU64::new(0),
             io_nanos: AtomicU64::new(0),
@@ -316,6 +319,7 @@ impl OutputCounters {
             buffered_ms: self.buffered_millis.load(Relaxed),
             congestion_milli: self.congestion_milli.load(Relaxed),
             reconnects: self.reconnects.load(Relaxed),
+            went_live: self.went_live.load(Relaxed),
             bitrate_request_bps: Some(self.bitrate_request_bps.load(Relaxed)).filter(|&b| b > 0),
             retry_attempt,
             retry_in_ms: retry_at
@@ -389,6 +393,8 @@ pub struct OutputSnapshot {
     /// 0 (idle) to 1000 (dropping).
     pub congestion_milli: u64,
     pub reconnects: u64,
+    /// Network outputs: the server accepted the stream at least once (false for files).
+    pub went_live: bool,
     /// Dynamic bitrate: the video bitrate this output asks for, if any.
     pub bitrate_request_bps: Option<u64>,
     /// The attempt being waited for, while reconnecting.
@@ -461,7 +467,23 @@ pub struct StatsReport {
     pub output_bitrate_bps: Vec<u64>,
 }
 
+/// Rates over a shorter span than this are not rates but noise (the last report of a run may
+/// come milliseconds after the one before, its bytes those of a whole fragment).
+pub const MIN_RATE_SPAN_MS: i64 = 500;
+
 impl StatsReport {
+    /// The snapshot to take rates from for a report at `now`: the newest of `earlier` (oldest
+    /// first) at least [`MIN_RATE_SPAN_MS`] before it; `None` (since the start) when there is
+    /// none.
+    pub fn baseline<'a>(
+        earlier: impl DoubleEndedIterator<Item = &'a StatsSnapshot>,
+        now: &StatsSnapshot,
+    ) -> Option<&'a StatsSnapshot> {
+        earlier
+            .rev()
+            .find(|s| now.time_ms - s.time_ms >= MIN_RATE_SPAN_MS)
+    }
+
     pub fn between(prev: Option<&StatsSnapshot>, now: StatsSnapshot) -> Self {
         let span_ms = prev.map_or(now.time_ms, |p| now.time_ms - p.time_ms).max(1) as u64;
         let (frames, nanos) = match prev {
@@ -514,6 +536,31 @@ mod tests {
         assert_eq!(json["video"]["encoded"], 30);
         assert_eq!(json["outputs"][0]["state"], "starting");
         assert!(json["audio"]["level_peak_dbfs"].is_null());
+    }
+
+    /// Issue 14: the last line of a run, 1 ms after the one before, showed 115 Mbit/s for a
+    /// 1 Mbit/s stream (a fragment's bytes over 1 ms). Rates come from at least 500 ms.
+    #[test]
+    fn a_report_right_after_another_takes_its_rates_over_a_longer_span() {
+        let c = EngineCounters::default();
+        let out = OutputCounters::new("record:a.mp4".into(), "recording");
+        let at = |ms: i64, bytes: u64, frames: u64| {
+            out.bytes_written.store(bytes, Relaxed);
+            c.video_encoded.store(frames, Relaxed);
+            c.snapshot(ms, vec![out.snapshot()])
+        };
+        let history = [at(1_000, 125_000, 30), at(2_000, 250_000, 60)];
+        let last = at(2_001, 264_437, 61);
+        let base = StatsReport::baseline(history.iter(), &last);
+        assert_eq!(base.map(|b| b.time_ms), Some(1_000));
+        let r = StatsReport::between(base, last);
+        assert_eq!(r.output_bitrate_bps, vec![1_114_381]);
+        assert_eq!(r.fps_milli, 30_969);
+        // With no earlier snapshot far enough back: since the start.
+        assert_eq!(
+            StatsReport::baseline(history[1..].iter(), &at(2_400, 0, 0)),
+            None
+        );
     }
 
     #[test]

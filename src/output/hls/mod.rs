@@ -63,13 +63,17 @@ pub enum HlsError {
         "{dir} holds files that are not onair's HLS output ({example}); choose an empty or new folder for --hls"
     )]
     ForeignFiles { dir: PathBuf, example: String },
-    #[error("cannot use {dir} for HLS: {source}; check that it is a writable folder")]
+    #[error(
+        "cannot use {dir} for HLS: {}; check that it is a writable folder",
+        crate::output::io_reason(source)
+    )]
     Dir {
         dir: PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "cannot serve the preview on {addr}: {source}; choose another address with --serve HOST:PORT"
+        "cannot serve the preview on {addr}: {}; choose another address with --serve HOST:PORT",
+        crate::output::io_reason(source)
     )]
     Bind {
         addr: SocketAddr,
@@ -110,15 +114,19 @@ impl HlsOutput {
         if options.window < MIN_WINDOW {
             return Err(HlsError::Window(options.window));
         }
+        // The port first: a busy one must not leave a folder behind.
+        let listener = options
+            .serve
+            .map(|addr| {
+                TcpListener::bind(addr)
+                    .and_then(|l| Ok((l.local_addr()?, l)))
+                    .map_err(|source| HlsError::Bind { addr, source })
+            })
+            .transpose()?;
         prepare_dir(dir)?;
         let (progress, _) = tokio::sync::watch::channel(Progress::default());
-        let server = match options.serve {
-            Some(addr) => {
-                let listener =
-                    TcpListener::bind(addr).map_err(|source| HlsError::Bind { addr, source })?;
-                let bound = listener
-                    .local_addr()
-                    .map_err(|source| HlsError::Bind { addr, source })?;
+        let server = match listener {
+            Some((bound, listener)) => {
                 let url = format!("http://{bound}/");
                 if !bound.ip().is_loopback() {
                     tracing::warn!(%url, "the preview is served beyond this machine, as asked");

@@ -16,17 +16,17 @@
 //! [`Progress::has`]), unit-tested without a socket; the integration tests drive the real
 //! server.
 
+use std::convert::Infallible;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
-use tokio::sync::watch;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{Semaphore, watch};
 
 use crate::format::hls::{PLAYLIST_NAME, Progress, is_media_name};
 
@@ -39,6 +39,15 @@ const HLS_JS: &[u8] = include_bytes!("../../../assets/hls.js/hls.min.js");
 const LINGER: Duration = Duration::from_secs(3);
 /// Target duration assumed before the first playlist exists.
 const DEFAULT_TARGET_S: u32 = 2;
+/// Connections served at once; beyond, a new one is answered 503 and closed. A player uses a
+/// few; the cap keeps the server's descriptors far from the process limit, so that the HLS
+/// output (and the recordings) can always open their files.
+pub const MAX_CONNECTIONS: usize = 128;
+/// A request's headers must arrive within this, and an idle kept-alive connection is closed
+/// after it: a slow or silent client cannot hold a connection.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a failed `accept` (out of descriptors, say), wait this long before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// What a request path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,28 +137,96 @@ impl Server {
 
     /// Serves until the HLS output has ended (plus [`LINGER`]) or is gone. Runs a
     /// single-threaded tokio runtime on the calling thread: held requests cost no thread.
+    /// Trouble with clients (too many, too slow, out of descriptors) is answered, logged and
+    /// waited out; it never ends the server, nor touches the output writing the files.
     pub fn run(self) -> std::io::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
+            .thread_name("hls-serve-io")
             .build()?;
         runtime.block_on(async move {
             self.listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(self.listener)?;
             let mut done = self.shared.progress.clone();
-            let app = Router::new().fallback(handle).with_state(self.shared);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    // An error means the output is gone: stop as well.
-                    drop(done.wait_for(|p| p.ended).await);
-                    tokio::time::sleep(LINGER).await;
-                })
-                .await
+            let ended = async move {
+                // An error means the output is gone: stop as well.
+                drop(done.wait_for(|p| p.ended).await);
+                tokio::time::sleep(LINGER).await;
+            };
+            tokio::pin!(ended);
+            let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+            let mut accept_errors = 0u64;
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    () = &mut ended => break,
+                };
+                let tcp = match accepted {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        accept_errors += 1;
+                        if accept_errors.is_power_of_two() {
+                            tracing::warn!(
+                                times = accept_errors,
+                                "the preview server cannot accept a connection: {e}"
+                            );
+                        }
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
+                };
+                match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        tokio::spawn(serve_connection(tcp, self.shared.clone(), slot));
+                    }
+                    Err(_) => refuse(&tcp),
+                }
+            }
+            // Connections still open (held requests, idle clients) end with the runtime.
+            Ok(())
         })
     }
 }
 
-async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
+/// One client connection: HTTP/1.1, each request's headers within [`HEADER_TIMEOUT`].
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    shared: Arc<Shared>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let shared = shared.clone();
+        async move {
+            Ok::<_, Infallible>(handle(&shared, req.method().clone(), req.uri().clone()).await)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true);
+    // An error is the client's (gone, too slow, malformed): nothing to do but close.
+    let _client_gone = builder.serve_connection(TokioIo::new(tcp), service).await;
+}
+
+/// Answers a connection beyond [`MAX_CONNECTIONS`] with a 503 and closes it, at once and
+/// without waiting for anything (a fresh socket's send buffer takes the few bytes).
+fn refuse(tcp: &tokio::net::TcpStream) {
+    const BODY: &str = "too many connections to the preview; try again in a moment\n";
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         retry-after: 2\r\ncache-control: no-store\r\nconnection: close\r\n\
+         content-length: {}\r\n\r\n{BODY}",
+        BODY.len()
+    );
+    let _best_effort = tcp.try_write(answer.as_bytes());
+    // What the client already sent is read, so that closing sends no reset ahead of the 503.
+    let mut sink = [0u8; 2048];
+    while matches!(tcp.try_read(&mut sink), Ok(n) if n > 0) {}
+}
+
+async fn handle(shared: &Shared, method: Method, uri: Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
         let mut r = status(StatusCode::METHOD_NOT_ALLOWED);
         r.headers_mut()
@@ -169,8 +246,8 @@ async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> 
             "no-cache",
         ),
         Resource::HlsJs => body(head, HLS_JS.to_vec(), "text/javascript", "max-age=86400"),
-        Resource::Playlist => playlist(&shared, head, uri.query()).await,
-        Resource::Media(name) => media(&shared, head, &name).await,
+        Resource::Playlist => playlist(shared, head, uri.query()).await,
+        Resource::Media(name) => media(shared, head, &name).await,
     }
 }
 
@@ -198,16 +275,21 @@ async fn playlist(shared: &Shared, head: bool, query: Option<&str>) -> Response 
 }
 
 async fn media(shared: &Shared, head: bool, name: &str) -> Response {
+    // Only what the output wrote, or is about to write (the hinted part): nothing else that
+    // happens to be in the folder.
+    let (listed, hinted) = {
+        let p = shared.progress.borrow();
+        (p.files.contains(name), p.hint.as_deref() == Some(name))
+    };
+    if !listed && !hinted {
+        return status(StatusCode::NOT_FOUND);
+    }
     let response = file(shared, head, name, "max-age=3600, immutable").await;
-    if response.status() != StatusCode::NOT_FOUND {
+    if response.status() != StatusCode::NOT_FOUND || !hinted {
         return response;
     }
     // The part named by the preload hint: held until it exists (or can no longer come).
     let mut progress = shared.progress.clone();
-    let hinted = progress.borrow().hint.as_deref() == Some(name);
-    if !hinted {
-        return response;
-    }
     let hold = hold_limit(&progress.borrow());
     wait(&mut progress, hold, |p| {
         p.hint.as_deref() != Some(name) || p.ended
@@ -240,7 +322,11 @@ async fn wait(
 }
 
 async fn file(shared: &Shared, head: bool, name: &str, cache: &'static str) -> Response {
-    match tokio::fs::read(shared.dir.join(name)).await {
+    let path = shared.dir.join(name);
+    let read = tokio::task::spawn_blocking(move || read_regular_file(&path))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    match read {
         Ok(bytes) => body(head, bytes, content_type(name), cache),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => status(StatusCode::NOT_FOUND),
         Err(e) => {
@@ -248,6 +334,37 @@ async fn file(shared: &Shared, head: bool, name: &str, cache: &'static str) -> R
             status(StatusCode::INTERNAL_SERVER_ERROR)
         }
     }
+}
+
+/// Reads `path` if it is a regular file, without following a symbolic link (an attacker's
+/// `x.m4s -> /etc/shadow` is "not found"); anything else is "not found" too.
+fn read_regular_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(std::io::ErrorKind::NotFound.into());
+    }
+    let mut file = options.open(path).map_err(|e| {
+        // A symbolic link (ELOOP under O_NOFOLLOW) is "not found" for a client.
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            return std::io::Error::from(std::io::ErrorKind::NotFound);
+        }
+        e
+    })?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::ErrorKind::NotFound.into());
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The MIME type of a file onair serves (RFC 8216: playlists; ISO BMFF for the rest).
@@ -413,6 +530,9 @@ mod tests {
                 p.last_parts = parts;
                 p.complete_msn = complete;
                 p.hint = Some(format!("r-{msn}.{parts}.m4s"));
+                let mut files = (*p.files).clone();
+                files.extend((0..parts).map(|i| format!("r-{msn}.{i}.m4s")));
+                p.files = Arc::new(files);
             });
         }
 
@@ -506,6 +626,34 @@ mod tests {
         f.end();
     }
 
+    /// Issue 14: any `*.m4s` placed in the folder was served, and a symbolic link to a file
+    /// outside it too (`ln -s /etc/shadow DIR/x.m4s` answered 200).
+    #[test]
+    fn serves_only_what_the_output_wrote_and_never_through_a_link() {
+        let f = Fixture::start();
+        f.publish(0, 2, None); // lists r-0.0.m4s and r-0.1.m4s; hints r-0.2.m4s
+        std::fs::write(f.dir.path().join("r-0.0.m4s"), b"part").unwrap();
+        for planted in ["x-9.m4s", "r-7.m4s", "evil-init.mp4"] {
+            std::fs::write(f.dir.path().join(planted), b"planted").unwrap();
+            let (code, _, body) = f.get("GET", &format!("/{planted}"));
+            assert_eq!(code, 404, "{planted} was served: {body}");
+        }
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("shadow");
+        std::fs::write(&secret, b"root:secret").unwrap();
+        std::os::unix::fs::symlink(&secret, f.dir.path().join("r-0.1.m4s")).unwrap();
+        let (code, _, body) = f.get("GET", "/r-0.1.m4s");
+        assert_eq!(code, 404, "a link out of the folder was followed: {body}");
+        assert!(!body.contains("secret"));
+        // A listed name that is a folder, not a file: not found either.
+        f.publish(0, 3, None);
+        std::fs::create_dir(f.dir.path().join("r-0.2.m4s")).unwrap();
+        assert_eq!(f.get("GET", "/r-0.2.m4s").0, 404);
+        let (code, _, body) = f.get("GET", "/r-0.0.m4s");
+        assert_eq!((code, body.as_str()), (200, "part"));
+        f.end();
+    }
+
     #[test]
     fn a_blocking_reload_returns_when_the_part_exists() {
         let f = Fixture::start();
@@ -566,6 +714,32 @@ mod tests {
         // After the end, anything far ahead is answered with the final playlist too.
         assert_eq!(f.get("GET", "/live.m3u8?_HLS_msn=99").0, 200);
         f.end();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any path: an answer, never a panic, and a media name only ever a plain flat name.
+        #[test]
+        fn any_path_is_routed_or_refused(path in "(/|%2[eEfF]|%5[cC]|%00|%[0-9a-fA-F]{0,2}|\\.|[a-z0-9-]|\\PC){0,24}") {
+            if let Ok(Resource::Media(name)) = route(&path) {
+                proptest::prop_assert!(!name.starts_with('.') && !name.contains(".."));
+                proptest::prop_assert!(name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+            }
+        }
+
+        /// Any query string: directives, or a 400; a part never without its segment.
+        #[test]
+        fn any_query_gives_directives_or_400(
+            query in "((_HLS_msn|_HLS_part|_HLS_skip|\\PC{0,4})(=(\\PC{0,6}|[0-9]{0,22}|-1))?&?){0,4}",
+        ) {
+            match Directives::parse(Some(&query)) {
+                Ok(d) => proptest::prop_assert!(d.part.is_none() || d.msn.is_some()),
+                Err(code) => proptest::prop_assert_eq!(code, StatusCode::BAD_REQUEST),
+            }
+        }
     }
 
     #[test]

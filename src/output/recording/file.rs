@@ -3,9 +3,13 @@
 //! Both formats write every byte the muxer returns at once, so a kill -9 leaves everything up
 //! to the last complete fragment (MP4) or tag (FLV) in the file; the MP4 is synced to disk at
 //! each keyframe fragment so that a power cut loses at most one keyframe interval.
+//!
+//! A write that fails (a full disk) is cut off again: the file is truncated back to the end of
+//! the last complete fragment or tag, so it decodes cleanly to there. An MP4 is then still
+//! finalized if there is room for its `moov`, and left as a whole fragmented MP4 if not.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -54,11 +58,30 @@ impl RecordingFile {
         self.io_nanos += started.elapsed().as_nanos() as u64;
         result.map(|_| ()).map_err(|source| self.err(source))
     }
+    /// Appends `bytes` whole, or (on an error) not at all: what was partly written is cut off.
     fn append(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
-        self.timed(|f| f.write_all(bytes))?;
+        let whole = self.bytes;
+        if let Err(e) = self.timed(|f| f.write_all(bytes)) {
+            self.truncate_to(whole);
+            return Err(e);
+        }
         self.appended_at = Some(Instant::now());
         self.bytes += bytes.len() as u64;
         Ok(())
+    }
+    /// Cuts the file back to `len` bytes (a failed append), leaving the cursor at its end.
+    fn truncate_to(&mut self, len: u64) {
+        let result = self.timed(|f| {
+            f.set_len(len)?;
+            f.seek(SeekFrom::Start(len))
+        });
+        if let Err(e) = result {
+            tracing::warn!(
+                "cannot cut {} back to its last whole part: {e}",
+                self.path.display()
+            );
+        }
+        self.bytes = len;
     }
     fn patch(&mut self, offset: u64, bytes: &[u8]) -> Result<(), OutputError> {
         self.timed(|f| f.write_all_at(bytes, offset))
@@ -80,6 +103,8 @@ pub struct Mp4Recording {
     writer: Option<Mp4Writer>,
     /// Video before this (output-relative) time has been appended to the file.
     through: Option<MediaTime>,
+    /// A write failed (and was reported); `finish` keeps what is whole.
+    failed: bool,
 }
 
 impl Mp4Recording {
@@ -88,7 +113,19 @@ impl Mp4Recording {
             out: RecordingFile::new(file, path),
             writer: None,
             through: None,
+            failed: false,
         }
+    }
+
+    /// Appends a fragment, or takes it back from the writer if it did not reach the file.
+    fn append_fragment(&mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        let result = self.out.append(bytes);
+        if result.is_err()
+            && let Some(w) = self.writer.as_mut()
+        {
+            w.retract_last_fragment();
+        }
+        result
     }
 }
 
@@ -109,32 +146,68 @@ impl OutputSink for Mp4Recording {
             return Ok(());
         };
         if let Some(fragment) = writer.push(pkt) {
-            self.out.append(&fragment.bytes)?;
-            self.through = Some(fragment.start + fragment.duration);
-            if fragment.starts_with_keyframe {
-                self.out.sync()?;
+            let result = self.append_fragment(&fragment.bytes).and_then(|()| {
+                if fragment.starts_with_keyframe {
+                    self.out.sync()
+                } else {
+                    Ok(())
+                }
+            });
+            if result.is_err() {
+                self.failed = true;
             }
+            result?;
+            self.through = Some(fragment.start + fragment.duration);
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), OutputError> {
+        if self.out.bytes == 0 {
+            return Ok(()); // not even the header reached the file
+        }
+        let mut first_error = None;
+        if let Some(fragment) = self.writer.as_mut().and_then(Mp4Writer::flush) {
+            match self.append_fragment(&fragment.bytes) {
+                Ok(()) => self.through = Some(MediaTime::MAX),
+                Err(e) => first_error = Some(e),
+            }
+        }
         let Some(mut writer) = self.writer.take() else {
-            return Ok(());
+            return first_error.map_or(Ok(()), Err);
         };
-        if let Some(fragment) = writer.flush() {
-            self.out.append(&fragment.bytes)?;
-            self.through = Some(MediaTime::MAX);
-        }
         // The complete moov goes to the end first and reaches the disk before the fragment
-        // headers are blanked, so an interruption at any point leaves a playable file.
+        // headers are blanked, so an interruption at any point leaves a playable file. With no
+        // room for it, the file stays a whole fragmented MP4.
+        let fragmented = self.out.bytes;
         let finalize = writer.finalize();
-        self.out.append(&finalize.append)?;
-        self.out.sync()?;
-        for (offset, bytes) in &finalize.patches {
-            self.out.patch(*offset, bytes)?;
+        let appended = self
+            .out
+            .append(&finalize.append)
+            .and_then(|()| self.out.sync());
+        let result = match appended {
+            Ok(()) => {
+                let patched = finalize
+                    .patches
+                    .iter()
+                    .try_for_each(|(offset, bytes)| self.out.patch(*offset, bytes));
+                patched.and_then(|()| self.out.sync())
+            }
+            Err(e) => {
+                self.out.truncate_to(fragmented);
+                tracing::warn!(
+                    "{}: no room to finish it as a plain MP4; it stays a fragmented MP4, which plays up to its last complete fragment",
+                    self.out.path.display()
+                );
+                Err(e)
+            }
+        };
+        match first_error.or(result.err()) {
+            // Reported when the first write failed: what is whole is kept, said above.
+            Some(_) if self.failed => Ok(()),
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        self.out.sync()
     }
 
     fn bytes_written(&self) -> u64 {
@@ -157,6 +230,9 @@ impl OutputSink for Mp4Recording {
 pub struct FlvRecording {
     out: RecordingFile,
     muxer: Option<FlvMuxer>,
+    /// A tag could not be written (and was cut off): the file ends at the last whole tag and
+    /// is left so (the muxer's end and size would count the lost tag).
+    failed: bool,
     /// The video frame just appended (output-relative pts).
     through: Option<MediaTime>,
     /// Each tag is built here, reused: no allocation per packet.
@@ -168,6 +244,7 @@ impl FlvRecording {
         Self {
             out: RecordingFile::new(file, path),
             muxer: None,
+            failed: false,
             through: None,
             tag: Vec::with_capacity(64 * 1024),
         }
@@ -188,7 +265,10 @@ impl OutputSink for FlvRecording {
         };
         self.tag.clear();
         muxer.packet_into(pkt, &mut self.tag);
-        self.out.append(&self.tag)?;
+        if let Err(e) = self.out.append(&self.tag) {
+            self.failed = true;
+            return Err(e);
+        }
         if pkt.kind == StreamKind::Video {
             self.through = Some(pkt.pts + MediaTime::from_nanos(1));
         }
@@ -199,6 +279,9 @@ impl OutputSink for FlvRecording {
         let Some(mut muxer) = self.muxer.take() else {
             return Ok(());
         };
+        if self.failed {
+            return Ok(()); // reported; the file ends at its last whole tag
+        }
         let (tail, patches) = muxer.finalize();
         self.out.append(&tail)?;
         for (offset, bytes) in &patches {

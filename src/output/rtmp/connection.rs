@@ -31,8 +31,15 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(15);
 /// allows the stream's bitrate at 250 ms round-trip time.
 const SEND_BUFFER_MILLIS: u64 = 250;
 const MIN_SEND_BUFFER: usize = 64 * 1024;
-/// How often the send loop reads what the server sent (acknowledgements, pings, errors).
+/// How often the send loop reads what the server sent (acknowledgements, pings, errors), and
+/// how long any blocking socket call waits before the thread looks at the stop again.
 const READ_POLL: Duration = Duration::from_millis(100);
+/// A socket write waits at most this long before the thread looks at the stop again.
+const WRITE_POLL: Duration = Duration::from_millis(200);
+/// After the output is stopped, a connection that makes no progress (a server that never
+/// answers the handshake, a write that cannot proceed) is given this long, then abandoned.
+/// One that progresses keeps flushing, up to [`super::FLUSH_TIMEOUT`].
+pub(super) const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Root certificates: Mozilla's (webpki-roots), plus the user's CA file if given.
 pub(super) fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, RtmpError> {
@@ -110,8 +117,68 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-fn connect(url: &RtmpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Stream, RtmpError> {
+/// When a connection that is not making progress must be given up because the output was
+/// stopped: [`STOP_GRACE`] after the stop, or after the last progress if later.
+#[derive(Clone, Copy)]
+pub(super) struct StopWatch<'a> {
+    shared: &'a Shared,
+}
+
+impl StopWatch<'_> {
+    /// True once the output was stopped at least [`STOP_GRACE`] before now and `since`.
+    fn give_up(&self, since: Instant) -> bool {
+        self.shared
+            .lock()
+            .closed_at
+            .is_some_and(|at| Instant::now() >= at.max(since) + STOP_GRACE)
+    }
+
+    fn abandoned(&self, since: Instant) -> RtmpError {
+        RtmpError::Abandoned {
+            secs: since.elapsed().as_secs(),
+        }
+    }
+}
+
+/// One TCP connection attempt, given up within [`READ_POLL`] of the stop's grace running out
+/// (a blocking `connect` would hold the stop for [`CONNECT_TIMEOUT`]).
+fn tcp_connect(addr: std::net::SocketAddr, stop: StopWatch<'_>) -> io::Result<TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let started = Instant::now();
+    runtime
+        .block_on(async {
+            let connecting = tokio::net::TcpStream::connect(addr);
+            tokio::pin!(connecting);
+            loop {
+                match tokio::time::timeout(READ_POLL, &mut connecting).await {
+                    Ok(result) => return result?.into_std(),
+                    Err(_) if started.elapsed() >= CONNECT_TIMEOUT => {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    Err(_) if stop.give_up(started) => {
+                        return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .and_then(|tcp| {
+            tcp.set_nonblocking(false)?;
+            Ok(tcp)
+        })
+}
+
+fn connect(
+    url: &RtmpUrl,
+    tls: Option<&Arc<ClientConfig>>,
+    stop: StopWatch<'_>,
+) -> Result<Stream, RtmpError> {
     let (host, port) = (url.host.clone(), url.port);
+    let started = Instant::now();
+    tracing::debug!(%host, port, "resolving");
     let addrs: Vec<_> = (host.as_str(), port)
         .to_socket_addrs()
         .map_err(|_| RtmpError::HostNotFound { host: host.clone() })?
@@ -125,10 +192,15 @@ fn connect(url: &RtmpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Stream, Rtm
     };
     let mut tcp = None;
     for addr in addrs {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        tracing::debug!(%addr, "connecting");
+        match tcp_connect(addr, stop) {
             Ok(s) => {
+                tracing::debug!(%addr, "TCP connected");
                 tcp = Some(s);
                 break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                return Err(stop.abandoned(started));
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 last = RtmpError::Refused {
@@ -154,9 +226,9 @@ fn connect(url: &RtmpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Stream, Rtm
         reason: e.to_string(),
     };
     tcp.set_nodelay(true).map_err(io_err)?;
-    tcp.set_write_timeout(Some(SEND_TIMEOUT)).map_err(io_err)?;
-    tcp.set_read_timeout(Some(PUBLISH_TIMEOUT))
-        .map_err(io_err)?;
+    // Short timeouts: every blocking call comes back often enough to look at the stop.
+    tcp.set_write_timeout(Some(WRITE_POLL)).map_err(io_err)?;
+    tcp.set_read_timeout(Some(READ_POLL)).map_err(io_err)?;
     let Some(config) = tls else {
         return Ok(Stream::Plain(tcp));
     };
@@ -169,35 +241,84 @@ fn connect(url: &RtmpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Stream, Rtm
         reason: e.to_string(),
     })?;
     let mut stream = StreamOwned::new(conn, tcp);
+    let tls_started = Instant::now();
+    tracing::debug!(%host, "TLS handshake");
     while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock).map_err(|e| {
-            match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                Some(tls_err) => RtmpError::Tls {
-                    host: host.clone(),
-                    reason: tls_err.to_string(),
-                },
-                None if is_timeout(&e) => RtmpError::Timeout {
-                    secs: PUBLISH_TIMEOUT.as_secs(),
-                },
-                None => RtmpError::Tls {
-                    host: host.clone(),
-                    reason: e.to_string(),
-                },
+        match stream.conn.complete_io(&mut stream.sock) {
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {
+                if tls_started.elapsed() >= PUBLISH_TIMEOUT {
+                    return Err(RtmpError::Timeout {
+                        secs: PUBLISH_TIMEOUT.as_secs(),
+                    });
+                }
+                if stop.give_up(tls_started) {
+                    return Err(stop.abandoned(started));
+                }
             }
-        })?;
+            Err(e) => {
+                let reason = match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                    Some(tls_err) => tls_err.to_string(),
+                    None => e.to_string(),
+                };
+                return Err(RtmpError::Tls {
+                    host: host.clone(),
+                    reason,
+                });
+            }
+        }
     }
+    tracing::debug!(%host, "TLS established");
     Ok(Stream::Tls(Box::new(stream)))
 }
 
+/// Writes all of `bytes`, a [`WRITE_POLL`] at a time: fails when nothing could be written for
+/// [`SEND_TIMEOUT`], or once the output was stopped and nothing could be written for
+/// [`STOP_GRACE`].
+fn write_all(stream: &mut Stream, mut bytes: &[u8], stop: StopWatch<'_>) -> Result<(), RtmpError> {
+    let mut progress = Instant::now();
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => {
+                return Err(RtmpError::Disconnected {
+                    reason: "the connection accepts no more data".into(),
+                });
+            }
+            Ok(n) => {
+                bytes = &bytes[n..];
+                progress = Instant::now();
+            }
+            Err(e) if is_timeout(&e) => {
+                if progress.elapsed() >= SEND_TIMEOUT {
+                    return Err(RtmpError::Timeout {
+                        secs: SEND_TIMEOUT.as_secs(),
+                    });
+                }
+                if stop.give_up(progress) {
+                    return Err(stop.abandoned(progress));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(lost(&e)),
+        }
+    }
+    Ok(())
+}
+
 /// Runs the RTMP handshake and publish request until the server says "publishing".
-fn publish(stream: &mut Stream, url: &RtmpUrl) -> Result<PublishSession, RtmpError> {
-    let deadline = Instant::now() + PUBLISH_TIMEOUT;
+fn publish(
+    stream: &mut Stream,
+    url: &RtmpUrl,
+    stop: StopWatch<'_>,
+) -> Result<PublishSession, RtmpError> {
+    let started = Instant::now();
+    let deadline = started + PUBLISH_TIMEOUT;
     let mut out = Vec::new();
     let mut session = PublishSession::start(url.clone(), &mut out)?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if !out.is_empty() {
-            stream.write_all(&out).map_err(|e| lost(&e))?;
+            write_all(stream, &out, stop)?;
             out.clear();
         }
         if session.phase() == Phase::Live {
@@ -212,10 +333,12 @@ fn publish(stream: &mut Stream, url: &RtmpUrl) -> Result<PublishSession, RtmpErr
             Ok(0) => 0,
             Ok(n) => n,
             Err(e) if is_timeout(&e) => {
-                return Err(RtmpError::Timeout {
-                    secs: PUBLISH_TIMEOUT.as_secs(),
-                });
+                if stop.give_up(started) {
+                    return Err(stop.abandoned(started));
+                }
+                continue;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if session.phase() == Phase::PublishRequested => {
                 return Err(RtmpError::PublishRejected {
                     detail: format!(
@@ -302,13 +425,15 @@ impl Worker {
             } else {
                 OutputState::Connecting
             });
-            let result = connect(&self.url, self.tls.as_ref()).and_then(|mut stream| {
-                let session = publish(&mut stream, &self.url)?;
+            let stop = self.stop_watch();
+            let result = connect(&self.url, self.tls.as_ref(), stop).and_then(|mut stream| {
+                let session = publish(&mut stream, &self.url, stop)?;
                 tracing::info!(destination = %self.url, "live");
                 if connected_once {
                     self.counters.reconnects.fetch_add(1, Relaxed);
                 }
                 connected_once = true;
+                self.counters.went_live.store(true, Relaxed);
                 attempt = 0;
                 self.counters.set_retry(None, 0);
                 self.counters.set_state(OutputState::Live);
@@ -316,6 +441,11 @@ impl Worker {
             });
             match result {
                 Ok(Ended) => break,
+                Err(e @ RtmpError::Abandoned { .. }) => {
+                    tracing::warn!(destination = %self.url, "{e}");
+                    self.counters.set_last_error(e.to_string());
+                    break;
+                }
                 Err(e) => {
                     // The counters belong to this destination: its name is not repeated there.
                     if e.is_permanent() {
@@ -354,6 +484,12 @@ impl Worker {
         self.counters.dropped_network.fetch_add(left, Relaxed);
         if self.counters.state() != OutputState::Failed {
             self.counters.set_state(OutputState::Stopped);
+        }
+    }
+
+    fn stop_watch(&self) -> StopWatch<'_> {
+        StopWatch {
+            shared: &self.shared,
         }
     }
 
@@ -473,7 +609,7 @@ impl Worker {
                     }
                 }
                 session.packet(&pkt, &mut out)?;
-                stream.write_all(&out).map_err(|e| lost(&e))?;
+                write_all(&mut stream, &out, self.stop_watch())?;
                 if pkt.kind == crate::media::StreamKind::Video {
                     // Capture to socket: the frame's bytes are in the kernel's send buffer.
                     self.counters
@@ -487,7 +623,7 @@ impl Worker {
                 out.clear();
             } else if self.shared.lock().closed {
                 session.stop(&mut out);
-                let _best_effort = stream.write_all(&out).and_then(|()| stream.flush());
+                let _best_effort = write_all(&mut stream, &out, self.stop_watch());
                 let _closing = stream.tcp().shutdown(std::net::Shutdown::Both);
                 return Ok(Ended);
             }
@@ -524,7 +660,7 @@ impl Worker {
                 Ok(n) => {
                     session.receive(&buf[..n], out)?;
                     if !out.is_empty() {
-                        stream.write_all(out).map_err(|e| lost(&e))?;
+                        write_all(stream, out, self.stop_watch())?;
                         self.counters
                             .bytes_written
                             .fetch_add(out.len() as u64, Relaxed);

@@ -48,6 +48,8 @@ pub enum RtmpError {
     AlreadyPublishing,
     #[error("the server did not answer for {secs} s")]
     Timeout { secs: u64 },
+    #[error("gave up on the connection when the broadcast stopped: no answer for {secs} s")]
+    Abandoned { secs: u64 },
     #[error("connection lost: {reason}")]
     Disconnected { reason: String },
     #[error("RTMP protocol error: {reason}")]
@@ -130,6 +132,9 @@ pub(crate) struct SharedState {
     closed: bool,
     /// When draining at stop must give up (OBS flushes for at most 30 s).
     flush_deadline: Option<Instant>,
+    /// When the output was stopped: a connection making no progress is given
+    /// [`connection::STOP_GRACE`] from then.
+    closed_at: Option<Instant>,
     /// Engine time of the output's zero (packets are relative to it), for the latency.
     zero: MediaTime,
 }
@@ -169,6 +174,7 @@ impl RtmpOutput {
                 streams: None,
                 closed: false,
                 flush_deadline: None,
+                closed_at: None,
                 zero: MediaTime::ZERO,
             }),
             wake: Condvar::new(),
@@ -211,7 +217,9 @@ impl OutputSink for RtmpOutput {
     fn finish(&mut self) -> Result<(), OutputError> {
         let mut s = self.shared.lock();
         s.closed = true;
-        s.flush_deadline = Some(Instant::now() + FLUSH_TIMEOUT);
+        let now = Instant::now();
+        s.flush_deadline = Some(now + FLUSH_TIMEOUT);
+        s.closed_at = Some(now);
         drop(s);
         self.shared.wake.notify_all();
         Ok(())
@@ -229,6 +237,10 @@ impl OutputSink for RtmpOutput {
     }
 
     fn manages_state(&self) -> bool {
+        true
+    }
+
+    fn counts_packets(&self) -> bool {
         true
     }
 }

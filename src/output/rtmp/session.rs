@@ -48,6 +48,7 @@ impl PublishSession {
                 reason: format!("handshake: {e:?}"),
             })?;
         out.extend_from_slice(&c0c1);
+        tracing::debug!(server = %url.tc_url(), "RTMP handshake: C0+C1 sent");
         Ok(Self {
             url,
             phase: Phase::Handshaking,
@@ -63,6 +64,7 @@ impl PublishSession {
 
     /// Feeds bytes from the server; appends what must be sent to `out`.
     pub fn receive(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), RtmpError> {
+        tracing::trace!(bytes = input.len(), phase = ?self.phase, "RTMP bytes from the server");
         if self.phase == Phase::Handshaking {
             match self
                 .handshake
@@ -71,6 +73,10 @@ impl PublishSession {
                     reason: format!("handshake: {e:?}"),
                 })? {
                 HandshakeProcessResult::InProgress { response_bytes } => {
+                    tracing::trace!(
+                        reply = response_bytes.len(),
+                        "RTMP handshake: S0/S1 part read"
+                    );
                     out.extend_from_slice(&response_bytes);
                     return Ok(());
                 }
@@ -78,6 +84,7 @@ impl PublishSession {
                     response_bytes,
                     remaining_bytes,
                 } => {
+                    tracing::debug!("RTMP handshake complete (C2 sent)");
                     out.extend_from_slice(&response_bytes);
                     let mut config = ClientSessionConfig::new();
                     config.tc_url = Some(self.url.tc_url());
@@ -88,6 +95,12 @@ impl PublishSession {
                     let connect = session
                         .request_connection(self.url.app.clone())
                         .map_err(|e| self.protocol(&e))?;
+                    tracing::debug!(
+                        app = %self.url.app,
+                        tc_url = %self.url.tc_url(),
+                        chunk_size = CHUNK_SIZE,
+                        "RTMP connect requested (outgoing chunk size set)"
+                    );
                     self.session = Some(session);
                     self.phase = Phase::Connecting;
                     self.handle_results(results, out)?;
@@ -119,7 +132,13 @@ impl PublishSession {
                     out.extend_from_slice(&packet.bytes)
                 }
                 ClientSessionResult::RaisedEvent(e) => events.push(e),
-                ClientSessionResult::UnhandleableMessageReceived(_) => {}
+                ClientSessionResult::UnhandleableMessageReceived(m) => {
+                    tracing::trace!(
+                        type_id = m.type_id,
+                        bytes = m.data.len(),
+                        "RTMP message from the server not handled"
+                    );
+                }
             }
         }
         for e in events {
@@ -133,8 +152,24 @@ impl PublishSession {
         event: ClientSessionEvent,
         out: &mut Vec<u8>,
     ) -> Result<(), RtmpError> {
+        match &event {
+            ClientSessionEvent::AcknowledgementReceived { bytes_received } => {
+                tracing::trace!(bytes_received, "RTMP acknowledgement from the server");
+            }
+            ClientSessionEvent::PingResponseReceived { timestamp } => {
+                tracing::trace!(timestamp = timestamp.value, "RTMP ping response");
+            }
+            ClientSessionEvent::UnhandleableAmf0Command { command_name, .. } => {
+                tracing::debug!(command = %command_name, "RTMP command from the server not handled");
+            }
+            ClientSessionEvent::UnhandleableOnStatusCode { code } => {
+                tracing::debug!(code = %self.url.redact(code), "RTMP onStatus");
+            }
+            _ => {}
+        }
         match event {
             ClientSessionEvent::ConnectionRequestAccepted => {
+                tracing::debug!("RTMP connect accepted; createStream and publish (key ****) sent");
                 let session = self.session.as_mut().ok_or_else(|| RtmpError::Protocol {
                     reason: "no session".into(),
                 })?;
@@ -145,12 +180,14 @@ impl PublishSession {
                 self.handle_results(vec![publish], out)
             }
             ClientSessionEvent::ConnectionRequestRejected { description } => {
+                tracing::debug!(reason = %self.url.redact(&description), "RTMP connect rejected");
                 Err(RtmpError::ConnectRejected {
                     app: self.url.app.clone(),
                     reason: self.url.redact(&description),
                 })
             }
             ClientSessionEvent::PublishRequestAccepted => {
+                tracing::debug!("RTMP publish accepted (NetStream.Publish.Start)");
                 self.phase = Phase::Live;
                 Ok(())
             }
@@ -213,6 +250,7 @@ impl PublishSession {
             meta.audio_is_stereo = Some(a.channels == 2);
         }
         meta.encoder = Some(concat!("onair ", env!("CARGO_PKG_VERSION")).into());
+        tracing::debug!("RTMP @setDataFrame onMetaData and the sequence headers sent");
         let session = self.live_session()?;
         let mut packets = vec![session.publish_metadata(&meta).map_err(protocol_error)?];
         let zero = RtmpTimestamp::new(0);
@@ -259,6 +297,7 @@ impl PublishSession {
         if let Ok(session) = self.live_session()
             && let Ok(results) = session.stop_publishing()
         {
+            tracing::debug!("RTMP FCUnpublish and deleteStream sent");
             let _already_stopping = self.handle_results(results, out);
         }
     }

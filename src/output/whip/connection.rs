@@ -299,6 +299,7 @@ impl Worker {
                             self.counters.reconnects.fetch_add(1, Relaxed);
                         }
                         *connected_once = true;
+                        self.counters.went_live.store(true, Relaxed);
                         *attempt = 0;
                         self.counters.set_retry(None, 0);
                         self.counters.set_state(OutputState::Live);
@@ -400,6 +401,7 @@ impl Worker {
             };
             next_tick = link.poll(&mut events)?;
             if sent {
+                self.counters.packets_written.fetch_add(1, Relaxed);
                 self.record_latency(&pkt, zero);
             } else {
                 self.counters.dropped_network.fetch_add(1, Relaxed);

@@ -244,6 +244,10 @@ impl OutputSink for WhipOutput {
     fn interleaved(&self) -> bool {
         false
     }
+
+    fn counts_packets(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
