@@ -82,10 +82,15 @@ fi
 if ((want_test)); then
   # aiortc and aiohttp, pinned by tests/whip/requirements.txt (wheels: nothing to compile).
   whip_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/whip"
-  if ! "$whip_dir/.venv/bin/python" -c "import aiortc, aiohttp, numpy" 2>/dev/null; then
+  # The venv is redone when the pins change (a copy of them is kept in it).
+  if ! cmp -s "$whip_dir/requirements.txt" "$whip_dir/.venv/requirements.installed" ||
+    ! "$whip_dir/.venv/bin/python" -c "import aiortc, aiohttp, numpy" 2>/dev/null; then
     echo "setup: installing aiortc in tests/whip/.venv" >&2
+    rm -rf "$whip_dir/.venv"
     python3 -m venv "$whip_dir/.venv"
-    "$whip_dir/.venv/bin/pip" install -q --no-deps -r "$whip_dir/requirements.txt" >&2
+    "$whip_dir/.venv/bin/pip" install -q --no-deps --only-binary :all: \
+      -r "$whip_dir/requirements.txt" >&2
+    cp "$whip_dir/requirements.txt" "$whip_dir/.venv/requirements.installed"
   fi
 fi
 echo "setup: ready ($(rustc --version), $(nasm -v))" >&2

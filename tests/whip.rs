@@ -354,6 +354,9 @@ fn lost_packets_are_repaired_by_nack() {
     println!("receiver: {s}");
     let dropped = s["relay_dropped"].as_u64().unwrap();
     assert!(dropped >= 20, "the relay dropped only {dropped} packets");
+    // The repairs went through the relay as RTX (payload type 103).
+    let resent = s["relay_resent"].as_u64().unwrap();
+    assert!(resent >= dropped / 2, "{resent} resent for {dropped} dropped");
     let frames = s["video_frames"].as_u64().unwrap();
     assert!(frames >= 230, "{frames} frames decoded of 240");
     assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);

@@ -66,6 +66,7 @@ class Summary:
             "decode_messages": [],
             "relay_dropped": 0,
             "relay_forwarded": 0,
+            "relay_resent": 0,
         }
 
     def write(self):
@@ -97,12 +98,17 @@ class Relay(asyncio.DatagramProtocol):
                 self.transport.sendto(data, self.client)
             return
         self.client = addr
-        # RTP (RFC 7983: first byte 128..191) with the H.264 payload type the client offers.
-        if len(data) > 12 and 128 <= data[0] <= 191 and (data[1] & 0x7F) == 102:
-            self.video += 1
-            if self.drop_every and self.video % self.drop_every == 0:
-                self.summary.data["relay_dropped"] += 1
-                return
+        # RTP (RFC 7983: first byte 128..191) with the H.264 payload type the client offers
+        # (102), or its retransmission payload type (103, RFC 4588), which is never dropped.
+        if len(data) > 12 and 128 <= data[0] <= 191:
+            pt = data[1] & 0x7F
+            if pt == 102:
+                self.video += 1
+                if self.drop_every and self.video % self.drop_every == 0:
+                    self.summary.data["relay_dropped"] += 1
+                    return
+            elif pt == 103:
+                self.summary.data["relay_resent"] += 1
         self.summary.data["relay_forwarded"] += 1
         self.transport.sendto(data, self.target)
 

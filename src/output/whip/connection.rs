@@ -2,6 +2,7 @@
 //! the send loop, and reconnection with RTMP's backoff. Runs on the destination's own thread
 //! (spawned by `pipeline`).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::Arc;
@@ -12,10 +13,10 @@ use str0m::Candidate;
 
 use super::h264::{self, ParameterSets};
 use super::http::{Client, Endpoint};
-use super::session::{self, Session, SessionConfig, SessionEvent};
+use super::session::{self, BitrateFollower, Session, SessionConfig, SessionEvent};
 use super::{Shared, WhipError, WhipOptions, WhipTarget};
 use crate::media::time::Clock;
-use crate::media::{EncodedPacket, StreamKind};
+use crate::media::{MediaTime, StreamKind};
 use crate::output::StreamSet;
 use crate::pipeline::stats::{OutputCounters, OutputState};
 
@@ -34,8 +35,6 @@ const DISCONNECT_GRACE: Duration = Duration::from_secs(3);
 /// and sends RTCP reports every second or so; this long without a datagram from it means it
 /// is gone (a live stream reconnects rather than sending into the void for 30 s).
 const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Dynamic bitrate: the request changes at most this often.
-const BITRATE_REQUEST_INTERVAL: Duration = Duration::from_secs(2);
 /// UDP datagrams are at most this large (str0m keeps below ~1200 bytes).
 const MAX_DATAGRAM: usize = 2_048;
 
@@ -238,8 +237,9 @@ impl Worker {
                 socket: &socket,
                 session: &mut session,
                 counters: &self.counters,
-                bytes: 0,
+                clock: self.clock,
                 last_rx: Instant::now(),
+                in_flight: VecDeque::new(),
             };
             self.stream(
                 &mut link,
@@ -281,7 +281,10 @@ impl Worker {
         let mut annexb = Vec::with_capacity(256 * 1024);
         let mut waiting_for_key = true;
         let mut disconnected_since: Option<Instant> = None;
-        let mut last_request: Option<(Instant, u64)> = None;
+        let mut follower = self
+            .options
+            .dynamic_bitrate
+            .then(|| BitrateFollower::new(audio_bps, video_bps));
         link.socket.set_nonblocking(true).map_err(socket_err)?;
         loop {
             // What the server sent.
@@ -325,18 +328,11 @@ impl Worker {
                     }
                     SessionEvent::Estimate { bps, remb } => {
                         tracing::debug!(destination = %self.target, bps, remb, "bandwidth estimate");
-                        if self.options.dynamic_bitrate {
-                            let request =
-                                session::bitrate_request(bps, audio_bps, video_bps).unwrap_or(0);
-                            let due = last_request.is_none_or(|(at, r)| {
-                                r != request
-                                    && (request < r || at.elapsed() >= BITRATE_REQUEST_INTERVAL)
-                            });
-                            if due {
-                                tracing::info!(destination = %self.target, request_bps = request, estimate_bps = bps, "dynamic bitrate");
-                                self.counters.bitrate_request_bps.store(request, Relaxed);
-                                last_request = Some((now, request));
-                            }
+                        if let Some(f) = follower.as_mut()
+                            && let Some(request) = f.update(now, bps)
+                        {
+                            tracing::info!(destination = %self.target, request_bps = request, estimate_bps = bps, "dynamic bitrate");
+                            self.counters.bitrate_request_bps.store(request, Relaxed);
                         }
                     }
                 }
@@ -395,56 +391,80 @@ impl Worker {
                     }
                     waiting_for_key = false;
                     h264::to_annexb(&pkt.data, pkt.keyframe, ps, &mut annexb);
-                    link.session.write_video(wallclock, pkt.pts, &annexb)?
+                    let sent = link.session.write_video(wallclock, pkt.pts, &annexb)?;
+                    if sent {
+                        link.frame_written(pkt.pts, zero + pkt.pts);
+                    }
+                    sent
                 }
                 StreamKind::Audio => link.session.write_audio(wallclock, pkt.pts, &pkt.data)?,
             };
             next_tick = link.poll(&mut events)?;
             if sent {
                 self.counters.packets_written.fetch_add(1, Relaxed);
-                self.record_latency(&pkt, zero);
+                // Opus packets are one RTP packet each and unpaced: gone in the poll above.
+                // A video frame's latency is taken when its last packet leaves (Link::poll).
+                if pkt.kind == StreamKind::Audio {
+                    let latency = self.clock.now() - (zero + pkt.pts);
+                    self.counters.audio_latency.record(latency);
+                }
             } else {
                 self.counters.dropped_network.fetch_add(1, Relaxed);
             }
         }
     }
-
-    /// Capture to leaving: the packet's RTP packets went to the socket in the poll after the
-    /// write (the pacer may hold a few of a large frame a few milliseconds longer).
-    fn record_latency(&self, pkt: &EncodedPacket, zero: crate::media::MediaTime) {
-        let latency = self.clock.now() - (zero + pkt.pts);
-        match pkt.kind {
-            StreamKind::Video => self.counters.latency.record(latency),
-            StreamKind::Audio => self.counters.audio_latency.record(latency),
-        }
-    }
 }
+
+/// Video frames written to the session whose last RTP packet has not left yet (the pacer
+/// holds a large frame's packets for a while); beyond this many the oldest are forgotten.
+const FRAMES_IN_FLIGHT: usize = 256;
 
 /// The session and its socket.
 struct Link<'a> {
     socket: &'a UdpSocket,
     session: &'a mut Session,
     counters: &'a OutputCounters,
-    bytes: u64,
+    clock: Clock,
     /// When the last datagram came from the server.
     last_rx: Instant,
+    /// Frames in the pacer: (RTP time, capture time on the engine's clock), oldest first.
+    in_flight: VecDeque<(u32, MediaTime)>,
 }
 
 impl Link<'_> {
-    /// Drains the session: datagrams out, events in; the next deadline.
+    /// A video frame went into the session: its latency is taken when its last packet leaves.
+    fn frame_written(&mut self, pts: MediaTime, captured: MediaTime) {
+        if self.in_flight.len() == FRAMES_IN_FLIGHT {
+            self.in_flight.pop_front();
+        }
+        self.in_flight
+            .push_back((session::video_rtp_time(pts), captured));
+    }
+
+    /// Drains the session: datagrams out, events in; the next deadline. A datagram that ends
+    /// a video frame records the frame's capture-to-departure latency.
     fn poll(&mut self, events: &mut Vec<SessionEvent>) -> Result<Instant, WhipError> {
         let socket = self.socket;
+        let (clock, counters, in_flight) = (self.clock, self.counters, &mut self.in_flight);
+        let video_pt = self.session.video_pt();
         let mut sent = 0u64;
         let next = self.session.poll(
             &mut |to, data| {
                 // UDP: a failed send is a lost packet (NACK, or ICE's checks, deal with it).
-                if socket.send_to(data, to).is_ok() {
-                    sent += data.len() as u64;
+                if socket.send_to(data, to).is_err() {
+                    return;
+                }
+                sent += data.len() as u64;
+                if let Some(ts) = video_pt.and_then(|pt| session::frame_end(data, pt))
+                    && let Some(i) = in_flight.iter().position(|(t, _)| *t == ts)
+                {
+                    let (_, captured) = in_flight[i];
+                    in_flight.drain(..=i);
+                    counters.latency.record(clock.now() - captured);
                 }
             },
             events,
         )?;
-        self.bytes += sent;
         self.counters.bytes_written.fetch_add(sent, Relaxed);
         Ok(next)
     }
@@ -459,6 +479,7 @@ impl Link<'_> {
         loop {
             match self.socket.recv_from(buf) {
                 Ok((n, from)) => {
+                    self.last_rx = Instant::now();
                     self.session
                         .receive(Instant::now(), from, local, &buf[..n])?;
                     self.poll(events)?;

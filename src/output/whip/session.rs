@@ -10,7 +10,7 @@
 //! the DTLS certificate is made with rcgen over aws-lc-rs, built from source by cargo).
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpAnswer;
@@ -86,12 +86,12 @@ impl Session {
         config: &SessionConfig,
         candidates: Vec<Candidate>,
     ) -> Result<(Self, String), WhipError> {
+        // NACKs are answered from str0m's history of sent packets (2000 packets, at most 3 s
+        // old); resends stop while they exceed 15 % of what is sent (str0m's cap against
+        // feeding a congested link).
         let mut builder = Rtc::builder()
             .clear_codecs()
-            .enable_bwe(Some(Bitrate::bps(config.bitrate_bps.max(100_000))))
-            // NACKs are answered from this history: ~2 s of video at 5 Mbit/s in 1200-byte
-            // packets (the default 1000 holds 2 s at 4.8 Mbit/s).
-            .set_send_buffer_video(1_000.max((config.bitrate_bps * 2 / 8 / 1_200) as usize));
+            .enable_bwe(Some(Bitrate::bps(config.bitrate_bps.max(100_000))));
         if let Some(ps) = &config.video {
             builder.codec_config().add_h264(
                 PT_H264.into(),
@@ -174,6 +174,11 @@ impl Session {
             track.pt = Some(pt);
         }
         Ok(())
+    }
+
+    /// The H.264 payload type the answer chose (after [`accept_answer`](Self::accept_answer)).
+    pub fn video_pt(&self) -> Option<u8> {
+        self.video.as_ref()?.pt.map(|pt| *pt)
     }
 
     pub fn is_connected(&self) -> bool {
@@ -315,6 +320,25 @@ impl Session {
     }
 }
 
+/// The RTP timestamp of a datagram that ends a video frame: an RTP packet (RFC 7983: first
+/// byte 128..=191, not RTCP) of payload type `video_pt` with the marker bit, which RFC 6184
+/// sets on an access unit's last packet. SRTP leaves the header in the clear, so this works on
+/// what goes to the socket. Retransmissions (RTX) have their own payload type: not counted.
+pub fn frame_end(datagram: &[u8], video_pt: u8) -> Option<u32> {
+    if datagram.len() < 12 || !(128..=191).contains(&datagram[0]) {
+        return None;
+    }
+    let (marker, pt) = (datagram[1] & 0x80 != 0, datagram[1] & 0x7f);
+    (marker && pt == video_pt).then(|| {
+        u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]])
+    })
+}
+
+/// The RTP timestamp (90 kHz, modulo 2^32) [`Session::write_video`] gives a frame at `pts`.
+pub fn video_rtp_time(pts: MediaTime) -> u32 {
+    pts.to_ticks(Timebase::MPEG).max(0) as u32
+}
+
 /// The video bitrate to ask the encoder for, from a bandwidth estimate: 90 % of the estimate
 /// (headroom for RTP, RTCP and retransmissions) less the audio, rounded down to 100 kbit/s,
 /// at least 200 kbit/s; `None` when that reaches the preset's rate (no request).
@@ -324,10 +348,47 @@ pub fn bitrate_request(estimate_bps: u64, audio_bps: u64, nominal_video_bps: u64
     (request < nominal_video_bps).then_some(request)
 }
 
+/// Dynamic bitrate: a raised request waits this long after the last change (a lowered one
+/// goes at once).
+pub const BITRATE_RAISE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Follows the server's bandwidth estimates (REMB, TWCC) with the destination's bitrate
+/// request, which the shared encoder takes (the lowest of every destination's).
+#[derive(Debug)]
+pub struct BitrateFollower {
+    audio_bps: u64,
+    video_bps: u64,
+    last: Option<(Instant, u64)>,
+}
+
+impl BitrateFollower {
+    /// `video_bps`: the preset's video bitrate; `audio_bps`: the audio's, taken off the estimate.
+    pub fn new(audio_bps: u64, video_bps: u64) -> Self {
+        Self {
+            audio_bps,
+            video_bps,
+            last: None,
+        }
+    }
+
+    /// A new estimate: the request to publish if it changes now (0: no request, the preset's
+    /// rate). Lower at once; higher at most every [`BITRATE_RAISE_INTERVAL`].
+    pub fn update(&mut self, now: Instant, estimate_bps: u64) -> Option<u64> {
+        let request = bitrate_request(estimate_bps, self.audio_bps, self.video_bps).unwrap_or(0);
+        let lower = |new: u64, old: u64| new != 0 && (old == 0 || new < old);
+        let due = self.last.is_none_or(|(at, r)| {
+            r != request && (lower(request, r) || now.duration_since(at) >= BITRATE_RAISE_INTERVAL)
+        });
+        if due {
+            self.last = Some((now, request));
+        }
+        due.then_some(request)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     use crate::format::avc::avc_decoder_configuration_record;
 
@@ -530,36 +591,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn lost_packets_are_resent_from_the_history() {
+    /// Sends 60 frames of three packets each (~2 s), dropping every `nth` client datagram
+    /// that carries media (RTP or RTX, > 300 bytes); then runs 500 ms without loss. The frames
+    /// the server reassembled, whether each was contiguous, and how many datagrams were lost.
+    fn send_through_loss(nth: u32, rtx_cap: Option<Option<f32>>) -> (Vec<bool>, u32) {
         let (mut pair, _) = Pair::new(&config());
         pair.run(Duration::from_millis(300));
         assert!(pair.client.is_connected());
-        // From now on, drop every 5th datagram from the client once (RTP is > 100 bytes).
+        if let Some(cap) = rtx_cap {
+            let mid = pair.client.video.as_ref().unwrap().mid;
+            pair.client
+                .rtc
+                .direct_api()
+                .stream_tx_by_mid(mid, None)
+                .unwrap()
+                .set_rtx_cache(2000, Duration::from_secs(3), cap);
+        }
+        let lost = std::rc::Rc::new(std::cell::Cell::new(0u32));
+        let counted = lost.clone();
         let mut n = 0;
         pair.drop = Box::new(move |d| {
             if d.len() < 300 {
                 return false;
             }
             n += 1;
-            n % 5 == 0
+            let drop = n % nth == 0;
+            counted.set(counted.get() + u32::from(drop));
+            drop
         });
         let mut annexb = Vec::new();
-        let mut sent = 0;
-        for i in 0..30 {
-            let nal = [
-                vec![if i == 0 { 0x65u8 } else { 0x41 }],
-                vec![i as u8; 3000],
-            ]
-            .concat();
+        for i in 0..60u8 {
+            let nal = [vec![if i == 0 { 0x65u8 } else { 0x41 }], vec![i; 3000]].concat();
             let mut avcc = (nal.len() as u32).to_be_bytes().to_vec();
             avcc.extend_from_slice(&nal);
             super::super::h264::to_annexb(&avcc, i == 0, &params(), &mut annexb);
-            let pts = MediaTime::from_millis(i * 33);
+            let pts = MediaTime::from_millis(i64::from(i) * 33);
             let wall = pair.now;
-            if pair.client.write_video(wall, pts, &annexb).unwrap() {
-                sent += 1;
-            }
+            assert!(pair.client.write_video(wall, pts, &annexb).unwrap());
             pair.run(Duration::from_millis(33));
         }
         pair.drop = Box::new(|_| false);
@@ -567,10 +635,147 @@ mod tests {
         let frames = pair
             .server_events
             .iter()
-            .filter(|e| matches!(e, Event::MediaData(m) if m.params.spec().codec == Codec::H264))
-            .count();
-        assert_eq!(sent, 30);
-        assert_eq!(frames, 30, "every frame reassembled after NACKs");
+            .filter_map(|e| match e {
+                Event::MediaData(m) if m.params.spec().codec == Codec::H264 => Some(m.contiguous),
+                _ => None,
+            })
+            .collect();
+        (frames, lost.get())
+    }
+
+    #[test]
+    fn lost_packets_are_resent_from_the_history() {
+        // 5 % loss, resends included: every frame arrives whole, in order.
+        let (frames, lost) = send_through_loss(20, None);
+        assert!(lost >= 8, "{lost} datagrams dropped");
+        assert_eq!(frames.len(), 60, "every frame reassembled after NACKs");
+        assert!(frames.iter().all(|&c| c), "{frames:?}");
+    }
+
+    #[test]
+    fn experiment_20_percent_default_cap() {
+        let (frames, lost) = send_through_loss(5, None);
+        assert_eq!(frames.len(), 60, "lost {lost}: {frames:?}");
+    }
+
+    #[test]
+    fn experiment_20_percent_no_cap() {
+        let (frames, lost) = send_through_loss(5, Some(None));
+        assert_eq!(frames.len(), 60, "lost {lost}: {frames:?}");
+    }
+
+    /// The server's REMB reaches the destination's bitrate request: lowered at once, raised
+    /// no sooner than [`BITRATE_RAISE_INTERVAL`] after the last change, back to none (the
+    /// preset's rate) when the estimate covers it.
+    #[test]
+    fn a_remb_estimate_becomes_the_destinations_bitrate_request() {
+        let (mut pair, _) = Pair::new(&config());
+        pair.run(Duration::from_millis(300));
+        assert!(pair.client.is_connected());
+        let mid = pair
+            .server_events
+            .iter()
+            .find_map(|e| match e {
+                Event::MediaAdded(m) if m.kind == MediaKind::Video => Some(m.mid),
+                _ => None,
+            })
+            .unwrap();
+        let mut follower = BitrateFollower::new(160_000, 3_000_000);
+        let mut remb = |pair: &mut Pair, bps: u64| -> Vec<Option<u64>> {
+            pair.client_events.clear();
+            pair.server
+                .direct_api()
+                .stream_rx_by_mid(mid, None)
+                .expect("the server receives video")
+                .request_remb(Bitrate::bps(bps));
+            pair.run(Duration::from_millis(100));
+            let now = pair.now;
+            pair.client_events
+                .iter()
+                .filter_map(|e| match e {
+                    SessionEvent::Estimate { bps, remb: true } => Some(follower.update(now, *bps)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // 0.9 x 1 Mbit/s - 160 kbit/s = 740 kbit/s, rounded down: 700 kbit/s at once.
+        assert_eq!(remb(&mut pair, 1_000_000), [Some(700_000)]);
+        // Lower again: at once.
+        assert_eq!(remb(&mut pair, 500_000), [Some(200_000)]);
+        // Higher, within 2 s of the last change: not yet.
+        assert_eq!(remb(&mut pair, 2_000_000), [None]);
+        pair.run(BITRATE_RAISE_INTERVAL);
+        // The estimate now covers the preset's 3 Mbit/s: no request (0).
+        assert_eq!(remb(&mut pair, 10_000_000), [Some(0)]);
+    }
+
+    /// A keyframe of 120 kB (~100 packets) does not leave in one burst: str0m's pacer spreads
+    /// it at twice the starting bitrate (3.16 Mbit/s here), ~150 ms, where a burst would put it
+    /// all on the wire within the write's millisecond. Its last packet carries the marker and the
+    /// frame's RTP time, which is how the output times a frame's departure.
+    #[test]
+    fn a_large_frame_is_paced_and_its_last_packet_is_found() {
+        let (mut pair, _) = Pair::new(&config());
+        pair.run(Duration::from_millis(300));
+        assert!(pair.client.is_connected());
+        let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = sent.clone();
+        let start = pair.now;
+        let clock = std::rc::Rc::new(std::cell::Cell::new(start));
+        let at = clock.clone();
+        let pt = pair.client.video_pt().unwrap();
+        pair.drop = Box::new(move |d| {
+            if d.len() > 300 {
+                log.borrow_mut().push((at.get(), frame_end(d, pt)));
+            }
+            false
+        });
+        let idr = [vec![0x65u8], vec![0x5a; 120_000]].concat();
+        let mut avcc = (idr.len() as u32).to_be_bytes().to_vec();
+        avcc.extend_from_slice(&idr);
+        let mut annexb = Vec::new();
+        super::super::h264::to_annexb(&avcc, true, &params(), &mut annexb);
+        let pts = MediaTime::from_millis(5_000);
+        assert!(pair.client.write_video(start, pts, &annexb).unwrap());
+        for _ in 0..1_000 {
+            pair.now += Duration::from_millis(1);
+            clock.set(pair.now);
+            pair.step();
+        }
+        let sent = sent.borrow();
+        assert!(sent.len() >= 100, "{} packets", sent.len());
+        let first = sent[0].0;
+        let (last, end) = *sent.iter().rev().find(|(_, e)| e.is_some()).unwrap();
+        let spread = last - first;
+        assert!(
+            spread >= Duration::from_millis(60),
+            "the frame left within {spread:?}: not paced"
+        );
+        assert_eq!(end, Some(video_rtp_time(pts)));
+        assert_eq!(sent.iter().filter(|(_, e)| e.is_some()).count(), 1);
+        // No millisecond carries more than a small share of it.
+        let most = sent
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(<[_]>::len)
+            .max()
+            .unwrap();
+        assert!(most <= 20, "{most} packets in one millisecond");
+    }
+
+    #[test]
+    fn only_a_video_packet_with_the_marker_ends_a_frame() {
+        let mut rtp = [0u8; 20];
+        rtp[0] = 0x80;
+        rtp[1] = 0x80 | 102;
+        rtp[4..8].copy_from_slice(&90_000u32.to_be_bytes());
+        assert_eq!(frame_end(&rtp, 102), Some(90_000));
+        rtp[1] = 102; // no marker: a frame's first or middle packet
+        assert_eq!(frame_end(&rtp, 102), None);
+        rtp[1] = 0x80 | 103; // RTX
+        assert_eq!(frame_end(&rtp, 102), None);
+        rtp[0] = 0x16; // DTLS
+        assert_eq!(frame_end(&rtp, 102), None);
+        assert_eq!(frame_end(&[0x80, 0xe6], 102), None);
     }
 
     #[test]
