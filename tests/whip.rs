@@ -1,7 +1,8 @@
 //! WebRTC out: the real binary publishes over WHIP to aiortc (a WebRTC implementation no one
 //! here wrote) behind a small aiohttp endpoint (`tests/whip/whip_server.py`), which decodes
 //! what it receives and sums it up in JSON: frames, the sync square's and the beep's times
-//! (by RTP time: aiortc does no lip sync of its own), the codecs it answered, decode errors.
+//! (on the sender's clock, through each track's RTCP sender reports, as a browser lines tracks
+//! up), the codecs it answered, decode errors.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -201,7 +202,8 @@ fn ten_seconds_of_720p30_arrive_decodable_with_opus_in_sync() {
         "profile-level-id is the encoder's"
     );
 
-    // A/V sync: every white square has a beep within one frame (by RTP time).
+    // A/V sync: every white square has a beep within one frame (each track's RTP time mapped
+    // to the sender's clock by its sender reports).
     let marks = f64s(&s["video_marks"]);
     let onsets = f64s(&s["audio_onsets"]);
     // The square shows for a few frames at each whole second: take each run's first frame.
@@ -230,6 +232,19 @@ fn ten_seconds_of_720p30_arrive_decodable_with_opus_in_sync() {
     let lines = stats_lines(&stats);
     let last = whip_output(lines.last().unwrap());
     assert_eq!(last["state"], "stopped", "{last}");
+    // One session the whole run: once live, live every second until the stop.
+    assert_eq!(last["reconnects"], 0, "{last}");
+    let states: Vec<&str> = lines
+        .iter()
+        .map(|l| whip_output(l)["state"].as_str().unwrap())
+        .collect();
+    let first_live = states.iter().position(|s| *s == "live").unwrap();
+    assert!(
+        states[first_live..states.len() - 1]
+            .iter()
+            .all(|s| *s == "live"),
+        "{states:?}"
+    );
     let (p50, p99) = (
         last["latency"]["p50_us"].as_u64().unwrap(),
         last["latency"]["p99_us"].as_u64().unwrap(),

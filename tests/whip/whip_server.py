@@ -5,6 +5,11 @@ ends the session. What the receiver decodes is summed up in a JSON file (rewritt
 half second and at each DELETE): frames, picture size, the sync square's times, the beep's
 onsets, the audio's rate, the codecs of the answer, decode errors, requests seen.
 
+The square's and the beep's times are on the sender's clock, as a browser lines tracks up:
+each track's RTP time through the NTP/RTP pair of that track's RTCP sender reports (RFC 3550
+6.4.1), in seconds from the first video report. (aiortc's frame pts starts each track at 0,
+which says nothing about how the tracks line up.)
+
 Options: --token (401 for another), --relay-drop N (media goes through a UDP relay that drops
 every Nth video RTP packet from the client), --fail-posts N (the first N offers get 503).
 aiortc gathers no loopback candidates; it is made to use 127.0.0.1 only, so that no packet
@@ -13,6 +18,7 @@ leaves the machine.
 
 import argparse
 import asyncio
+import fractions
 import json
 import logging
 import os
@@ -26,8 +32,39 @@ aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
 from aiohttp import web  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import MediaStreamError  # noqa: E402
+from aiortc.rtcrtpreceiver import RTCRtpReceiver  # noqa: E402
+from aiortc.rtp import RtcpSrPacket  # noqa: E402
+
+# The first RTCP sender report of each receiver: (NTP time in seconds, RTP time).
+SENDER_REPORTS = {}
+_handle_rtcp_packet = RTCRtpReceiver._handle_rtcp_packet
+
+
+async def _remember_sender_report(self, packet):
+    if isinstance(packet, RtcpSrPacket) and self not in SENDER_REPORTS:
+        info = packet.sender_info
+        SENDER_REPORTS[self] = (info.ntp_timestamp / 2**32, info.rtp_timestamp)
+    await _handle_rtcp_packet(self, packet)
+
+
+RTCRtpReceiver._handle_rtcp_packet = _remember_sender_report
+
+
+def rtp_origin(receiver):
+    """The RTP time aiortc's frame pts counts from (the track's first packet)."""
+    return receiver._RTCRtpReceiver__timestamp_mapper._origin
+
+
+def sender_time(receiver, rtp, rate):
+    """RTP time -> the sender's NTP time in seconds, through the track's sender report."""
+    ntp, sr_rtp = SENDER_REPORTS[receiver]
+    delta = (rtp - sr_rtp) % 2**32
+    if delta >= 2**31:
+        delta -= 2**32
+    return ntp + delta / rate
 
 BEEP_THRESHOLD = 2700  # a third of the test tone's amplitude
+DRAIN_SECONDS = 0.5  # a DELETE closes the connection this long after it came
 
 
 class DecodeErrors(logging.Handler):
@@ -68,8 +105,23 @@ class Summary:
             "relay_forwarded": 0,
             "relay_resent": 0,
         }
+        # (receiver, RTP time, clock rate) of each square and each beep onset, and the video
+        # receiver whose first sender report is time 0.
+        self.raw_marks = []
+        self.raw_onsets = []
+        self.zero_receiver = None
+
+    def sender_times(self, raw):
+        out = []
+        for receiver, rtp, rate in raw:
+            if receiver in SENDER_REPORTS and self.zero_receiver in SENDER_REPORTS:
+                zero = SENDER_REPORTS[self.zero_receiver][0]
+                out.append(sender_time(receiver, rtp, rate) - zero)
+        return out
 
     def write(self):
+        self.data["video_marks"] = self.sender_times(self.raw_marks)
+        self.data["audio_onsets"] = self.sender_times(self.raw_onsets)
         self.data["decode_errors"] = self.errors.count
         self.data["decode_messages"] = self.errors.messages
         tmp = self.path + ".tmp"
@@ -139,9 +191,11 @@ def strip_candidates(sdp):
     return "\r\n".join(l for l in sdp.splitlines() if not l.startswith("a=candidate:")) + "\r\n"
 
 
-async def watch_video(track, summary):
+async def watch_video(track, receiver, summary):
     import numpy as np
 
+    if summary.zero_receiver is None:
+        summary.zero_receiver = receiver
     while True:
         try:
             frame = await track.recv()
@@ -152,10 +206,12 @@ async def watch_video(track, summary):
         side = frame.height // 8 - 2
         y = frame.to_ndarray(format="gray")[:side, :side]
         if float(np.mean(y)) > 128:
-            summary.data["video_marks"].append(float(frame.pts * frame.time_base))
+            assert frame.time_base == fractions.Fraction(1, 90000), frame.time_base
+            rtp = rtp_origin(receiver) + frame.pts
+            summary.raw_marks.append((receiver, rtp, 90000))
 
 
-async def watch_audio(track, summary):
+async def watch_audio(track, receiver, summary):
     import numpy as np
 
     loud = False
@@ -171,8 +227,9 @@ async def watch_audio(track, summary):
         left = samples[:: len(frame.layout.channels)]
         above = np.nonzero(np.abs(left.astype(np.int32)) > BEEP_THRESHOLD)[0]
         if len(above) and not loud:
-            t = float(frame.pts * frame.time_base) + above[0] / frame.sample_rate
-            summary.data["audio_onsets"].append(t)
+            assert frame.time_base == fractions.Fraction(1, frame.sample_rate), frame.time_base
+            rtp = rtp_origin(receiver) + frame.pts + int(above[0])
+            summary.raw_onsets.append((receiver, rtp, frame.sample_rate))
         # The beep lasts 100 ms: quiet for a whole frame ends it.
         loud = bool(len(above))
 
@@ -214,7 +271,8 @@ async def main():
         @pc.on("track")
         def on_track(track):
             watch = watch_video if track.kind == "video" else watch_audio
-            asyncio.ensure_future(watch(track, summary))
+            receiver = next(t.receiver for t in pc.getTransceivers() if t.receiver.track is track)
+            asyncio.ensure_future(watch(track, receiver, summary))
 
         relay = None
         if args.relay_drop:
@@ -248,6 +306,9 @@ async def main():
         if pc is None:
             return web.Response(status=404)
         summary.data["deletes"] += 1
+        # What arrived just before is still being decoded (aiortc's decoder thread): let it
+        # finish before the connection closes.
+        await asyncio.sleep(DRAIN_SECONDS)
         await pc.close()
         if pc._relay is not None:
             pc._relay.close()

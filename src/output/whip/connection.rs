@@ -61,7 +61,7 @@ impl Worker {
         counters: Arc<OutputCounters>,
         clock: Clock,
     ) -> Self {
-        let seed = Instant::now().elapsed().as_nanos() as u64 ^ (Arc::as_ptr(&shared) as u64);
+        let seed = random_u64();
         Self {
             target,
             options,
@@ -281,6 +281,9 @@ impl Worker {
         let mut annexb = Vec::with_capacity(256 * 1024);
         let mut waiting_for_key = true;
         let mut disconnected_since: Option<Instant> = None;
+        // When the session came up, on the engine's clock: the latency counts media captured
+        // from then on (not the backlog of the connection's first moments).
+        let mut live_from: Option<MediaTime> = None;
         let mut follower = self
             .options
             .dynamic_bitrate
@@ -298,7 +301,8 @@ impl Worker {
                 match e {
                     SessionEvent::Connected => {
                         tracing::info!(destination = %self.target, "live (WebRTC)");
-                        if *connected_once {
+                        let reconnected = *connected_once;
+                        if reconnected {
                             self.counters.reconnects.fetch_add(1, Relaxed);
                         }
                         *connected_once = true;
@@ -306,16 +310,21 @@ impl Worker {
                         *attempt = 0;
                         self.counters.set_retry(None, 0);
                         self.counters.set_state(OutputState::Live);
-                        // Old frames are no use to a real-time receiver: start at a fresh
-                        // keyframe (asked for now) instead of the backlog.
+                        live_from = Some(self.clock.now());
                         let mut s = self.shared.lock();
-                        let stale = s.queue.len() as u64;
-                        while s.queue.pop().is_some() {}
+                        if reconnected {
+                            // After an outage the backlog is stale: a real-time receiver
+                            // resumes at a fresh keyframe (asked for now).
+                            let stale = s.queue.len() as u64;
+                            while s.queue.pop().is_some() {}
+                            self.counters.dropped_network.fetch_add(stale, Relaxed);
+                            self.counters.request_keyframe();
+                        }
+                        // The first time, the stream goes out from its start: the queue
+                        // holds what was encoded while connecting, from a keyframe (at
+                        // most one keyframe interval; the pacer spreads it).
                         s.queue.set_connected(true);
                         self.counters.publish_queue(&s.queue);
-                        drop(s);
-                        self.counters.dropped_network.fetch_add(stale, Relaxed);
-                        self.counters.request_keyframe();
                     }
                     SessionEvent::Disconnected => {
                         tracing::info!(destination = %self.target, "ICE reports the server lost");
@@ -382,6 +391,7 @@ impl Worker {
                 continue;
             };
             let wallclock = self.clock.instant_at(zero + pkt.pts);
+            let measured = live_from.is_some_and(|t| zero + pkt.pts >= t);
             let sent = match pkt.kind {
                 StreamKind::Video => {
                     let Some(ps) = params else { continue };
@@ -392,7 +402,7 @@ impl Worker {
                     waiting_for_key = false;
                     h264::to_annexb(&pkt.data, pkt.keyframe, ps, &mut annexb);
                     let sent = link.session.write_video(wallclock, pkt.pts, &annexb)?;
-                    if sent {
+                    if sent && measured {
                         link.frame_written(pkt.pts, zero + pkt.pts);
                     }
                     sent
@@ -404,7 +414,7 @@ impl Worker {
                 self.counters.packets_written.fetch_add(1, Relaxed);
                 // Opus packets are one RTP packet each and unpaced: gone in the poll above.
                 // A video frame's latency is taken when its last packet leaves (Link::poll).
-                if pkt.kind == StreamKind::Audio {
+                if pkt.kind == StreamKind::Audio && measured {
                     let latency = self.clock.now() - (zero + pkt.pts);
                     self.counters.audio_latency.record(latency);
                 }
@@ -503,6 +513,13 @@ impl Link<'_> {
     }
 }
 
+/// A random number (std's per-process random hash keys, new ones each call): backoff jitter
+/// and STUN transaction ids, which must not repeat across calls or processes.
+fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(Instant::now())
+}
+
 fn socket_err(e: io::Error) -> WhipError {
     WhipError::Socket {
         reason: e.to_string(),
@@ -542,8 +559,7 @@ fn gather_reflexive(socket: &UdpSocket, servers: &[String]) -> Vec<SocketAddr> {
             continue;
         };
         let mut transaction = [0u8; 12];
-        let nanos = Instant::now().elapsed().as_nanos() as u64 ^ (i as u64).rotate_left(32);
-        transaction[..8].copy_from_slice(&nanos.to_le_bytes());
+        transaction[..8].copy_from_slice(&random_u64().to_le_bytes());
         transaction[8..].copy_from_slice(&(i as u32).to_be_bytes());
         if socket
             .send_to(&super::stun::binding_request(transaction), addr)
