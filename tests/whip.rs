@@ -360,6 +360,61 @@ fn the_server_going_away_is_reconnected_and_the_recording_stays_whole() {
     assert_clean_h264_aac(&local, 538.0, 542.0);
 }
 
+/// The endpoint moved (307) and the server is still starting (503 to the first offer):
+/// onair follows the redirect, says what the server answered, retries after RTMP's backoff,
+/// streams, and DELETEs the session at the relative Location resolved against the URL it
+/// was redirected to.
+#[test]
+fn a_redirect_is_followed_and_a_server_error_is_retried() {
+    let dir = tempdir();
+    let mut server = WhipServer::start(dir.path(), &["--fail-posts", "1"]);
+    let moved = format!("http://127.0.0.1:{}/whip/moved/test", server.port);
+    let out = wait_success(spawn_broadcast(["--duration", "6", "--whip", &moved]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the server failed (HTTP 503)"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(500));
+    let s = server.stop();
+    println!("receiver: {s}");
+    assert_eq!(s["redirects"], 2, "each offer goes to the old URL first");
+    assert_eq!(s["posts"], 2, "one refused with 503, one taken: {s}");
+    assert_eq!(s["deletes"], 1, "{s}");
+    assert!(s["video_frames"].as_u64().unwrap() >= 60, "{s}");
+    assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);
+}
+
+/// The server ends the session (DTLS close_notify, as a server kicking a publisher does):
+/// onair says so at once (not after the 5 s silence timeout), offers again and streams to
+/// the new session.
+#[test]
+fn the_server_ending_the_session_is_reconnected_at_once() {
+    let dir = tempdir();
+    let mut server = WhipServer::start(dir.path(), &["--end-after", "2"]);
+    let stats = path_in(&dir, "stats.jsonl");
+    let out = wait_success(spawn_broadcast([
+        "--duration",
+        "8",
+        "--whip",
+        &server.url(),
+        "--stats",
+        stats.to_str().unwrap(),
+    ]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the server ended the session"), "{stderr}");
+    assert!(!stderr.contains("ICE consent expired"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(500));
+    let s = server.stop();
+    println!("receiver: {s}");
+    assert_eq!(s["ended_by_server"], 1, "{s}");
+    assert_eq!(s["sessions"], 2, "{s}");
+    // The first session's ~60 frames and the second's ~90 (the run is 8 s, the backoff 2 s):
+    // more than the first session alone could bring.
+    assert!(s["video_frames"].as_u64().unwrap() >= 100, "{s}");
+    assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);
+    let lines = stats_lines(&stats);
+    let last = whip_output(lines.last().unwrap());
+    assert_eq!(last["reconnects"], 1, "{last}");
+}
+
 /// Packet loss between the two (a relay drops every 25th video RTP packet): NACKs get them
 /// resent from onair's history, and every frame still decodes.
 #[test]

@@ -11,7 +11,10 @@ each track's RTP time through the NTP/RTP pair of that track's RTCP sender repor
 which says nothing about how the tracks line up.)
 
 Options: --token (401 for another), --relay-drop N (media goes through a UDP relay that drops
-every Nth video RTP packet from the client), --fail-posts N (the first N offers get 503).
+every Nth video RTP packet from the client), --fail-posts N (the first N offers get 503),
+--end-after S (the first session is closed by the server S seconds after its offer: DTLS
+close_notify, as a server ending a publisher does). POST /whip/moved/NAME answers 307 to
+/whip/NAME (counted in "redirects").
 aiortc gathers no loopback candidates; it is made to use 127.0.0.1 only, so that no packet
 leaves the machine.
 """
@@ -104,6 +107,8 @@ class Summary:
             "relay_dropped": 0,
             "relay_forwarded": 0,
             "relay_resent": 0,
+            "redirects": 0,
+            "ended_by_server": 0,
         }
         # (receiver, RTP time, clock rate) of each square and each beep onset, and the video
         # receiver whose first sender report is time 0.
@@ -241,6 +246,7 @@ async def main():
     ap.add_argument("--token")
     ap.add_argument("--relay-drop", type=int, default=0)
     ap.add_argument("--fail-posts", type=int, default=0)
+    ap.add_argument("--end-after", type=float, default=0)
     args = ap.parse_args()
 
     errors = DecodeErrors()
@@ -290,6 +296,16 @@ async def main():
             relay = relay_transport
             answer = rewrite_candidates(answer, relay_transport.get_extra_info("sockname")[1])
         pc._relay = relay
+        if args.end_after and sid == "1":
+
+            async def end_session():
+                await asyncio.sleep(args.end_after)
+                if sessions.pop(sid, None) is not None:
+                    summary.data["ended_by_server"] += 1
+                    await pc.close()
+                    summary.write()
+
+            asyncio.ensure_future(end_session())
         for line in answer.splitlines():
             if line.startswith("a=rtpmap:"):
                 summary.data["answer_codecs"].append(line.split(" ", 1)[1])
@@ -300,6 +316,10 @@ async def main():
             content_type="application/sdp",
             headers={"Location": f"session/{sid}"},
         )
+
+    async def moved(request):
+        summary.data["redirects"] += 1
+        return web.Response(status=307, headers={"Location": f"/whip/{request.match_info['name']}"})
 
     async def delete(request):
         pc = sessions.pop(request.match_info["sid"], None)
@@ -321,6 +341,7 @@ async def main():
             summary.write()
 
     app = web.Application()
+    app.router.add_post("/whip/moved/{name}", moved)
     app.router.add_post("/whip/{name}", post)
     app.router.add_delete("/whip/session/{sid}", delete)
     runner = web.AppRunner(app)

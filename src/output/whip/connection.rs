@@ -250,7 +250,9 @@ impl Worker {
                 attempt,
             )
         });
-        session.close();
+        session.close(&mut |to, data| {
+            let _ = socket.send_to(data, to);
+        });
         if let Some(resource) = &answer.resource {
             // Also after a failure: the server frees the session at once instead of waiting
             // for its own timeout.
@@ -331,6 +333,7 @@ impl Worker {
                         disconnected_since.get_or_insert(now);
                     }
                     SessionEvent::IceRestored => disconnected_since = None,
+                    SessionEvent::Closed => return Err(WhipError::EndedByServer),
                     SessionEvent::KeyframeRequest => {
                         tracing::debug!(destination = %self.target, "keyframe requested");
                         self.counters.request_keyframe();

@@ -116,7 +116,7 @@ pub enum WhipError {
     Dtls { reason: String },
     #[error("the server stopped answering (ICE consent expired)")]
     ConsentLost,
-    #[error("the server ended the session")]
+    #[error("the server ended the session (DTLS closed)")]
     EndedByServer,
     #[error("UDP socket: {reason}")]
     Socket { reason: String },

@@ -49,6 +49,8 @@ pub enum SessionEvent {
     KeyframeRequest,
     /// The send bandwidth estimate (TWCC), or the receiver's (REMB), in bits per second.
     Estimate { bps: u64, remb: bool },
+    /// The server closed the session (DTLS close_notify).
+    Closed,
 }
 
 struct Track {
@@ -87,13 +89,15 @@ impl Session {
         config: &SessionConfig,
         candidates: Vec<Candidate>,
     ) -> Result<(Self, String), WhipError> {
-        // NACKs are answered from str0m's history of sent packets (2000 packets, at most 3 s
-        // old); resends stop while they exceed 15 % of what is sent (str0m's cap against
-        // feeding a congested link).
+        // NACKs are answered from str0m's history of sent packets, at most 3 s old: sized
+        // here to hold those 3 s at the stream's bitrate (str0m's 1000 packets hold ~1.5 s at
+        // 6 Mbit/s). Resends pause while they exceed 15 % of what is sent (str0m's cap
+        // against feeding a congested link).
         // Sender reports every second for audio too (str0m's default is 5 s): a receiver
         // lines the tracks up (lip sync) only once it has one for each.
         let mut builder = Rtc::builder()
             .clear_codecs()
+            .set_send_buffer_video(nack_history_packets(config.bitrate_bps))
             .set_rtcp_report_interval_audio(Duration::from_secs(1))
             .enable_bwe(Some(Bitrate::bps(config.bitrate_bps.max(100_000))));
         if let Some(ps) = &config.video {
@@ -300,6 +304,7 @@ impl Session {
                         IceConnectionState::Connected | IceConnectionState::Completed,
                     ) => events.push(SessionEvent::IceRestored),
                     Event::KeyframeRequest(_) => events.push(SessionEvent::KeyframeRequest),
+                    Event::Closed => events.push(SessionEvent::Closed),
                     Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                         events.push(SessionEvent::Estimate {
                             bps: estimate.as_u64(),
@@ -318,10 +323,29 @@ impl Session {
         }
     }
 
-    /// Ends the session locally (the DELETE tells the server).
-    pub fn close(&mut self) {
+    /// Ends the session: RTCP BYE and DTLS close_notify go to `send` (the server knows at
+    /// once, even if the DELETE that follows fails), then the session is inert.
+    pub fn close(&mut self, send: &mut dyn FnMut(SocketAddr, &[u8])) {
+        if self.connected && self.rtc.close().is_ok() {
+            // The close output is a few datagrams; the bound only guards against a loop.
+            for _ in 0..64 {
+                match self.rtc.poll_output() {
+                    Ok(Output::Transmit(t)) => send(t.destination, &t.contents),
+                    Ok(Output::Event(_)) => {}
+                    Ok(Output::Timeout(_)) | Err(_) => break,
+                }
+            }
+        }
         self.rtc.disconnect();
+        self.connected = false;
     }
+}
+
+/// Video packets kept for resending: 3 s (str0m's age limit) at `bitrate_bps` in packets of
+/// ~1,100 bytes of payload, at least str0m's default 1000.
+fn nack_history_packets(bitrate_bps: u64) -> usize {
+    let packets = bitrate_bps.saturating_mul(3) / 8 / 1_100;
+    usize::try_from(packets).unwrap_or(usize::MAX).max(1_000)
 }
 
 /// The RTP timestamp of a datagram that ends a video frame: an RTP packet (RFC 7983: first
@@ -744,6 +768,54 @@ mod tests {
             .max()
             .unwrap();
         assert!(most <= 20, "{most} packets in one millisecond");
+    }
+
+    /// Either side closing is known to the other at once: the server's close is an event
+    /// (the connection reconnects), ours reaches the server as DTLS close_notify.
+    #[test]
+    fn a_close_from_either_side_reaches_the_other() {
+        let (mut pair, _) = Pair::new(&config());
+        pair.run(Duration::from_millis(300));
+        assert!(pair.client.is_connected());
+        pair.server.close().unwrap();
+        pair.run(Duration::from_millis(20));
+        assert!(
+            pair.client_events.contains(&SessionEvent::Closed),
+            "{:?}",
+            pair.client_events
+        );
+
+        let (mut pair, _) = Pair::new(&config());
+        pair.run(Duration::from_millis(300));
+        let mut to_server = Vec::new();
+        pair.client.close(&mut |_, d| to_server.push(d.to_vec()));
+        assert!(!pair.client.is_connected());
+        assert!(!to_server.is_empty());
+        for d in &to_server {
+            let input = Input::Receive(
+                pair.now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source: pair.client_addr,
+                    destination: pair.server_addr,
+                    contents: d.as_slice().try_into().unwrap(),
+                },
+            );
+            pair.server.handle_input(input).unwrap();
+        }
+        let closed = std::iter::from_fn(|| match pair.server.poll_output().unwrap() {
+            Output::Timeout(_) => None,
+            other => Some(other),
+        })
+        .any(|o| matches!(o, Output::Event(Event::Closed)));
+        assert!(closed, "the server saw no close");
+    }
+
+    #[test]
+    fn the_nack_history_holds_three_seconds_at_the_bitrate() {
+        assert_eq!(nack_history_packets(1_000_000), 1_000);
+        // 1080p60's 6 Mbit/s: 2.25 MB in 3 s.
+        assert_eq!(nack_history_packets(6_000_000), 2_045);
     }
 
     #[test]
