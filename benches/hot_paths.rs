@@ -19,7 +19,7 @@ use onair::media::{
     AudioConfig, EncodedPacket, MediaTime, StreamKind, Timebase, VideoConfig, VideoFrame,
 };
 use onair::output::interleave::Interleaver;
-use onair::pipeline::stats::LatencyHistogram;
+use onair::output::latency::LatencyHistogram;
 
 const FPS: u32 = 60;
 
@@ -93,13 +93,13 @@ fn muxers(c: &mut Criterion) {
                 Some(audio_config()),
                 Mp4Options::default(),
             );
-            let mut bytes = w.init_segment().len();
+            let mut bytes = w.init_segment().map_or(0, |s| s.len());
             for p in &pkts {
-                if let Some(f) = w.push(p) {
+                if let Ok(Some(f)) = w.push(p) {
                     bytes += f.bytes.len();
                 }
             }
-            bytes += w.finalize().append.len();
+            bytes += w.finalize().map_or(0, |f| f.append.len());
             black_box(bytes)
         });
     });
@@ -131,7 +131,7 @@ fn muxers(c: &mut Criterion) {
             });
             let mut text = 0;
             for p in &pkts {
-                if let Some(f) = w.push(p) {
+                if let Ok(Some(f)) = w.push(p) {
                     text += playlist.push(f, SystemTime::UNIX_EPOCH).playlist.len();
                 }
             }

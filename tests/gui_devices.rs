@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![allow(unsafe_code)] // `set_var` before any other thread of this binary exists
 
+#[path = "it/common/mod.rs"]
+#[allow(dead_code)] // this binary uses a few of the shared helpers
 mod common;
 
 use std::path::Path;
@@ -79,7 +81,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     pick(&mut h, "Screen", "Screen 0:");
     pick(&mut h, "Audio", "Microphone");
     pick(&mut h, "Microphone", "PulseAudio Sound Server");
-    assert_eq!(h.state().settings.microphone, "alsa:pulse");
+    assert_eq!(h.state().settings().microphone, "alsa:pulse");
 
     h.get_by_label("Record").click();
     // The meters show the tone at its level (-12 dBFS peak).
@@ -103,7 +105,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     // Mute: the program falls silent while recording goes on; unmute: the tone is back.
     h.get_by_label("Mute").click();
     h.run_steps(1);
-    assert!(h.state().settings.mic_muted);
+    assert!(h.state().settings().mic_muted);
     let silent = |a: &OnairApp| peak_after(a, 0).is_some_and(|(p, _)| p == SILENCE_DBFS);
     run_until(&mut h, "silence while muted", silent);
     let mut seen = peak_after(h.state(), 0).map_or(0, |(_, w)| w);
@@ -115,7 +117,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     h.get_by_role_and_label(Role::Slider, "Mic gain")
         .set_value_accesskit(-6.0);
     h.run_steps(2);
-    assert_eq!(h.state().settings.mic_gain_db, -6.0);
+    assert_eq!(h.state().settings().mic_gain_db, -6.0);
     seen = peak_after(h.state(), 0).map_or(seen, |(_, w)| w);
     run_until(&mut h, "the tone 6 dB lower", |a| {
         peak_after(a, seen + 1).is_some_and(|(p, _)| (p + 18.0).abs() < 1.5)

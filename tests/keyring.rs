@@ -8,12 +8,16 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 #![allow(unsafe_code)] // `set_var` before any other thread of this binary exists
 
+#[path = "it/common/mod.rs"]
+#[allow(dead_code)] // this binary uses a few of the shared helpers
 mod common;
 
+use std::io::Write as _;
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::desktop::Keyring;
+use common::desktop::stop_child;
 use common::gui::{harness_with, run_until};
 use common::*;
 use eframe::egui;
@@ -126,5 +130,145 @@ fn stream_keys_live_in_the_system_keyring() {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&keys_file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+/// A private D-Bus session bus with GNOME Keyring's Secret Service on it, its login keyring
+/// created and unlocked with a known password, as a desktop login does. The bus has no
+/// service activation, so once the keyring is killed nothing starts another.
+pub struct Keyring {
+    bus: Child,
+    daemon: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Keyring {
+    pub fn start() -> Keyring {
+        let dir = tempfile::Builder::new()
+            .prefix("onair-keyring-")
+            .tempdir()
+            .expect("tempdir");
+        let d = dir.path();
+        for sub in ["home/data", "run"] {
+            std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+        }
+        let config = d.join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" \
+                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
+                 <busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\
+                 <policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>\
+                 <allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n",
+                d.join("bus").display()
+            ),
+        )
+        .expect("write bus.conf");
+        let bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .arg("--nofork")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dbus-daemon (apt-get install dbus-daemon)");
+        let mut k = Keyring {
+            bus,
+            daemon: None,
+            dir,
+        };
+        let start = Instant::now();
+        while !k.dir.path().join("bus").exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "dbus-daemon did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut daemon = k
+            .command("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start gnome-keyring-daemon (apt-get install gnome-keyring)");
+        // The login keyring's password, then end of input, as PAM gives it at login.
+        let mut stdin = daemon.stdin.take().expect("stdin");
+        stdin.write_all(b"onair-test").expect("write password");
+        drop(stdin);
+        k.daemon = Some(daemon);
+        let start = Instant::now();
+        while !k.serving() {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "gnome-keyring-daemon did not take org.freedesktop.secrets"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        k
+    }
+
+    /// `DBUS_SESSION_BUS_ADDRESS` for clients.
+    pub fn address(&self) -> String {
+        format!("unix:path={}", self.dir.path().join("bus").display())
+    }
+
+    /// A command on this bus, with the keyring's own home.
+    fn command(&self, program: &str) -> Command {
+        let d = self.dir.path();
+        let mut c = Command::new(program);
+        c.env("DBUS_SESSION_BUS_ADDRESS", self.address())
+            .env("HOME", d.join("home"))
+            .env("XDG_DATA_HOME", d.join("home/data"))
+            .env("XDG_RUNTIME_DIR", d.join("run"));
+        c
+    }
+
+    /// Whether the Secret Service's name is owned on the bus.
+    pub fn serving(&self) -> bool {
+        let out = self
+            .command("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .output()
+            .expect("run dbus-send (apt-get install dbus-bin)");
+        String::from_utf8_lossy(&out.stdout).contains("boolean true")
+    }
+
+    /// The secret stored under these attributes, read by libsecret's `secret-tool`: another
+    /// client than the app's, so what it finds is really in the keyring.
+    pub fn lookup(&self, attributes: &[(&str, &str)]) -> Option<String> {
+        let mut c = self.command("secret-tool");
+        c.arg("lookup");
+        for (k, v) in attributes {
+            c.args([k, v]);
+        }
+        let out = c
+            .output()
+            .expect("run secret-tool (apt-get install libsecret-tools)");
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Stops the Secret Service (the bus stays): as a desktop without a keyring daemon.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            stop_child(&mut d);
+        }
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        stop_child(&mut self.bus);
     }
 }

@@ -111,6 +111,18 @@ pub struct DestinationSettings {
     pub enabled: bool,
 }
 
+impl DestinationSettings {
+    /// The service's first ingest server (none for a custom service): what a destination
+    /// gets when its service is chosen.
+    pub fn reset_server(&mut self) {
+        self.server = self
+            .service
+            .ingests()
+            .first()
+            .map_or(String::new(), |i| i.url.to_owned());
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {

@@ -35,6 +35,7 @@ impl CpuMeter {
 }
 
 /// utime + stime of this process, in clock ticks.
+#[cfg(target_os = "linux")]
 fn cpu_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
@@ -46,7 +47,20 @@ fn cpu_ticks() -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Not measured outside Linux (no `/proc/self`).
+#[cfg(not(target_os = "linux"))]
+fn cpu_ticks() -> Option<u64> {
+    None
+}
+
+/// Resident memory of this process, in bytes (`None` outside Linux).
+#[cfg(not(target_os = "linux"))]
+pub fn resident_bytes() -> Option<u64> {
+    None
+}
+
 /// Resident memory of this process, in bytes.
+#[cfg(target_os = "linux")]
 pub fn resident_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -54,7 +68,7 @@ pub fn resident_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -14,7 +14,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::{CaptureError, SourceDevices, VideoSource};
@@ -83,7 +82,7 @@ impl Y4mSource {
         let mut at = data_start;
         let mut probe = [0u8; 256];
         while at < file_len {
-            let n = reader.get_ref().read_at(&mut probe, at).map_err(io)?;
+            let n = read_at(reader.get_ref(), &mut probe, at).map_err(io)?;
             let head = &probe[..n];
             let Some(newline) = head.iter().position(|&b| b == b'\n') else {
                 break; // a truncated last frame header is ignored
@@ -139,6 +138,19 @@ impl Y4mSource {
             Err(e) => Err(e),
         }
     }
+}
+
+/// One read at `offset` (Unix: `pread`, the file's position untouched).
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+/// One read at `offset`; the file's position moves (the caller seeks afterwards).
+#[cfg(not(unix))]
+fn read_at(mut file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.read(buf)
 }
 
 impl SourceDevices for Y4mSource {}

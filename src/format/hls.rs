@@ -33,7 +33,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use crate::format::mp4::Fragment;
-use crate::media::MediaTime;
+use crate::media::{MediaTime, Timebase};
 
 /// The name of the playlist file.
 pub const PLAYLIST_NAME: &str = "live.m3u8";
@@ -66,17 +66,17 @@ impl PartTiming {
     /// frames per second with a keyframe every `keyframe_interval_frames` frames; the target
     /// duration is the keyframe interval rounded up to whole seconds.
     pub fn new(fps_num: u32, fps_den: u32, keyframe_interval_frames: u32) -> Self {
-        let (num, den) = (i64::from(fps_num.max(1)), i64::from(fps_den.max(1)));
-        let frame_ns = |frames: i64| frames * 1_000_000_000 * den / num;
-        let frames =
-            ((PART_AIM.as_nanos() * num + 500_000_000 * den) / (1_000_000_000 * den)).max(1);
-        let keyframe_ns = frame_ns(i64::from(keyframe_interval_frames.max(1)));
-        let target_s = (keyframe_ns + 999_999_999) / 1_000_000_000;
+        // One tick per frame.
+        let frame_tb = Timebase::new(fps_den.max(1), fps_num.max(1)).unwrap_or(Timebase::MILLIS);
+        let frames = frame_tb.time_to_ticks(PART_AIM).max(1);
+        let keyframe_interval =
+            frame_tb.ticks_to_time_floor(i64::from(keyframe_interval_frames.max(1)));
+        let target_s = Timebase::per_second(1).time_to_ticks_ceil(keyframe_interval);
         Self {
-            part: MediaTime::from_nanos(frame_ns(frames)),
-            part_target: MediaTime::from_nanos(frame_ns(frames + 1)),
+            part: frame_tb.ticks_to_time_floor(frames),
+            part_target: frame_tb.ticks_to_time_floor(frames + 1),
             target_duration_s: u32::try_from(target_s.max(1)).unwrap_or(u32::MAX),
-            keyframe_interval: MediaTime::from_nanos(keyframe_ns),
+            keyframe_interval,
         }
     }
 
@@ -84,7 +84,7 @@ impl PartTiming {
     /// the frame that completes the part whatever the rounding of frame times.
     pub fn fragment_duration(&self) -> MediaTime {
         let frame = self.part_target - self.part;
-        self.part - MediaTime::from_nanos(frame.as_nanos() / 2)
+        self.part - frame / 2
     }
 
     fn target_duration(&self) -> MediaTime {
@@ -379,7 +379,7 @@ impl LivePlaylist {
     /// The segment lasts the keyframe interval, to within half a part.
     fn reached_interval(&self, seg: &Segment) -> bool {
         let timing = &self.opts.timing;
-        let half_part = MediaTime::from_nanos(timing.part.as_nanos() / 2);
+        let half_part = timing.part / 2;
         seg.duration() + half_part >= timing.keyframe_interval
     }
 
@@ -394,10 +394,7 @@ impl LivePlaylist {
             out,
             "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={}",
             // Three times PART-TARGET as written (rounded up), so the ratio holds exactly.
-            seconds(
-                MediaTime::from_nanos(3 * round_up_to_unit(timing.part_target.as_nanos())),
-                Round::Nearest
-            )
+            seconds(round_up_to_unit(timing.part_target) * 3, Round::Nearest)
         );
         let _ = writeln!(
             out,
@@ -410,8 +407,7 @@ impl LivePlaylist {
         let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", self.init_name());
 
         // Parts are listed for segments ending within 3 target durations of the end.
-        let parts_from =
-            self.end_time() - MediaTime::from_nanos(3 * timing.target_duration().as_nanos());
+        let parts_from = self.end_time() - timing.target_duration() * 3;
         let mut seg_end = MediaTime::ZERO;
         for seg in &self.segments {
             seg_end += seg.duration();
@@ -466,20 +462,21 @@ enum Round {
     Up,
 }
 
-/// Playlists write durations in units of 10 µs (5 decimals).
-const UNIT: i64 = 10_000; // ns
+/// Playlists write durations in seconds with 5 decimals: units of 10 µs.
+const PLAYLIST_UNIT: Timebase = Timebase::per_second(100_000);
 
-fn round_up_to_unit(ns: i64) -> i64 {
-    (ns.max(0) + UNIT - 1) / UNIT * UNIT
+/// `t` rounded up to a whole playlist unit.
+fn round_up_to_unit(t: MediaTime) -> MediaTime {
+    PLAYLIST_UNIT.ticks_to_time(PLAYLIST_UNIT.time_to_ticks_ceil(t).max(0))
 }
 
 /// Seconds with 5 decimals, as playlists write durations.
 fn seconds(t: MediaTime, round: Round) -> String {
-    let ns = t.as_nanos().max(0);
     let units = match round {
-        Round::Nearest => (ns + UNIT / 2) / UNIT,
-        Round::Up => (ns + UNIT - 1) / UNIT,
-    };
+        Round::Nearest => PLAYLIST_UNIT.time_to_ticks(t),
+        Round::Up => PLAYLIST_UNIT.time_to_ticks_ceil(t),
+    }
+    .max(0);
     format!("{}.{:05}", units / 100_000, units % 100_000)
 }
 

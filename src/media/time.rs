@@ -86,6 +86,20 @@ impl std::ops::AddAssign for MediaTime {
         self.0 += rhs.0;
     }
 }
+/// A span `n` times as long.
+impl std::ops::Mul<i64> for MediaTime {
+    type Output = MediaTime;
+    fn mul(self, n: i64) -> MediaTime {
+        MediaTime(self.0 * n)
+    }
+}
+/// A span `n` times shorter, rounded toward zero (to the nanosecond).
+impl std::ops::Div<i64> for MediaTime {
+    type Output = MediaTime;
+    fn div(self, n: i64) -> MediaTime {
+        MediaTime(self.0 / n)
+    }
+}
 
 impl fmt::Display for MediaTime {
     /// `s.mmm` with the sign, for logs: `12.345s`.
@@ -145,6 +159,12 @@ impl Timebase {
         MediaTime(clamp_i64(div_round(n, i128::from(self.den.get()))))
     }
 
+    /// Ticks to engine time, rounded toward negative infinity.
+    pub fn ticks_to_time_floor(self, ticks: i64) -> MediaTime {
+        let n = i128::from(ticks) * i128::from(self.num.get()) * i128::from(NANOS_PER_SEC);
+        MediaTime(clamp_i64(n.div_euclid(i128::from(self.den.get()))))
+    }
+
     /// Engine time to ticks, rounded to the nearest tick.
     pub fn time_to_ticks(self, t: MediaTime) -> i64 {
         let n = i128::from(t.0) * i128::from(self.den.get());
@@ -157,6 +177,13 @@ impl Timebase {
         let n = i128::from(t.0) * i128::from(self.den.get());
         let d = i128::from(self.num.get()) * i128::from(NANOS_PER_SEC);
         clamp_i64(n.div_euclid(d))
+    }
+
+    /// Engine time to ticks, rounded toward positive infinity.
+    pub fn time_to_ticks_ceil(self, t: MediaTime) -> i64 {
+        let n = i128::from(t.0) * i128::from(self.den.get());
+        let d = i128::from(self.num.get()) * i128::from(NANOS_PER_SEC);
+        clamp_i64(-(-n).div_euclid(d))
     }
 }
 

@@ -1,15 +1,20 @@
 //! Outputs: where encoded packets go. Each runs on its own thread (spawned by `pipeline`),
 //! fed by the fan-out through its own bounded queue.
 //!
-//! An output kind implements [`OutputSink`]; the pipeline's generic output loop gives it the
+//! An output kind implements [`OutputSink`]; the generic output loop ([`runner`]) gives it the
 //! stream descriptions, then packets rebased to the output's own zero and interleaved in decode
 //! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder,
 //! WHIP (WebRTC) destination.
+//! Each output's [`OutputCounters`] are its own: its threads write them, the fan-out counts
+//! what it could not queue there, and the engine snapshots them.
 
+pub mod counters;
 pub mod hls;
 pub mod interleave;
+pub mod latency;
 pub mod recording;
 pub mod rtmp;
+pub mod runner;
 pub mod whip;
 
 use std::path::PathBuf;
@@ -17,7 +22,9 @@ use std::time::Instant;
 
 use crate::media::{AudioCodec, AudioConfig, EncodedPacket, MediaTime, VideoConfig};
 
+pub use counters::{OutputCounters, OutputSnapshot, OutputState};
 pub use recording::RecordingFormat;
+pub use runner::OutputMsg;
 
 /// The stream descriptions an output gets before its first packet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,6 +113,8 @@ pub enum OutputError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Mp4(#[from] crate::format::mp4::Mp4Error),
     #[error(transparent)]
     Rtmp(#[from] rtmp::RtmpError),
     #[error(transparent)]

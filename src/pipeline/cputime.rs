@@ -1,47 +1,60 @@
 //! CPU time consumed (as opposed to wall time), for benchmark figures that other work on a
 //! shared machine disturbs less: time a thread or the process actually ran on a core.
+//!
+//! Unix (Linux, macOS): `clock_gettime` with the thread's and the process's CPU clocks.
+//! Elsewhere (Windows): not measured, `None`; `onair bench` then reports 0 for these figures.
 
 use std::time::Duration;
 
-fn timespec_to_duration(ts: &libc::timespec) -> Option<Duration> {
-    Some(Duration::new(
-        u64::try_from(ts.tv_sec).ok()?,
-        u32::try_from(ts.tv_nsec).ok()?,
-    ))
-}
-
 /// CPU time the calling thread has used so far (`CLOCK_THREAD_CPUTIME_ID`).
-#[allow(unsafe_code)] // one libc call, see SAFETY
 pub fn thread() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid, exclusive pointer that
-    // outlives the call; CLOCK_THREAD_CPUTIME_ID is always supported on Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
-    if rc != 0 {
-        return None;
+    #[cfg(unix)]
+    {
+        unix::cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID)
     }
-    timespec_to_duration(&ts)
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// CPU time the whole process has used so far, every thread (ended ones too).
-#[allow(unsafe_code)] // one libc call, see SAFETY
 pub fn process() -> Option<Duration> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: as above, with CLOCK_PROCESS_CPUTIME_ID.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut ts) };
-    if rc != 0 {
-        return None;
+    #[cfg(unix)]
+    {
+        unix::cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID)
     }
-    timespec_to_duration(&ts)
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
-#[cfg(test)]
+#[cfg(unix)]
+mod unix {
+    use std::time::Duration;
+
+    /// The time of one of the CPU clocks, `None` if the call fails.
+    #[allow(unsafe_code)] // one libc call, see SAFETY
+    pub(super) fn cpu_clock(clock: libc::clockid_t) -> Option<Duration> {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec through a valid, exclusive pointer that
+        // outlives the call; an unsupported clock makes it return -1, which is checked.
+        let rc = unsafe { libc::clock_gettime(clock, &raw mut ts) };
+        if rc != 0 {
+            return None;
+        }
+        Some(Duration::new(
+            u64::try_from(ts.tv_sec).ok()?,
+            u32::try_from(ts.tv_nsec).ok()?,
+        ))
+    }
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     #[test]
     fn cpu_clocks_advance_with_work() {

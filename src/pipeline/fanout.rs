@@ -22,16 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::stats::OutputCounters;
 use crate::media::{AudioCodec, AudioConfig, EncodedPacket, StreamKind, VideoConfig};
-use crate::output::StreamSet;
-
-/// What an output's queue carries.
-#[derive(Debug)]
-pub enum OutputMsg {
-    Streams(StreamSet),
-    Packet(EncodedPacket),
-}
+use crate::output::{OutputCounters, OutputMsg, StreamSet};
 
 pub type OutputId = u64;
 

@@ -44,8 +44,13 @@ impl FramePool {
         }
     }
 
-    pub fn give_back(&mut self, frame: VideoFrame) {
-        let _full = self.give_back.try_send(frame);
+    /// Returns a frame the source could not send; false if the pool was full and it was
+    /// freed instead.
+    pub fn give_back(&mut self, frame: VideoFrame) -> bool {
+        !matches!(
+            self.give_back.try_send(frame),
+            Err(crossbeam_channel::TrySendError::Full(_))
+        )
     }
 }
 

@@ -28,8 +28,8 @@ use crate::format::hls::{
 use crate::format::mp4::{Fragment, Mp4Options, Mp4Writer};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime};
+use crate::output::counters::OutputCounters;
 use crate::output::{Departure, OutputError, OutputSink, StreamSet};
-use crate::pipeline::stats::OutputCounters;
 
 /// The preview server's address when none is given: loopback only.
 pub const DEFAULT_SERVE_ADDR: &str = "127.0.0.1:8787";
@@ -256,7 +256,7 @@ impl OutputSink for HlsOutput {
         });
         let init = FileWrite {
             name: playlist.init_name(),
-            bytes: writer.init_segment(),
+            bytes: writer.init_segment()?,
         };
         self.writer = Some(writer);
         self.playlist = Some(playlist);
@@ -268,7 +268,13 @@ impl OutputSink for HlsOutput {
     }
 
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError> {
-        let Some(fragment) = self.writer.as_mut().and_then(|w| w.push(pkt)) else {
+        let Some(fragment) = self
+            .writer
+            .as_mut()
+            .map(|w| w.push(pkt))
+            .transpose()?
+            .flatten()
+        else {
             return Ok(());
         };
         self.publish(fragment)
@@ -276,7 +282,13 @@ impl OutputSink for HlsOutput {
 
     fn finish(&mut self) -> Result<(), OutputError> {
         let result = (|| {
-            if let Some(fragment) = self.writer.as_mut().and_then(Mp4Writer::flush) {
+            if let Some(fragment) = self
+                .writer
+                .as_mut()
+                .map(Mp4Writer::flush)
+                .transpose()?
+                .flatten()
+            {
                 self.publish(fragment)?;
             }
             match self.playlist.as_mut() {

@@ -10,7 +10,6 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -84,7 +83,7 @@ impl RecordingFile {
         self.bytes = len;
     }
     fn patch(&mut self, offset: u64, bytes: &[u8]) -> Result<(), OutputError> {
-        self.timed(|f| f.write_all_at(bytes, offset))
+        self.timed(|f| write_all_at(f, bytes, offset))
     }
     fn sync(&mut self) -> Result<(), OutputError> {
         self.timed(|f| f.sync_data())
@@ -95,6 +94,20 @@ impl RecordingFile {
             source,
         }
     }
+}
+
+/// Overwrites `bytes` at `offset` without moving the file's position (Unix: `pwrite`).
+#[cfg(unix)]
+fn write_all_at(file: &mut File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Overwrites `bytes` at `offset`, then goes back to the end, where appends continue.
+#[cfg(not(unix))]
+fn write_all_at(file: &mut File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)?;
+    file.seek(SeekFrom::End(0)).map(|_| ())
 }
 
 /// Fragmented MP4 while recording, finalized into a plain MP4 on a clean stop.
@@ -136,7 +149,7 @@ impl OutputSink for Mp4Recording {
             streams.audio.clone(),
             Mp4Options::default(),
         );
-        let init = writer.init_segment();
+        let init = writer.init_segment()?;
         self.writer = Some(writer);
         self.out.append(&init)
     }
@@ -145,7 +158,11 @@ impl OutputSink for Mp4Recording {
         let Some(writer) = self.writer.as_mut() else {
             return Ok(());
         };
-        if let Some(fragment) = writer.push(pkt) {
+        let pushed = writer.push(pkt);
+        if pushed.is_err() {
+            self.failed = true; // a sample MP4 cannot hold: reported once, by this write
+        }
+        if let Some(fragment) = pushed? {
             let result = self.append_fragment(&fragment.bytes).and_then(|()| {
                 if fragment.starts_with_keyframe {
                     self.out.sync()
@@ -167,11 +184,13 @@ impl OutputSink for Mp4Recording {
             return Ok(()); // not even the header reached the file
         }
         let mut first_error = None;
-        if let Some(fragment) = self.writer.as_mut().and_then(Mp4Writer::flush) {
-            match self.append_fragment(&fragment.bytes) {
+        match self.writer.as_mut().map(Mp4Writer::flush) {
+            Some(Ok(Some(fragment))) => match self.append_fragment(&fragment.bytes) {
                 Ok(()) => self.through = Some(MediaTime::MAX),
                 Err(e) => first_error = Some(e),
-            }
+            },
+            Some(Err(e)) => first_error = Some(e.into()),
+            Some(Ok(None)) | None => {}
         }
         let Some(mut writer) = self.writer.take() else {
             return first_error.map_or(Ok(()), Err);
@@ -180,7 +199,20 @@ impl OutputSink for Mp4Recording {
         // headers are blanked, so an interruption at any point leaves a playable file. With no
         // room for it, the file stays a whole fragmented MP4.
         let fragmented = self.out.bytes;
-        let finalize = writer.finalize();
+        let finalize = match writer.finalize() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(
+                    "{}: cannot finish it as a plain MP4 ({e}); it stays a fragmented MP4, which plays up to its last complete fragment",
+                    self.out.path.display()
+                );
+                return match first_error {
+                    Some(_) if self.failed => Ok(()),
+                    Some(first) => Err(first),
+                    None => Err(e.into()),
+                };
+            }
+        };
         let appended = self
             .out
             .append(&finalize.append)

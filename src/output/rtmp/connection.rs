@@ -16,7 +16,7 @@ use super::session::{Phase, PublishSession};
 use super::url::RtmpUrl;
 use super::{ReconnectPolicy, RtmpError, RtmpOptions, Shared};
 use crate::media::time::Clock;
-use crate::pipeline::stats::{OutputCounters, OutputState};
+use crate::output::counters::{OutputCounters, OutputState};
 
 /// How often a backoff wait looks for a "retry now" request.
 const RETRY_REQUEST_POLL: Duration = Duration::from_millis(100);

@@ -21,7 +21,7 @@ pub use url::{RtmpUrl, UrlError};
 use super::{OutputError, OutputSink, StreamSet};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime};
-use crate::pipeline::stats::OutputCounters;
+use crate::output::counters::OutputCounters;
 
 /// Why a destination failed, in words a streamer can act on. The key never appears.
 #[derive(Debug, thiserror::Error)]

@@ -18,7 +18,7 @@ use super::{Shared, WhipError, WhipOptions, WhipTarget};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, StreamKind};
 use crate::output::StreamSet;
-use crate::pipeline::stats::{OutputCounters, OutputState};
+use crate::output::{OutputCounters, OutputState};
 
 /// How often a backoff wait looks for a "retry now" request.
 const RETRY_REQUEST_POLL: Duration = Duration::from_millis(100);

@@ -22,12 +22,12 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::OutputCounters;
 use super::rtmp::ReconnectPolicy;
 use super::rtmp::queue::SendQueue;
 use super::{OutputError, OutputSink, StreamSet};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime};
-use crate::pipeline::stats::OutputCounters;
 
 /// A WHIP endpoint and its bearer token.
 #[derive(Clone, PartialEq, Eq)]

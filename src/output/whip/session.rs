@@ -357,9 +357,8 @@ pub fn frame_end(datagram: &[u8], video_pt: u8) -> Option<u32> {
         return None;
     }
     let (marker, pt) = (datagram[1] & 0x80 != 0, datagram[1] & 0x7f);
-    (marker && pt == video_pt).then(|| {
-        u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]])
-    })
+    (marker && pt == video_pt)
+        .then(|| u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]))
 }
 
 /// The RTP timestamp (90 kHz, modulo 2^32) [`Session::write_video`] gives a frame at `pts`.

@@ -1,0 +1,725 @@
+//! The window's state and logic, without any GUI toolkit: the settings and keys being edited,
+//! the session, the toasts, the log lines and meters shown, and what each [`Action`] does.
+//!
+//! The window ([`crate::ui`]) draws from it and collects the panels' actions while drawing;
+//! after the frame it hands them to [`AppState::apply`], then [`AppState::after_edits`] saves
+//! what the panels' fields changed.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
+use super::log::{LogLine, LogRing};
+use super::meter::Meter;
+use super::presets::PresetForm;
+use super::services::Service;
+use super::settings::{self, DestinationSettings, Keys, Settings};
+use super::{Action, Command, LiveServer, LiveTarget, Notice, Program, Session, SessionView};
+use crate::config::{Config, Preset};
+use crate::output::rtmp::RtmpUrl;
+use crate::output::whip::WhipTarget;
+
+/// How long a notification stays.
+pub const TOAST_TIME: Duration = Duration::from_secs(8);
+/// How long the window waits at startup for the stream keys (a keyring that takes longer, e.g.
+/// one asking to be unlocked, delivers them later; meanwhile the key fields are read-only).
+const KEYS_STARTUP_WAIT: Duration = Duration::from_millis(300);
+/// How long closing the window waits for the last key change to be written.
+const KEYS_EXIT_WAIT: Duration = Duration::from_secs(3);
+/// Log lines the log view keeps.
+const LOG_VIEW_LINES: usize = 300;
+
+/// How the app asks the window to repaint: at once (a key store event), or soon (a new view
+/// from the controller, shown within a tick of the preview).
+#[derive(Clone)]
+pub struct Repaint {
+    pub now: Arc<dyn Fn() + Send + Sync>,
+    pub soon: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// What a refresh found that only the window can act on.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Refreshed {
+    /// The preview page's address, newly known: the window opens it in the browser.
+    pub open_url: Option<String>,
+}
+
+/// The settings and keys as they were before a frame's edits (see [`AppState::after_edits`]).
+pub struct Edits {
+    settings: Settings,
+    keys: Keys,
+}
+
+/// What a panel that edits the settings and keys while reading the view borrows.
+pub struct Editing<'a> {
+    pub settings: &'a mut Settings,
+    pub keys: &'a mut Keys,
+    pub view: &'a SessionView,
+    /// Destinations whose stream key is shown unmasked.
+    pub shown_keys: &'a HashSet<u64>,
+}
+
+/// The window's state (see the module documentation).
+pub struct AppState {
+    pub settings: Settings,
+    pub keys: Keys,
+    /// Loads and saves the keys on its own thread (none without a config folder).
+    vault: Option<KeyVault>,
+    /// Where the keys are kept; `None` while they are still loading.
+    keys_place: Option<Place>,
+    /// Why the keyring is not used, when one was wanted.
+    no_keyring: Option<String>,
+    config_dir: Option<PathBuf>,
+    /// Built-in presets, then the CLI config file's.
+    config_presets: Vec<Preset>,
+    session: Session,
+    view: SessionView,
+    log: Arc<LogRing>,
+    log_lines: VecDeque<LogLine>,
+    log_seen: u64,
+    toasts: Vec<(Notice, Instant)>,
+    /// The software rasterizer drawing the window, if it is one (`llvmpipe`, …).
+    software_renderer: Option<String>,
+    /// The program audio's meters, left and right.
+    meters: [Meter; 2],
+    /// Destinations whose stream key is shown unmasked.
+    shown_keys: HashSet<u64>,
+    /// "Stop streaming?" is being asked.
+    confirm_stop_live: bool,
+    settings_open: bool,
+    log_open: bool,
+    /// The custom preset being typed in Settings.
+    pub preset_form: PresetForm,
+    /// Raised by a signal (SIGINT, SIGTERM): the window closes.
+    quit: Arc<AtomicBool>,
+    /// The window's size as last seen, saved on exit.
+    window_size: Option<[f32; 2]>,
+}
+
+impl AppState {
+    /// The state with settings from `config_dir` (defaults if none), its controller started;
+    /// the stream keys in the platform keyring when `keyring` allows and one answers.
+    pub fn new(
+        config_dir: Option<PathBuf>,
+        log: Arc<LogRing>,
+        keyring: KeyringUse,
+        repaint: Repaint,
+    ) -> Self {
+        let mut notices = Vec::new();
+        let settings = match config_dir.as_deref() {
+            Some(dir) => Settings::load(dir).unwrap_or_else(|e| {
+                notices.push(e.to_string());
+                Settings::default()
+            }),
+            None => Settings::default(),
+        };
+        let vault = config_dir.clone().and_then(|dir| {
+            KeyVault::start(dir, keyring, repaint.now.clone())
+                .map_err(|e| notices.push(format!("cannot start the key store: {e}")))
+                .ok()
+        });
+        let (config, config_error) = match Config::load(None) {
+            Ok(c) => (c, None),
+            Err(e) => (Config::builtin(), Some(e.to_string())),
+        };
+        let session = Session::start(repaint.soon, config.reconnect);
+        session.send(Command::PreviewRate(settings.preview_rate(false)));
+        session.send(Command::ListDevices);
+        let mut app = Self {
+            settings,
+            keys: Keys::default(),
+            // Without a config folder nothing is saved: the keys live for this run only.
+            keys_place: vault.is_none().then_some(Place::Unsaved),
+            vault,
+            no_keyring: None,
+            config_dir,
+            config_presets: config.presets,
+            session,
+            view: SessionView::default(),
+            log,
+            log_lines: VecDeque::new(),
+            log_seen: 0,
+            toasts: Vec::new(),
+            software_renderer: None,
+            meters: [Meter::default(); 2],
+            shown_keys: HashSet::new(),
+            confirm_stop_live: false,
+            settings_open: false,
+            log_open: false,
+            preset_form: PresetForm::default(),
+            quit: Arc::new(AtomicBool::new(false)),
+            window_size: None,
+        };
+        for text in notices.into_iter().chain(config_error) {
+            app.toast(true, text);
+        }
+        if let Some(event) = app.vault.as_ref().and_then(|v| v.wait(KEYS_STARTUP_WAIT)) {
+            app.on_vault_event(event);
+        }
+        app
+    }
+
+    // What the window draws.
+
+    /// The latest view from the controller.
+    pub fn view(&self) -> &SessionView {
+        &self.view
+    }
+    /// The audio meters as drawn, left and right.
+    pub fn meters(&self) -> &[Meter; 2] {
+        &self.meters
+    }
+    /// Where the stream keys are kept (`None` while they load).
+    pub fn keys_place(&self) -> Option<&Place> {
+        self.keys_place.as_ref()
+    }
+    /// Why the keyring is not used, when one was wanted.
+    pub fn no_keyring(&self) -> Option<&str> {
+        self.no_keyring.as_deref()
+    }
+    /// The notifications being shown.
+    pub fn toasts(&self) -> impl Iterator<Item = &Notice> {
+        self.toasts.iter().map(|(n, _)| n)
+    }
+    pub fn log_lines(&self) -> &VecDeque<LogLine> {
+        &self.log_lines
+    }
+    pub fn key_shown(&self, id: u64) -> bool {
+        self.shown_keys.contains(&id)
+    }
+    pub fn confirm_stop_live(&self) -> bool {
+        self.confirm_stop_live
+    }
+    pub fn settings_open(&self) -> bool {
+        self.settings_open
+    }
+    pub fn log_open(&self) -> bool {
+        self.log_open
+    }
+    /// The settings and keys to edit in place, with the view and the unmasked keys to read.
+    pub fn editing(&mut self) -> Editing<'_> {
+        Editing {
+            settings: &mut self.settings,
+            keys: &mut self.keys,
+            view: &self.view,
+            shown_keys: &self.shown_keys,
+        }
+    }
+    /// The presets that cannot be edited: built-in, then the CLI config file's.
+    pub fn builtin_presets(&self) -> &[Preset] {
+        &self.config_presets
+    }
+    /// True once a signal asked the window to close.
+    pub fn quit_requested(&self) -> bool {
+        self.quit.load(Ordering::Relaxed)
+    }
+    /// The flag a signal raises to close the window.
+    pub fn set_quit_flag(&mut self, quit: Arc<AtomicBool>) {
+        self.quit = quit;
+    }
+    /// The window's size, saved on exit.
+    pub fn set_window_size(&mut self, size: [f32; 2]) {
+        self.window_size = Some(size);
+    }
+
+    /// Every preset the app offers, valid ones only.
+    pub fn presets(&self) -> Vec<Preset> {
+        let mut all = self.config_presets.clone();
+        for spec in &self.settings.custom_presets {
+            if let Ok(p) = spec.validate(&all) {
+                all.push(p);
+            }
+        }
+        all
+    }
+
+    /// The preset picked, else the default one, else the first.
+    pub fn preset(&self) -> Preset {
+        let all = self.presets();
+        all.iter()
+            .find(|p| p.name == self.settings.preset)
+            .or_else(|| all.iter().find(|p| p.name == crate::config::DEFAULT_PRESET))
+            .or(all.first())
+            .cloned()
+            .unwrap_or_else(|| Config::builtin().presets.swap_remove(0))
+    }
+
+    /// What the program is made of, as the settings say.
+    pub fn program(&self) -> Program {
+        Program {
+            preset: self.preset(),
+            video: self.settings.video_source(),
+            audio: self.settings.audio_source(),
+            mic_gain_db: self.settings.mic_gain_db,
+            mic_muted: self.settings.mic_muted,
+        }
+    }
+
+    /// The live targets from the enabled destinations; the first problem as an error.
+    pub fn live_targets(&self) -> Result<Vec<LiveTarget>, String> {
+        if self.keys_place.is_none() {
+            return Err("the stream keys are still loading from the system keyring".into());
+        }
+        let mut targets = Vec::new();
+        for d in self.settings.destinations.iter().filter(|d| d.enabled) {
+            let key = self.keys.get(d.id);
+            let server = if d.service == Service::Whip {
+                // A WHIP server may take no token.
+                let token = (!key.is_empty()).then(|| key.to_owned());
+                LiveServer::Whip(
+                    WhipTarget::new(&d.server, token).map_err(|e| format!("{}: {e}", d.name))?,
+                )
+            } else {
+                if key.is_empty() {
+                    return Err(format!("{}: enter the stream key", d.name));
+                }
+                LiveServer::Rtmp(
+                    RtmpUrl::with_key(&d.server, key).map_err(|e| format!("{}: {e}", d.name))?,
+                )
+            };
+            targets.push(LiveTarget {
+                name: d.name.clone(),
+                server,
+            });
+        }
+        if targets.is_empty() {
+            return Err("no destination is switched on: add one and switch it on".into());
+        }
+        Ok(targets)
+    }
+
+    /// A recording's file name: `onair-` and the time (RFC 3339, `:` as `-`), in the format's
+    /// extension.
+    pub fn recording_name(&self, now: SystemTime) -> String {
+        format!(
+            "onair-{}.{}",
+            humantime::format_rfc3339_seconds(now)
+                .to_string()
+                .replace(':', "-"),
+            self.settings.record_format.extension()
+        )
+    }
+
+    /// The software rasterizer drawing the window, if it is one.
+    pub fn software_renderer(&self) -> Option<&str> {
+        self.software_renderer.as_deref()
+    }
+
+    /// The window's preview rate now, frames per second.
+    pub fn preview_rate(&self) -> u32 {
+        self.settings.preview_rate(self.software_renderer.is_some())
+    }
+
+    /// Tells the app what draws the window (OpenGL's `GL_RENDERER`): under a software
+    /// rasterizer the preview's automatic rate is lower.
+    pub fn set_renderer(&mut self, renderer: &str) {
+        self.software_renderer = is_software_renderer(renderer).then(|| renderer.to_owned());
+        if let Some(name) = &self.software_renderer {
+            tracing::info!(
+                renderer = %name,
+                "the window is drawn by a software rasterizer: the preview refreshes at {} fps unless set in Settings",
+                settings::PREVIEW_FPS_SOFTWARE
+            );
+        }
+        self.session.send(Command::PreviewRate(self.preview_rate()));
+    }
+
+    // What the window does each frame.
+
+    /// Takes the controller's latest view, its notices, key store events and new log lines;
+    /// expires old notifications and moves the meters.
+    pub fn refresh(&mut self, now: Instant) -> Refreshed {
+        let mut refreshed = Refreshed::default();
+        while let Some(event) = self.vault.as_ref().and_then(KeyVault::poll) {
+            self.on_vault_event(event);
+        }
+        if let Some(view) = self.session.view_if_newer(self.view.generation) {
+            let previous_url = self.view.preview_url.take();
+            self.view = view;
+            for n in std::mem::take(&mut self.view.notices) {
+                self.toasts.push((n, now));
+            }
+            // The page opens in the default browser once its address is known.
+            if let (None, Some(url)) = (&previous_url, &self.view.preview_url) {
+                refreshed.open_url = Some(url.clone());
+                self.toasts.push((
+                    Notice {
+                        error: false,
+                        text: format!("preview: {url}"),
+                    },
+                    now,
+                ));
+            }
+        }
+        for line in self.log.since(self.log_seen) {
+            self.log_seen = line.seq;
+            if self.log_lines.len() == LOG_VIEW_LINES {
+                self.log_lines.pop_front();
+            }
+            self.log_lines.push_back(line);
+        }
+        self.toasts
+            .retain(|(_, at)| now.duration_since(*at) < TOAST_TIME);
+        // The meters follow the newest reading at every repaint (the preview's rate while
+        // running), so their fall and hold move smoothly.
+        match self.view.levels.as_ref().and_then(|l| l.get()) {
+            Some((channels, window)) => {
+                for (m, c) in self.meters.iter_mut().zip(channels) {
+                    m.update(c, window, now);
+                }
+            }
+            None => self.meters = [Meter::default(); 2],
+        }
+        refreshed
+    }
+
+    /// The settings and keys before this frame's edits.
+    pub fn edits(&self) -> Edits {
+        Edits {
+            settings: self.settings.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+
+    /// Acts on what the panels' fields changed since `before`: keys go to the key store;
+    /// changed settings are saved, a new preview rate goes to the controller, and the
+    /// microphone's gain and mute act at once on the running microphone (atomics).
+    pub fn after_edits(&mut self, before: Edits) {
+        if self.keys != before.keys {
+            self.save_keys();
+        }
+        if self.settings != before.settings {
+            if self.settings.preview_fps != before.settings.preview_fps {
+                self.session.send(Command::PreviewRate(self.preview_rate()));
+            }
+            if let Some(controls) = &self.view.audio_controls {
+                controls.set_gain_db(self.settings.mic_gain_db);
+                controls.set_muted(self.settings.mic_muted);
+            }
+            self.save();
+        }
+    }
+
+    /// Carries out one action of the panels (or a shortcut).
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::ToggleLive => self.toggle_live(),
+            Action::StopLive => {
+                self.session.send(Command::StopLive);
+                self.confirm_stop_live = false;
+            }
+            Action::KeepLive => self.confirm_stop_live = false,
+            Action::ToggleRecording => self.toggle_recording(),
+            Action::TogglePreview => self.toggle_preview(),
+            Action::RetryNow => {
+                self.session.send(Command::RetryNow);
+            }
+            Action::ListDevices => {
+                self.session.send(Command::ListDevices);
+            }
+            Action::AddDestination => {
+                let id = self.settings.next_destination_id();
+                let mut d = DestinationSettings {
+                    id,
+                    name: format!("Destination {id}"),
+                    service: Service::Twitch,
+                    server: String::new(),
+                    enabled: true,
+                };
+                d.reset_server();
+                self.settings.destinations.push(d);
+            }
+            Action::RemoveDestination(id) => {
+                self.settings.destinations.retain(|d| d.id != id);
+                self.keys.set(id, String::new());
+                self.shown_keys.remove(&id);
+            }
+            Action::ToggleKeyShown(id) => {
+                if !self.shown_keys.remove(&id) {
+                    self.shown_keys.insert(id);
+                }
+            }
+            Action::ToggleLog => self.log_open = !self.log_open,
+            Action::ClearLog => self.log_lines.clear(),
+            Action::ToggleSettings => self.settings_open = !self.settings_open,
+            Action::EditPreset(i) => {
+                if let Some(spec) = self.settings.custom_presets.get(i) {
+                    self.preset_form.load(i, spec);
+                }
+            }
+            Action::DeletePreset(i) => {
+                let Settings {
+                    custom_presets,
+                    preset,
+                    ..
+                } = &mut self.settings;
+                self.preset_form.delete(i, custom_presets, preset);
+            }
+            Action::SavePreset(spec) => {
+                let Settings {
+                    custom_presets,
+                    preset,
+                    ..
+                } = &mut self.settings;
+                self.preset_form.save(spec, custom_presets, preset);
+            }
+            Action::CancelPresetEdit => self.preset_form = PresetForm::default(),
+            Action::PreviewWidth(px) => {
+                // Told at every layout (an atomic store), so a newly started engine hears it.
+                if let Some(picture) = &self.view.picture {
+                    picture.set_width(px);
+                }
+            }
+        }
+    }
+
+    /// Closes the settings window (its close button).
+    pub fn close_settings(&mut self) {
+        self.settings_open = false;
+    }
+
+    /// At exit: saves the settings with the window's size and waits (a little) for the last
+    /// key change to be written.
+    pub fn exit(&mut self) {
+        if let Some(size) = self.window_size {
+            self.settings.window_size = size;
+        }
+        self.save();
+        if let Some(vault) = &mut self.vault
+            && !vault.finish(KEYS_EXIT_WAIT)
+        {
+            tracing::error!(
+                "the key store did not answer within {} s; the last stream key change may not be saved",
+                KEYS_EXIT_WAIT.as_secs()
+            );
+        }
+    }
+
+    // The three big actions, also bound to keys.
+
+    fn toggle_live(&mut self) {
+        if self.view.live.since.is_some() {
+            self.confirm_stop_live = true;
+            return;
+        }
+        match self.live_targets() {
+            Ok(targets) => {
+                self.session.send(Command::GoLive {
+                    program: self.program(),
+                    targets,
+                });
+            }
+            Err(e) => self.toast(true, e),
+        }
+    }
+
+    fn toggle_recording(&mut self) {
+        if self.view.recording.since.is_some() {
+            self.session.send(Command::StopRecording);
+            return;
+        }
+        let name = self.recording_name(SystemTime::now());
+        self.session.send(Command::StartRecording {
+            program: self.program(),
+            path: self.settings.record_folder.join(name),
+            format: self.settings.record_format.format(),
+        });
+    }
+
+    fn toggle_preview(&mut self) {
+        if self.view.preview.since.is_some() {
+            self.session.send(Command::StopPreview);
+            return;
+        }
+        let addr = match self.settings.preview_addr.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                let text = format!(
+                    "preview address `{}` is not like 127.0.0.1:8787; fix it in Settings",
+                    self.settings.preview_addr
+                );
+                self.toast(true, text);
+                return;
+            }
+        };
+        self.session.send(Command::StartPreview {
+            program: self.program(),
+            dir: self.settings.hls_folder.clone(),
+            addr,
+        });
+    }
+
+    fn on_vault_event(&mut self, event: VaultEvent) {
+        match event {
+            VaultEvent::Loaded(loaded) => {
+                self.keys = loaded.keys;
+                self.keys_place = Some(loaded.place);
+                self.no_keyring = loaded.no_keyring;
+                for text in loaded.notices {
+                    self.toast(false, text);
+                }
+                for text in loaded.errors {
+                    self.toast(true, text);
+                }
+            }
+            VaultEvent::Notice(text) => self.toast(false, text),
+            VaultEvent::Error(text) => self.toast(true, text),
+        }
+    }
+
+    /// Saves the settings; a failure is a notification.
+    fn save(&mut self) {
+        let Some(dir) = self.config_dir.clone() else {
+            return;
+        };
+        if let Err(e) = self.settings.save(&dir) {
+            self.toast(true, e.to_string());
+        }
+    }
+
+    /// Queues the keys for the key store (never waits); failures come back as notifications.
+    fn save_keys(&self) {
+        if let Some(vault) = &self.vault {
+            vault.save(self.keys.clone());
+        }
+    }
+
+    fn toast(&mut self, error: bool, text: String) {
+        self.toasts.push((Notice { error, text }, Instant::now()));
+    }
+}
+
+/// Whether an OpenGL renderer string names a software rasterizer: Mesa's llvmpipe, softpipe
+/// and swrast, Google's SwiftShader, Microsoft's GDI generic renderer and Basic Render Driver.
+fn is_software_renderer(renderer: &str) -> bool {
+    let r = renderer.to_ascii_lowercase();
+    [
+        "llvmpipe",
+        "softpipe",
+        "swrast",
+        "software rasterizer",
+        "swiftshader",
+        "gdi generic",
+        "basic render driver",
+    ]
+    .iter()
+    .any(|s| r.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::settings::RecordFormat;
+
+    /// The state without a config folder (nothing saved, keys for this run only) and with no
+    /// window to repaint; its controller runs, no engine does.
+    fn state() -> AppState {
+        let noop: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {});
+        AppState::new(
+            None,
+            Arc::new(LogRing::default()),
+            KeyringUse::Off,
+            Repaint {
+                now: noop.clone(),
+                soon: noop,
+            },
+        )
+    }
+
+    #[test]
+    fn a_recording_is_named_after_the_time_in_its_format() {
+        let mut s = state();
+        assert_eq!(
+            s.recording_name(SystemTime::UNIX_EPOCH),
+            "onair-1970-01-01T00-00-00Z.mp4"
+        );
+        s.settings.record_format = RecordFormat::Flv;
+        assert_eq!(
+            s.recording_name(SystemTime::UNIX_EPOCH + Duration::from_secs(3_723)),
+            "onair-1970-01-01T01-02-03Z.flv"
+        );
+    }
+
+    #[test]
+    fn going_live_needs_a_destination_switched_on_with_its_key() {
+        let mut s = state();
+        assert_eq!(
+            s.live_targets(),
+            Err("no destination is switched on: add one and switch it on".into())
+        );
+        s.apply(Action::AddDestination);
+        let d = s.settings.destinations[0].clone();
+        assert!(d.enabled);
+        assert_eq!(
+            s.live_targets(),
+            Err(format!("{}: enter the stream key", d.name))
+        );
+        // Go live without the key: a notification, nothing started.
+        s.apply(Action::ToggleLive);
+        assert!(
+            s.toasts()
+                .any(|n| n.error && n.text.ends_with("enter the stream key"))
+        );
+        s.keys.set(d.id, "live_123".into());
+        let targets = s.live_targets().unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].name, d.name);
+        let LiveServer::Rtmp(url) = &targets[0].server else {
+            panic!("{:?}", targets[0]);
+        };
+        assert!(!url.to_string().contains("live_123"));
+        // Removing it forgets its key too.
+        s.apply(Action::RemoveDestination(d.id));
+        assert!(s.settings.destinations.is_empty());
+        assert_eq!(s.keys.get(d.id), "");
+    }
+
+    /// A WHIP destination goes live to its endpoint, with its bearer token if one is set (a
+    /// WHIP server may take none); the token never shows; a bad endpoint is a named error.
+    #[test]
+    fn a_whip_destination_goes_live_with_or_without_its_token() {
+        let mut s = state();
+        s.apply(Action::AddDestination);
+        let id = s.settings.destinations[0].id;
+        s.settings.destinations[0].service = Service::Whip;
+        s.settings.destinations[0].server = "https://whip.example.com/whip/room".into();
+        let targets = s.live_targets().unwrap();
+        let LiveServer::Whip(target) = &targets[0].server else {
+            panic!("{:?}", targets[0]);
+        };
+        assert!(!target.has_token());
+        s.keys.set(id, "t0ken_secret".into());
+        let targets = s.live_targets().unwrap();
+        let LiveServer::Whip(target) = &targets[0].server else {
+            panic!("{:?}", targets[0]);
+        };
+        assert!(target.has_token());
+        assert!(!format!("{target} {target:?}").contains("t0ken_secret"));
+        s.settings.destinations[0].server = "rtmp://not-whip/app".into();
+        let e = s.live_targets().unwrap_err();
+        assert!(e.contains("bad WHIP URL"), "{e}");
+    }
+
+    #[test]
+    fn stopping_the_stream_asks_first() {
+        let mut s = state();
+        s.view.live.since = Some(Instant::now());
+        s.apply(Action::ToggleLive);
+        assert!(s.confirm_stop_live());
+        s.apply(Action::KeepLive);
+        assert!(!s.confirm_stop_live());
+    }
+
+    #[test]
+    fn a_bad_preview_address_is_a_notification() {
+        let mut s = state();
+        s.settings.preview_addr = "localhost".into();
+        s.apply(Action::TogglePreview);
+        assert!(s.toasts().any(|n| n.error
+            && n.text
+                == "preview address `localhost` is not like 127.0.0.1:8787; fix it in Settings"));
+    }
+}

@@ -1,0 +1,168 @@
+//! The action bar: Go live, Record, Preview in browser (with their shortcuts), Log and
+//! Settings, and one status line per action.
+
+use eframe::egui::{self, Color32, RichText};
+
+use super::{ALARM, GOOD, WARN, bytes, elapsed};
+use crate::app::{Action, SessionView};
+use crate::output::OutputState;
+
+pub fn show(ui: &mut egui::Ui, view: &SessionView, actions: &mut Vec<Action>) {
+    ui.add_space(6.0);
+    ui.horizontal(|ui| {
+        let live = view.live.since.is_some();
+        let big = |text: &str| RichText::new(text).size(20.0).strong();
+        let go = egui::Button::new(big(if live { "Stop streaming" } else { "Go live" }))
+            .fill(if live {
+                ALARM
+            } else {
+                Color32::from_rgb(0x2a, 0x6a, 0xd0)
+            })
+            .min_size(egui::vec2(170.0, 44.0));
+        if ui
+            .add_enabled(!view.live.stopping, go)
+            .on_hover_text("Ctrl+L")
+            .clicked()
+        {
+            actions.push(Action::ToggleLive);
+        }
+        let recording = view.recording.since.is_some();
+        let rec = egui::Button::new(big(if recording {
+            "Stop recording"
+        } else {
+            "Record"
+        }))
+        .min_size(egui::vec2(150.0, 44.0));
+        if ui
+            .add_enabled(!view.recording.stopping, rec)
+            .on_hover_text("Ctrl+R")
+            .clicked()
+        {
+            actions.push(Action::ToggleRecording);
+        }
+        let previewing = view.preview.since.is_some();
+        let prev = egui::Button::new(big(if previewing {
+            "Stop preview"
+        } else {
+            "Preview in browser"
+        }))
+        .min_size(egui::vec2(190.0, 44.0));
+        if ui
+            .add_enabled(!view.preview.stopping, prev)
+            .on_hover_text("Ctrl+P")
+            .clicked()
+        {
+            actions.push(Action::TogglePreview);
+        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui.button("Log").clicked() {
+                actions.push(Action::ToggleLog);
+            }
+            if ui.button("Settings").clicked() {
+                actions.push(Action::ToggleSettings);
+            }
+        });
+    });
+    // One status line per action.
+    ui.horizontal_wrapped(|ui| {
+        let status = if view.live.stopping {
+            RichText::new("Live: stopping…").color(WARN)
+        } else if view.live.since.is_some() {
+            RichText::new(format!("LIVE {}", elapsed(&view.live)))
+                .color(GOOD)
+                .strong()
+        } else {
+            RichText::new("Live: idle").weak()
+        };
+        ui.label(status);
+        ui.separator();
+        let status = match (&view.recording_output, view.recording.since) {
+            _ if view.recording.stopping => {
+                RichText::new("Recording: finishing the file…").color(WARN)
+            }
+            (Some(o), Some(_)) if o.state == OutputState::Failed => RichText::new(format!(
+                "Recording failed: {}",
+                o.last_error.as_deref().unwrap_or("error")
+            ))
+            .color(ALARM),
+            (o, Some(_)) => RichText::new(format!(
+                "REC {} {}",
+                elapsed(&view.recording),
+                bytes(o.as_ref().map_or(0, |o| o.bytes))
+            ))
+            .color(ALARM)
+            .strong(),
+            (_, None) => RichText::new("Recording: idle").weak(),
+        };
+        ui.label(status);
+        ui.separator();
+        match (&view.preview_url, view.preview.since) {
+            (Some(url), Some(_)) => {
+                ui.label(RichText::new("Preview:").color(GOOD));
+                ui.hyperlink(url);
+            }
+            (None, Some(_)) => {
+                ui.label(RichText::new("Preview: starting…").color(WARN));
+            }
+            _ => {
+                ui.label(RichText::new("Preview: idle").weak());
+            }
+        }
+    });
+    ui.add_space(4.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+
+    /// The bar alone, over `view`; returns what the clicks asked for, frame by frame.
+    fn bar(view: SessionView) -> Harness<'static, (SessionView, Vec<Action>)> {
+        Harness::new_ui_state(
+            |ui, (view, actions): &mut (SessionView, Vec<Action>)| show(ui, view, actions),
+            (view, Vec::new()),
+        )
+    }
+
+    #[test]
+    fn each_button_asks_for_its_action() {
+        let mut h = bar(SessionView::default());
+        h.run();
+        assert!(h.state().1.is_empty(), "drawing alone asks for nothing");
+        for (label, action) in [
+            ("Go live", Action::ToggleLive),
+            ("Record", Action::ToggleRecording),
+            ("Preview in browser", Action::TogglePreview),
+            ("Log", Action::ToggleLog),
+            ("Settings", Action::ToggleSettings),
+        ] {
+            h.state_mut().1.clear();
+            h.get_by_label(label).click();
+            h.run();
+            assert_eq!(h.state().1, [action], "{label}");
+        }
+    }
+
+    #[test]
+    fn while_live_the_button_stops_and_while_stopping_it_is_disabled() {
+        let mut view = SessionView::default();
+        view.live.since = Some(Instant::now());
+        let mut h = bar(view);
+        h.run();
+        assert!(h.query_by_label("Go live").is_none());
+        h.get_by_label("Stop streaming").click();
+        h.run();
+        assert_eq!(h.state().1, [Action::ToggleLive]);
+        h.state_mut().0.live.stopping = true;
+        h.state_mut().1.clear();
+        h.run();
+        h.get_by_label("Stop streaming").click();
+        h.run();
+        assert!(h.state().1.is_empty(), "a disabled button asks for nothing");
+    }
+}

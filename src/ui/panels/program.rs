@@ -1,0 +1,231 @@
+//! The program: the preset, the video and audio sources and their devices (fixed while
+//! anything runs), with why a wanted kind of device is missing.
+
+use eframe::egui::{self, RichText};
+
+use super::WARN;
+use crate::app::settings::{AudioChoice, ScreenChoice, VideoChoice};
+use crate::app::{Action, AppState};
+use crate::capture::Corner;
+use crate::capture::devices::Devices;
+use crate::config::Preset;
+
+pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: &mut Vec<Action>) {
+    ui.heading("Program");
+    let running = app.view().engine_running;
+    let devices = app.view().devices.clone();
+    let listing = app.view().listing_devices;
+    egui::Grid::new("program").num_columns(2).show(ui, |ui| {
+        let label = ui.label("Preset");
+        ui.add_enabled_ui(!running, |ui| {
+            egui::ComboBox::from_id_salt("preset")
+                .selected_text(&app.settings.preset)
+                .show_ui(ui, |ui| {
+                    for p in presets {
+                        let text = format!(
+                            "{}  ({}×{} {} fps, {} kbit/s)",
+                            p.name, p.width, p.height, p.fps, p.video_kbps
+                        );
+                        ui.selectable_value(&mut app.settings.preset, p.name.clone(), text);
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        ui.end_row();
+
+        let s = &mut app.settings;
+        let label = ui.label("Video");
+        ui.add_enabled_ui(!running, |ui| {
+            let choices = [
+                (VideoChoice::TestPattern, "Test pattern"),
+                (VideoChoice::Screen, "Screen or window"),
+                (VideoChoice::Camera, "Camera"),
+                (VideoChoice::ScreenAndCamera, "Screen + camera"),
+                (VideoChoice::None, "None"),
+            ];
+            choose(ui, "video", &mut s.video, &choices, label.id);
+        });
+        ui.end_row();
+        let screen = matches!(s.video, VideoChoice::Screen | VideoChoice::ScreenAndCamera);
+        let camera = matches!(s.video, VideoChoice::Camera | VideoChoice::ScreenAndCamera);
+        if screen {
+            let label = ui.label("Screen");
+            ui.add_enabled_ui(!running, |ui| {
+                egui::ComboBox::from_id_salt("screen")
+                    .selected_text(screen_name(&s.screen, devices.as_deref()))
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        for d in devices.iter().flat_map(|d| &d.screens) {
+                            let choice = ScreenChoice::Monitor(d.id.parse().unwrap_or(0));
+                            let text = format!("Screen {}: {} ({})", d.id, d.name, d.detail);
+                            ui.selectable_value(&mut s.screen, choice, text);
+                        }
+                        for d in devices.iter().flat_map(|d| &d.windows) {
+                            let choice = ScreenChoice::Window(d.id.clone());
+                            let text = format!("Window: {} ({})", d.name, d.detail);
+                            ui.selectable_value(&mut s.screen, choice, text);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.end_row();
+        }
+        if camera {
+            let label = ui.label("Camera");
+            ui.add_enabled_ui(!running, |ui| {
+                let cameras = devices.as_deref().map_or(&[][..], |d| &d.cameras[..]);
+                let selected = cameras
+                    .iter()
+                    .find(|c| c.id == s.camera.to_string())
+                    .map_or(format!("camera {}", s.camera), |c| c.name.clone());
+                egui::ComboBox::from_id_salt("camera")
+                    .selected_text(selected)
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        for d in cameras {
+                            let index = d.id.parse().unwrap_or(0);
+                            ui.selectable_value(&mut s.camera, index, &d.name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.end_row();
+        }
+        if s.video == VideoChoice::ScreenAndCamera {
+            let label = ui.label("Camera box");
+            ui.add_enabled_ui(!running, |ui| {
+                ui.horizontal(|ui| {
+                    let corners = [
+                        (Corner::TopLeft, "Top left"),
+                        (Corner::TopRight, "Top right"),
+                        (Corner::BottomLeft, "Bottom left"),
+                        (Corner::BottomRight, "Bottom right"),
+                    ];
+                    choose(ui, "pip_corner", &mut s.pip_corner, &corners, label.id);
+                    ui.add(
+                        egui::Slider::new(&mut s.pip_percent, 5..=100)
+                            .suffix(" % wide")
+                            .text(""),
+                    )
+                    .labelled_by(label.id);
+                });
+            });
+            ui.end_row();
+        }
+
+        let label = ui.label("Audio");
+        ui.add_enabled_ui(!running, |ui| {
+            let choices = [
+                (AudioChoice::Tone, "Sync tone"),
+                (AudioChoice::Microphone, "Microphone"),
+                (AudioChoice::MicrophoneAndTone, "Microphone + sync tone"),
+                (AudioChoice::None, "None"),
+            ];
+            choose(ui, "audio", &mut s.audio, &choices, label.id);
+        });
+        ui.end_row();
+        if matches!(
+            s.audio,
+            AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
+        ) {
+            let label = ui.label("Microphone");
+            ui.add_enabled_ui(!running, |ui| {
+                let mics = devices.as_deref().map_or(&[][..], |d| &d.microphones[..]);
+                let selected = if s.microphone.is_empty() {
+                    "Default input".to_owned()
+                } else {
+                    mics.iter()
+                        .find(|m| m.id == s.microphone)
+                        .map_or(s.microphone.clone(), |m| m.name.clone())
+                };
+                egui::ComboBox::from_id_salt("microphone")
+                    .selected_text(selected)
+                    .width(220.0)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut s.microphone, String::new(), "Default input");
+                        for m in mics {
+                            ui.selectable_value(&mut s.microphone, m.id.clone(), &m.name);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+            ui.end_row();
+        }
+        if screen || camera || s.audio != AudioChoice::Tone && s.audio != AudioChoice::None {
+            ui.label("");
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(!listing, egui::Button::new("Rescan devices"))
+                    .clicked()
+                {
+                    actions.push(Action::ListDevices);
+                }
+                if listing {
+                    ui.spinner();
+                }
+            });
+            ui.end_row();
+        }
+    });
+    // Why a wanted kind of device is missing, in the lister's words.
+    if let Some(d) = &devices {
+        let s = &app.settings;
+        let wanted = |prefix: &str| match prefix {
+            "screens" | "windows" => {
+                matches!(s.video, VideoChoice::Screen | VideoChoice::ScreenAndCamera)
+            }
+            "cameras" => matches!(s.video, VideoChoice::Camera | VideoChoice::ScreenAndCamera),
+            _ => matches!(
+                s.audio,
+                AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
+            ),
+        };
+        for e in &d.errors {
+            let kind = e.split(':').next().unwrap_or_default();
+            if wanted(kind) {
+                ui.label(RichText::new(e).color(WARN));
+            }
+        }
+    }
+    if running {
+        ui.weak("The preset and sources apply once everything is stopped.");
+    }
+}
+
+/// A combo box over a few fixed choices.
+fn choose<T: PartialEq + Copy>(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut T,
+    choices: &[(T, &str)],
+    label: egui::Id,
+) {
+    let selected = choices
+        .iter()
+        .find(|(c, _)| c == value)
+        .map_or("", |(_, t)| t);
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            for (c, text) in choices {
+                ui.selectable_value(value, *c, *text);
+            }
+        })
+        .response
+        .labelled_by(label);
+}
+
+fn screen_name(choice: &ScreenChoice, devices: Option<&Devices>) -> String {
+    match choice {
+        ScreenChoice::Monitor(i) => devices
+            .and_then(|d| d.screens.iter().find(|s| s.id == i.to_string()))
+            .map_or(format!("Screen {i}"), |s| format!("Screen {i}: {}", s.name)),
+        ScreenChoice::Window(id) => devices
+            .and_then(|d| d.windows.iter().find(|w| w.id == *id))
+            .map_or(format!("Window {id}"), |w| format!("Window: {}", w.name)),
+    }
+}

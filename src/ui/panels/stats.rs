@@ -1,0 +1,164 @@
+//! The stats: CPU, memory, frame rate, encode time, skipped frames; per output its state,
+//! drops, bitrate, data and congestion; the bitrate and encode-time graphs.
+
+use eframe::egui::{self, Color32};
+use egui_plot::{Line, Plot, PlotPoints};
+
+use super::{ALARM, GOOD, WARN, bytes, live_state};
+use crate::app::SessionView;
+use crate::config::Preset;
+use crate::output::OutputSnapshot;
+
+/// OBS's colours: warn above the first threshold, alarm above the second.
+fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
+    if value > alarm {
+        ALARM
+    } else if value > warn {
+        WARN
+    } else {
+        Color32::PLACEHOLDER
+    }
+}
+
+pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
+    ui.heading("Stats");
+    let preset = presets
+        .iter()
+        .find(|p| Some(&p.name) == view.preset.as_ref());
+    egui::Grid::new("engine_stats")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            ui.label("CPU usage");
+            ui.label(view.cpu_percent.map_or("–".into(), |c| format!("{c:.1} %")));
+            ui.end_row();
+            ui.label("Memory");
+            ui.label(view.memory_bytes.map_or("–".into(), bytes));
+            ui.end_row();
+            if let (Some(s), Some(p)) = (&view.stats, &preset) {
+                let target = f64::from(p.fps);
+                ui.label("FPS");
+                let fps_colour = if view.fps < 0.8 * target {
+                    ALARM
+                } else if view.fps < 0.95 * target {
+                    WARN
+                } else {
+                    Color32::PLACEHOLDER
+                };
+                ui.colored_label(fps_colour, format!("{:.1} / {}", view.fps, p.fps));
+                ui.end_row();
+                let interval_ms = 1000.0 / target;
+                ui.label("Encode time per frame");
+                ui.colored_label(
+                    level(view.encode_ms, 0.75 * interval_ms, interval_ms),
+                    format!("{:.2} ms", view.encode_ms),
+                );
+                ui.end_row();
+                let total = (s.video.captured).max(1) as f64;
+                let skipped = s.video.dropped_encoder_queue + s.video.encoder_skipped;
+                let pct = skipped as f64 / total * 100.0;
+                ui.label("Frames skipped (encoding lag)");
+                ui.colored_label(level(pct, 1.0, 5.0), format!("{skipped} ({pct:.1} %)"));
+                ui.end_row();
+            }
+        });
+    let outputs: Vec<&OutputSnapshot> = view
+        .destinations
+        .iter()
+        .filter_map(|d| d.output.as_ref())
+        .chain(view.recording_output.as_ref())
+        .chain(view.preview_output.as_ref())
+        .collect();
+    if !outputs.is_empty() {
+        ui.add_space(6.0);
+        egui::Grid::new("output_stats")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in [
+                    "output",
+                    "status",
+                    "dropped (network)",
+                    "bitrate",
+                    "total data",
+                    "congestion",
+                ] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for o in outputs {
+                    ui.label(&o.name);
+                    let (text, colour) = live_state(Some(o));
+                    ui.colored_label(
+                        colour,
+                        if o.kind == "rtmp" {
+                            text
+                        } else {
+                            format!("{:?}", o.state).to_lowercase()
+                        },
+                    );
+                    let sent = o.packets.max(1) as f64;
+                    let pct = o.dropped_network as f64 / sent * 100.0;
+                    ui.colored_label(
+                        level(pct, 1.0, 5.0),
+                        format!("{} ({pct:.1} %)", o.dropped_network),
+                    );
+                    let kbps = view
+                        .history
+                        .back()
+                        .and_then(|h| h.bitrates.iter().find(|(n, _)| *n == o.name))
+                        .map_or(0.0, |(_, k)| *k);
+                    ui.label(format!("{kbps:.0} kbit/s"));
+                    ui.label(bytes(o.bytes));
+                    let c = o.congestion_milli as f64 / 1000.0;
+                    let colour = if c >= 0.67 {
+                        ALARM
+                    } else if c >= 0.33 {
+                        WARN
+                    } else {
+                        GOOD
+                    };
+                    ui.colored_label(colour, format!("{:.0} %", c * 100.0));
+                    ui.end_row();
+                }
+            });
+    }
+    if view.history.len() > 1 {
+        ui.add_space(6.0);
+        ui.label("Bitrate per output (kbit/s), last 5 minutes");
+        let mut names: Vec<String> = Vec::new();
+        for p in &view.history {
+            for (n, _) in &p.bitrates {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        Plot::new("bitrates")
+            .height(140.0)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                for name in &names {
+                    let points: Vec<[f64; 2]> = view
+                        .history
+                        .iter()
+                        .filter_map(|p| {
+                            p.bitrates
+                                .iter()
+                                .find(|(n, _)| n == name)
+                                .map(|(_, k)| [p.t, *k])
+                        })
+                        .collect();
+                    plot.line(Line::new(name.clone(), PlotPoints::from(points)));
+                }
+            });
+        ui.label("Encode time per frame (ms)");
+        Plot::new("encode_time")
+            .height(110.0)
+            .allow_scroll(false)
+            .show(ui, |plot| {
+                let points: Vec<[f64; 2]> =
+                    view.history.iter().map(|p| [p.t, p.encode_ms]).collect();
+                plot.line(Line::new("encode", PlotPoints::from(points)));
+            });
+    }
+}

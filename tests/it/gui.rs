@@ -1,0 +1,325 @@
+//! The desktop app, driven by egui_kittest: the real `OnairApp` over the real engine with the
+//! test sources, clicked like a person would, judged by ffprobe and a real nginx-rtmp.
+//! Rendering (for the image snapshots) is wgpu on Mesa's lavapipe: no display needed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::gui::{harness, run_until};
+use crate::common::peers::{Nginx, NginxOptions};
+use crate::common::*;
+use eframe::egui;
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use onair::pipeline::OutputState;
+use onair::ui::OnairApp;
+
+/// Writes the app's settings (and keys) into `dir` before it starts.
+fn write_settings(dir: &Path, gui: &str, keys: &str) {
+    std::fs::write(dir.join("gui.toml"), gui).unwrap();
+    if !keys.is_empty() {
+        std::fs::write(dir.join("keys.toml"), keys).unwrap();
+    }
+}
+
+/// An image snapshot that tolerates a few pixels (a figure's antialiasing at a mask's edge),
+/// far fewer than any real change of the view (one masked key is hundreds).
+fn snapshot(h: &mut Harness<'static, OnairApp>, name: &str) {
+    h.snapshot_options(
+        name,
+        &egui_kittest::SnapshotOptions::new().max_failed_pixels(100),
+    );
+}
+
+/// Masks the CPU and memory figures, which change from run to run.
+fn mask_figures(h: &mut Harness<'static, OnairApp>) {
+    for label in ["CPU usage", "Memory"] {
+        let r = h.get_by_label(label).rect();
+        h.mask(egui::Rect::from_min_max(
+            egui::pos2(r.right(), r.top() - 2.0),
+            egui::pos2(r.right() + 200.0, r.bottom() + 2.0),
+        ));
+    }
+}
+
+fn settings_with(record_folder: &Path, extra: &str) -> String {
+    format!(
+        "preset = \"480p30\"\nrecord_folder = \"{}\"\nhls_folder = \"{}\"\n{extra}",
+        record_folder.display(),
+        record_folder.join("hls").display()
+    )
+}
+
+#[test]
+fn record_then_stop_leaves_a_playable_file() {
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    h.get_by_label("Record").click();
+    run_until(&mut h, "3 s of recording", |a| {
+        a.view()
+            .recording
+            .since
+            .is_some_and(|t| t.elapsed() >= Duration::from_secs(3))
+            && a.view()
+                .recording_output
+                .as_ref()
+                .is_some_and(|o| o.bytes > 0)
+    });
+    assert!(h.query_by_label_contains("REC 0:00:0").is_some());
+    h.get_by_label("Stop recording").click();
+    run_until(&mut h, "the engine to stop", |a| {
+        !a.view().engine_running && a.view().recording.since.is_none()
+    });
+    assert!(h.query_by_label("Record").is_some());
+    let files: Vec<_> = std::fs::read_dir(takes.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let p = probe(&files[0]);
+    let v = stream(&p, "video");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(854), Some(480))
+    );
+    assert!(num(&v["nb_read_frames"]) >= 90.0, "{p}");
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac");
+    let errors = decode_errors(&files[0], &[]);
+    assert!(errors.is_empty(), "{errors}");
+}
+
+#[test]
+fn go_live_to_a_local_nginx_then_stop_after_confirming() {
+    let nginx = Nginx::start(NginxOptions::default());
+    let config = tempdir();
+    let takes = tempdir();
+    let server = format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port());
+    let destination = format!(
+        "[[destinations]]\nid = 1\nname = \"Local nginx\"\nservice = \"Custom\"\nserver = \"{server}\"\nenabled = true\n"
+    );
+    write_settings(
+        config.path(),
+        &settings_with(takes.path(), &destination),
+        "[keys]\n1 = \"guikey\"\n",
+    );
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    h.get_by_label("Go live").click();
+    // Live (connected and publishing) for 3 s: at least 3 s of media reached nginx.
+    let live_at = std::cell::Cell::new(None::<Instant>);
+    run_until(&mut h, "live for 3 s", |a| {
+        let live = a
+            .view()
+            .destinations
+            .first()
+            .and_then(|d| d.output.as_ref())
+            .is_some_and(|o| o.state == OutputState::Live);
+        if live && live_at.get().is_none() {
+            live_at.set(Some(Instant::now()));
+        }
+        live && live_at
+            .get()
+            .is_some_and(|t| t.elapsed() >= Duration::from_secs(3))
+    });
+    assert!(
+        h.query_all_by_label("live").count() >= 1,
+        "the destination shows it is live"
+    );
+    assert!(h.query_by_label_contains("guikey").is_none());
+    // Ctrl+L asks before stopping.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::L);
+    h.run_steps(2);
+    assert!(h.query_by_label("Stop streaming?").is_some());
+    let stop_buttons = h.get_all_by_label("Stop streaming").collect::<Vec<_>>();
+    stop_buttons.last().unwrap().click();
+    run_until(&mut h, "the stream to stop", |a| !a.view().engine_running);
+    nginx.wait_recording_closed(Duration::from_secs(10));
+    let recordings = nginx.recordings();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let p = probe(&recordings[0]);
+    assert!(num(&stream(&p, "video")["nb_read_frames"]) >= 60.0, "{p}");
+    let errors = decode_errors(&recordings[0], &[]);
+    assert!(errors.is_empty(), "{errors}");
+}
+
+/// The app, started, with no destination and fixed folder names (a picture may show them;
+/// nothing is recorded there).
+fn app_with_fixed_folders(config: &Path) -> Harness<'static, OnairApp> {
+    write_settings(
+        config,
+        &settings_with(Path::new("/tmp/onair-gui-test"), ""),
+        "",
+    );
+    let mut h = harness(config);
+    h.run_steps(2);
+    h
+}
+
+#[test]
+fn an_invalid_preset_shows_its_error_as_you_type() {
+    let config = tempdir();
+    let mut h = app_with_fixed_folders(config.path());
+    h.get_by_label("Settings").click();
+    // The click asks for the window (applied after the frame); it draws from the next one.
+    h.run_steps(3);
+    // The new-preset form starts empty: the name is what is missing.
+    assert!(h.query_by_label("name: must not be empty").is_some());
+    h.get_by_label("Name").click();
+    h.run_steps(1);
+    h.get_by_label("Name").type_text("wide-1080p");
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("name:").is_none());
+    h.get_by_label("Width").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Width").type_text("1921");
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("width: 1921 must be even").is_some(),
+        "no width error shown"
+    );
+    // The preset cannot be added while it is invalid.
+    assert!(h.get_by_label("Add preset").accesskit_node().is_disabled());
+    // Click away so no text cursor blinks in the picture.
+    h.get_by_label("Presets").click();
+    h.run_steps(2);
+    mask_figures(&mut h);
+    snapshot(&mut h, "settings_invalid_preset");
+}
+
+/// The window's preview rate is automatic until chosen: 15 fps, 5 when the window is drawn by a
+/// software rasterizer (the real window reads OpenGL's renderer; here it is told one). Choosing
+/// a rate is saved; ticking Automatic again forgets it.
+#[test]
+fn the_preview_rate_is_automatic_until_chosen() {
+    let config = tempdir();
+    let mut h = app_with_fixed_folders(config.path());
+    assert_eq!(h.state().preview_rate(), 15);
+    h.state_mut()
+        .set_renderer("llvmpipe (LLVM 15.0.6, 256 bits)");
+    assert_eq!(h.state().preview_rate(), 5);
+    h.get_by_label("Settings").click();
+    // The click asks for the window (applied after the frame); it draws from the next one.
+    h.run_steps(3);
+    assert!(
+        h.query_by_label_contains("5 fps here, as the window is drawn in software (llvmpipe")
+            .is_some(),
+        "the reason for the lower rate is not shown"
+    );
+    // The slider and its number field are greyed out while automatic.
+    let rate_disabled = |h: &Harness<'static, OnairApp>| {
+        let nodes: Vec<bool> = h
+            .query_all_by_label("Window preview (fps)")
+            .map(|n| n.accesskit_node().is_disabled())
+            .collect();
+        assert!(!nodes.is_empty(), "no preview rate control");
+        nodes.iter().all(|d| *d)
+    };
+    assert!(rate_disabled(&h));
+    h.get_by_label("Automatic").click();
+    h.run_steps(2);
+    assert!(!rate_disabled(&h));
+    // Unticked, the rate in force becomes the chosen one, and is saved.
+    assert_eq!(h.state().settings().preview_fps, Some(5));
+    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(saved.contains("preview_fps = 5"), "{saved}");
+    h.get_by_label("Automatic").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings().preview_fps, None);
+    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(!saved.contains("preview_fps"), "{saved}");
+    // A GPU: the automatic rate is 15 again.
+    h.state_mut()
+        .set_renderer("Mesa Intel(R) UHD Graphics 620 (KBL GT2)");
+    assert_eq!(h.state().preview_rate(), 15);
+}
+
+#[test]
+fn the_stream_key_is_masked_until_shown() {
+    let config = tempdir();
+    let takes = tempdir();
+    let destination = "[[destinations]]\nid = 7\nname = \"Twitch\"\nservice = \"Twitch\"\nserver = \"rtmp://live.twitch.tv/app\"\nenabled = true\n";
+    write_settings(
+        config.path(),
+        &settings_with(takes.path(), destination),
+        "[keys]\n7 = \"live_123_secret\"\n",
+    );
+    let mut h = harness(config.path());
+    h.run_steps(3);
+    assert!(h.query_by_label_contains("live_123_secret").is_none());
+    assert_eq!(h.query_all_by_value("live_123_secret").count(), 0);
+    mask_figures(&mut h);
+    snapshot(&mut h, "main_window_key_masked");
+    h.get_by_label("Show").click();
+    h.run_steps(2);
+    assert!(h.query_all_by_value("live_123_secret").count() >= 1);
+    h.get_by_label("Hide").click();
+    h.run_steps(2);
+    assert_eq!(h.query_all_by_value("live_123_secret").count(), 0);
+    // Settings keep the key apart from everything else.
+    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(!gui.contains("secret"));
+}
+
+/// A WHIP destination made in the window: picked from the services, its endpoint typed in, its
+/// key field called "Bearer token" and masked until shown; the settings keep the kind and the
+/// endpoint, the token only in the key store (keys.toml here).
+#[test]
+fn a_whip_destination_keeps_its_kind_and_masks_its_token() {
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(3);
+    // A click's Action is applied after its frame; the next frames draw the result.
+    h.get_by_label("Add destination").click();
+    h.run_steps(3);
+    h.get_by_role_and_label(Role::ComboBox, "Service").click();
+    h.run_steps(2);
+    // The popup's entry is the last match.
+    let entries: Vec<_> = h
+        .query_all_by_label_contains("WHIP (WebRTC) server")
+        .collect();
+    entries.last().expect("a WHIP service").click();
+    h.run_steps(2);
+    let endpoint = "https://whip.example.com/whip/my-stream";
+    h.get_by_label("Server").click();
+    h.run_steps(1);
+    h.get_by_label("Server").type_text(endpoint);
+    h.run_steps(2);
+    h.get_by_label("Bearer token").click();
+    h.run_steps(1);
+    h.get_by_label("Bearer token")
+        .type_text("whip_t0ken_secret");
+    h.run_steps(2);
+    assert!(h.query_by_label("Stream key").is_none());
+    assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
+    assert!(h.query_by_label_contains("whip_t0ken_secret").is_none());
+    h.get_by_label("Show").click();
+    h.run_steps(2);
+    assert!(h.query_all_by_value("whip_t0ken_secret").count() >= 1);
+    h.get_by_label("Hide").click();
+    h.run_steps(2);
+    assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
+
+    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(gui.contains("service = \"Whip\""), "{gui}");
+    assert!(gui.contains(endpoint), "{gui}");
+    assert!(!gui.contains("t0ken"), "{gui}");
+    // The key store writes on its own thread.
+    let keys = config.path().join("keys.toml");
+    run_until(&mut h, "the token saved", |_| {
+        std::fs::read_to_string(&keys).is_ok_and(|k| k.contains("whip_t0ken_secret"))
+    });
+    // Read back as a WHIP target by a new window over the same settings.
+    drop(h);
+    let h = harness(config.path());
+    let d = &h.state().settings().destinations;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].service, onair::app::services::Service::Whip);
+}

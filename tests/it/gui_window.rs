@@ -1,0 +1,248 @@
+//! The real binary opens its window on a virtual display (Xvfb), draws something, and quits
+//! cleanly from the keyboard, as a person would.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+
+/// A private X server (race-free display number, no reset), and commands run on it.
+struct Display(crate::common::desktop::Xvfb);
+
+impl Display {
+    fn start() -> Display {
+        Display(crate::common::desktop::Xvfb::start(1280, 800))
+    }
+
+    /// The real binary with its window on this display and its settings in `config`.
+    fn open_app(&self, config: &std::path::Path) -> std::process::Child {
+        self.command(env!("CARGO_BIN_EXE_onair"))
+            .env("ONAIR_CONFIG_DIR", config)
+            // Warnings, the renderer line, and a line per repaint (see `repaints_per_second`).
+            .env("RUST_LOG", "warn,onair::ui=trace,onair::app=info")
+            .env("NO_COLOR", "1")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("DISPLAY", format!(":{}", self.0.number()));
+        c
+    }
+}
+
+/// The id of the window named `onair`, once it is mapped.
+fn find_window(display: &Display) -> String {
+    let mut id = String::new();
+    wait_for(Duration::from_secs(30), "the onair window", || {
+        let out = display
+            .command("xdotool")
+            .args(["search", "--onlyvisible", "--name", "^onair$"])
+            .output()
+            .unwrap();
+        id = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        !id.is_empty()
+    });
+    id
+}
+
+/// Standard deviation of the screen's grey levels (0 for a blank screen), from ImageMagick.
+fn screen_spread(display: &Display, png: &std::path::Path) -> f64 {
+    run_ok(display.command("import").args(["-window", "root"]).arg(png));
+    let out = run_ok(Command::new("convert").arg(png).args([
+        "-colorspace",
+        "Gray",
+        "-format",
+        "%[fx:standard_deviation]",
+        "info:",
+    ]));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn the_window_opens_renders_and_quits_cleanly() {
+    let display = Display::start();
+    let config = tempdir();
+    let shot = config.path().join("screen.png");
+    let child = display.open_app(config.path());
+    let window = find_window(&display);
+    // Give it a few frames to draw: a blank screen has a spread of exactly 0.
+    let mut spread = 0.0;
+    wait_for(Duration::from_secs(20), "the window to draw", || {
+        spread = screen_spread(&display, &shot);
+        spread > 0.02
+    });
+    println!("screen grey-level spread with the window drawn: {spread:.3}");
+
+    // Ctrl+Q closes it; it exits 0 and leaves its settings behind.
+    // No window manager on Xvfb: give the window the input focus directly, then type.
+    run_ok(
+        display
+            .command("xdotool")
+            .args(["windowfocus", "--sync", &window]),
+    );
+    run_ok(display.command("xdotool").args(["key", "ctrl+q"]));
+    let out = wait_success(child);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("ERROR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(config.path().join("gui.toml").exists());
+}
+
+#[test]
+fn sigterm_closes_the_window_cleanly() {
+    let display = Display::start();
+    let config = tempdir();
+    let child = display
+        .command(env!("CARGO_BIN_EXE_onair"))
+        .env("ONAIR_CONFIG_DIR", config.path())
+        .env_remove("WAYLAND_DISPLAY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    find_window(&display);
+    terminate(child);
+}
+
+#[test]
+fn without_a_display_the_error_says_what_to_do() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onair"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open the window") && err.contains("onair broadcast"),
+        "{err}"
+    );
+}
+
+/// Closing the window while recording finishes the file first: Ctrl+R starts a recording,
+/// Ctrl+Q closes the window mid-take, and what was recorded is a whole, playable MP4. While it
+/// records, the window repaints at its preview rate and no faster: the CPU it takes follows its
+/// repaints. Xvfb has no GPU, so the window is drawn by Mesa's llvmpipe, which the app detects:
+/// the automatic preview rate is then 5 fps, not 15.
+#[test]
+fn closing_the_window_mid_recording_leaves_a_finished_file() {
+    let display = Display::start();
+    let config = tempdir();
+    let takes = tempdir();
+    std::fs::write(
+        config.path().join("gui.toml"),
+        format!(
+            "preset = \"480p30\"\nrecord_folder = \"{}\"\n",
+            takes.path().display()
+        ),
+    )
+    .unwrap();
+    let child = display.open_app(config.path());
+    let window = find_window(&display);
+    run_ok(
+        display
+            .command("xdotool")
+            .args(["windowfocus", "--sync", &window]),
+    );
+    run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
+    // Recording: the file grows past its first fragments.
+    let file = || {
+        std::fs::read_dir(takes.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+    };
+    wait_for(Duration::from_secs(30), "3 s of recording", || {
+        file().is_some_and(|f| {
+            let p = probe_quiet(&f);
+            p.is_some_and(|d| d >= 3.0)
+        })
+    });
+    run_ok(display.command("xdotool").args(["key", "ctrl+q"]));
+    let out = wait_success(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+    assert!(
+        stderr.contains("drawn by a software rasterizer") && stderr.contains("llvmpipe"),
+        "the software rasterizer is not detected:\n{stderr}"
+    );
+    let rate = repaints_per_second(&stderr);
+    println!("repaints per second while recording: {rate}");
+    // 5 for the preview, plus a few for the controller's view and fading notifications; at
+    // 15 fps it would be 15 or more. (A busy machine only lowers this.)
+    assert!(rate <= 10.0, "{rate} repaints per second:\n{stderr}");
+    let f = file().unwrap();
+    let p = probe(&f);
+    let v = stream(&p, "video");
+    assert!(num(&v["nb_read_frames"]) >= 90.0, "{p}");
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac");
+    // Finalized, not just crash-safe: the fragments are hidden and a full index (`moov`) is
+    // the last top-level box.
+    let boxes = top_level_boxes(&std::fs::read(&f).unwrap());
+    assert!(!boxes.iter().any(|b| b == "moof"), "{boxes:?}");
+    assert_eq!(boxes.last().map(String::as_str), Some("moov"), "{boxes:?}");
+    let errors = decode_errors(&f, &[]);
+    assert!(errors.is_empty(), "{errors}");
+}
+
+/// The duration ffprobe reads from a file being written, if it can read one yet.
+fn probe_quiet(path: &std::path::Path) -> Option<f64> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "quiet",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// The types of an MP4's top-level boxes, in order.
+fn top_level_boxes(data: &[u8]) -> Vec<String> {
+    let mut at = 0;
+    let mut types = Vec::new();
+    while at + 8 <= data.len() {
+        let mut size = u64::from(u32::from_be_bytes(data[at..at + 4].try_into().unwrap()));
+        if size == 1 {
+            size = u64::from_be_bytes(data[at + 8..at + 16].try_into().unwrap());
+        }
+        types.push(String::from_utf8_lossy(&data[at + 4..at + 8]).into_owned());
+        assert!(size >= 8, "box size {size} at {at}");
+        at += size as usize;
+    }
+    assert_eq!(at, data.len(), "boxes end with the file");
+    types
+}
+
+/// Repaints per second over the 2 s before the last half second of the log (the window closing),
+/// while recording went on steadily.
+fn repaints_per_second(log: &str) -> f64 {
+    let times: Vec<std::time::SystemTime> = log
+        .lines()
+        .filter(|l| l.contains(" repaint "))
+        .filter_map(|l| humantime::parse_rfc3339(l.split_whitespace().next()?).ok())
+        .collect();
+    let last = *times.last().expect("repaint lines in the log");
+    let before = |t: &std::time::SystemTime| last.duration_since(*t).unwrap_or_default();
+    let steady = times
+        .iter()
+        .filter(|t| (Duration::from_millis(500)..Duration::from_millis(2_500)).contains(&before(t)))
+        .count();
+    steady as f64 / 2.0
+}
