@@ -71,14 +71,28 @@ summary = {
     "latency_target_ms": round(1000 / int(preset.split("p")[1]) + encode_ms, 3),
     "outputs": [{
         "kind": o["kind"], "state": o["state"], "packets": o["packets"],
+        "reconnects": o["reconnects"],
         "video_samples": o["latency"]["samples"],
         "video_p50_ms": ms(o["latency"], "p50_us"), "video_p99_ms": ms(o["latency"], "p99_us"),
         "video_max_ms": ms(o["latency"], "max_us"),
         "audio_p50_ms": ms(o.get("audio_latency"), "p50_us"),
         "audio_p99_ms": ms(o.get("audio_latency"), "p99_us"),
     } for o in last["outputs"]],
-    "receiver_video_frames": json.load(open(f"{out}/receiver.json"))["video_frames"],
 }
+receiver = json.load(open(f"{out}/receiver.json"))
+for k in ("posts", "sessions", "video_frames", "audio_frames", "decode_errors"):
+    summary["receiver_" + k] = receiver[k]
+# A/V offset at the receiver (each track's RTP time on the sender's clock through its RTCP
+# sender reports): each second's white square against the nearest beep onset, in ms.
+offsets = []
+for v in receiver["video_marks"]:
+    if offsets and v - last_v < 0.5:
+        continue
+    last_v = v
+    if receiver["audio_onsets"]:
+        a = min(receiver["audio_onsets"], key=lambda a: abs(a - v))
+        offsets.append(round((a - v) * 1000, 1))
+summary["av_offset_ms_per_second"] = offsets
 json.dump(summary, open(f"{out}/summary.json", "w"), indent=2)
 print(json.dumps(summary, indent=2))
 PY
