@@ -28,7 +28,11 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   # the stream keys in a real Secret Service on a private session bus (tests/keyring.rs)
   dbus-daemon dbus-bin gnome-keyring libsecret-tools
   # the WHIP tests' WebRTC peer (aiortc, from PyPI into tests/whip/.venv); bench-compare, soak
-  python3 python3-venv gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+  python3 python3-venv gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the Debian package (packaging/deb.sh) and its test (tests/package.rs): dpkg-deb and
+  # dpkg-shlibdeps (dpkg-dev, with build-essential), Debian's checkers, the shells whose
+  # completions it ships, the icon renderer
+  lintian desktop-file-utils appstream man-db zsh fish librsvg2-bin)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

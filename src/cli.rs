@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use onair::bench::{BenchConfig, BenchOutput};
 use onair::capture::{
@@ -29,8 +29,11 @@ use onair::pipeline::{
 #[derive(Parser)]
 #[command(
     name = "onair",
-    version,
-    about = "Capture, encode once, record and stream."
+    version = env!("ONAIR_VERSION"),
+    about = "Capture, encode once, record and stream.",
+    long_about = "Capture, encode once, record and stream.\n\n\
+        With no arguments, onair opens its window (go live, record, preview in the browser, \
+        presets, stats). The subcommands run the same engine headless."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -349,12 +352,22 @@ fn parse_seconds(s: &str) -> Result<MediaTime, String> {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Broadcast(args) => broadcast(*args),
-        Command::Bench(args) => bench(*args),
-        Command::Presets { json, config } => presets(json, config),
-        Command::Devices { json } => devices(json),
+    // The parser also knows the hidden `generate-files`; the pages made from `Cli` do not.
+    let matches = Cli::command()
+        .subcommand(crate::generate::command())
+        .get_matches();
+    let result = if let Some((crate::generate::NAME, args)) = matches.subcommand() {
+        crate::generate::files(Cli::command(), args)
+    } else {
+        match Cli::from_arg_matches(&matches)
+            .unwrap_or_else(|e| e.exit())
+            .command
+        {
+            Command::Broadcast(args) => broadcast(*args),
+            Command::Bench(args) => bench(*args),
+            Command::Presets { json, config } => presets(json, config),
+            Command::Devices { json } => devices(json),
+        }
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 //! in the library.
 
 mod cli;
+mod generate;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

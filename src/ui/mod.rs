@@ -37,7 +37,8 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
         viewport: egui::ViewportBuilder::default()
             .with_title("onair")
             .with_inner_size(size)
-            .with_min_inner_size([900.0, 600.0]),
+            .with_min_inner_size([900.0, 600.0])
+            .with_icon(window_icon()),
         renderer: eframe::Renderer::Glow,
         // The window is flat colours and the preview is 8-bit already: dithering would only add
         // work to every pixel, which under software rendering is CPU (BENCHMARKS.md, section 0).
@@ -59,6 +60,17 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
             Ok(Box::new(app))
         }),
     )
+}
+
+/// The window's icon (`_NET_WM_ICON` on X11; the desktop entry's icon is the theme's copy of
+/// the same picture): assets/icons/onair-128.png, compiled in.
+fn window_icon() -> Arc<egui::IconData> {
+    const PNG: &[u8] = include_bytes!("../../assets/icons/onair-128.png");
+    let icon = eframe::icon_data::from_png_bytes(PNG).unwrap_or_else(|e| {
+        tracing::warn!("the window icon does not decode ({e}); the window gets none");
+        egui::IconData::default()
+    });
+    Arc::new(icon)
 }
 
 /// What draws the window, from OpenGL (`None` without a GL context).
@@ -285,5 +297,20 @@ impl eframe::App for OnairApp {
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.app.exit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_window_icon_decodes() {
+        let icon = super::window_icon();
+        assert_eq!((icon.width, icon.height), (128, 128));
+        assert_eq!(icon.rgba.len(), 128 * 128 * 4);
+        // Opaque red in the middle (the dot), transparent in the corner (the rounded tile).
+        let at = |x: usize, y: usize| &icon.rgba[(y * 128 + x) * 4..][..4];
+        let [r, g, _, a] = at(64, 64) else { panic!() };
+        assert!(*a == 255 && *r > 200 && *g < 120, "{:?}", at(64, 64));
+        assert_eq!(at(0, 0)[3], 0);
     }
 }

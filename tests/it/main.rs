@@ -21,6 +21,7 @@ mod hardening;
 mod hls;
 mod mic_reopen;
 mod mp4_ffprobe;
+mod package;
 mod rtmp;
 mod sources;
 mod whip;
