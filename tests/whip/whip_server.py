@@ -270,9 +270,9 @@ async def main():
             if "profile-level-id=" in line:
                 summary.data["offer_profile"] = line.split("profile-level-id=")[1].split(";")[0]
         pc = RTCPeerConnection()
-        sid = str(len(sessions) + 1)
-        sessions[sid] = pc
         summary.data["sessions"] += 1
+        sid = str(summary.data["sessions"])  # never reused, even after a session ended
+        sessions[sid] = pc
 
         @pc.on("track")
         def on_track(track):
