@@ -156,10 +156,12 @@ impl Fanout {
     /// True if an output asked for a keyframe since the last call (a WebRTC receiver's PLI or
     /// FIR); every request is taken.
     pub fn take_keyframe_request(&self) -> bool {
-        self.lock()
-            .slots
-            .iter()
-            .fold(false, |any, s| s.counters.take_keyframe_request() || any)
+        // Not `any`: it would stop at the first and leave the others' requests pending.
+        let mut asked = false;
+        for s in &self.lock().slots {
+            asked |= s.counters.take_keyframe_request();
+        }
+        asked
     }
 
     /// True while an output takes Opus audio.

@@ -35,7 +35,7 @@ impl KeyframeRequests {
         if granted {
             self.last_granted = Some(pts);
         }
-        let scheduled = self.frames_in % self.interval == 0;
+        let scheduled = self.frames_in.is_multiple_of(self.interval);
         self.frames_in += 1;
         (
             granted,

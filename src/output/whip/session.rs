@@ -428,6 +428,9 @@ mod tests {
         ParameterSets::from_avcc_record(&record).unwrap()
     }
 
+    /// Which client->server datagrams the in-memory link loses.
+    type DropFilter = Box<dyn FnMut(&[u8]) -> bool>;
+
     /// A str0m peer acting as the WHIP server, in memory.
     struct Pair {
         client: Session,
@@ -438,7 +441,7 @@ mod tests {
         client_events: Vec<SessionEvent>,
         server_events: Vec<Event>,
         /// Drop client->server datagrams for which this returns true.
-        drop: Box<dyn FnMut(&[u8]) -> bool>,
+        drop: DropFilter,
     }
 
     impl Pair {
