@@ -4,6 +4,7 @@
 //! each on its own thread.
 
 pub mod aac;
+pub mod cadence;
 pub mod h264;
 pub mod opus;
 

@@ -1,7 +1,7 @@
-//! The generic output loop every output thread runs: the stream descriptions, then packets
-//! rebased to the output's own zero and interleaved in decode order, then `finish`; it times
-//! the sink (muxing and file I/O apart) and each video frame's capture-to-departure latency,
-//! without allocating per packet.
+//! The generic output loop every output thread runs: the start (the stream descriptions and
+//! the output's zero), then packets rebased to that zero and interleaved in decode order, then
+//! `finish`; it times the sink (muxing and file I/O apart) and each video frame's
+//! capture-to-departure latency, without allocating per packet.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,7 +23,12 @@ use crate::media::{EncodedPacket, MediaTime, StreamKind};
 /// What an output's queue carries.
 #[derive(Debug)]
 pub enum OutputMsg {
-    Streams(StreamSet),
+    /// First: the stream descriptions, and the output's zero on the engine clock (the time of
+    /// the packet it starts at).
+    Start {
+        streams: StreamSet,
+        zero: MediaTime,
+    },
     Packet(EncodedPacket),
 }
 
@@ -154,8 +159,11 @@ pub fn run_output(
     };
     for msg in rx {
         match msg {
-            OutputMsg::Streams(streams) => {
+            OutputMsg::Start { streams, zero } => {
                 interleaver = Interleaver::new(streams.video.is_some(), streams.audio.is_some());
+                timeline = Timeline::starting_at(zero);
+                sink.set_zero(zero);
+                probe.zero = zero;
                 let started = Instant::now();
                 let result = sink.start(&streams);
                 sink_nanos += started.elapsed().as_nanos() as u64;
@@ -171,12 +179,7 @@ pub fn run_output(
                 publish(sink.as_ref(), sink_nanos);
             }
             OutputMsg::Packet(pkt) => {
-                let first = timeline.zero().is_none();
                 if let Some(pkt) = timeline.rebase(pkt) {
-                    if first && let Some(zero) = timeline.zero() {
-                        sink.set_zero(zero);
-                        probe.zero = zero;
-                    }
                     if interleaved {
                         interleaver.push(pkt);
                         while let Some(p) = interleaver.pop() {

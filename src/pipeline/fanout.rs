@@ -9,21 +9,35 @@
 //! the encoder wait, so nothing is dropped (and the fan-out stays locked while it waits).
 //!
 //! An output that joins mid-stream gets the stream descriptions first, then packets from the
-//! next scheduled video keyframe on. No keyframe is forced for it: the wait is at most one
-//! keyframe interval. (A WebRTC receiver that lost a picture asks for one: see
-//! [`Fanout::take_keyframe_request`]; the scheduled keyframes keep their places.)
+//! next scheduled video keyframe on. No keyframe is forced for it: that would break the fixed
+//! keyframe cadence every other output relies on (streaming services check it, HLS segments
+//! follow it), and the wait is at most one keyframe interval. (A WebRTC receiver that lost a
+//! picture asks for one: see [`Fanout::take_keyframe_request`]; the scheduled keyframes keep
+//! their places.)
+//!
+//! Audio runs ahead of or behind video by up to a few tens of milliseconds (AAC's look-ahead,
+//! the time to encode a picture), so the fan-out keeps the last [`RECENT_AUDIO_PACKETS`] audio
+//! packets: an output that starts gets those its timeline keeps (the audio from its zero on
+//! that went out before its keyframe, and one packet of decoder pre-roll) before the keyframe.
+
 //!
 //! Each output takes one audio codec: AAC (recordings, RTMP, HLS) or Opus (WebRTC). Video goes
 //! to every output; AAC packets ([`Fanout::send`]) and Opus packets ([`Fanout::send_opus`])
-//! only to the outputs that take them.
+//! only to the outputs that take them. The recent audio kept for starting outputs is AAC's.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::media::{AudioCodec, AudioConfig, EncodedPacket, StreamKind, VideoConfig};
+use crate::media::{AudioCodec, AudioConfig, EncodedPacket, MediaTime, StreamKind, VideoConfig};
+use crate::output::interleave::Timeline;
 use crate::output::{OutputCounters, OutputMsg, StreamSet};
+
+/// Audio packets remembered for outputs that start: 64 AAC frames, 1.37 s (refcounted, no
+/// copy), far more than audio and video ever drift apart at the fan-out.
+pub const RECENT_AUDIO_PACKETS: usize = 64;
 
 pub type OutputId = u64;
 
@@ -50,6 +64,8 @@ struct Inner {
     opus: Option<AudioConfig>,
     slots: Vec<Slot>,
     next_id: OutputId,
+    /// The last AAC packets sent, oldest first.
+    recent_audio: VecDeque<EncodedPacket>,
 }
 
 pub struct Fanout {
@@ -72,6 +88,7 @@ impl Fanout {
                 opus: None,
                 slots: Vec::new(),
                 next_id: 0,
+                recent_audio: VecDeque::with_capacity(RECENT_AUDIO_PACKETS),
             }),
             opus_outputs: AtomicUsize::new(0),
         }
@@ -181,14 +198,33 @@ impl Fanout {
 
     fn send_as(&self, pkt: &EncodedPacket, codec: AudioCodec) {
         let mut inner = self.lock();
-        let video_ready = !inner.expect_video || inner.video.is_some();
-        let starts_output = if inner.expect_video {
+        if !inner.expect_video || inner.video.is_some() {
+            let before = inner.slots.len();
+            inner.send(pkt, codec);
+            if inner.slots.len() != before {
+                self.count_opus(&inner);
+            }
+        }
+        if pkt.kind == StreamKind::Audio && codec == AudioCodec::Aac {
+            if inner.recent_audio.len() == RECENT_AUDIO_PACKETS {
+                inner.recent_audio.pop_front();
+            }
+            inner.recent_audio.push_back(pkt.clone());
+        }
+    }
+}
+
+impl Inner {
+    fn send(&mut self, pkt: &EncodedPacket, codec: AudioCodec) {
+        // An output starts at a video keyframe; without video, at any audio packet but the
+        // encoder's priming (before the engine's time zero).
+        let starts_output = if self.expect_video {
             pkt.kind == StreamKind::Video && pkt.keyframe
         } else {
-            true
+            pkt.dts >= MediaTime::ZERO
         };
-        // Disjoint borrows: the slots change, the stream descriptions are only read (and only
-        // cloned for an output that starts now, not for every packet).
+        // Disjoint borrows: the slots change, the stream descriptions and the recent audio are
+        // only read (and only cloned for an output that starts now, not for every packet).
         let Inner {
             video,
             audio,
@@ -196,26 +232,38 @@ impl Fanout {
             slots,
             blocking,
             expect_audio,
+            recent_audio,
             ..
-        } = &mut *inner;
-        if !video_ready {
-            return;
-        }
+        } = self;
         let (video, audio, opus, expect_audio) = (&*video, &*audio, &*opus, *expect_audio);
-        let before = slots.len();
+        let recent_audio = &*recent_audio;
         let for_slot = |slot: &Slot| pkt.kind == StreamKind::Video || slot.audio == codec;
-        let streams_for = |slot: &Slot| -> Option<StreamSet> {
+        // What an output that starts at `pkt` gets first: its start, then the recent audio it
+        // keeps (pre-roll, and what it would otherwise miss; AAC only), in order. `None` while
+        // its audio is not yet described.
+        let start = |slot: &Slot| -> Option<Vec<OutputMsg>> {
             let a = match slot.audio {
                 AudioCodec::Aac => audio,
                 AudioCodec::Opus => opus,
             };
             if expect_audio && a.is_none() {
-                return None; // not yet described: wait
+                return None;
             }
-            Some(StreamSet {
+            let zero = pkt.dts;
+            let streams = StreamSet {
                 video: video.clone(),
                 audio: a.clone(),
-            })
+            };
+            let recent = recent_audio
+                .iter()
+                .filter(|_| slot.audio == AudioCodec::Aac)
+                .filter(|p| Timeline::keeps(p, zero))
+                .map(|p| OutputMsg::Packet(p.clone()));
+            Some(
+                std::iter::once(OutputMsg::Start { streams, zero })
+                    .chain(recent)
+                    .collect(),
+            )
         };
         if *blocking {
             slots.retain_mut(|slot| {
@@ -226,59 +274,62 @@ impl Fanout {
                     if !starts_output {
                         return true;
                     }
-                    let Some(streams) = streams_for(slot) else {
+                    let Some(messages) = start(slot) else {
                         return true;
                     };
-                    if slot.tx.send(OutputMsg::Streams(streams)).is_err() {
+                    if messages.into_iter().any(|m| slot.tx.send(m).is_err()) {
                         return false;
                     }
                     slot.started = true;
                 }
                 slot.tx.send(OutputMsg::Packet(pkt.clone())).is_ok()
             });
-        } else {
-            slots.retain_mut(|slot| {
-                if !for_slot(slot) {
+            return;
+        }
+        slots.retain_mut(|slot| {
+            if !for_slot(slot) {
+                return true;
+            }
+            if !slot.started {
+                if !starts_output {
                     return true;
                 }
-                if !slot.started {
-                    if !starts_output {
-                        return true;
-                    }
-                    let Some(streams) = streams_for(slot) else {
-                        return true;
-                    };
-                    if slot.tx.try_send(OutputMsg::Streams(streams)).is_err() {
-                        return true; // queue not yet drained: try at the next keyframe
-                    }
-                    slot.started = true;
+                let Some(messages) = start(slot) else {
+                    return true;
+                };
+                // The start must go whole: it is at most 1 + RECENT_AUDIO_PACKETS messages.
+                if slot.tx.capacity().is_some_and(|c| c - slot.tx.len() < messages.len() + 1) {
+                    return true; // queue not yet drained: try at the next keyframe
                 }
-                if pkt.kind == StreamKind::Video && slot.resync {
-                    if !pkt.keyframe {
-                        slot.counters.dropped_resync.fetch_add(1, Ordering::Relaxed);
-                        return true;
+                for m in messages {
+                    if slot.tx.try_send(m).is_err() {
+                        return false; // disconnected (nothing else sends on it)
                     }
-                    slot.resync = false;
                 }
-                match slot.tx.try_send(OutputMsg::Packet(pkt.clone())) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        let dropped = slot.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
-                        if pkt.kind == StreamKind::Video {
-                            slot.resync = true;
-                        }
-                        if dropped == 1 || dropped % 100 == 0 {
-                            tracing::error!(output = %slot.counters.name, dropped, "output queue full: packets lost for this output");
-                        }
-                        true
+                slot.started = true;
+            }
+            if pkt.kind == StreamKind::Video && slot.resync {
+                if !pkt.keyframe {
+                    slot.counters.dropped_resync.fetch_add(1, Ordering::Relaxed);
+                    return true;
+                }
+                slot.resync = false;
+            }
+            match slot.tx.try_send(OutputMsg::Packet(pkt.clone())) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    let dropped = slot.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+                    if pkt.kind == StreamKind::Video {
+                        slot.resync = true;
                     }
-                    Err(TrySendError::Disconnected(_)) => false,
+                    if dropped == 1 || dropped % 100 == 0 {
+                        tracing::error!(output = %slot.counters.name, dropped, "output queue full: packets lost for this output");
+                    }
+                    true
                 }
-            });
-        }
-        if slots.len() != before {
-            self.count_opus(&inner);
-        }
+                Err(TrySendError::Disconnected(_)) => false,
+            }
+        });
     }
 }
 
@@ -332,7 +383,7 @@ mod tests {
     fn drain(rx: &crossbeam_channel::Receiver<OutputMsg>) -> Vec<String> {
         rx.try_iter()
             .map(|m| match m {
-                OutputMsg::Streams(_) => "streams".to_owned(),
+                OutputMsg::Start { zero, .. } => format!("start{}", zero.as_millis_floor()),
                 OutputMsg::Packet(p) => format!(
                     "{:?}{}{}",
                     p.kind,
@@ -359,7 +410,42 @@ mod tests {
         f.send(&video(33, false));
         f.send(&video(66, true));
         f.send(&audio(70));
-        assert_eq!(drain(&rx), vec!["streams", "Video66k", "Audio70"]);
+        assert_eq!(
+            drain(&rx),
+            vec!["start66", "Audio10", "Video66k", "Audio70"]
+        );
+    }
+
+    #[test]
+    fn a_starting_output_gets_the_recent_audio_it_keeps_before_its_keyframe() {
+        let f = Fanout::new(true, true, false);
+        f.set_audio_config(acfg());
+        f.set_video_config(vcfg());
+        // 33 ms audio packets, sent ahead of the video (as AAC's look-ahead allows).
+        for ms in [-66, -33, 0, 33, 66, 99] {
+            f.send(&audio(ms));
+        }
+        let (tx, rx) = bounded(16);
+        f.add(tx, counters(), AudioCodec::Aac);
+        f.send(&video(33, true));
+        // Audio from 0 ms is the pre-roll of 33 ms (which the keyframe starts with); older
+        // audio is not needed; later audio would otherwise be lost.
+        assert_eq!(
+            drain(&rx),
+            vec![
+                "start33", "Audio0", "Audio33", "Audio66", "Audio99", "Video33k"
+            ]
+        );
+        // Without video, an output starts at the first audio packet past the encoder's
+        // priming (before the engine's zero), with its pre-roll first.
+        let f = Fanout::new(false, true, false);
+        f.set_audio_config(acfg());
+        let (tx, rx) = bounded(16);
+        f.add(tx, counters(), AudioCodec::Aac);
+        f.send(&audio(-66));
+        f.send(&audio(-33));
+        f.send(&audio(0));
+        assert_eq!(drain(&rx), vec!["start0", "Audio-33", "Audio0"]);
     }
 
     #[test]
@@ -375,7 +461,7 @@ mod tests {
             f.send(&video(i as i64 * 33, key));
         }
         // slow: streams + 2 packets fit; packets 66 and 99 dropped, 132 skipped until a key.
-        assert_eq!(drain(&slow_rx), vec!["streams", "Video0k", "Video33"]);
+        assert_eq!(drain(&slow_rx), vec!["start0", "Video0k", "Video33"]);
         assert_eq!(slow.dropped_queue_full.load(Ordering::Relaxed), 1);
         assert_eq!(slow.dropped_resync.load(Ordering::Relaxed), 2);
         f.send(&video(165, false));
@@ -408,11 +494,11 @@ mod tests {
         f.send(&audio(50));
         assert_eq!(
             drain(&aac_rx),
-            vec!["streams", "Video0k", "Audio10", "Video33k", "Audio50"]
+            vec!["start0", "Video0k", "Audio10", "Video33k", "Audio50"]
         );
         let opus: Vec<OutputMsg> = opus_rx.try_iter().collect();
         assert!(
-            matches!(&opus[0], OutputMsg::Streams(s) if s.audio.as_ref().unwrap().codec == AudioCodec::Opus)
+            matches!(&opus[0], OutputMsg::Start { streams: s, .. } if s.audio.as_ref().unwrap().codec == AudioCodec::Opus)
         );
         assert!(matches!(&opus[1], OutputMsg::Packet(p) if p.kind == StreamKind::Video));
         assert!(matches!(&opus[2], OutputMsg::Packet(p) if p.pts == MediaTime::from_millis(40)));
@@ -441,7 +527,7 @@ mod tests {
         let id = f.add(tx, counters(), AudioCodec::Aac);
         f.send(&audio(0));
         assert!(f.remove(id));
-        assert_eq!(drain(&rx), vec!["streams", "Audio0"]);
+        assert_eq!(drain(&rx), vec!["start0", "Audio0"]);
         assert!(rx.recv().is_err(), "disconnected once removed");
     }
 }

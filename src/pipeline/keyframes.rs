@@ -1,46 +1,34 @@
 //! Keyframes on request (a WebRTC receiver's PLI/FIR) without moving the scheduled ones.
 //!
-//! OpenH264 counts its keyframe interval from the last IDR, forced ones included, so one extra
-//! keyframe would shift every later one: HLS segments, streaming services and recordings rely
-//! on the preset's fixed cadence. Once an extra keyframe has been granted, the scheduled ones
-//! (every `interval` frames from the first) are forced too, so they stay where they were.
-//! Requests are granted at most once per [`KeyframeRequests::min_gap`] of media time; those in
-//! between are dropped (a receiver that still needs one asks again).
+//! The scheduled keyframes follow media time (`encode::cadence`): a forced one comes on top
+//! and moves none of them, so HLS segments, streaming services and recordings keep the
+//! preset's cadence. Requests are granted at most once per [`KeyframeRequests::min_gap`] of
+//! media time; those in between are dropped (a receiver that still needs one asks again).
 
 use crate::media::MediaTime;
 
 #[derive(Debug)]
 pub struct KeyframeRequests {
-    interval: u64,
     min_gap: MediaTime,
-    frames_in: u64,
     last_granted: Option<MediaTime>,
 }
 
 impl KeyframeRequests {
-    /// `interval`: the preset's keyframe interval in frames.
-    pub fn new(interval: u32, min_gap: MediaTime) -> Self {
+    pub fn new(min_gap: MediaTime) -> Self {
         Self {
-            interval: u64::from(interval.max(1)),
             min_gap,
-            frames_in: 0,
             last_granted: None,
         }
     }
 
-    /// For the next frame (capture time `pts`): whether a request is granted, and whether the
-    /// encoder must be told to make this frame a keyframe.
-    pub fn next_frame(&mut self, pts: MediaTime, requested: bool) -> (bool, bool) {
+    /// For the next frame (capture time `pts`): whether a request is granted, that is whether
+    /// the encoder must make this frame a keyframe.
+    pub fn next_frame(&mut self, pts: MediaTime, requested: bool) -> bool {
         let granted = requested && self.last_granted.is_none_or(|t| pts - t >= self.min_gap);
         if granted {
             self.last_granted = Some(pts);
         }
-        let scheduled = self.frames_in.is_multiple_of(self.interval);
-        self.frames_in += 1;
-        (
-            granted,
-            granted || (scheduled && self.last_granted.is_some()),
-        )
+        granted
     }
 }
 
@@ -65,7 +53,7 @@ mod tests {
             threads: 1,
         })
         .unwrap();
-        let mut requests = KeyframeRequests::new(60, MediaTime::from_secs(1));
+        let mut requests = KeyframeRequests::new(MediaTime::from_secs(1));
         let mut pattern = TestPattern::new(320, 240);
         let tb = Timebase::per_second(30);
         let mut keyframes = Vec::new();
@@ -74,11 +62,11 @@ mod tests {
             let pts = tb.ticks_to_time(n);
             let mut frame = VideoFrame::black(320, 240, pts);
             pattern.fill(pts, &mut frame).unwrap();
-            let (g, force) = requests.next_frame(pts, n == 75 || n == 80);
+            let g = requests.next_frame(pts, n == 75 || n == 80);
             if g {
                 granted.push(n);
             }
-            let picture = encoder.encode(&frame, force).unwrap().unwrap();
+            let picture = encoder.encode(&frame, g).unwrap().unwrap();
             if picture.packet.keyframe {
                 keyframes.push(n);
             }
@@ -89,8 +77,8 @@ mod tests {
 
     #[test]
     fn without_requests_nothing_is_forced() {
-        let mut r = KeyframeRequests::new(60, MediaTime::from_secs(1));
+        let mut r = KeyframeRequests::new(MediaTime::from_secs(1));
         let tb = Timebase::per_second(30);
-        assert!((0..300).all(|n| r.next_frame(tb.ticks_to_time(n), false) == (false, false)));
+        assert!((0..300).all(|n| !r.next_frame(tb.ticks_to_time(n), false)));
     }
 }

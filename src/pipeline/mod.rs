@@ -45,9 +45,12 @@ pub use stats::{EngineCounters, StatsReport, StatsSnapshot};
 /// jitter; more would only add latency. When full, the newest frame is dropped and counted
 /// (the source never waits: OBS's "skipped frames, encoding lag").
 const VIDEO_QUEUE_FRAMES: usize = 8;
-/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 500 ms. When full,
-/// the chunk is dropped and counted; AAC encoding is ~300x real time, so this means a stall.
-const AUDIO_QUEUE_CHUNKS: usize = 50;
+/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 3 s, so that a stall
+/// of a couple of seconds (the process frozen, then the source catching up at once) drops
+/// nothing: 576 KB at most, allocated only as the queue fills, where video cannot afford it.
+/// When full, the chunk is dropped and counted, and the encoder puts silence of its exact
+/// length in its place (audio time stays the sample clock).
+const AUDIO_QUEUE_CHUNKS: usize = 300;
 /// Audio is read from the source in 10 ms chunks.
 const AUDIO_CHUNK_FRAMES: usize = AUDIO_RATE_HZ as usize / 100;
 /// Packets queued per output. A recording's queue holds about 20 s of 30 fps video plus audio,
@@ -273,8 +276,9 @@ impl EngineHandle {
         if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
             source.set_clock(clock);
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
+            // Queued, being encoded, kept as the last picture, being filled.
             let (pool, recycle) =
-                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 2);
+                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 3);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
@@ -708,11 +712,25 @@ fn run_video_encoder(
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
     // Keyframes asked for by WebRTC receivers (PLI/FIR), the cadence kept.
-    let mut keyframe_requests = keyframes::KeyframeRequests::new(
-        encoder.settings().keyframe_interval_frames,
-        KEYFRAME_REQUEST_INTERVAL,
-    );
+    let mut keyframe_requests = keyframes::KeyframeRequests::new(KEYFRAME_REQUEST_INTERVAL);
     counters.video_target_bitrate_bps.store(target, Relaxed);
+    let deliver = |picture: crate::encode::h264::EncodedPicture| {
+        if let Some(config) = picture.new_config {
+            fanout.set_video_config(config);
+        }
+        counters
+            .video_encode_nanos
+            .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
+        counters
+            .video_bytes
+            .fetch_add(picture.packet.data.len() as u64, Relaxed);
+        let reached = picture.packet.pts + picture.packet.duration;
+        fanout.send(&picture.packet);
+        progress.fetch_max(reached.as_nanos(), Relaxed);
+    };
+    // The frame encoded last: a keyframe time among the slots a stall left empty encodes it
+    // again.
+    let mut last: Option<VideoFrame> = None;
     for frame in rx {
         // Dynamic bitrate: follow the lowest request of any output, never above the preset.
         let wanted = fanout
@@ -728,27 +746,28 @@ fn run_video_encoder(
                 Err(e) => tracing::warn!("{e}"),
             }
         }
+        // Slots that dropped frames left empty: every output still gets a picture per slot.
+        match encoder.fill_empty_slots(frame.pts, last.as_ref()) {
+            Ok(pictures) => {
+                for picture in pictures {
+                    counters.video_repeated.fetch_add(1, Relaxed);
+                    deliver(picture);
+                }
+            }
+            Err(e) => {
+                tracing::error!("{e}; video stops");
+                break;
+            }
+        }
         preview.offer(&frame);
-        let (granted, force) =
-            keyframe_requests.next_frame(frame.pts, fanout.take_keyframe_request());
+        let granted = keyframe_requests.next_frame(frame.pts, fanout.take_keyframe_request());
         if granted {
             counters.video_requested_keyframes.fetch_add(1, Relaxed);
         }
-        match encoder.encode(&frame, force) {
+        match encoder.encode(&frame, granted) {
             Ok(Some(picture)) => {
-                if let Some(config) = picture.new_config {
-                    fanout.set_video_config(config);
-                }
                 counters.video_encoded.fetch_add(1, Relaxed);
-                counters
-                    .video_encode_nanos
-                    .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
-                counters
-                    .video_bytes
-                    .fetch_add(picture.packet.data.len() as u64, Relaxed);
-                let reached = picture.packet.pts + picture.packet.duration;
-                fanout.send(&picture.packet);
-                progress.fetch_max(reached.as_nanos(), Relaxed);
+                deliver(picture);
             }
             Ok(None) => {
                 counters.video_encoder_skipped.fetch_add(1, Relaxed);
@@ -759,7 +778,9 @@ fn run_video_encoder(
             }
         }
         // Full recycle queue: the pool has enough; let this buffer go (counted).
-        if let Err(TrySendError::Full(_)) = recycle.try_send(frame) {
+        if let Some(previous) = last.replace(frame)
+            && let Err(TrySendError::Full(_)) = recycle.try_send(previous)
+        {
             counters.video_buffers_freed.fetch_add(1, Relaxed);
         }
     }
@@ -848,6 +869,9 @@ fn run_audio_encoder(
                 return;
             }
         }
+        counters
+            .audio_silence_filled_samples
+            .store(encoder.filled_samples(), Relaxed);
         if fanout.wants_opus() && !opus_failed {
             if opus.is_none() {
                 match OpusEncoder::new(opus_bitrate_bps) {

@@ -21,6 +21,9 @@ pub struct EngineCounters {
     pub video_encoded: AtomicU64,
     /// Frames the encoder returned no picture for.
     pub video_encoder_skipped: AtomicU64,
+    /// Pictures put in slots that dropped frames left empty: repeats of the picture before
+    /// (a few bytes each), or that picture encoded again on a keyframe time.
+    pub video_repeated: AtomicU64,
     pub video_encode_nanos: AtomicU64,
     /// Time the video source spent producing frames (the test pattern's fill, a Y4M read).
     pub video_source_nanos: AtomicU64,
@@ -34,6 +37,8 @@ pub struct EngineCounters {
     pub video_buffers_freed: AtomicU64,
     pub audio_captured_samples: AtomicU64,
     pub audio_dropped_encoder_queue: AtomicU64,
+    /// Samples of silence the encoder put in place of dropped chunks (their exact length).
+    pub audio_silence_filled_samples: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
     /// Encoded chunks' sample buffers the source had no room for, freed instead of reused.
@@ -167,6 +172,8 @@ pub struct VideoStats {
     pub dropped_encoder_queue: u64,
     pub encoded: u64,
     pub encoder_skipped: u64,
+    /// Pictures in slots that dropped frames left empty (one picture per frame interval).
+    pub repeated: u64,
     pub encode_nanos_total: u64,
     /// Time spent producing the I420 frames the encoder reads (source fill).
     pub source_nanos_total: u64,
@@ -184,6 +191,8 @@ pub struct VideoStats {
 pub struct AudioStats {
     pub captured_samples: u64,
     pub dropped_encoder_queue: u64,
+    /// Silence in place of the dropped chunks, in samples: audio is never shortened.
+    pub silence_filled_samples: u64,
     pub encoded: u64,
     pub bytes: u64,
     /// Sample buffers freed instead of reused (no audio is lost).
@@ -206,6 +215,7 @@ impl EngineCounters {
                 dropped_encoder_queue: self.video_dropped_encoder_queue.load(Relaxed),
                 encoded: self.video_encoded.load(Relaxed),
                 encoder_skipped: self.video_encoder_skipped.load(Relaxed),
+                repeated: self.video_repeated.load(Relaxed),
                 encode_nanos_total: self.video_encode_nanos.load(Relaxed),
                 source_nanos_total: self.video_source_nanos.load(Relaxed),
                 encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
@@ -217,6 +227,7 @@ impl EngineCounters {
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
+                silence_filled_samples: self.audio_silence_filled_samples.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
                 buffers_freed: self.audio_buffers_freed.load(Relaxed),

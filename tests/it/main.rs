@@ -24,4 +24,5 @@ mod mp4_ffprobe;
 mod package;
 mod rtmp;
 mod sources;
+mod stall;
 mod whip;

@@ -210,7 +210,7 @@ impl OutputSink for WhipOutput {
 
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError> {
         let mut s = self.shared.lock();
-        s.queue.push(pkt.clone());
+        s.queue.push(pkt.clone(), Instant::now());
         self.counters.publish_queue(&s.queue);
         drop(s);
         self.shared.wake.notify_all();
