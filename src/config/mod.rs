@@ -4,6 +4,7 @@
 //! config directory (`--config FILE` overrides). The file is validated once, on load, into
 //! [`Preset`] values that later stages never re-check.
 
+pub mod mixer;
 mod preset;
 
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
@@ -41,6 +42,11 @@ pub enum ConfigError {
         destination: String,
         problem: String,
     },
+    #[error("config file {path}: [mixer] {problem}")]
+    InvalidMixer {
+        path: PathBuf,
+        problem: mixer::MixerProblem,
+    },
     #[error("config file {path}: [reconnect] {field} {problem}")]
     InvalidReconnect {
         path: PathBuf,
@@ -63,6 +69,8 @@ struct ConfigFile {
     reconnect: ReconnectSpec,
     #[serde(default)]
     webrtc: WebRtcSpec,
+    /// The audio mixer, as the window saves it.
+    mixer: Option<mixer::MixerSettings>,
 }
 
 /// `[webrtc]`: settings of every WHIP destination.
@@ -130,6 +138,8 @@ pub struct Config {
     pub reconnect: ReconnectPolicy,
     /// STUN servers for WHIP destinations (`host:port`).
     pub stun_servers: Vec<String>,
+    /// The audio mixer, if the file has one (`[mixer]`).
+    pub mixer: Option<mixer::MixerSettings>,
 }
 
 impl Config {
@@ -142,6 +152,7 @@ impl Config {
             whip_destinations: Vec::new(),
             reconnect: ReconnectPolicy::default(),
             stun_servers: Vec::new(),
+            mixer: None,
         }
     }
 
@@ -246,6 +257,27 @@ impl Config {
                 ));
             }
             config.reconnect.max_attempts = n;
+        }
+        if let Some(m) = file.mixer {
+            let bad = |problem| ConfigError::InvalidMixer {
+                path: path.to_owned(),
+                problem,
+            };
+            m.validate().map_err(bad)?;
+            if let Some(s) = m
+                .sources
+                .iter()
+                .find(|s| s.kind == mixer::SourceKind::External)
+            {
+                return Err(bad(mixer::MixerProblem {
+                    source: Some(s.name.clone()),
+                    field: "kind",
+                    problem: "\"external\" sources are made by the engine; use microphone, \
+                              desktop or tone"
+                        .into(),
+                }));
+            }
+            config.mixer = Some(m);
         }
         Ok(config)
     }

@@ -76,6 +76,7 @@ impl H264Encoder {
             .num_threads(settings.threads.max(1));
         let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError::H264(e.to_string()))?;
+        Self::quiet(&mut encoder);
         if settings.threads > 1 {
             Self::use_slices(&mut encoder, settings)?;
         }
@@ -90,6 +91,25 @@ impl H264Encoder {
             ),
             repeater: None,
         })
+    }
+
+    /// OpenH264 writes its warnings to stderr itself, at every run one about frame skipping
+    /// being off (on purpose, above). Only its errors are written: the level is set before
+    /// the crate opens the encoder on the first frame, which is when it warns.
+    #[allow(unsafe_code)] // the crate sets the level only after opening; one FFI call
+    fn quiet(encoder: &mut Encoder) {
+        let mut level = openh264_sys2::WELS_LOG_ERROR;
+        // SAFETY: SetOption(ENCODER_OPTION_TRACE_LEVEL) is allowed before the encoder is
+        // initialized (welsEncoderExt.cpp) and reads one int from `level`, valid for the call.
+        let rc = unsafe {
+            encoder.raw_api().set_option(
+                openh264_sys2::ENCODER_OPTION_TRACE_LEVEL,
+                (&raw mut level).cast(),
+            )
+        };
+        if rc != 0 {
+            tracing::debug!("OpenH264 refused its log level (code {rc})");
+        }
     }
 
     /// Slice threading: OpenH264 threads across slices, and the crate always asks for one
