@@ -397,9 +397,13 @@ impl AppState {
             let server = if d.service == Service::Whip {
                 // A WHIP server may take no token.
                 let token = (!key.is_empty()).then(|| key.to_owned());
-                WhipTarget::new(&d.server, token).map(LiveServer::Whip)
+                WhipTarget::new(&d.server, token)
+                    .map(LiveServer::Whip)
+                    .map_err(|e| e.to_string())
             } else {
-                RtmpUrl::with_key(&d.server, key).map(LiveServer::Rtmp)
+                RtmpUrl::with_key(&d.server, key)
+                    .map(LiveServer::Rtmp)
+                    .map_err(|e| e.to_string())
             };
             match server {
                 Ok(server) => targets.push(LiveTarget {
@@ -1096,13 +1100,13 @@ mod tests {
         let id = s.settings.destinations[0].id;
         s.settings.destinations[0].service = Service::Whip;
         s.settings.destinations[0].server = "https://whip.example.com/whip/room".into();
-        let targets = s.live_targets().unwrap();
+        let (targets, _) = s.live_targets().unwrap();
         let LiveServer::Whip(target) = &targets[0].server else {
             panic!("{:?}", targets[0]);
         };
         assert!(!target.has_token());
         s.keys.set(id, "t0ken_secret".into());
-        let targets = s.live_targets().unwrap();
+        let (targets, _) = s.live_targets().unwrap();
         let LiveServer::Whip(target) = &targets[0].server else {
             panic!("{:?}", targets[0]);
         };

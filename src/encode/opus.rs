@@ -134,15 +134,17 @@ impl OpusEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::AudioSource;
+    use crate::capture::AudioInput;
     use crate::capture::tone::Tone;
 
     fn encode_tone(enc: &mut OpusEncoder, anchor: MediaTime, chunks: u64) -> Vec<EncodedPacket> {
         let mut tone = Tone::new();
         let mut packets = Vec::new();
         for c in 0..chunks {
-            let mut samples = vec![0i16; 480 * 2];
-            tone.fill(c * 480, &mut samples);
+            // The tone is a mixer input (f32); the encoder takes the engine's i16.
+            let mut wave = vec![0f32; 480 * 2];
+            tone.fill(c * 480, &mut wave);
+            let samples = wave.iter().map(|v| (v * 32768.0) as i16).collect();
             let pts = anchor.add_ticks((c * 480) as i64, Timebase::AUDIO_48K);
             packets.extend(enc.encode(&AudioChunk { pts, samples }).unwrap());
         }
