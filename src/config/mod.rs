@@ -465,7 +465,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(
-            err.starts_with("config file test.toml: destination \"x\": `http://h/****`"),
+            err.starts_with("config file test.toml: destination \"x\": `http://h/app/****`"),
             "{err}"
         );
         assert!(!err.contains("s3cret"));
