@@ -26,7 +26,6 @@ use crate::config::mixer::MixerSettings;
 use crate::mix::MixerControls;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
-use crate::output::whip::{WhipOptions, WhipTarget};
 use crate::output::{OutputSpec, RecordingFormat};
 use crate::pipeline::stats::AudioLevels;
 use crate::pipeline::{
@@ -57,14 +56,7 @@ pub struct Program {
 pub struct LiveTarget {
     /// What the window calls it (never holds the key).
     pub name: String,
-    pub server: LiveServer,
-}
-
-/// Where a live target goes: an RTMP(S) URL with its key, or a WHIP endpoint with its token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LiveServer {
-    Rtmp(RtmpUrl),
-    Whip(WhipTarget),
+    pub url: RtmpUrl,
 }
 
 #[derive(Debug, Clone)]
@@ -339,21 +331,12 @@ impl Controller {
                 }
                 let specs: Vec<OutputSpec> = targets
                     .iter()
-                    .map(|target| match &target.server {
-                        LiveServer::Rtmp(url) => OutputSpec::Rtmp {
-                            url: url.clone(),
-                            options: RtmpOptions {
-                                ca_file: None,
-                                reconnect: self.reconnect,
-                                dynamic_bitrate: false,
-                            },
-                        },
-                        LiveServer::Whip(target) => OutputSpec::Whip {
-                            target: target.clone(),
-                            options: WhipOptions {
-                                reconnect: self.reconnect,
-                                ..WhipOptions::default()
-                            },
+                    .map(|target| OutputSpec::Rtmp {
+                        url: target.url.clone(),
+                        options: RtmpOptions {
+                            ca_file: None,
+                            reconnect: self.reconnect,
+                            dynamic_bitrate: false,
                         },
                     })
                     .collect();

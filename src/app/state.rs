@@ -18,11 +18,10 @@ use super::meter::Meter;
 use super::presets::PresetForm;
 use super::services::Service;
 use super::settings::{self, DestinationSettings, Keys, Settings};
-use super::{Action, Command, LiveServer, LiveTarget, Notice, Program, Session, SessionView};
+use super::{Action, Command, LiveTarget, Notice, Program, Session, SessionView};
 use crate::config::{Config, Preset};
 use crate::output::OutputState;
 use crate::output::rtmp::RtmpUrl;
-use crate::output::whip::WhipTarget;
 
 /// How long a notification stays.
 pub const TOAST_TIME: Duration = Duration::from_secs(8);
@@ -393,22 +392,10 @@ impl AppState {
                 problems.push(format!("{}: {why}", d.name));
                 continue;
             }
-            let key = self.keys.get(d.id);
-            let server = if d.service == Service::Whip {
-                // A WHIP server may take no token.
-                let token = (!key.is_empty()).then(|| key.to_owned());
-                WhipTarget::new(&d.server, token)
-                    .map(LiveServer::Whip)
-                    .map_err(|e| e.to_string())
-            } else {
-                RtmpUrl::with_key(&d.server, key)
-                    .map(LiveServer::Rtmp)
-                    .map_err(|e| e.to_string())
-            };
-            match server {
-                Ok(server) => targets.push(LiveTarget {
+            match RtmpUrl::with_key(&d.server, self.keys.get(d.id)) {
+                Ok(url) => targets.push(LiveTarget {
                     name: d.name.clone(),
-                    server,
+                    url,
                 }),
                 Err(e) => problems.push(format!("{}: {e}", d.name)),
             }
@@ -916,13 +903,6 @@ pub fn destination_problem(
         return Some("enter the server (rtmp://host/app)".into());
     }
     let key = keys.get(d.id);
-    if d.service == Service::Whip {
-        // A WHIP endpoint may take no bearer token.
-        let token = (!key.is_empty()).then(|| key.to_owned());
-        return WhipTarget::new(&d.server, token)
-            .err()
-            .map(|e| e.to_string());
-    }
     // The server is checked with its key, or a stand-in (masked like a key, never shown).
     if let Err(e) = RtmpUrl::with_key(&d.server, if key.is_empty() { "k" } else { key }) {
         return Some(e.to_string());
@@ -1013,10 +993,7 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(targets.len(), 1);
         assert_eq!(targets[0].name, d.name);
-        let LiveServer::Rtmp(url) = &targets[0].server else {
-            panic!("{:?}", targets[0]);
-        };
-        assert!(!url.to_string().contains("live_123"));
+        assert!(!targets[0].url.to_string().contains("live_123"));
         // Removing it forgets its key too, until undone.
         s.apply(Action::RemoveDestination(d.id));
         assert!(s.settings.destinations.is_empty());
@@ -1089,32 +1066,6 @@ mod tests {
         s.apply(Action::Quit);
         assert!(s.quit_requested());
         assert!(s.close_requested());
-    }
-
-    /// A WHIP destination goes live to its endpoint, with its bearer token if one is set (a
-    /// WHIP server may take none); the token never shows; a bad endpoint is a named error.
-    #[test]
-    fn a_whip_destination_goes_live_with_or_without_its_token() {
-        let mut s = state();
-        s.apply(Action::AddDestination);
-        let id = s.settings.destinations[0].id;
-        s.settings.destinations[0].service = Service::Whip;
-        s.settings.destinations[0].server = "https://whip.example.com/whip/room".into();
-        let (targets, _) = s.live_targets().unwrap();
-        let LiveServer::Whip(target) = &targets[0].server else {
-            panic!("{:?}", targets[0]);
-        };
-        assert!(!target.has_token());
-        s.keys.set(id, "t0ken_secret".into());
-        let (targets, _) = s.live_targets().unwrap();
-        let LiveServer::Whip(target) = &targets[0].server else {
-            panic!("{:?}", targets[0]);
-        };
-        assert!(target.has_token());
-        assert!(!format!("{target} {target:?}").contains("t0ken_secret"));
-        s.settings.destinations[0].server = "rtmp://not-whip/app".into();
-        let e = s.live_targets().unwrap_err();
-        assert!(e.contains("bad WHIP URL"), "{e}");
     }
 
     #[test]

@@ -26,4 +26,3 @@ mod package;
 mod rtmp;
 mod sources;
 mod stall;
-mod whip;

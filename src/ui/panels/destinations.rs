@@ -75,15 +75,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                         d.reset_server();
                     }
                     let label = ui.label("Server");
-                    if d.service.is_custom() {
-                        let hint = if d.service == Service::Whip {
-                            "https://host/whip/endpoint"
-                        } else {
-                            "rtmp://host/app"
-                        };
+                    if d.service == Service::Custom {
                         ui.add(
                             egui::TextEdit::singleline(&mut d.server)
-                                .hint_text(hint)
+                                .hint_text("rtmp://host/app")
                                 .desired_width(300.0),
                         )
                         .labelled_by(label.id);
@@ -109,7 +104,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                             .labelled_by(label.id);
                     }
                     ui.horizontal(|ui| {
-                        let label = ui.label(d.service.key_label());
+                        let label = ui.label("Stream key");
                         let mut key = keys.get(d.id).to_owned();
                         let shown = shown_keys.contains(&d.id);
                         let field = egui::TextEdit::singleline(&mut key)
