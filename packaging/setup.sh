@@ -24,6 +24,8 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   # window runs under Xvfb)
   xvfb xterm x11-utils x11-xserver-utils openbox pulseaudio pulseaudio-utils libasound2-plugins
   mesa-vulkan-drivers xdotool imagemagick
+  # the mixer's tests: speech and noise to suppress (tests/it/mixer.rs)
+  espeak-ng sox
   # the stream keys in a real Secret Service on a private session bus (tests/keyring.rs)
   dbus-daemon dbus-bin gnome-keyring libsecret-tools
   # packaging/bench-compare.sh and soak.sh

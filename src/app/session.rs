@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use super::sysinfo;
+use crate::capture::VideoSourceKind;
 use crate::capture::devices::{self, Devices};
-use crate::capture::{AudioControls, AudioSourceKind, VideoSourceKind};
 use crate::config::Preset;
+use crate::config::mixer::MixerSettings;
+use crate::mix::MixerControls;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
 use crate::output::{OutputSpec, RecordingFormat};
@@ -40,15 +42,13 @@ const RATE_WINDOW_MS: i64 = 2_000;
 /// Graph history: 5 minutes of one sample per tick.
 pub const HISTORY_SAMPLES: usize = 5 * 60 * 4;
 
-/// What the program is made of; fixed while the engine runs (but the microphone's gain and
-/// mute, which change live through [`SessionView::audio_controls`]).
+/// What the program is made of; fixed while the engine runs (but the mixer's settings,
+/// which change live through [`SessionView::mixer`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub preset: Preset,
     pub video: VideoSourceKind,
-    pub audio: AudioSourceKind,
-    pub mic_gain_db: f32,
-    pub mic_muted: bool,
+    pub audio: MixerSettings,
 }
 
 /// One destination to go live to.
@@ -152,8 +152,9 @@ pub struct SessionView {
     pub picture: Option<Arc<ProgramPreview>>,
     /// The program audio's level while the engine runs (read by the meters every frame).
     pub levels: Option<Arc<AudioLevels>>,
-    /// The microphone's gain and mute while the engine runs (set from the window, live).
-    pub audio_controls: Option<Arc<AudioControls>>,
+    /// The mixer while the engine runs: its settings (changed from the window, live) and its
+    /// sources' meters.
+    pub mixer: Option<Arc<MixerControls>>,
     /// The devices found by the last listing (`None` until the first is done).
     pub devices: Option<Arc<Devices>>,
     /// A listing is under way.
@@ -461,8 +462,6 @@ impl Controller {
                 duration: None,
                 outputs: specs.to_vec(),
                 pacing: crate::pipeline::Pacing::RealTime,
-                mic_gain_db: program.mic_gain_db,
-                mic_muted: program.mic_muted,
                 encoder_threads: 1,
             };
             match EngineHandle::start(config) {
@@ -470,13 +469,13 @@ impl Controller {
                     engine.preview().set_fps(self.preview_fps);
                     let picture = engine.preview();
                     let levels = engine.audio_levels();
-                    let controls = engine.audio_controls();
+                    let mixer = engine.mixer();
                     self.update(|v| {
                         v.engine_running = true;
                         v.preset = Some(program.preset.name.clone());
                         v.picture = Some(picture);
                         v.levels = Some(levels);
-                        v.audio_controls = Some(controls);
+                        v.mixer = mixer;
                         v.history.clear();
                     });
                     let ids = engine.output_ids();
@@ -550,7 +549,7 @@ impl Controller {
             v.preview_url = None;
             v.picture = None;
             v.levels = None;
-            v.audio_controls = None;
+            v.mixer = None;
         });
     }
 

@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::services::Service;
-use crate::capture::{
-    AudioSourceKind, CameraTarget, Corner, MicTarget, PipLayout, ScreenTarget, VideoSourceKind,
-};
+use crate::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
 use crate::config::PresetSpec;
+use crate::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
 
@@ -186,6 +185,10 @@ pub const PREVIEW_FPS_SOFTWARE: u32 = 5;
 /// The rates one may choose.
 pub const PREVIEW_FPS_RANGE: std::ops::RangeInclusive<u32> = 1..=30;
 
+/// The mixer's names for the window's microphone and tone.
+pub const MIC_NAME: &str = "Mic/Aux";
+pub const TONE_NAME: &str = "Sync tone";
+
 /// Gain the app's slider offers, dB.
 pub const MIC_GAIN_RANGE_DB: std::ops::RangeInclusive<f32> = -30.0..=20.0;
 
@@ -209,19 +212,19 @@ impl Settings {
         }
     }
 
-    /// The program's sound as the engine takes it.
-    pub fn audio_source(&self) -> AudioSourceKind {
-        let mic = if self.microphone.is_empty() {
-            MicTarget::Default
-        } else {
-            MicTarget::Name(self.microphone.clone())
-        };
-        match self.audio {
-            AudioChoice::Tone => AudioSourceKind::Tone,
-            AudioChoice::Microphone => AudioSourceKind::Microphone(mic),
-            AudioChoice::MicrophoneAndTone => AudioSourceKind::MicrophoneAndTone(mic),
-            AudioChoice::None => AudioSourceKind::None,
-        }
+    /// The program's sound as the engine takes it: the mixer's sources.
+    pub fn mixer(&self) -> MixerSettings {
+        let mut mic =
+            SourceSettings::new(MIC_NAME, SourceKind::Microphone, self.microphone.clone());
+        mic.volume_db = self.mic_gain_db;
+        mic.muted = self.mic_muted;
+        let tone = SourceSettings::new(TONE_NAME, SourceKind::Tone, "");
+        MixerSettings::with_sources(match self.audio {
+            AudioChoice::Tone => vec![tone],
+            AudioChoice::Microphone => vec![mic],
+            AudioChoice::MicrophoneAndTone => vec![mic, tone],
+            AudioChoice::None => Vec::new(),
+        })
     }
 }
 
@@ -469,16 +472,19 @@ mod tests {
                 },
             }
         );
+        let m = s.mixer();
+        assert_eq!(m.sources.len(), 1);
         assert_eq!(
-            s.audio_source(),
-            AudioSourceKind::Microphone(MicTarget::Default)
+            (m.sources[0].kind, m.sources[0].device.as_str()),
+            (SourceKind::Microphone, "")
         );
         s.microphone = "alsa:pulse".into();
         s.audio = AudioChoice::MicrophoneAndTone;
-        assert_eq!(
-            s.audio_source(),
-            AudioSourceKind::MicrophoneAndTone(MicTarget::Name("alsa:pulse".into()))
-        );
+        s.mic_gain_db = -4.0;
+        let m = s.mixer();
+        assert_eq!(m.sources[0].device, "alsa:pulse");
+        assert_eq!(m.sources[0].volume_db, -4.0);
+        assert_eq!(m.sources[1].kind, SourceKind::Tone);
         s.screen = ScreenChoice::Window("77".into());
         s.video = VideoChoice::Screen;
         assert_eq!(

@@ -358,9 +358,7 @@ impl AppState {
         Program {
             preset: self.preset(),
             video: self.settings.video_source(),
-            audio: self.settings.audio_source(),
-            mic_gain_db: self.settings.mic_gain_db,
-            mic_muted: self.settings.mic_muted,
+            audio: self.settings.mixer(),
         }
     }
 
@@ -567,9 +565,16 @@ impl AppState {
             if self.settings.preview_fps != before.settings.preview_fps {
                 self.session.send(Command::PreviewRate(self.preview_rate()));
             }
-            if let Some(controls) = &self.view.audio_controls {
-                controls.set_gain_db(self.settings.mic_gain_db);
-                controls.set_muted(self.settings.mic_muted);
+            // Gain and mute act at once on the running microphone (the mixer takes the
+            // settings at its next block; it never waits for this lock).
+            if let Some(mixer) = &self.view.mixer {
+                let (db, muted) = (self.settings.mic_gain_db, self.settings.mic_muted);
+                let _valid = mixer.update(|m| {
+                    if let Some(mic) = m.source_mut(settings::MIC_NAME) {
+                        mic.volume_db = db;
+                        mic.muted = muted;
+                    }
+                });
             }
             self.save();
         }

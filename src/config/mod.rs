@@ -4,6 +4,7 @@
 //! config directory (`--config FILE` overrides). The file is validated once, on load, into
 //! [`Preset`] values that later stages never re-check.
 
+pub mod mixer;
 mod preset;
 
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
@@ -40,6 +41,11 @@ pub enum ConfigError {
         destination: String,
         problem: String,
     },
+    #[error("config file {path}: [mixer] {problem}")]
+    InvalidMixer {
+        path: PathBuf,
+        problem: mixer::MixerProblem,
+    },
     #[error("config file {path}: [reconnect] {field} {problem}")]
     InvalidReconnect {
         path: PathBuf,
@@ -60,6 +66,8 @@ struct ConfigFile {
     destination: Vec<DestinationSpec>,
     #[serde(default)]
     reconnect: ReconnectSpec,
+    /// The audio mixer, as the window saves it.
+    mixer: Option<mixer::MixerSettings>,
 }
 
 /// A destination as written: a full `url`, or OBS's `server` and `key`.
@@ -101,6 +109,8 @@ pub struct Config {
     pub presets: Vec<Preset>,
     pub destinations: Vec<Destination>,
     pub reconnect: ReconnectPolicy,
+    /// The audio mixer, if the file has one (`[mixer]`).
+    pub mixer: Option<mixer::MixerSettings>,
 }
 
 impl Config {
@@ -111,6 +121,7 @@ impl Config {
             presets: BUILTIN_PRESETS.iter().map(|p| p.to_preset()).collect(),
             destinations: Vec::new(),
             reconnect: ReconnectPolicy::default(),
+            mixer: None,
         }
     }
 
@@ -190,6 +201,27 @@ impl Config {
                 ));
             }
             config.reconnect.max_attempts = n;
+        }
+        if let Some(m) = file.mixer {
+            let bad = |problem| ConfigError::InvalidMixer {
+                path: path.to_owned(),
+                problem,
+            };
+            m.validate().map_err(bad)?;
+            if let Some(s) = m
+                .sources
+                .iter()
+                .find(|s| s.kind == mixer::SourceKind::External)
+            {
+                return Err(bad(mixer::MixerProblem {
+                    source: Some(s.name.clone()),
+                    field: "kind",
+                    problem: "\"external\" sources are made by the engine; use microphone, \
+                              desktop or tone"
+                        .into(),
+                }));
+            }
+            config.mixer = Some(m);
         }
         Ok(config)
     }

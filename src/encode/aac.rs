@@ -183,7 +183,7 @@ impl AacEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::AudioSource;
+    use crate::capture::AudioInput;
     use crate::capture::tone::Tone;
 
     const CHUNK: usize = 480;
@@ -202,8 +202,10 @@ mod tests {
             if skip.contains(&c) {
                 continue;
             }
-            let mut samples = vec![0i16; CHUNK * 2];
-            tone.fill(c * CHUNK as u64, &mut samples);
+            // The tone is a mixer input (f32); the encoder takes the engine's i16.
+            let mut wave = vec![0f32; CHUNK * 2];
+            tone.fill(c * CHUNK as u64, &mut wave);
+            let samples = wave.iter().map(|v| (v * 32768.0) as i16).collect();
             let pts = anchor.add_ticks((c * CHUNK as u64) as i64, Timebase::AUDIO_48K);
             packets.extend(enc.encode(&AudioChunk { pts, samples }).unwrap());
         }

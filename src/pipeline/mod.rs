@@ -24,14 +24,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::capture::{
-    AudioControls, AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind,
-    Worker, devices,
+    AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
 use crate::config::Preset;
+use crate::config::mixer::{MixerSettings, SourceSettings};
 use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
+use crate::mix::{Mixer, MixerControls, MixerError};
 use crate::output::runner::{open_sink, run_output};
 use crate::output::{OutputError, OutputSink, OutputSpec};
 
@@ -79,11 +80,9 @@ pub enum Pacing {
 pub struct EngineConfig {
     pub preset: Preset,
     pub video: VideoSourceKind,
-    pub audio: AudioSourceKind,
-    /// Gain of the microphone in dB (0 = as captured), changeable later through
-    /// [`EngineHandle::audio_controls`].
-    pub mic_gain_db: f32,
-    pub mic_muted: bool,
+    /// The audio mixer and its sources (validated); no sources: no audio track. Changeable
+    /// while running through [`EngineHandle::mixer`].
+    pub audio: MixerSettings,
     /// Media time after which the sources stop; `None` runs until [`EngineHandle::stop`].
     pub duration: Option<MediaTime>,
     pub outputs: Vec<OutputSpec>,
@@ -102,6 +101,8 @@ pub enum EngineError {
     Encode(#[from] EncodeError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("audio: {0}")]
+    Mixer(#[from] MixerError),
     #[error("cannot start thread {name}: {source}")]
     Spawn {
         name: String,
@@ -137,7 +138,8 @@ pub struct EngineHandle {
     sources: Vec<JoinHandle<()>>,
     /// Device threads (screen, camera, microphone); each ends once its source is dropped.
     devices: Vec<JoinHandle<()>>,
-    audio_controls: Arc<AudioControls>,
+    /// The mixer's settings and meters (`None` without audio).
+    mixer: Option<Arc<MixerControls>>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -150,16 +152,17 @@ impl EngineHandle {
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let want_video = config.video != VideoSourceKind::None;
         let free_running = config.pacing == Pacing::FreeRunning;
-        let want_audio = config.audio != AudioSourceKind::None;
+        let want_audio = !config.audio.sources.is_empty();
         let preset = &config.preset;
         if !want_video && !want_audio {
             return Err(EngineError::NoStreams);
         }
         // Devices first: a missing or refused device is an error before any file exists.
-        let audio_controls = Arc::new(AudioControls::new(config.mic_gain_db, config.mic_muted));
         let mut video_source =
             devices::video_source(&config.video, preset.width, preset.height, preset.fps)?;
-        let mut audio_source = devices::audio_source(&config.audio, &audio_controls)?;
+        let mixer = want_audio.then(|| mixer_for(&config.audio));
+        let mixer_controls = mixer.as_ref().map(Mixer::controls);
+        let mut audio_source = mixer.map(|m| Box::new(m) as Box<dyn AudioSource>);
         let mut device_threads = Vec::new();
         let started = start_devices(
             video_source.as_deref_mut(),
@@ -177,8 +180,8 @@ impl EngineHandle {
         for s in video_source.iter().map(|v| v.device_counters()) {
             counters.add_sources(s);
         }
-        for s in audio_source.iter().map(|a| a.device_counters()) {
-            counters.add_sources(s);
+        if let Some(m) = &mixer_controls {
+            let _first = counters.mixer.set(m.clone());
         }
         let stop_devices = |v: Option<Box<dyn VideoSource>>,
                             a: Option<Box<dyn AudioSource>>,
@@ -247,7 +250,7 @@ impl EngineHandle {
             preview: Arc::new(ProgramPreview::new(0)),
             sources: Vec::new(),
             devices: device_threads,
-            audio_controls,
+            mixer: mixer_controls,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -398,9 +401,58 @@ impl EngineHandle {
         self.counters.audio_levels.clone()
     }
 
-    /// Gain and mute of the microphone, changeable while running.
-    pub fn audio_controls(&self) -> Arc<AudioControls> {
-        self.audio_controls.clone()
+    /// The audio mixer's settings and meters, changeable while running; `None` without audio.
+    pub fn mixer(&self) -> Option<Arc<MixerControls>> {
+        self.mixer.clone()
+    }
+
+    /// Adds an audio source while running: a device source as `settings` say (opened here,
+    /// on the caller's thread, which waits for the device up to 10 s), or `input`, fed by
+    /// another part of the engine (see [`crate::mix::external`]).
+    pub fn add_audio_source(
+        &mut self,
+        settings: SourceSettings,
+        input: Option<Box<dyn AudioInput>>,
+    ) -> Result<(), EngineError> {
+        let Some(mixer) = self.mixer.clone() else {
+            return Err(MixerError::Invalid(crate::config::mixer::MixerProblem {
+                source: Some(settings.name),
+                field: "source",
+                problem: "cannot join: this engine was started without audio".into(),
+            })
+            .into());
+        };
+        settings.validate().map_err(|(field, problem)| {
+            MixerError::Invalid(crate::config::mixer::MixerProblem {
+                source: Some(settings.name.clone()),
+                field,
+                problem,
+            })
+        })?;
+        let mut input = match (input, settings.input()) {
+            (Some(i), _) => i,
+            (None, Some(kind)) => devices::audio_input(&kind, &settings.name),
+            (None, None) => {
+                return Err(MixerError::Invalid(crate::config::mixer::MixerProblem {
+                    source: Some(settings.name),
+                    field: "kind",
+                    problem: "an external source needs its input".into(),
+                })
+                .into());
+            }
+        };
+        let mut threads = Vec::new();
+        for w in input.take_workers() {
+            threads.push(spawn(&w.name, w.run)?);
+        }
+        let ready = input.wait_ready();
+        input.set_clock(self.clock);
+        let attached = ready
+            .map_err(EngineError::from)
+            .and_then(|()| mixer.attach(settings, input).map_err(EngineError::from));
+        // The device threads end once their input is dropped (on failure, now).
+        self.devices.extend(threads);
+        attached
     }
 
     /// Engine time now.
@@ -516,6 +568,19 @@ impl StatsView {
     pub fn now(&self) -> MediaTime {
         self.clock.now()
     }
+}
+
+/// The mixer for `settings`, each source's input made (devices not yet opened).
+fn mixer_for(settings: &MixerSettings) -> Mixer {
+    let inputs = settings
+        .sources
+        .iter()
+        .filter_map(|s| {
+            let kind = s.input()?;
+            Some((s.clone(), devices::audio_input(&kind, &s.name)))
+        })
+        .collect();
+    Mixer::new(settings.clone(), inputs)
 }
 
 /// Runs each source's device loops on threads of their own (named by the source: `cap-screen`,
@@ -783,7 +848,6 @@ fn run_audio_source(
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
     let mut meter = stats::LevelMeter::default();
-    let delay = source.delay();
     loop {
         let mut last = first + AUDIO_CHUNK_FRAMES as i64;
         if let Some(end) = end_sample {
@@ -795,6 +859,8 @@ fn run_audio_source(
         // A chunk is "captured" once its last sample's time has passed, like a microphone's;
         // in real time a device source gets its delay on top, for its samples to arrive.
         let due = tb.ticks_to_time(last);
+        // Read each time: the mixer's follows its sources' sync offsets.
+        let delay = source.delay();
         ctx.wait_for(if ctx.free_running() { due } else { due + delay });
         // A buffer the encoder gave back, or a new one while the pool fills up.
         let mut samples = recycled.try_recv().unwrap_or_default();

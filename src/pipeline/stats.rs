@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::capture::{SourceCounters, SourceSnapshot};
+use crate::mix::monitor::MonitorSnapshot;
+use crate::mix::{MixerControls, StripSnapshot};
 use crate::output::OutputSnapshot;
 
 /// Counters of the capture and encode stages. Every drop, at every edge, is counted here or
@@ -45,8 +47,10 @@ pub struct EngineCounters {
     pub audio_buffers_freed: AtomicU64,
     /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
     pub audio_levels: Arc<AudioLevels>,
-    /// The device sources (screen, camera, microphone) feeding the program.
+    /// The video device sources (screen, camera) feeding the program.
     pub sources: Mutex<Vec<Arc<SourceCounters>>>,
+    /// The audio mixer (its sources, their levels), once the engine has one.
+    pub mixer: std::sync::OnceLock<Arc<MixerControls>>,
 }
 
 impl EngineCounters {
@@ -156,8 +160,18 @@ pub struct StatsSnapshot {
     pub video: VideoStats,
     pub audio: AudioStats,
     pub outputs: Vec<OutputSnapshot>,
-    /// Device sources: state (`live`/`lost`), frames, repeats, underruns, drift.
-    pub sources: Vec<SourceSnapshot>,
+    /// Sources: video devices (state `live`/`lost`, frames, repeats), then the mixer's audio
+    /// sources (state, underruns, drift, and their fader, mute, offset, filters and levels).
+    pub sources: Vec<SourceReport>,
+}
+
+/// One source in the stats: its device's counters and, for an audio source, the mixer's view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceReport {
+    #[serde(flatten)]
+    pub device: SourceSnapshot,
+    #[serde(flatten)]
+    pub mixer: Option<StripSnapshot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -193,6 +207,10 @@ pub struct AudioStats {
     /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
     pub level_peak_dbfs: Option<f32>,
     pub level_rms_dbfs: Option<f32>,
+    /// The program limiter's gain reduction in its last 10 ms, dB (0: not limiting).
+    pub limiter_reduction_db: Option<f32>,
+    /// Monitoring through an output device: state, frames dropped and played as silence.
+    pub monitor: Option<MonitorSnapshot>,
 }
 
 impl EngineCounters {
@@ -222,13 +240,32 @@ impl EngineCounters {
                 buffers_freed: self.audio_buffers_freed.load(Relaxed),
                 level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
                 level_rms_dbfs: self.audio_levels.combined().map(|l| l.rms_dbfs),
+                limiter_reduction_db: self.mixer.get().map(|m| m.limiter_reduction_db()),
+                monitor: self.mixer.get().map(|m| m.monitor.snapshot()),
             },
             outputs,
             sources: self
                 .sources
                 .lock()
-                .map(|s| s.iter().map(|c| c.snapshot()).collect())
-                .unwrap_or_default(),
+                .map(|s| {
+                    s.iter()
+                        .map(|c| SourceReport {
+                            device: c.snapshot(),
+                            mixer: None,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .chain(self.mixer.get().into_iter().flat_map(|m| {
+                    m.snapshot()
+                        .into_iter()
+                        .map(|(device, strip)| SourceReport {
+                            device,
+                            mixer: Some(strip),
+                        })
+                }))
+                .collect(),
         }
     }
 }

@@ -20,6 +20,7 @@ mod gui_window;
 mod hardening;
 mod hls;
 mod mic_reopen;
+mod mixer;
 mod mp4_ffprobe;
 mod package;
 mod rtmp;
