@@ -19,6 +19,7 @@ use onair::config::{Config, DEFAULT_PRESET};
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
 use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
+use onair::output::whip::{WhipOptions, WhipTarget};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{
     EngineConfig, EngineHandle, OutputState, Pacing, StatsReport, StatsSnapshot, StatsView,
@@ -373,6 +374,15 @@ struct BroadcastArgs {
     /// Extra CA certificate (PEM) to trust for rtmps:// servers with a private certificate.
     #[arg(long, value_name = "FILE")]
     rtmp_ca: Option<PathBuf>,
+    /// Go live over WebRTC to a WHIP endpoint, http[s]://host[:port]/path, or to a WHIP
+    /// destination named in the config file; repeat for several (all from the one encode).
+    #[arg(long, value_name = "URL|NAME")]
+    whip: Vec<String>,
+    /// Bearer token for a --whip URL: one per --whip URL, in the same order (a config
+    /// destination has its own `token`). Better kept in the config file: a command line is
+    /// visible to other users of the machine.
+    #[arg(long, value_name = "TOKEN")]
+    whip_token: Vec<String>,
     /// Lower the video bitrate when a destination's link cannot carry it, and step it back
     /// up when it can (OBS's dynamic bitrate).
     #[arg(long)]
@@ -602,6 +612,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             },
         });
     }
+    outputs.extend(whip_outputs(&args, &config)?);
     if let Some(dir) = &args.hls {
         outputs.push(OutputSpec::Hls {
             dir: dir.clone(),
@@ -612,7 +623,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         });
     }
     if outputs.is_empty() {
-        bail!("no output: add --record FILE.mp4 (or .flv), --rtmp URL or --hls DIR");
+        bail!("no output: add --record FILE.mp4 (or .flv), --rtmp URL, --whip URL or --hls DIR");
     }
     let mut stats: Option<StatsOut> = match args.stats.as_deref() {
         None => None,
@@ -661,7 +672,9 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let mut all_destinations_failed = false;
     while !stop.load(Ordering::Relaxed) && !engine.sources_finished() {
         std::thread::sleep(Duration::from_millis(20));
-        if !args.rtmp.is_empty() && every_destination_failed_unsent(&engine.snapshot()) {
+        if !(args.rtmp.is_empty() && args.whip.is_empty())
+            && every_destination_failed_unsent(&engine.snapshot())
+        {
             all_destinations_failed = true;
             break;
         }
@@ -699,7 +712,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             }
             // A destination that never went live is a failed broadcast, whatever else was
             // recorded (the recordings are kept): say which, and why.
-            _ if o.kind == "rtmp" && !o.went_live && !all_destinations_failed => {
+            _ if matches!(o.kind, "rtmp" | "whip") && !o.went_live && !all_destinations_failed => {
                 failed = true;
                 eprintln!(
                     "error: {}: never went live ({}); nothing was sent to it",
@@ -786,10 +799,54 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// True when there are RTMP outputs and every one has failed for good without sending media.
+/// True when there are network destinations (RTMP, WHIP) and every one has failed for good
+/// without sending media.
 fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
-    let mut rtmp = s.outputs.iter().filter(|o| o.kind == "rtmp").peekable();
-    rtmp.peek().is_some() && rtmp.all(|o| o.state == OutputState::Failed && o.packets == 0)
+    let mut network = s
+        .outputs
+        .iter()
+        .filter(|o| o.kind == "rtmp" || o.kind == "whip")
+        .peekable();
+    network.peek().is_some() && network.all(|o| o.state == OutputState::Failed && o.packets == 0)
+}
+
+/// The `--whip` outputs: URLs (each with its `--whip-token`, in order) or config names.
+fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<OutputSpec>> {
+    let urls = args
+        .whip
+        .iter()
+        .filter(|t| config.whip_destination(t).is_none())
+        .count();
+    if !args.whip_token.is_empty() && args.whip_token.len() != urls {
+        bail!(
+            "{} --whip-token for {} --whip URL(s): give one token per URL, in the same order (or none)",
+            args.whip_token.len(),
+            urls
+        );
+    }
+    let mut tokens = args.whip_token.iter();
+    let mut outputs = Vec::new();
+    for target in &args.whip {
+        let (target, dynamic_bitrate) = match config.whip_destination(target) {
+            Some(d) => (d.target.clone(), d.dynamic_bitrate || args.dynamic_bitrate),
+            None if target.contains("://") => (
+                WhipTarget::new(target, tokens.next().cloned())?,
+                args.dynamic_bitrate,
+            ),
+            None => bail!(
+                "no WHIP destination named \"{target}\" in the config file, and it is not an http(s):// URL"
+            ),
+        };
+        outputs.push(OutputSpec::Whip {
+            target,
+            options: WhipOptions {
+                reconnect: config.reconnect,
+                dynamic_bitrate,
+                stun_servers: config.stun_servers.clone(),
+            },
+        });
+    }
+    Ok(outputs)
 }
 
 /// Where `--stats` lines go: a file or standard output.

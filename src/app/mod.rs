@@ -20,8 +20,8 @@ pub mod sysinfo;
 
 pub use action::Action;
 pub use session::{
-    Activity, Command, HISTORY_SAMPLES, HistoryPoint, LiveTarget, LiveView, Notice, Program,
-    Session, SessionView,
+    Activity, Command, HISTORY_SAMPLES, HistoryPoint, LiveServer, LiveTarget, LiveView, Notice,
+    Program, Session, SessionView,
 };
 pub use state::{
     AppState, Editing, Edits, Refreshed, Repaint, Running, TOAST_TIME, UNDO_TIME,

@@ -26,6 +26,7 @@ use crate::config::mixer::MixerSettings;
 use crate::mix::MixerControls;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
+use crate::output::whip::{WhipOptions, WhipTarget};
 use crate::output::{OutputSpec, RecordingFormat};
 use crate::pipeline::stats::AudioLevels;
 use crate::pipeline::{
@@ -56,7 +57,14 @@ pub struct Program {
 pub struct LiveTarget {
     /// What the window calls it (never holds the key).
     pub name: String,
-    pub url: RtmpUrl,
+    pub server: LiveServer,
+}
+
+/// Where a live target goes: an RTMP(S) URL with its key, or a WHIP endpoint with its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveServer {
+    Rtmp(RtmpUrl),
+    Whip(WhipTarget),
 }
 
 #[derive(Debug, Clone)]
@@ -331,12 +339,21 @@ impl Controller {
                 }
                 let specs: Vec<OutputSpec> = targets
                     .iter()
-                    .map(|target| OutputSpec::Rtmp {
-                        url: target.url.clone(),
-                        options: RtmpOptions {
-                            ca_file: None,
-                            reconnect: self.reconnect,
-                            dynamic_bitrate: false,
+                    .map(|target| match &target.server {
+                        LiveServer::Rtmp(url) => OutputSpec::Rtmp {
+                            url: url.clone(),
+                            options: RtmpOptions {
+                                ca_file: None,
+                                reconnect: self.reconnect,
+                                dynamic_bitrate: false,
+                            },
+                        },
+                        LiveServer::Whip(target) => OutputSpec::Whip {
+                            target: target.clone(),
+                            options: WhipOptions {
+                                reconnect: self.reconnect,
+                                ..WhipOptions::default()
+                            },
                         },
                     })
                     .collect();

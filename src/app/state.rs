@@ -18,10 +18,11 @@ use super::meter::Meter;
 use super::presets::PresetForm;
 use super::services::Service;
 use super::settings::{self, DestinationSettings, Keys, Settings};
-use super::{Action, Command, LiveTarget, Notice, Program, Session, SessionView};
+use super::{Action, Command, LiveServer, LiveTarget, Notice, Program, Session, SessionView};
 use crate::config::{Config, Preset};
 use crate::output::OutputState;
 use crate::output::rtmp::RtmpUrl;
+use crate::output::whip::WhipTarget;
 
 /// How long a notification stays.
 pub const TOAST_TIME: Duration = Duration::from_secs(8);
@@ -392,10 +393,22 @@ impl AppState {
                 problems.push(format!("{}: {why}", d.name));
                 continue;
             }
-            match RtmpUrl::with_key(&d.server, self.keys.get(d.id)) {
-                Ok(url) => targets.push(LiveTarget {
+            let key = self.keys.get(d.id);
+            let server = if d.service == Service::Whip {
+                // A WHIP server may take no token.
+                let token = (!key.is_empty()).then(|| key.to_owned());
+                WhipTarget::new(&d.server, token)
+                    .map(LiveServer::Whip)
+                    .map_err(|e| e.to_string())
+            } else {
+                RtmpUrl::with_key(&d.server, key)
+                    .map(LiveServer::Rtmp)
+                    .map_err(|e| e.to_string())
+            };
+            match server {
+                Ok(server) => targets.push(LiveTarget {
                     name: d.name.clone(),
-                    url,
+                    server,
                 }),
                 Err(e) => problems.push(format!("{}: {e}", d.name)),
             }
@@ -903,6 +916,13 @@ pub fn destination_problem(
         return Some("enter the server (rtmp://host/app)".into());
     }
     let key = keys.get(d.id);
+    if d.service == Service::Whip {
+        // A WHIP endpoint may take no bearer token.
+        let token = (!key.is_empty()).then(|| key.to_owned());
+        return WhipTarget::new(&d.server, token)
+            .err()
+            .map(|e| e.to_string());
+    }
     // The server is checked with its key, or a stand-in (masked like a key, never shown).
     if let Err(e) = RtmpUrl::with_key(&d.server, if key.is_empty() { "k" } else { key }) {
         return Some(e.to_string());

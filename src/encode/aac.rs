@@ -57,6 +57,7 @@ impl AacEncoder {
             .map_err(|e| EncodeError::Aac(e.to_string()))?;
         let asc_len = (info.confSize as usize).min(info.confBuf.len());
         let config = AudioConfig {
+            codec: crate::media::AudioCodec::Aac,
             sample_rate: AUDIO_RATE_HZ,
             channels: AUDIO_CHANNELS as u16,
             bitrate_bps,

@@ -6,9 +6,11 @@
 pub mod aac;
 pub mod cadence;
 pub mod h264;
+pub mod opus;
 
 pub use aac::AacEncoder;
 pub use h264::{H264Encoder, VideoEncodeSettings};
+pub use opus::OpusEncoder;
 
 /// Why an encoder failed. Both libraries report little more than a code.
 #[derive(Debug, thiserror::Error)]
@@ -19,4 +21,6 @@ pub enum EncodeError {
     NoParameterSets,
     #[error("AAC encoder (fdk-aac) failed: {0}")]
     Aac(String),
+    #[error("Opus encoder (libopus) failed: {0}")]
+    Opus(String),
 }

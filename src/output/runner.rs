@@ -15,6 +15,7 @@ use super::hls::HlsOutput;
 use super::interleave::{Interleaver, Timeline};
 use super::latency::LatencyHistogram;
 use super::rtmp::RtmpOutput;
+use super::whip::WhipOutput;
 use super::{Departure, OutputError, OutputSink, OutputSpec, StreamSet, recording};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime, StreamKind};
@@ -55,6 +56,12 @@ pub fn open_sink(
             options,
             clock,
             counters.clone(),
+        )?)),
+        OutputSpec::Whip { target, options } => Ok(Box::new(WhipOutput::new(
+            target.clone(),
+            options,
+            counters.clone(),
+            clock,
         )?)),
     }
 }
@@ -111,6 +118,7 @@ pub fn run_output(
 ) {
     let mut timeline = Timeline::default();
     let mut interleaver = Interleaver::new(false, false);
+    let interleaved = sink.interleaved();
     let mut failed = false;
     let mut probe = LatencyProbe::new(clock);
     let mut sink_nanos = 0u64;
@@ -172,9 +180,13 @@ pub fn run_output(
             }
             OutputMsg::Packet(pkt) => {
                 if let Some(pkt) = timeline.rebase(pkt) {
-                    interleaver.push(pkt);
-                    while let Some(p) = interleaver.pop() {
-                        write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
+                    if interleaved {
+                        interleaver.push(pkt);
+                        while let Some(p) = interleaver.pop() {
+                            write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
+                        }
+                    } else {
+                        write(&mut sink, pkt, &mut failed, &mut probe, &mut sink_nanos);
                     }
                 }
             }

@@ -11,20 +11,27 @@
 //! An output that joins mid-stream gets the stream descriptions first, then packets from the
 //! next scheduled video keyframe on. No keyframe is forced for it: that would break the fixed
 //! keyframe cadence every other output relies on (streaming services check it, HLS segments
-//! follow it), and the wait is at most one keyframe interval.
+//! follow it), and the wait is at most one keyframe interval. (A WebRTC receiver that lost a
+//! picture asks for one: see [`Fanout::take_keyframe_request`]; the scheduled keyframes keep
+//! their places.)
 //!
 //! Audio runs ahead of or behind video by up to a few tens of milliseconds (AAC's look-ahead,
 //! the time to encode a picture), so the fan-out keeps the last [`RECENT_AUDIO_PACKETS`] audio
 //! packets: an output that starts gets those its timeline keeps (the audio from its zero on
 //! that went out before its keyframe, and one packet of decoder pre-roll) before the keyframe.
 
+//!
+//! Each output takes one audio codec: AAC (recordings, RTMP, HLS) or Opus (WebRTC). Video goes
+//! to every output; AAC packets ([`Fanout::send`]) and Opus packets ([`Fanout::send_opus`])
+//! only to the outputs that take them. The recent audio kept for starting outputs is AAC's.
+
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use crate::media::{AudioConfig, EncodedPacket, MediaTime, StreamKind, VideoConfig};
+use crate::media::{AudioCodec, AudioConfig, EncodedPacket, MediaTime, StreamKind, VideoConfig};
 use crate::output::interleave::Timeline;
 use crate::output::{OutputCounters, OutputMsg, StreamSet};
 
@@ -38,6 +45,8 @@ struct Slot {
     id: OutputId,
     tx: Sender<OutputMsg>,
     counters: Arc<OutputCounters>,
+    /// The audio this output takes (AAC, or Opus for WebRTC).
+    audio: AudioCodec,
     /// Streams sent and first keyframe passed.
     started: bool,
     /// After a dropped video packet: skip video until the next keyframe.
@@ -51,14 +60,19 @@ struct Inner {
     expect_audio: bool,
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
+    /// The Opus stream's description (constant; set when the engine starts).
+    opus: Option<AudioConfig>,
     slots: Vec<Slot>,
     next_id: OutputId,
-    /// The last audio packets sent, oldest first.
+    /// The last AAC packets sent, oldest first.
     recent_audio: VecDeque<EncodedPacket>,
 }
 
 pub struct Fanout {
     inner: Mutex<Inner>,
+    /// Outputs taking Opus audio: the audio thread runs an Opus encoder only while this is
+    /// above zero (read without the lock, once per audio chunk).
+    opus_outputs: AtomicUsize,
 }
 
 impl Fanout {
@@ -71,10 +85,12 @@ impl Fanout {
                 expect_audio,
                 video: None,
                 audio: None,
+                opus: None,
                 slots: Vec::new(),
                 next_id: 0,
                 recent_audio: VecDeque::with_capacity(RECENT_AUDIO_PACKETS),
             }),
+            opus_outputs: AtomicUsize::new(0),
         }
     }
 
@@ -85,15 +101,34 @@ impl Fanout {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn count_opus(&self, inner: &Inner) {
+        let n = inner
+            .slots
+            .iter()
+            .filter(|s| s.audio == AudioCodec::Opus)
+            .count();
+        self.opus_outputs.store(n, Ordering::Relaxed);
+    }
+
     pub fn set_video_config(&self, config: VideoConfig) {
         self.lock().video = Some(config);
     }
+    /// The audio description: AAC's, or Opus's (each output gets the one it takes).
     pub fn set_audio_config(&self, config: AudioConfig) {
-        self.lock().audio = Some(config);
+        let mut inner = self.lock();
+        match config.codec {
+            AudioCodec::Aac => inner.audio = Some(config),
+            AudioCodec::Opus => inner.opus = Some(config),
+        }
     }
 
-    /// Adds an output; it starts at the next video keyframe.
-    pub fn add(&self, tx: Sender<OutputMsg>, counters: Arc<OutputCounters>) -> OutputId {
+    /// Adds an output taking `audio`; it starts at the next video keyframe.
+    pub fn add(
+        &self,
+        tx: Sender<OutputMsg>,
+        counters: Arc<OutputCounters>,
+        audio: AudioCodec,
+    ) -> OutputId {
         let mut inner = self.lock();
         let id = inner.next_id;
         inner.next_id += 1;
@@ -101,9 +136,11 @@ impl Fanout {
             id,
             tx,
             counters,
+            audio,
             started: false,
             resync: false,
         });
+        self.count_opus(&inner);
         id
     }
 
@@ -112,12 +149,15 @@ impl Fanout {
         let mut inner = self.lock();
         let before = inner.slots.len();
         inner.slots.retain(|s| s.id != id);
+        self.count_opus(&inner);
         inner.slots.len() != before
     }
 
     /// Removes every output (end of stream).
     pub fn close(&self) {
-        self.lock().slots.clear();
+        let mut inner = self.lock();
+        inner.slots.clear();
+        self.count_opus(&inner);
     }
 
     /// The lowest video bitrate any output asks for (dynamic bitrate), if one does.
@@ -130,14 +170,42 @@ impl Fanout {
             .min()
     }
 
-    pub fn send(&self, pkt: &EncodedPacket) {
-        let mut inner = self.lock();
-        let ready = (!inner.expect_video || inner.video.is_some())
-            && (!inner.expect_audio || inner.audio.is_some());
-        if ready {
-            inner.send(pkt);
+    /// True if an output asked for a keyframe since the last call (a WebRTC receiver's PLI or
+    /// FIR); every request is taken.
+    pub fn take_keyframe_request(&self) -> bool {
+        // Not `any`: it would stop at the first and leave the others' requests pending.
+        let mut asked = false;
+        for s in &self.lock().slots {
+            asked |= s.counters.take_keyframe_request();
         }
-        if pkt.kind == StreamKind::Audio {
+        asked
+    }
+
+    /// True while an output takes Opus audio.
+    pub fn wants_opus(&self) -> bool {
+        self.opus_outputs.load(Ordering::Relaxed) > 0
+    }
+
+    /// A video packet, or an AAC packet, to every output that takes it.
+    pub fn send(&self, pkt: &EncodedPacket) {
+        self.send_as(pkt, AudioCodec::Aac);
+    }
+
+    /// An Opus packet, to the outputs that take Opus.
+    pub fn send_opus(&self, pkt: &EncodedPacket) {
+        self.send_as(pkt, AudioCodec::Opus);
+    }
+
+    fn send_as(&self, pkt: &EncodedPacket, codec: AudioCodec) {
+        let mut inner = self.lock();
+        if !inner.expect_video || inner.video.is_some() {
+            let before = inner.slots.len();
+            inner.send(pkt, codec);
+            if inner.slots.len() != before {
+                self.count_opus(&inner);
+            }
+        }
+        if pkt.kind == StreamKind::Audio && codec == AudioCodec::Aac {
             if inner.recent_audio.len() == RECENT_AUDIO_PACKETS {
                 inner.recent_audio.pop_front();
             }
@@ -147,7 +215,7 @@ impl Fanout {
 }
 
 impl Inner {
-    fn send(&mut self, pkt: &EncodedPacket) {
+    fn send(&mut self, pkt: &EncodedPacket, codec: AudioCodec) {
         // An output starts at a video keyframe; without video, at any audio packet but the
         // encoder's priming (before the engine's time zero).
         let starts_output = if self.expect_video {
@@ -160,33 +228,56 @@ impl Inner {
         let Inner {
             video,
             audio,
+            opus,
             slots,
             blocking,
+            expect_audio,
             recent_audio,
             ..
         } = self;
+        let (video, audio, opus, expect_audio) = (&*video, &*audio, &*opus, *expect_audio);
+        let recent_audio = &*recent_audio;
+        let for_slot = |slot: &Slot| pkt.kind == StreamKind::Video || slot.audio == codec;
         // What an output that starts at `pkt` gets first: its start, then the recent audio it
-        // keeps (pre-roll, and what it would otherwise miss), in order.
-        let start = || {
+        // keeps (pre-roll, and what it would otherwise miss; AAC only), in order. `None` while
+        // its audio is not yet described.
+        let start = |slot: &Slot| -> Option<Vec<OutputMsg>> {
+            let a = match slot.audio {
+                AudioCodec::Aac => audio,
+                AudioCodec::Opus => opus,
+            };
+            if expect_audio && a.is_none() {
+                return None;
+            }
             let zero = pkt.dts;
             let streams = StreamSet {
                 video: video.clone(),
-                audio: audio.clone(),
+                audio: a.clone(),
             };
-            std::iter::once(OutputMsg::Start { streams, zero }).chain(
-                recent_audio
-                    .iter()
-                    .filter(move |a| Timeline::keeps(a, zero))
-                    .map(|a| OutputMsg::Packet(a.clone())),
+            let recent = recent_audio
+                .iter()
+                .filter(|_| slot.audio == AudioCodec::Aac)
+                .filter(|p| Timeline::keeps(p, zero))
+                .map(|p| OutputMsg::Packet(p.clone()));
+            Some(
+                std::iter::once(OutputMsg::Start { streams, zero })
+                    .chain(recent)
+                    .collect(),
             )
         };
         if *blocking {
             slots.retain_mut(|slot| {
+                if !for_slot(slot) {
+                    return true;
+                }
                 if !slot.started {
                     if !starts_output {
                         return true;
                     }
-                    if start().any(|m| slot.tx.send(m).is_err()) {
+                    let Some(messages) = start(slot) else {
+                        return true;
+                    };
+                    if messages.into_iter().any(|m| slot.tx.send(m).is_err()) {
                         return false;
                     }
                     slot.started = true;
@@ -196,12 +287,17 @@ impl Inner {
             return;
         }
         slots.retain_mut(|slot| {
+            if !for_slot(slot) {
+                return true;
+            }
             if !slot.started {
                 if !starts_output {
                     return true;
                 }
+                let Some(messages) = start(slot) else {
+                    return true;
+                };
                 // The start must go whole: it is at most 1 + RECENT_AUDIO_PACKETS messages.
-                let messages: Vec<OutputMsg> = start().collect();
                 if slot.tx.capacity().is_some_and(|c| c - slot.tx.len() < messages.len() + 1) {
                     return true; // queue not yet drained: try at the next keyframe
                 }
@@ -274,6 +370,7 @@ mod tests {
     }
     fn acfg() -> AudioConfig {
         AudioConfig {
+            codec: crate::media::AudioCodec::Aac,
             sample_rate: 48_000,
             channels: 2,
             bitrate_bps: 1,
@@ -306,7 +403,7 @@ mod tests {
         let f = Fanout::new(true, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(16);
-        f.add(tx, counters());
+        f.add(tx, counters(), AudioCodec::Aac);
         f.send(&video(0, true)); // no video config yet: nothing goes out
         f.set_video_config(vcfg());
         f.send(&audio(10));
@@ -329,7 +426,7 @@ mod tests {
             f.send(&audio(ms));
         }
         let (tx, rx) = bounded(16);
-        f.add(tx, counters());
+        f.add(tx, counters(), AudioCodec::Aac);
         f.send(&video(33, true));
         // Audio from 0 ms is the pre-roll of 33 ms (which the keyframe starts with); older
         // audio is not needed; later audio would otherwise be lost.
@@ -344,7 +441,7 @@ mod tests {
         let f = Fanout::new(false, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(16);
-        f.add(tx, counters());
+        f.add(tx, counters(), AudioCodec::Aac);
         f.send(&audio(-66));
         f.send(&audio(-33));
         f.send(&audio(0));
@@ -358,8 +455,8 @@ mod tests {
         let (slow_tx, slow_rx) = bounded(3);
         let (fast_tx, fast_rx) = bounded(64);
         let slow = counters();
-        f.add(slow_tx, slow.clone());
-        f.add(fast_tx, counters());
+        f.add(slow_tx, slow.clone(), AudioCodec::Aac);
+        f.add(fast_tx, counters(), AudioCodec::Aac);
         for (i, key) in [true, false, false, false, false].into_iter().enumerate() {
             f.send(&video(i as i64 * 33, key));
         }
@@ -374,11 +471,60 @@ mod tests {
     }
 
     #[test]
+    fn opus_goes_only_to_opus_outputs_and_aac_only_to_the_others() {
+        let f = Fanout::new(true, true, false);
+        f.set_audio_config(acfg());
+        f.set_video_config(vcfg());
+        let (aac_tx, aac_rx) = bounded(16);
+        let (opus_tx, opus_rx) = bounded(16);
+        f.add(aac_tx, counters(), AudioCodec::Aac);
+        assert!(!f.wants_opus());
+        let opus_id = f.add(opus_tx, counters(), AudioCodec::Opus);
+        assert!(f.wants_opus());
+        f.send(&video(0, true)); // the Opus output waits for its description
+        f.set_audio_config(AudioConfig {
+            codec: AudioCodec::Opus,
+            asc: Bytes::new(),
+            ..acfg()
+        });
+        f.send_opus(&audio(5));
+        f.send(&audio(10));
+        f.send(&video(33, true));
+        f.send_opus(&audio(40));
+        f.send(&audio(50));
+        assert_eq!(
+            drain(&aac_rx),
+            vec!["start0", "Video0k", "Audio10", "Video33k", "Audio50"]
+        );
+        let opus: Vec<OutputMsg> = opus_rx.try_iter().collect();
+        assert!(
+            matches!(&opus[0], OutputMsg::Start { streams: s, .. } if s.audio.as_ref().unwrap().codec == AudioCodec::Opus)
+        );
+        assert!(matches!(&opus[1], OutputMsg::Packet(p) if p.kind == StreamKind::Video));
+        assert!(matches!(&opus[2], OutputMsg::Packet(p) if p.pts == MediaTime::from_millis(40)));
+        assert_eq!(opus.len(), 3);
+        f.remove(opus_id);
+        assert!(!f.wants_opus());
+    }
+
+    #[test]
+    fn a_keyframe_request_is_taken_once() {
+        let f = Fanout::new(true, false, false);
+        let (tx, _rx) = bounded(4);
+        let c = counters();
+        f.add(tx, c.clone(), AudioCodec::Opus);
+        assert!(!f.take_keyframe_request());
+        c.request_keyframe();
+        assert!(f.take_keyframe_request());
+        assert!(!f.take_keyframe_request());
+    }
+
+    #[test]
     fn removed_or_closed_outputs_see_their_queue_close() {
         let f = Fanout::new(false, true, false);
         f.set_audio_config(acfg());
         let (tx, rx) = bounded(4);
-        let id = f.add(tx, counters());
+        let id = f.add(tx, counters(), AudioCodec::Aac);
         f.send(&audio(0));
         assert!(f.remove(id));
         assert_eq!(drain(&rx), vec!["start0", "Audio0"]);

@@ -12,6 +12,7 @@
 
 pub mod cputime;
 pub mod fanout;
+mod keyframes;
 mod pool;
 pub mod preview;
 pub mod stats;
@@ -28,7 +29,7 @@ use crate::capture::{
 };
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceSettings};
-use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings};
+use crate::encode::{AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
@@ -57,6 +58,9 @@ const AUDIO_CHUNK_FRAMES: usize = AUDIO_RATE_HZ as usize / 100;
 /// so a slow disk stalls nothing; when full, packets are dropped for that output only, counted,
 /// logged as errors, and video resumes at the next keyframe.
 const OUTPUT_QUEUE_PACKETS: usize = 2_048;
+/// Keyframes that WebRTC receivers ask for (PLI/FIR, after a loss NACK could not repair) are
+/// granted at most this often; requests in between are dropped (the receiver asks again).
+const KEYFRAME_REQUEST_INTERVAL: MediaTime = MediaTime::from_secs(1);
 /// Free-running: how often a waiting audio source looks at the video's progress again.
 const FREE_RUN_POLL: Duration = Duration::from_micros(500);
 
@@ -269,6 +273,8 @@ impl EngineHandle {
         // a loaded machine loses that keyframe and the output starts one interval late.
         if let (Some(encoder), Some(_)) = (&audio_encoder, &audio_source) {
             fanout.set_audio_config(encoder.config().clone());
+            // Known before any Opus encoder runs, so a WebRTC output starts at once.
+            fanout.set_audio_config(OpusEncoder::stream_config(preset.audio_kbps * 1000));
         }
         if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
             source.set_clock(clock);
@@ -315,7 +321,8 @@ impl EngineHandle {
             };
             handle.encoders.push(spawn("enc-aac", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
-                move || run_audio_encoder(encoder, &rx, &recycle_tx, &counters, &fanout)
+                let opus_bps = preset.audio_kbps * 1000;
+                move || run_audio_encoder(encoder, opus_bps, &rx, &recycle_tx, &counters, &fanout)
             })?);
             handle.sources.push(spawn("src-audio", move || {
                 run_audio_source(source, &tx, &recycle_rx, &ctx)
@@ -359,7 +366,7 @@ impl EngineHandle {
             let clock = self.clock;
             move || run_output(sink, &rx, &counters, clock)
         })?;
-        let id = self.fanout.add(tx, counters.clone());
+        let id = self.fanout.add(tx, counters.clone(), spec.audio_codec());
         self.outputs.push(OutputThread {
             id,
             counters,
@@ -769,6 +776,8 @@ fn run_video_encoder(
     let _ended = Ended(progress, counters);
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
+    // Keyframes asked for by WebRTC receivers (PLI/FIR), the cadence kept.
+    let mut keyframe_requests = keyframes::KeyframeRequests::new(KEYFRAME_REQUEST_INTERVAL);
     counters.video_target_bitrate_bps.store(target, Relaxed);
     let deliver = |picture: crate::encode::h264::EncodedPicture| {
         if let Some(config) = picture.new_config {
@@ -816,7 +825,11 @@ fn run_video_encoder(
             }
         }
         preview.offer(&frame);
-        match encoder.encode(&frame, false) {
+        let granted = keyframe_requests.next_frame(frame.pts, fanout.take_keyframe_request());
+        if granted {
+            counters.video_requested_keyframes.fetch_add(1, Relaxed);
+        }
+        match encoder.encode(&frame, granted) {
             Ok(Some(picture)) => {
                 counters.video_encoded.fetch_add(1, Relaxed);
                 deliver(picture);
@@ -894,8 +907,11 @@ fn run_audio_source(
     }
 }
 
+/// The audio thread: AAC always; Opus as well while an output takes it (WebRTC), started when
+/// the first such output appears and dropped with the last one. Each from the same chunks.
 fn run_audio_encoder(
     mut encoder: AacEncoder,
+    opus_bitrate_bps: u32,
     rx: &Receiver<AudioChunk>,
     recycle: &Sender<Vec<i16>>,
     counters: &EngineCounters,
@@ -908,6 +924,9 @@ fn run_audio_encoder(
             fanout.send(p);
         }
     };
+    let mut opus: Option<OpusEncoder> = None;
+    // After a failure to start libopus, do not try again for every chunk.
+    let mut opus_failed = false;
     for chunk in rx {
         match encoder.encode(&chunk) {
             Ok(packets) => send(packets),
@@ -919,6 +938,38 @@ fn run_audio_encoder(
         counters
             .audio_silence_filled_samples
             .store(encoder.filled_samples(), Relaxed);
+        if fanout.wants_opus() && !opus_failed {
+            if opus.is_none() {
+                match OpusEncoder::new(opus_bitrate_bps) {
+                    Ok(o) => {
+                        tracing::info!("Opus encoder started (a WebRTC output is on)");
+                        opus = Some(o);
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; WebRTC outputs get no audio");
+                        opus_failed = true;
+                    }
+                }
+            }
+            if let Some(o) = opus.as_mut() {
+                match o.encode(&chunk) {
+                    Ok(packets) => {
+                        for p in &packets {
+                            counters.opus_encoded.fetch_add(1, Relaxed);
+                            counters.opus_bytes.fetch_add(p.data.len() as u64, Relaxed);
+                            fanout.send_opus(p);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; WebRTC outputs get no more audio");
+                        opus = None;
+                        opus_failed = true;
+                    }
+                }
+            }
+        } else if opus.take().is_some() {
+            tracing::info!("Opus encoder stopped (no WebRTC output left)");
+        }
         // Full: the source has enough buffers; let this one go (counted).
         if let Err(TrySendError::Full(_)) = recycle.try_send(chunk.samples) {
             counters.audio_buffers_freed.fetch_add(1, Relaxed);

@@ -45,6 +45,11 @@ pub struct EngineCounters {
     pub audio_bytes: AtomicU64,
     /// Encoded chunks' sample buffers the source had no room for, freed instead of reused.
     pub audio_buffers_freed: AtomicU64,
+    /// Opus packets (encoded only while a WebRTC output exists).
+    pub opus_encoded: AtomicU64,
+    pub opus_bytes: AtomicU64,
+    /// Keyframes forced because a WebRTC receiver asked (PLI/FIR), at most one a second.
+    pub video_requested_keyframes: AtomicU64,
     /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
     pub audio_levels: Arc<AudioLevels>,
     /// The video device sources (screen, camera) feeding the program.
@@ -192,6 +197,8 @@ pub struct VideoStats {
     pub target_bitrate_bps: u64,
     /// Frame buffers freed instead of reused (no frame is lost; 0 when all is well).
     pub buffers_freed: u64,
+    /// Keyframes forced for WebRTC receivers (PLI/FIR), besides the scheduled ones.
+    pub requested_keyframes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -204,6 +211,9 @@ pub struct AudioStats {
     pub bytes: u64,
     /// Sample buffers freed instead of reused (no audio is lost).
     pub buffers_freed: u64,
+    /// Opus packets and bytes (only while a WebRTC output exists).
+    pub opus_encoded: u64,
+    pub opus_bytes: u64,
     /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
     pub level_peak_dbfs: Option<f32>,
     pub level_rms_dbfs: Option<f32>,
@@ -230,6 +240,7 @@ impl EngineCounters {
                 bytes: self.video_bytes.load(Relaxed),
                 target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
                 buffers_freed: self.video_buffers_freed.load(Relaxed),
+                requested_keyframes: self.video_requested_keyframes.load(Relaxed),
             },
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),
@@ -238,6 +249,8 @@ impl EngineCounters {
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
                 buffers_freed: self.audio_buffers_freed.load(Relaxed),
+                opus_encoded: self.opus_encoded.load(Relaxed),
+                opus_bytes: self.opus_bytes.load(Relaxed),
                 level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
                 level_rms_dbfs: self.audio_levels.combined().map(|l| l.rms_dbfs),
                 limiter_reduction_db: self.mixer.get().map(|m| m.limiter_reduction_db()),

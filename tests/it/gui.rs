@@ -9,6 +9,7 @@ use crate::common::gui::{harness, harness_sized, request_close, run_until, sent_
 use crate::common::peers::{Nginx, NginxOptions};
 use crate::common::*;
 use eframe::egui;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use onair::app::keystore::KeyringUse;
@@ -526,4 +527,62 @@ fn a_typed_recordings_folder_is_created_or_says_why_not() {
     h.run_steps(4);
     assert!(h.query_by_label_contains("cannot record:").is_some());
     assert!(!h.state().view().engine_running);
+}
+
+/// A WHIP destination made in the window: picked from the services, its endpoint typed in, its
+/// key field called "Bearer token" and masked until shown; the settings keep the kind and the
+/// endpoint, the token only in the key store (keys.toml here).
+#[test]
+fn a_whip_destination_keeps_its_kind_and_masks_its_token() {
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(3);
+    // A click's Action is applied after its frame; the next frames draw the result.
+    h.get_by_label("Add destination").click();
+    h.run_steps(3);
+    h.get_by_role_and_label(Role::ComboBox, "Service").click();
+    h.run_steps(2);
+    // The popup's entry is the last match.
+    let entries: Vec<_> = h
+        .query_all_by_label_contains("WHIP (WebRTC) server")
+        .collect();
+    entries.last().expect("a WHIP service").click();
+    h.run_steps(2);
+    let endpoint = "https://whip.example.com/whip/my-stream";
+    h.get_by_label("Server").click();
+    h.run_steps(1);
+    h.get_by_label("Server").type_text(endpoint);
+    h.run_steps(2);
+    h.get_by_label("Bearer token").click();
+    h.run_steps(1);
+    h.get_by_label("Bearer token")
+        .type_text("whip_t0ken_secret");
+    h.run_steps(2);
+    assert!(h.query_by_label("Stream key").is_none());
+    assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
+    assert!(h.query_by_label_contains("whip_t0ken_secret").is_none());
+    h.get_by_label("Show").click();
+    h.run_steps(2);
+    assert!(h.query_all_by_value("whip_t0ken_secret").count() >= 1);
+    h.get_by_label("Hide").click();
+    h.run_steps(2);
+    assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
+
+    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(gui.contains("service = \"Whip\""), "{gui}");
+    assert!(gui.contains(endpoint), "{gui}");
+    assert!(!gui.contains("t0ken"), "{gui}");
+    // The key store writes on its own thread.
+    let keys = config.path().join("keys.toml");
+    run_until(&mut h, "the token saved", |_| {
+        std::fs::read_to_string(&keys).is_ok_and(|k| k.contains("whip_t0ken_secret"))
+    });
+    // Read back as a WHIP target by a new window over the same settings.
+    drop(h);
+    let h = harness(config.path());
+    let d = &h.state().settings().destinations;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].service, onair::app::services::Service::Whip);
 }

@@ -26,3 +26,4 @@ mod package;
 mod rtmp;
 mod sources;
 mod stall;
+mod whip;

@@ -59,7 +59,10 @@ fn going_live_needs_a_destination_switched_on_with_its_key() {
     assert!(problems.is_empty());
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].name, d.name);
-    assert!(!targets[0].url.to_string().contains("live_123"));
+    let LiveServer::Rtmp(url) = &targets[0].server else {
+        panic!("{:?}", targets[0]);
+    };
+    assert!(!url.to_string().contains("live_123"));
     // Removing it forgets its key too, until undone.
     s.apply(Action::RemoveDestination(d.id));
     assert!(s.settings.destinations.is_empty());
@@ -132,6 +135,32 @@ fn closing_asks_while_live_or_recording() {
     s.apply(Action::Quit);
     assert!(s.quit_requested());
     assert!(s.close_requested());
+}
+
+/// A WHIP destination goes live to its endpoint, with its bearer token if one is set (a
+/// WHIP server may take none); the token never shows; a bad endpoint is a named error.
+#[test]
+fn a_whip_destination_goes_live_with_or_without_its_token() {
+    let mut s = state();
+    s.apply(Action::AddDestination);
+    let id = s.settings.destinations[0].id;
+    s.settings.destinations[0].service = Service::Whip;
+    s.settings.destinations[0].server = "https://whip.example.com/whip/room".into();
+    let (targets, _) = s.live_targets().unwrap();
+    let LiveServer::Whip(target) = &targets[0].server else {
+        panic!("{:?}", targets[0]);
+    };
+    assert!(!target.has_token());
+    s.keys.set(id, "t0ken_secret".into());
+    let (targets, _) = s.live_targets().unwrap();
+    let LiveServer::Whip(target) = &targets[0].server else {
+        panic!("{:?}", targets[0]);
+    };
+    assert!(target.has_token());
+    assert!(!format!("{target} {target:?}").contains("t0ken_secret"));
+    s.settings.destinations[0].server = "rtmp://not-whip/app".into();
+    let e = s.live_targets().unwrap_err();
+    assert!(e.contains("bad WHIP URL"), "{e}");
 }
 
 #[test]

@@ -20,6 +20,7 @@ fn video_config() -> VideoConfig {
 
 fn audio_config() -> AudioConfig {
     AudioConfig {
+        codec: crate::media::AudioCodec::Aac,
         sample_rate: 48_000,
         channels: 2,
         bitrate_bps: 128_000,

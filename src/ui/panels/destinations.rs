@@ -75,10 +75,15 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                         d.reset_server();
                     }
                     let label = ui.label("Server");
-                    if d.service == Service::Custom {
+                    if d.service.is_custom() {
+                        let hint = if d.service == Service::Whip {
+                            "https://host/whip/endpoint"
+                        } else {
+                            "rtmp://host/app"
+                        };
                         ui.add(
                             egui::TextEdit::singleline(&mut d.server)
-                                .hint_text("rtmp://host/app")
+                                .hint_text(hint)
                                 .desired_width(300.0),
                         )
                         .labelled_by(label.id);
@@ -104,7 +109,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                             .labelled_by(label.id);
                     }
                     ui.horizontal(|ui| {
-                        let label = ui.label("Stream key");
+                        let label = ui.label(d.service.key_label());
                         let mut key = keys.get(d.id).to_owned();
                         let shown = shown_keys.contains(&d.id);
                         let field = egui::TextEdit::singleline(&mut key)
