@@ -302,7 +302,11 @@ fn device_loop(
         }
         if stream.is_some() {
             if shared.stalled() {
-                tracing::error!(source = %counters.name, "audio device lost; retrying every 2 s");
+                let what = match counters.kind {
+                    "desktop" => "desktop audio",
+                    kind => kind,
+                };
+                tracing::error!(source = %counters.name, "{what} lost; retrying every 2 s");
                 if !shared.failed.load(Relaxed) {
                     counters.set_error("no audio from the device for a second");
                 }

@@ -247,6 +247,8 @@ pub struct Mixer {
     next_block: u64,
     /// The program frame the next `fill` should ask for.
     next_fill: u64,
+    /// Whether the limiter's look-ahead holds the frames before `next_block`.
+    primed: bool,
 }
 
 impl Mixer {
@@ -290,6 +292,7 @@ impl Mixer {
             carry_at: BLOCK,
             next_block: 0,
             next_fill: 0,
+            primed: false,
         };
         m.reconcile();
         m.master = m.master_target;
@@ -341,17 +344,15 @@ impl Mixer {
         self.seen = generation;
     }
 
-    /// Makes the next program block into `carry`.
-    fn make_block(&mut self) {
-        self.reconcile();
+    /// Sums every strip's block starting at input frame `first` into `program` (and the
+    /// monitored ones into `monitored`); whether anything is monitored.
+    fn mix_strips(&mut self, first: i64) -> bool {
         self.program.fill(0.0);
         self.monitored.fill(0.0);
         let mut monitoring = self.monitor_program;
         for strip in &mut self.strips {
-            // The strips run the limiter's look-ahead ahead of the program, so that program
-            // sample `n` is every input's sample `n` (at its offset).
             strip.process(
-                self.next_block + LOOKAHEAD_FRAMES as u64,
+                first,
                 self.delay_frames - LOOKAHEAD_FRAMES as i64,
                 &mut self.source,
             );
@@ -367,6 +368,27 @@ impl Mixer {
                 }
             }
         }
+        monitoring
+    }
+
+    /// Makes the next program block into `carry`.
+    fn make_block(&mut self) {
+        self.reconcile();
+        // The strips run the limiter's look-ahead ahead of the program, so that program
+        // sample `n` is every input's sample `n` (at its offset).
+        let ahead = self.next_block as i64 + LOOKAHEAD_FRAMES as i64;
+        if !self.primed {
+            // The limiter gives each frame back LOOKAHEAD_FRAMES late: first fill it with the
+            // program's first frames, from the strips' block that ends where the next one
+            // starts (frames before zero are silence), so the program starts whole.
+            self.primed = true;
+            self.mix_strips(ahead - BLOCK_FRAMES as i64);
+            for s in &mut self.program {
+                *s *= self.master;
+            }
+            self.limiter.process(&mut self.program);
+        }
+        let monitoring = self.mix_strips(ahead);
         // The master fader, ramped over the block, then the limiter.
         let step = (self.master_target - self.master) / BLOCK_FRAMES as f32;
         for frame in self.program.chunks_exact_mut(2) {
@@ -402,6 +424,7 @@ impl AudioSource for Mixer {
             );
             self.next_block = first_sample;
             self.carry_at = BLOCK;
+            self.primed = false;
         }
         let mut done = 0;
         while done < out.len() {

@@ -201,11 +201,11 @@ impl Strip {
     /// `out`, the program running `mixer_delay` frames behind its clock: the input is pulled
     /// as far as it can give (the clock less its delay) and read back at its offset. Returns
     /// the block after the fader and mute (`out`), metered before the mute.
-    pub fn process(&mut self, first: u64, mixer_delay: i64, out: &mut [f32]) {
-        let ready = first as i64 + BLOCK_FRAMES as i64 + mixer_delay - self.input_delay;
+    pub fn process(&mut self, first: i64, mixer_delay: i64, out: &mut [f32]) {
+        let ready = first + BLOCK_FRAMES as i64 + mixer_delay - self.input_delay;
         self.pull_to(ready.max(0) as u64);
         // Read input frames first - offset .. (silence where there are none).
-        let start = first as i64 + self.read_ahead();
+        let start = first + self.read_ahead();
         let oldest = self.pulled as i64 - HISTORY_FRAMES as i64;
         for (k, frame) in out.chunks_exact_mut(2).enumerate() {
             let i = start + k as i64;

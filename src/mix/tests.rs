@@ -108,6 +108,30 @@ fn two_sources_mix_at_their_faders() {
     );
 }
 
+/// Program frame `n` is the input's frame `n` from the very first one: the limiter's
+/// look-ahead is filled before the first block leaves, so nothing starts late or silent.
+/// Also when the engine starts the program over somewhere else.
+#[test]
+fn the_program_starts_whole_at_its_first_frame() {
+    let mut m = mixer(vec![(tone_settings("Sine"), sine(1000.0, 0.5))]);
+    let want = |n: u64| {
+        let t = n as f32 / 48_000.0; // as the input computes it
+        let v = 0.5 * (std::f32::consts::TAU * 1000.0 * t).sin();
+        (v * 32768.0).round() as i32
+    };
+    for (from, frames) in [(0u64, 2_400usize), (96_000, 960)] {
+        let out = run(&mut m, from, frames);
+        for (k, &v) in out.iter().enumerate() {
+            let n = from + k as u64;
+            assert!(
+                (i32::from(v) - want(n)).abs() <= 2,
+                "frame {n}: {v}, the input's {}",
+                want(n)
+            );
+        }
+    }
+}
+
 #[test]
 fn mute_removes_a_source_entirely_and_the_meter_still_reads_it() {
     let mut desk = SourceSettings::new("Desktop", SourceKind::Desktop, "");
