@@ -6,7 +6,10 @@
 //!
 //! The version (`ONAIR_VERSION`, e.g. `0.1.0 (0123456789ab 2026-11-26)`) takes the commit from
 //! git when this source tree is a checkout, else from packaging/commit.txt, which `git archive`
-//! fills in (export-subst); a tree with neither gives the bare version.
+//! fills in (export-subst); a tree with neither gives the bare version. Release builds (what
+//! run.sh starts and deb.sh packages) build again when HEAD moves; dev and test builds name
+//! the commit of the build script's last run, since following HEAD there recompiles the whole
+//! crate after every commit (8-14 min on 2 cores).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,6 +67,9 @@ fn from_git(root: &Path) -> Option<(String, String)> {
     let top = PathBuf::from(git(&["rev-parse", "--show-toplevel"])?);
     if top.canonicalize().ok()? != root.canonicalize().ok()? {
         return None;
+    }
+    if std::env::var("PROFILE").as_deref() != Ok("release") {
+        return parse(&git(&["log", "-1", "--format=%H %cs"])?);
     }
     // Build again when HEAD moves: HEAD itself (a checkout), the branch it points to (a
     // commit), and packed-refs (where the branch lives once packed). Only files that exist:

@@ -37,6 +37,7 @@ fn video_config() -> VideoConfig {
 
 fn audio_config() -> AudioConfig {
     AudioConfig {
+        codec: onair::media::AudioCodec::Aac,
         sample_rate: 48_000,
         channels: 2,
         bitrate_bps: 160_000,

@@ -5,7 +5,8 @@
 # with the RTMP module, Chromium driven by playwright-core from npm, a private X server and
 # sound server for the screen and microphone; GStreamer for packaging/bench-compare.sh).
 # The capture crates need headers to build: xcap (libclang for bindgen, Wayland, PipeWire,
-# EGL, GBM, XCB), nokhwa (libclang, V4L2 headers from linux-libc-dev), cpal (ALSA).
+# EGL, GBM, XCB), nokhwa (libclang, V4L2 headers from linux-libc-dev), cpal (ALSA). The
+# Opus encoder (crate opus) builds its own static libopus with cmake.
 #
 #   bash packaging/setup.sh           # to build and run
 #   bash packaging/setup.sh --test    # also what the tests need
@@ -14,7 +15,7 @@ set -euo pipefail
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
-build_pkgs=(build-essential pkg-config nasm ca-certificates curl
+build_pkgs=(build-essential pkg-config nasm cmake ca-certificates curl
   libclang-dev libwayland-dev libpipewire-0.3-dev libegl-dev libgbm-dev libxcb1-dev
   libasound2-dev
   # the window: loaded at run time by winit/glutin (X11 or Wayland, OpenGL through Mesa)
@@ -24,10 +25,12 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   # window runs under Xvfb)
   xvfb xterm x11-utils x11-xserver-utils openbox pulseaudio pulseaudio-utils libasound2-plugins
   mesa-vulkan-drivers xdotool imagemagick
+  # the mixer's tests: speech and noise to suppress (tests/it/mixer.rs)
+  espeak-ng sox
   # the stream keys in a real Secret Service on a private session bus (tests/keyring.rs)
   dbus-daemon dbus-bin gnome-keyring libsecret-tools
-  # packaging/bench-compare.sh and soak.sh
-  python3 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the WHIP tests' WebRTC peer (aiortc, from PyPI into tests/whip/.venv); bench-compare, soak
+  python3 python3-venv gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   # the Debian package (packaging/deb.sh) and its test (tests/package.rs): dpkg-deb and
   # dpkg-shlibdeps (dpkg-dev, with build-essential), Debian's checkers, the shells whose
   # completions it ships, the icon renderer
@@ -82,6 +85,20 @@ if ((want_test)); then
   if [[ ! -d "$browser_dir/node_modules/playwright-core" ]]; then
     echo "setup: installing playwright-core in tests/browser" >&2
     npm ci --prefix "$browser_dir" --no-audit --no-fund --loglevel=error >&2
+  fi
+fi
+if ((want_test)); then
+  # aiortc and aiohttp, pinned by tests/whip/requirements.txt (wheels: nothing to compile).
+  whip_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/whip"
+  # The venv is redone when the pins change (a copy of them is kept in it).
+  if ! cmp -s "$whip_dir/requirements.txt" "$whip_dir/.venv/requirements.installed" ||
+    ! "$whip_dir/.venv/bin/python" -c "import aiortc, aiohttp, numpy" 2>/dev/null; then
+    echo "setup: installing aiortc in tests/whip/.venv" >&2
+    rm -rf "$whip_dir/.venv"
+    python3 -m venv "$whip_dir/.venv"
+    "$whip_dir/.venv/bin/pip" install -q --no-deps --only-binary :all: \
+      -r "$whip_dir/requirements.txt" >&2
+    cp "$whip_dir/requirements.txt" "$whip_dir/.venv/requirements.installed"
   fi
 fi
 echo "setup: ready ($(rustc --version), $(nasm -v))" >&2

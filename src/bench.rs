@@ -22,8 +22,9 @@ use serde::Serialize;
 
 use crate::capture::test_pattern::TestPattern;
 use crate::capture::y4m::Y4mSource;
-use crate::capture::{AudioSourceKind, CaptureError, VideoSource, VideoSourceKind};
+use crate::capture::{CaptureError, VideoSource, VideoSourceKind};
 use crate::config::Preset;
+use crate::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use crate::encode::{EncodeError, H264Encoder, VideoEncodeSettings, VideoTuning};
 use crate::media::{MediaTime, VideoFrame};
 use crate::output::hls::HlsOptions;
@@ -46,7 +47,8 @@ pub enum BenchOutput {
 pub struct BenchConfig {
     pub preset: Preset,
     pub video: VideoSourceKind,
-    pub audio: AudioSourceKind,
+    /// With the sync tone (the only audio that runs faster than real time), or no audio.
+    pub audio: bool,
     pub frames: u64,
     pub outputs: Vec<BenchOutput>,
     /// A new or empty folder for the recording and the HLS files.
@@ -414,11 +416,13 @@ fn pipeline(config: &BenchConfig, dir: &Path) -> Result<(Rate, StatsSnapshot), B
     let cpu_before = cputime::process().unwrap_or_default();
     let started = Instant::now();
     let engine = EngineHandle::start(EngineConfig {
-        mic_gain_db: 0.0,
-        mic_muted: false,
         preset: preset.clone(),
         video: config.video.clone(),
-        audio: config.audio.clone(),
+        audio: if config.audio {
+            MixerSettings::with_sources(vec![SourceSettings::new("Tone", SourceKind::Tone, "")])
+        } else {
+            MixerSettings::default()
+        },
         duration: Some(duration),
         outputs,
         pacing: Pacing::FreeRunning,
@@ -540,7 +544,7 @@ fn report(
             VideoSourceKind::Y4m(p) => format!("y4m:{}", p.display()),
             other => format!("{other:?}"),
         },
-        audio: config.audio != AudioSourceKind::None,
+        audio: config.audio,
         outputs: config.outputs.clone(),
         encoder_threads: config.encoder_threads.max(1),
         frames,

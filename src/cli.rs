@@ -13,14 +13,14 @@ use anyhow::{Context, bail};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use onair::bench::{BenchConfig, BenchOutput};
-use onair::capture::{
-    AudioSourceKind, CameraTarget, Corner, MicTarget, PipLayout, ScreenTarget, VideoSourceKind,
-};
+use onair::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
+use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use onair::config::{Config, DEFAULT_PRESET};
 use onair::encode::VideoTuning;
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
 use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
+use onair::output::whip::{WhipOptions, WhipTarget};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{
     EngineConfig, EngineHandle, OutputState, Pacing, StatsReport, StatsSnapshot, StatsView,
@@ -33,7 +33,8 @@ use onair::pipeline::{
     about = "Capture, encode once, record and stream.",
     long_about = "Capture, encode once, record and stream.\n\n\
         With no arguments, onair opens its window (go live, record, preview in the browser, \
-        presets, stats). The subcommands run the same engine headless."
+        presets, stats). The subcommands run the same engine headless.",
+    after_help = "Run `onair` with no command to open the window."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,8 +48,8 @@ enum Command {
     /// Measure: the whole pipeline as fast as it goes for N frames, and the encoder alone on
     /// the same frames; prints JSON.
     Bench(Box<BenchArgs>),
-    /// List the screens, windows, cameras and microphones, with the ids --video and --audio
-    /// take.
+    /// List the screens, windows, cameras, microphones, desktop audio and outputs, with the
+    /// ids --video and --audio (and the mixer's monitor_device) take.
     Devices {
         /// Print JSON instead of a table.
         #[arg(long)]
@@ -124,32 +125,144 @@ fn parse_video(s: &str) -> Result<VideoSourceKind, String> {
     camera(s).map(VideoSourceKind::Camera).ok_or_else(bad)
 }
 
-/// `--audio`: tone, none, mic[:NAME], or mic[:NAME]+tone.
-fn parse_audio(s: &str) -> Result<AudioSourceKind, String> {
-    let mic = |m: &str| -> Option<MicTarget> {
-        let (kind, arg) = m.split_once(':').unwrap_or((m, ""));
-        (kind == "mic").then(|| {
-            if arg.is_empty() {
-                MicTarget::Default
-            } else {
-                MicTarget::Name(arg.to_owned())
+/// `--audio`'s sources, in order.
+#[derive(Debug, Clone, PartialEq)]
+struct AudioList(Vec<AudioItem>);
+
+/// One source of `--audio`: its kind, its device (empty: the default) and its fader.
+#[derive(Debug, Clone, PartialEq)]
+struct AudioItem {
+    kind: SourceKind,
+    device: String,
+    gain_db: Option<f32>,
+}
+
+/// `--audio`: a comma-separated list of tone, mic[:NAME], desktop[:NAME], each optionally
+/// followed by @GAIN_DB (`mic,desktop@-10,tone@-20`); `none` for no audio; `mic+tone` (the
+/// older form) is `mic,tone`.
+fn parse_audio(s: &str) -> Result<AudioList, String> {
+    let usage = "use tone, mic[:NAME], desktop[:NAME] or none, each optionally with @GAIN_DB, \
+                 comma-separated (e.g. mic,desktop@-10,tone@-20)";
+    if s.trim() == "none" {
+        return Ok(AudioList(Vec::new()));
+    }
+    let mut items = Vec::new();
+    for part in s.split([',', '+']) {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(format!("`{s}` has an empty source; {usage}"));
+        }
+        // `@GAIN` ends the item when what follows the last @ is a number.
+        let (source, gain_db) = match part.rsplit_once('@') {
+            Some((src, gain)) => {
+                let db: f32 = gain.trim().parse().map_err(|_| {
+                    format!("`{gain}` in `{part}` is not a gain in dB like -10 or 3.5")
+                })?;
+                if !db.is_finite() || !(-100.0..=26.0).contains(&db) {
+                    return Err(format!(
+                        "the gain {gain} dB in `{part}` must be between -100 and 26"
+                    ));
+                }
+                (src, Some(db))
             }
-        })
-    };
+            None => (part, None),
+        };
+        let (kind, device) = source.split_once(':').unwrap_or((source, ""));
+        let kind = match kind {
+            "tone" if device.is_empty() => SourceKind::Tone,
+            "mic" => SourceKind::Microphone,
+            "desktop" => SourceKind::Desktop,
+            "none" => return Err(format!("`none` cannot be mixed with sources in `{s}`")),
+            _ => return Err(format!("`{part}` is not an audio source: {usage}")),
+        };
+        items.push(AudioItem {
+            kind,
+            device: device.to_owned(),
+            gain_db,
+        });
+    }
+    Ok(AudioList(items))
+}
+
+/// `onair bench --audio`: tone (true) or none.
+fn parse_bench_audio(s: &str) -> Result<bool, String> {
     match s {
-        "tone" => Ok(AudioSourceKind::Tone),
-        "none" => Ok(AudioSourceKind::None),
-        _ => {
-            if let Some(m) = s.strip_suffix("+tone").and_then(mic) {
-                return Ok(AudioSourceKind::MicrophoneAndTone(m));
+        "tone" => Ok(true),
+        "none" => Ok(false),
+        _ => Err(format!(
+            "`{s}` cannot be benchmarked: use tone or none (live devices cannot run faster \
+             than real time)"
+        )),
+    }
+}
+
+/// The mixer for a broadcast: the config file's `[mixer]`, with `--audio`'s sources when given
+/// (a source the file has, by kind and device, keeps its settings: filters, offset...), the
+/// microphones' gain and mute from `--mic-gain` and `--mute`.
+fn mixer_settings(
+    config: Option<&MixerSettings>,
+    audio: Option<&[AudioItem]>,
+    mic_gain_db: Option<f32>,
+    mute: bool,
+) -> Result<MixerSettings, String> {
+    let mut mixer = config.cloned().unwrap_or_default();
+    let from_config = config.is_some_and(|m| !m.sources.is_empty());
+    let items = match audio {
+        Some(items) => Some(items.to_vec()),
+        None if from_config => None,
+        None => Some(vec![AudioItem {
+            kind: SourceKind::Tone,
+            device: String::new(),
+            gain_db: None,
+        }]),
+    };
+    if let Some(items) = items {
+        let known = std::mem::take(&mut mixer.sources);
+        for item in items {
+            let mut source = match known
+                .iter()
+                .find(|k| k.kind == item.kind && k.device == item.device)
+                .filter(|k| mixer.source(&k.name).is_none())
+            {
+                Some(k) => k.clone(),
+                None => {
+                    let base = match (item.kind, item.device.as_str()) {
+                        (SourceKind::Microphone, "") => "Mic".to_owned(),
+                        (SourceKind::Microphone, d) => format!("Mic ({d})"),
+                        (SourceKind::Desktop, "") => "Desktop Audio".to_owned(),
+                        (SourceKind::Desktop, d) => format!("Desktop Audio ({d})"),
+                        _ => "Tone".to_owned(),
+                    };
+                    SourceSettings::new(mixer.free_name(&base), item.kind, item.device.clone())
+                }
+            };
+            if let Some(db) = item.gain_db {
+                source.volume_db = db;
+            } else if let (Some(db), SourceKind::Microphone) = (mic_gain_db, item.kind) {
+                source.volume_db = db;
             }
-            mic(s).map(AudioSourceKind::Microphone).ok_or_else(|| {
-                format!(
-                    "`{s}` is not an audio source: use tone, none, mic[:NAME] or mic[:NAME]+tone"
-                )
-            })
+            mixer.sources.push(source);
+        }
+    } else if let Some(db) = mic_gain_db {
+        for s in mixer
+            .sources
+            .iter_mut()
+            .filter(|s| s.kind == SourceKind::Microphone)
+        {
+            s.volume_db = db;
         }
     }
+    if mute {
+        for s in mixer
+            .sources
+            .iter_mut()
+            .filter(|s| s.kind == SourceKind::Microphone)
+        {
+            s.muted = true;
+        }
+    }
+    mixer.validate().map_err(|e| format!("--audio: {e}"))?;
+    Ok(mixer)
 }
 
 /// `--pip CORNER[:PERCENT]`, e.g. `bottom-right:25`.
@@ -183,8 +296,8 @@ struct BenchArgs {
     #[arg(long, value_name = "test|y4m:FILE", default_value = "test", value_parser = parse_video)]
     video: VideoSourceKind,
     /// tone or none (live devices cannot run faster than real time).
-    #[arg(long, value_name = "tone|none", default_value = "tone", value_parser = parse_audio)]
-    audio: AudioSourceKind,
+    #[arg(long, value_name = "tone|none", default_value = "tone", value_parser = parse_bench_audio)]
+    audio: bool,
     /// Bitrate preset (see `onair presets`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
     preset: String,
@@ -248,22 +361,19 @@ struct BroadcastArgs {
     /// played in real time, looped). Ids from `onair devices`.
     #[arg(long, value_name = "SOURCE", default_value = "test", value_parser = parse_video)]
     video: VideoSourceKind,
-    /// tone, none, mic[:NAME] (default input, or the input whose name contains NAME), or
-    /// mic[:NAME]+tone.
-    #[arg(long, value_name = "SOURCE", default_value = "tone", value_parser = parse_audio)]
-    audio: AudioSourceKind,
+    /// Audio sources, comma-separated: tone, mic[:NAME] (the default input, or the input whose
+    /// name contains NAME), desktop[:NAME] (what the default output plays, or the output
+    /// NAME), each optionally with @GAIN_DB (e.g. mic,desktop@-10,tone@-20); or none. Default:
+    /// the config file's [mixer], else tone.
+    #[arg(long, value_name = "LIST", value_parser = parse_audio)]
+    audio: Option<AudioList>,
     /// Where the camera goes over the screen, and its width in percent of the picture.
     #[arg(long, value_name = "CORNER[:PERCENT]", default_value = "bottom-right:25", value_parser = parse_pip)]
     pip: PipLayout,
-    /// Microphone gain in dB.
-    #[arg(
-        long,
-        value_name = "DB",
-        default_value_t = 0.0,
-        allow_negative_numbers = true
-    )]
-    mic_gain: f32,
-    /// Start with the microphone muted.
+    /// The microphones' fader in dB (those not given @GAIN_DB in --audio).
+    #[arg(long, value_name = "DB", allow_negative_numbers = true)]
+    mic_gain: Option<f32>,
+    /// Start with the microphones muted.
     #[arg(long)]
     mute: bool,
     /// Bitrate preset (see `onair presets`).
@@ -279,6 +389,15 @@ struct BroadcastArgs {
     /// Extra CA certificate (PEM) to trust for rtmps:// servers with a private certificate.
     #[arg(long, value_name = "FILE")]
     rtmp_ca: Option<PathBuf>,
+    /// Go live over WebRTC to a WHIP endpoint, http[s]://host[:port]/path, or to a WHIP
+    /// destination named in the config file; repeat for several (all from the one encode).
+    #[arg(long, value_name = "URL|NAME")]
+    whip: Vec<String>,
+    /// Bearer token for a --whip URL: one per --whip URL, in the same order (a config
+    /// destination has its own `token`). Better kept in the config file: a command line is
+    /// visible to other users of the machine.
+    #[arg(long, value_name = "TOKEN")]
+    whip_token: Vec<String>,
     /// Lower the video bitrate when a destination's link cannot carry it, and step it back
     /// up when it can (OBS's dynamic bitrate).
     #[arg(long)]
@@ -425,6 +544,8 @@ fn devices(json: bool) -> anyhow::Result<ExitCode> {
         ("windows", "window:", &d.windows),
         ("cameras", "camera:", &d.cameras),
         ("microphones", "mic:", &d.microphones),
+        ("desktop audio", "desktop:", &d.desktop_audio),
+        ("outputs", "", &d.outputs),
     ];
     for (title, prefix, list) in groups {
         writeln!(out, "{title}:")?;
@@ -449,6 +570,19 @@ fn devices(json: bool) -> anyhow::Result<ExitCode> {
 fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset(&args.preset)?.clone();
+    if args
+        .mic_gain
+        .is_some_and(|db| !db.is_finite() || !(-100.0..=26.0).contains(&db))
+    {
+        bail!("--mic-gain must be between -100 and 26 dB");
+    }
+    let audio = mixer_settings(
+        config.mixer.as_ref(),
+        args.audio.as_ref().map(|a| a.0.as_slice()),
+        args.mic_gain,
+        args.mute,
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut outputs = Vec::new();
     for (i, path) in args.record.iter().enumerate() {
         let same =
@@ -493,6 +627,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             },
         });
     }
+    outputs.extend(whip_outputs(&args, &config)?);
     if let Some(dir) = &args.hls {
         outputs.push(OutputSpec::Hls {
             dir: dir.clone(),
@@ -503,7 +638,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         });
     }
     if outputs.is_empty() {
-        bail!("no output: add --record FILE.mp4 (or .flv), --rtmp URL or --hls DIR");
+        bail!("no output: add --record FILE.mp4 (or .flv), --rtmp URL, --whip URL or --hls DIR");
     }
     let mut stats: Option<StatsOut> = match args.stats.as_deref() {
         None => None,
@@ -534,9 +669,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             }
             other => other,
         },
-        audio: args.audio,
-        mic_gain_db: args.mic_gain,
-        mic_muted: args.mute,
+        audio,
         duration: args.duration,
         outputs,
         pacing: Pacing::RealTime,
@@ -555,7 +688,9 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let mut all_destinations_failed = false;
     while !stop.load(Ordering::Relaxed) && !engine.sources_finished() {
         std::thread::sleep(Duration::from_millis(20));
-        if !args.rtmp.is_empty() && every_destination_failed_unsent(&engine.snapshot()) {
+        if !(args.rtmp.is_empty() && args.whip.is_empty())
+            && every_destination_failed_unsent(&engine.snapshot())
+        {
             all_destinations_failed = true;
             break;
         }
@@ -593,7 +728,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             }
             // A destination that never went live is a failed broadcast, whatever else was
             // recorded (the recordings are kept): say which, and why.
-            _ if o.kind == "rtmp" && !o.went_live && !all_destinations_failed => {
+            _ if matches!(o.kind, "rtmp" | "whip") && !o.went_live && !all_destinations_failed => {
                 failed = true;
                 eprintln!(
                     "error: {}: never went live ({}); nothing was sent to it",
@@ -682,10 +817,54 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// True when there are RTMP outputs and every one has failed for good without sending media.
+/// True when there are network destinations (RTMP, WHIP) and every one has failed for good
+/// without sending media.
 fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
-    let mut rtmp = s.outputs.iter().filter(|o| o.kind == "rtmp").peekable();
-    rtmp.peek().is_some() && rtmp.all(|o| o.state == OutputState::Failed && o.packets == 0)
+    let mut network = s
+        .outputs
+        .iter()
+        .filter(|o| o.kind == "rtmp" || o.kind == "whip")
+        .peekable();
+    network.peek().is_some() && network.all(|o| o.state == OutputState::Failed && o.packets == 0)
+}
+
+/// The `--whip` outputs: URLs (each with its `--whip-token`, in order) or config names.
+fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<OutputSpec>> {
+    let urls = args
+        .whip
+        .iter()
+        .filter(|t| config.whip_destination(t).is_none())
+        .count();
+    if !args.whip_token.is_empty() && args.whip_token.len() != urls {
+        bail!(
+            "{} --whip-token for {} --whip URL(s): give one token per URL, in the same order (or none)",
+            args.whip_token.len(),
+            urls
+        );
+    }
+    let mut tokens = args.whip_token.iter();
+    let mut outputs = Vec::new();
+    for target in &args.whip {
+        let (target, dynamic_bitrate) = match config.whip_destination(target) {
+            Some(d) => (d.target.clone(), d.dynamic_bitrate || args.dynamic_bitrate),
+            None if target.contains("://") => (
+                WhipTarget::new(target, tokens.next().cloned())?,
+                args.dynamic_bitrate,
+            ),
+            None => bail!(
+                "no WHIP destination named \"{target}\" in the config file, and it is not an http(s):// URL"
+            ),
+        };
+        outputs.push(OutputSpec::Whip {
+            target,
+            options: WhipOptions {
+                reconnect: config.reconnect,
+                dynamic_bitrate,
+                stun_servers: config.stun_servers.clone(),
+            },
+        });
+    }
+    Ok(outputs)
 }
 
 /// Where `--stats` lines go: a file or standard output.
@@ -737,6 +916,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn audio_lists_make_mixers_keeping_the_config_files_sources() {
+        let config: MixerSettings = toml::from_str(
+            r#"
+            master_db = -3
+            [[source]]
+            name = "Voice"
+            kind = "microphone"
+            sync_offset_ms = 80
+            [[source.filter]]
+            type = "noise_suppression"
+            [[source]]
+            name = "Game"
+            kind = "desktop"
+            "#,
+        )
+        .unwrap();
+        // No --audio: the file's mixer as it is; --mute mutes its microphones.
+        let m = mixer_settings(Some(&config), None, None, true).unwrap();
+        assert_eq!(m.sources.len(), 2);
+        assert!(m.sources[0].muted && !m.sources[1].muted);
+        // --audio: its sources, the file's settings for those it has.
+        let list = parse_audio("tone@-20,mic@-6,mic:USB").unwrap().0;
+        let m = mixer_settings(Some(&config), Some(&list), Some(-3.0), false).unwrap();
+        let names: Vec<&str> = m.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Tone", "Voice", "Mic (USB)"]);
+        assert_eq!(m.master_db, -3.0);
+        assert_eq!(m.sources[0].volume_db, -20.0);
+        assert_eq!(
+            (m.sources[1].volume_db, m.sources[1].sync_offset_ms),
+            (-6.0, 80)
+        );
+        assert_eq!(m.sources[1].filters.len(), 1);
+        assert_eq!(m.sources[2].volume_db, -3.0, "--mic-gain for the rest");
+        // Nothing at all: the tone, as before.
+        let m = mixer_settings(None, None, None, false).unwrap();
+        assert_eq!(m.sources[0].kind, SourceKind::Tone);
+        let twice = parse_audio("mic,mic").unwrap().0;
+        let m = mixer_settings(None, Some(&twice), None, false).unwrap();
+        assert_eq!(m.sources[1].name, "Mic 2");
+    }
+
+    #[test]
     fn seconds_parse_exactly() {
         assert_eq!(parse_seconds("10").unwrap(), MediaTime::from_secs(10));
         assert_eq!(parse_seconds("2.5").unwrap(), MediaTime::from_millis(2_500));
@@ -785,15 +1006,46 @@ mod tests {
         for bad in ["screen:x", "window", "cam", "screen+mic", ""] {
             assert!(parse_video(bad).is_err(), "{bad}");
         }
+        let item = |kind, device: &str, gain_db| AudioItem {
+            kind,
+            device: device.into(),
+            gain_db,
+        };
         assert_eq!(
-            parse_audio("mic").unwrap(),
-            AudioSourceKind::Microphone(MicTarget::Default)
+            parse_audio("mic").unwrap().0,
+            [item(SourceKind::Microphone, "", None)]
         );
         assert_eq!(
-            parse_audio("mic:USB+tone").unwrap(),
-            AudioSourceKind::MicrophoneAndTone(MicTarget::Name("USB".into()))
+            parse_audio("mic:USB+tone").unwrap().0,
+            [
+                item(SourceKind::Microphone, "USB", None),
+                item(SourceKind::Tone, "", None)
+            ]
         );
-        assert!(parse_audio("microphone").is_err());
+        assert_eq!(
+            parse_audio("mic,desktop@-10,tone@-20").unwrap().0,
+            [
+                item(SourceKind::Microphone, "", None),
+                item(SourceKind::Desktop, "", Some(-10.0)),
+                item(SourceKind::Tone, "", Some(-20.0))
+            ]
+        );
+        assert_eq!(
+            parse_audio("mic:a@b@3").unwrap().0,
+            [item(SourceKind::Microphone, "a@b", Some(3.0))]
+        );
+        assert!(parse_audio("none").unwrap().0.is_empty());
+        for bad in [
+            "microphone",
+            "mic,",
+            "tone@loud",
+            "tone@-200",
+            "none,mic",
+            "tone:x",
+            "",
+        ] {
+            assert!(parse_audio(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             parse_pip("top-left:30").unwrap(),
             PipLayout {

@@ -129,6 +129,11 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
         lowered.elapsed() >= Duration::from_secs(2)
     });
     h.get_by_label("Stop recording").click();
+    h.run_steps(4);
+    // Stopping asks first; the question's button is the last "Stop recording".
+    let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
+    assert_eq!(stop.len(), 2, "no question before stopping");
+    stop.last().unwrap().click();
     run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
     stop_child(&mut player);
 

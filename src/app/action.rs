@@ -13,8 +13,20 @@ pub enum Action {
     StopLive,
     /// Keep streaming (the confirmation dismissed).
     KeepLive,
-    /// Start a recording named after the time, or stop the running one.
+    /// Start a recording named after the time; while recording, ask whether to stop (unless
+    /// told not to ask in Settings).
     ToggleRecording,
+    /// Stop recording (the confirmation's "Stop recording"); `ask_again: false` is its
+    /// "Don't ask again".
+    StopRecording {
+        ask_again: bool,
+    },
+    /// Keep recording (the confirmation dismissed).
+    KeepRecording,
+    /// Quit although something runs (the close question's "Quit").
+    Quit,
+    /// Keep the window open (the close question dismissed).
+    CancelQuit,
     /// Start the browser preview, or stop it.
     TogglePreview,
     /// Retry every reconnecting destination now.
@@ -23,12 +35,16 @@ pub enum Action {
     ListDevices,
     /// A new destination (Twitch's first ingest, switched on).
     AddDestination,
-    /// Remove the destination with this id, and its stream key.
+    /// Remove the destination with this id, and its stream key (undone by `UndoRemove`).
     RemoveDestination(u64),
+    /// Put back the destination removed last, with its key, where it was.
+    UndoRemove,
     /// Show or mask the stream key of the destination with this id.
     ToggleKeyShown(u64),
     ToggleLog,
     ClearLog,
+    /// Save the log view's lines to a file chosen in the desktop's dialog.
+    SaveLog,
     ToggleSettings,
     /// Edit the custom preset at this index in the preset form.
     EditPreset(usize),
@@ -38,6 +54,14 @@ pub enum Action {
     SavePreset(PresetSpec),
     /// Empty the preset form.
     CancelPresetEdit,
+    /// Record into this folder: created if missing, or why not said beside the field.
+    SetRecordFolder(std::path::PathBuf),
+    /// Choose the recordings folder in the desktop's folder dialog.
+    PickRecordFolder,
+    /// Open an address, folder or file with the desktop's handler.
+    Open(String),
+    /// Hide the "cannot open" message.
+    DismissOpenFailure,
     /// The program preview is laid out this many physical pixels wide.
     PreviewWidth(u32),
 }

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -22,6 +23,30 @@ pub struct LogLine {
     pub text: String,
     /// Increasing number, so a reader can tell new lines from seen ones.
     pub seq: u64,
+    /// When it was logged.
+    pub time: SystemTime,
+}
+
+impl LogLine {
+    /// The time of day it was logged, `HH:MM:SS` UTC (as the terminal's log has it).
+    pub fn clock(&self) -> String {
+        let stamp = humantime::format_rfc3339_seconds(self.time).to_string();
+        // `YYYY-MM-DDTHH:MM:SSZ`
+        stamp.get(11..19).unwrap_or_default().to_owned()
+    }
+}
+
+/// As copied and saved: the full time (RFC 3339, UTC), the level and the message.
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {:>5} {}",
+            humantime::format_rfc3339_millis(self.time),
+            self.level,
+            self.text
+        )
+    }
 }
 
 /// The ring of recent log lines, shared between the layer and the app.
@@ -38,7 +63,12 @@ impl LogRing {
             if lines.len() == LOG_LINES {
                 lines.pop_front();
             }
-            lines.push_back(LogLine { level, text, seq });
+            lines.push_back(LogLine {
+                level,
+                text,
+                seq,
+                time: SystemTime::now(),
+            });
         }
     }
 
@@ -134,5 +164,15 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].level, Level::WARN);
         assert_eq!(lines[0].text, "reconnecting output=rtmp://h/app/****");
+        // Copied and saved with the time, shown with the time of day.
+        let shown = lines[0].to_string();
+        assert!(
+            shown.ends_with(" WARN reconnecting output=rtmp://h/app/****")
+                && humantime::parse_rfc3339(shown.split(' ').next().unwrap()).is_ok(),
+            "{shown}"
+        );
+        let clock = lines[0].clock();
+        assert_eq!(clock.len(), 8, "{clock}");
+        assert_eq!(clock.as_bytes()[2], b':');
     }
 }

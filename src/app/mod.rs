@@ -7,6 +7,7 @@
 //! drawing; they are applied after the frame, here, and become [`Command`]s to the controller.
 
 mod action;
+pub mod desktop;
 pub mod keystore;
 pub mod log;
 pub mod meter;
@@ -19,7 +20,10 @@ pub mod sysinfo;
 
 pub use action::Action;
 pub use session::{
-    Activity, Command, HISTORY_SAMPLES, HistoryPoint, LiveTarget, LiveView, Notice, Program,
-    Session, SessionView,
+    Activity, Command, HISTORY_SAMPLES, HistoryPoint, LiveServer, LiveTarget, LiveView, Notice,
+    Program, Session, SessionView,
 };
-pub use state::{AppState, Editing, Edits, Refreshed, Repaint, TOAST_TIME};
+pub use state::{
+    AppState, Editing, Edits, Refreshed, Repaint, Running, TOAST_TIME, UNDO_TIME,
+    destination_problem,
+};

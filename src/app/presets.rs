@@ -47,25 +47,31 @@ impl PresetForm {
         };
     }
 
-    /// The typed preset, validated against the others; the error names the field.
+    /// The typed preset, validated against the others; the error names the field by its
+    /// label in the form.
     pub fn check(&self, others: &[Preset]) -> Result<PresetSpec, String> {
         let number = |field: &str, text: &str| -> Result<u32, String> {
             text.trim()
                 .parse()
-                .map_err(|_| format!("{field}: `{text}` is not a whole number"))
+                .map_err(|_| format!("{}: `{text}` is not a whole number", label(field)))
         };
         let spec = PresetSpec {
             name: self.name.trim().to_owned(),
             width: number("width", &self.width)?,
             height: number("height", &self.height)?,
             fps: number("fps", &self.fps)?,
-            video_kbps: number("video kbit/s", &self.video_kbps)?,
-            audio_kbps: number("audio kbit/s", &self.audio_kbps)?,
-            keyframe_interval_s: number("keyframe interval", &self.keyframe_s)?,
+            video_kbps: number("video_kbps", &self.video_kbps)?,
+            audio_kbps: number("audio_kbps", &self.audio_kbps)?,
+            keyframe_interval_s: number("keyframe_interval_s", &self.keyframe_s)?,
         };
         spec.validate(others)
             .map(|_| spec.clone())
-            .map_err(|(field, why)| format!("{field}: {why}"))
+            .map_err(|(field, why)| format!("{}: {why}", label(field)))
+    }
+
+    /// Nothing typed yet: a new form as it opens (its errors are not shown yet).
+    pub fn untouched(&self) -> bool {
+        *self == Self::default()
     }
 
     /// What the typed preset is checked against: the built-ins plus every valid custom preset
@@ -113,6 +119,20 @@ impl PresetForm {
     }
 }
 
+/// The form's label of a preset field (the config file's key).
+pub fn label(field: &str) -> &str {
+    match field {
+        "name" => "Name",
+        "width" => "Width",
+        "height" => "Height",
+        "fps" => "Frames per second",
+        "video_kbps" => "Video kbit/s",
+        "audio_kbps" => "Audio kbit/s",
+        "keyframe_interval_s" => "Keyframe every (s)",
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,18 +147,25 @@ mod tests {
         };
         assert!(e.check(&builtin).is_ok());
         e.width = "1921".into();
-        assert_eq!(e.check(&builtin).unwrap_err(), "width: 1921 must be even");
+        assert_eq!(e.check(&builtin).unwrap_err(), "Width: 1921 must be even");
         e.width = "19x".into();
         assert_eq!(
             e.check(&builtin).unwrap_err(),
-            "width: `19x` is not a whole number"
+            "Width: `19x` is not a whole number"
         );
         e.width = "1920".into();
+        e.video_kbps = "10".into();
+        assert_eq!(
+            e.check(&builtin).unwrap_err(),
+            "Video kbit/s: 10 must be between 100 and 50000"
+        );
+        e.video_kbps = "4500".into();
         e.name = "720p30".into();
         assert!(
             e.check(&builtin)
                 .unwrap_err()
-                .starts_with("name: is already taken")
+                .starts_with("Name: is already taken")
         );
+        assert!(PresetForm::default().untouched() && !e.untouched());
     }
 }

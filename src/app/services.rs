@@ -8,6 +8,9 @@ pub enum Service {
     YouTube,
     Facebook,
     Custom,
+    /// A WebRTC server taking WHIP (RFC 9725): the server is the endpoint URL, the key the
+    /// bearer token.
+    Whip,
 }
 
 /// One ingest server of a service.
@@ -19,11 +22,12 @@ pub struct Ingest {
 }
 
 impl Service {
-    pub const ALL: [Service; 4] = [
+    pub const ALL: [Service; 5] = [
         Service::Twitch,
         Service::YouTube,
         Service::Facebook,
         Service::Custom,
+        Service::Whip,
     ];
 
     pub fn label(self) -> &'static str {
@@ -32,6 +36,7 @@ impl Service {
             Service::YouTube => "YouTube",
             Service::Facebook => "Facebook Live",
             Service::Custom => "Custom RTMP server",
+            Service::Whip => "WHIP (WebRTC) server",
         }
     }
 
@@ -75,7 +80,20 @@ impl Service {
                 label: "Default (RTMPS)",
                 url: "rtmps://live-api-s.facebook.com:443/rtmp",
             }],
-            Service::Custom => &[],
+            Service::Custom | Service::Whip => &[],
+        }
+    }
+
+    /// True for a server typed in by hand (no list of ingests).
+    pub fn is_custom(self) -> bool {
+        matches!(self, Service::Custom | Service::Whip)
+    }
+
+    /// What the destination's secret is called.
+    pub fn key_label(self) -> &'static str {
+        match self {
+            Service::Whip => "Bearer token",
+            _ => "Stream key",
         }
     }
 }

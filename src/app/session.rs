@@ -19,11 +19,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use super::sysinfo;
+use crate::capture::VideoSourceKind;
 use crate::capture::devices::{self, Devices};
-use crate::capture::{AudioControls, AudioSourceKind, VideoSourceKind};
 use crate::config::Preset;
+use crate::config::mixer::MixerSettings;
+use crate::mix::MixerControls;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
+use crate::output::whip::{WhipOptions, WhipTarget};
 use crate::output::{OutputSpec, RecordingFormat};
 use crate::pipeline::stats::AudioLevels;
 use crate::pipeline::{
@@ -40,15 +43,13 @@ const RATE_WINDOW_MS: i64 = 2_000;
 /// Graph history: 5 minutes of one sample per tick.
 pub const HISTORY_SAMPLES: usize = 5 * 60 * 4;
 
-/// What the program is made of; fixed while the engine runs (but the microphone's gain and
-/// mute, which change live through [`SessionView::audio_controls`]).
+/// What the program is made of; fixed while the engine runs (but the mixer's settings,
+/// which change live through [`SessionView::mixer`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub preset: Preset,
     pub video: VideoSourceKind,
-    pub audio: AudioSourceKind,
-    pub mic_gain_db: f32,
-    pub mic_muted: bool,
+    pub audio: MixerSettings,
 }
 
 /// One destination to go live to.
@@ -56,7 +57,14 @@ pub struct Program {
 pub struct LiveTarget {
     /// What the window calls it (never holds the key).
     pub name: String,
-    pub url: RtmpUrl,
+    pub server: LiveServer,
+}
+
+/// Where a live target goes: an RTMP(S) URL with its key, or a WHIP endpoint with its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveServer {
+    Rtmp(RtmpUrl),
+    Whip(WhipTarget),
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +108,8 @@ pub struct LiveView {
 pub struct Notice {
     pub error: bool,
     pub text: String,
+    /// The file it is about (a saved recording), for its Open buttons.
+    pub file: Option<PathBuf>,
 }
 
 /// The activity of one of the three buttons.
@@ -139,7 +149,10 @@ pub struct SessionView {
     /// Per-second rates from the last two snapshots.
     pub fps: f64,
     pub encode_ms: f64,
+    /// This process's share of the machine (all its cores), percent, while the engine runs.
     pub cpu_percent: Option<f64>,
+    /// The cores the machine offers this process.
+    pub cpu_cores: usize,
     pub memory_bytes: Option<u64>,
     pub history: VecDeque<HistoryPoint>,
     /// Notices not yet taken by the window.
@@ -147,8 +160,9 @@ pub struct SessionView {
     pub picture: Option<Arc<ProgramPreview>>,
     /// The program audio's level while the engine runs (read by the meters every frame).
     pub levels: Option<Arc<AudioLevels>>,
-    /// The microphone's gain and mute while the engine runs (set from the window, live).
-    pub audio_controls: Option<Arc<AudioControls>>,
+    /// The mixer while the engine runs: its settings (changed from the window, live) and its
+    /// sources' meters.
+    pub mixer: Option<Arc<MixerControls>>,
     /// The devices found by the last listing (`None` until the first is done).
     pub devices: Option<Arc<Devices>>,
     /// A listing is under way.
@@ -222,6 +236,7 @@ impl Session {
             v.notices.push(Notice {
                 error,
                 text: text.to_owned(),
+                file: None,
             });
             v.generation += 1;
         }
@@ -324,12 +339,21 @@ impl Controller {
                 }
                 let specs: Vec<OutputSpec> = targets
                     .iter()
-                    .map(|target| OutputSpec::Rtmp {
-                        url: target.url.clone(),
-                        options: RtmpOptions {
-                            ca_file: None,
-                            reconnect: self.reconnect,
-                            dynamic_bitrate: false,
+                    .map(|target| match &target.server {
+                        LiveServer::Rtmp(url) => OutputSpec::Rtmp {
+                            url: url.clone(),
+                            options: RtmpOptions {
+                                ca_file: None,
+                                reconnect: self.reconnect,
+                                dynamic_bitrate: false,
+                            },
+                        },
+                        LiveServer::Whip(target) => OutputSpec::Whip {
+                            target: target.clone(),
+                            options: WhipOptions {
+                                reconnect: self.reconnect,
+                                ..WhipOptions::default()
+                            },
                         },
                     })
                     .collect();
@@ -379,7 +403,14 @@ impl Controller {
                     self.update(|v| v.recording.stopping = true);
                     self.publish();
                     self.remove(id);
-                    self.notice(false, format!("recording saved: {}", path.display()));
+                    let text = format!("recording saved: {}", path.display());
+                    self.update(|v| {
+                        v.notices.push(Notice {
+                            error: false,
+                            text,
+                            file: Some(path),
+                        });
+                    });
                     self.update(|v| v.recording = Activity::default());
                 }
             }
@@ -448,8 +479,6 @@ impl Controller {
                 duration: None,
                 outputs: specs.to_vec(),
                 pacing: crate::pipeline::Pacing::RealTime,
-                mic_gain_db: program.mic_gain_db,
-                mic_muted: program.mic_muted,
                 encoder_threads: 1,
                 video_tuning: None,
             };
@@ -458,13 +487,13 @@ impl Controller {
                     engine.preview().set_fps(self.preview_fps);
                     let picture = engine.preview();
                     let levels = engine.audio_levels();
-                    let controls = engine.audio_controls();
+                    let mixer = engine.mixer();
                     self.update(|v| {
                         v.engine_running = true;
                         v.preset = Some(program.preset.name.clone());
                         v.picture = Some(picture);
                         v.levels = Some(levels);
-                        v.audio_controls = Some(controls);
+                        v.mixer = mixer;
                         v.history.clear();
                     });
                     let ids = engine.output_ids();
@@ -538,7 +567,7 @@ impl Controller {
             v.preview_url = None;
             v.picture = None;
             v.levels = None;
-            v.audio_controls = None;
+            v.mixer = None;
         });
     }
 
@@ -546,7 +575,13 @@ impl Controller {
         if error {
             tracing::warn!("{text}");
         }
-        self.update(|v| v.notices.push(Notice { error, text }));
+        self.update(|v| {
+            v.notices.push(Notice {
+                error,
+                text,
+                file: None,
+            });
+        });
     }
 
     fn update(&self, f: impl FnOnce(&mut SessionView)) {
@@ -581,7 +616,15 @@ impl Controller {
         let oldest = self.window.front().cloned();
         let mut newest = None;
         self.update(|v| {
-            v.cpu_percent = cpu.or(v.cpu_percent);
+            // A share of the whole machine (`sample` is of one core), and only while running:
+            // a reading from before a stop would stand frozen.
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            v.cpu_cores = cores;
+            v.cpu_percent = if fresh.is_some() {
+                cpu.map(|c| c / cores as f64).or(v.cpu_percent)
+            } else {
+                None
+            };
             v.memory_bytes = memory;
             let Some((snap, destinations, recording, preview)) = fresh else {
                 return;

@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::services::Service;
-use crate::capture::{
-    AudioSourceKind, CameraTarget, Corner, MicTarget, PipLayout, ScreenTarget, VideoSourceKind,
-};
+use crate::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
 use crate::config::PresetSpec;
+use crate::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
 
@@ -143,6 +142,8 @@ pub struct Settings {
     pub destinations: Vec<DestinationSettings>,
     pub record_folder: PathBuf,
     pub record_format: RecordFormat,
+    /// Ask "Stop recording?" before stopping one.
+    pub confirm_stop_recording: bool,
     pub hls_folder: PathBuf,
     pub preview_addr: String,
     /// Program preview refresh in the window, frames per second; `None`: automatic
@@ -153,10 +154,6 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let videos = directories::UserDirs::new()
-            .and_then(|d| d.video_dir().map(Path::to_owned))
-            .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_owned()))
-            .unwrap_or_else(|| PathBuf::from("."));
         Self {
             preset: crate::config::DEFAULT_PRESET.to_owned(),
             custom_presets: Vec::new(),
@@ -170,8 +167,9 @@ impl Default for Settings {
             mic_gain_db: 0.0,
             mic_muted: false,
             destinations: Vec::new(),
-            record_folder: videos,
+            record_folder: videos_folder(),
             record_format: RecordFormat::Mp4,
+            confirm_stop_recording: true,
             hls_folder: std::env::temp_dir().join("onair-preview"),
             preview_addr: DEFAULT_SERVE_ADDR.to_owned(),
             preview_fps: None,
@@ -186,6 +184,10 @@ pub const PREVIEW_FPS: u32 = 15;
 pub const PREVIEW_FPS_SOFTWARE: u32 = 5;
 /// The rates one may choose.
 pub const PREVIEW_FPS_RANGE: std::ops::RangeInclusive<u32> = 1..=30;
+
+/// The mixer's names for the window's microphone and tone.
+pub const MIC_NAME: &str = "Mic/Aux";
+pub const TONE_NAME: &str = "Sync tone";
 
 /// Gain the app's slider offers, dB.
 pub const MIC_GAIN_RANGE_DB: std::ops::RangeInclusive<f32> = -30.0..=20.0;
@@ -210,20 +212,61 @@ impl Settings {
         }
     }
 
-    /// The program's sound as the engine takes it.
-    pub fn audio_source(&self) -> AudioSourceKind {
-        let mic = if self.microphone.is_empty() {
-            MicTarget::Default
-        } else {
-            MicTarget::Name(self.microphone.clone())
-        };
-        match self.audio {
-            AudioChoice::Tone => AudioSourceKind::Tone,
-            AudioChoice::Microphone => AudioSourceKind::Microphone(mic),
-            AudioChoice::MicrophoneAndTone => AudioSourceKind::MicrophoneAndTone(mic),
-            AudioChoice::None => AudioSourceKind::None,
-        }
+    /// The program's sound as the engine takes it: the mixer's sources.
+    pub fn mixer(&self) -> MixerSettings {
+        let mut mic =
+            SourceSettings::new(MIC_NAME, SourceKind::Microphone, self.microphone.clone());
+        mic.volume_db = self.mic_gain_db;
+        mic.muted = self.mic_muted;
+        let tone = SourceSettings::new(TONE_NAME, SourceKind::Tone, "");
+        MixerSettings::with_sources(match self.audio {
+            AudioChoice::Tone => vec![tone],
+            AudioChoice::Microphone => vec![mic],
+            AudioChoice::MicrophoneAndTone => vec![mic, tone],
+            AudioChoice::None => Vec::new(),
+        })
     }
+}
+
+/// Where recordings go unless chosen: the platform's Videos folder (XDG's `XDG_VIDEOS_DIR`
+/// where the desktop names one, else `Videos` in the home folder); created when a recording
+/// starts.
+pub fn videos_folder() -> PathBuf {
+    if let Some(dir) = directories::UserDirs::new().and_then(|d| d.video_dir().map(Path::to_owned))
+    {
+        return dir;
+    }
+    directories::BaseDirs::new()
+        .map(|d| d.home_dir().join("Videos"))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Makes sure `dir` is a folder recordings can be written to: created (with its parents)
+/// if missing. The error says why not and what to do.
+pub fn prepare_folder(dir: &Path) -> Result<(), String> {
+    if dir.as_os_str().is_empty() {
+        return Err("choose a folder".into());
+    }
+    if !dir.is_absolute() {
+        return Err(format!(
+            "`{}` is not a full path: choose a folder",
+            dir.display()
+        ));
+    }
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(format!("`{}` is a file, not a folder", dir.display())),
+        Err(_) => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?,
+    }
+    let readonly = std::fs::metadata(dir).is_ok_and(|m| m.permissions().readonly());
+    if readonly {
+        return Err(format!(
+            "`{}` is read-only: choose another folder",
+            dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// The folder `gui.toml` and `keys.toml` live in.
@@ -429,16 +472,19 @@ mod tests {
                 },
             }
         );
+        let m = s.mixer();
+        assert_eq!(m.sources.len(), 1);
         assert_eq!(
-            s.audio_source(),
-            AudioSourceKind::Microphone(MicTarget::Default)
+            (m.sources[0].kind, m.sources[0].device.as_str()),
+            (SourceKind::Microphone, "")
         );
         s.microphone = "alsa:pulse".into();
         s.audio = AudioChoice::MicrophoneAndTone;
-        assert_eq!(
-            s.audio_source(),
-            AudioSourceKind::MicrophoneAndTone(MicTarget::Name("alsa:pulse".into()))
-        );
+        s.mic_gain_db = -4.0;
+        let m = s.mixer();
+        assert_eq!(m.sources[0].device, "alsa:pulse");
+        assert_eq!(m.sources[0].volume_db, -4.0);
+        assert_eq!(m.sources[1].kind, SourceKind::Tone);
         s.screen = ScreenChoice::Window("77".into());
         s.video = VideoChoice::Screen;
         assert_eq!(
@@ -496,6 +542,37 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn recordings_go_to_the_videos_folder_which_is_created_when_missing() {
+        let home = tempfile::tempdir().unwrap();
+        let videos = home.path().join("Videos");
+        assert!(!videos.exists());
+        prepare_folder(&videos).unwrap();
+        assert!(videos.is_dir());
+        prepare_folder(&videos).unwrap();
+        let file = videos.join("a-file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(
+            prepare_folder(&file)
+                .unwrap_err()
+                .contains("is a file, not a folder")
+        );
+        assert!(
+            prepare_folder(Path::new("relative/dir"))
+                .unwrap_err()
+                .contains("not a full path")
+        );
+        assert!(
+            prepare_folder(&file.join("sub"))
+                .unwrap_err()
+                .starts_with("cannot create")
+        );
+        // Never the home folder itself, as it was when no desktop named a Videos folder.
+        let default = Settings::default().record_folder;
+        let home_dir = directories::BaseDirs::new().map(|d| d.home_dir().to_owned());
+        assert_ne!(Some(default), home_dir);
     }
 
     #[test]

@@ -5,21 +5,24 @@
 //! after the frame it hands them to [`AppState::apply`], then [`AppState::after_edits`] saves
 //! what the panels' fields changed.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::desktop::{Ask, FileDialog, OpenFailure, Opener};
 use super::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
 use super::log::{LogLine, LogRing};
 use super::meter::Meter;
 use super::presets::PresetForm;
 use super::services::Service;
 use super::settings::{self, DestinationSettings, Keys, Settings};
-use super::{Action, Command, LiveTarget, Notice, Program, Session, SessionView};
+use super::{Action, Command, LiveServer, LiveTarget, Notice, Program, Session, SessionView};
 use crate::config::{Config, Preset};
+use crate::output::OutputState;
 use crate::output::rtmp::RtmpUrl;
+use crate::output::whip::WhipTarget;
 
 /// How long a notification stays.
 pub const TOAST_TIME: Duration = Duration::from_secs(8);
@@ -30,6 +33,25 @@ const KEYS_STARTUP_WAIT: Duration = Duration::from_millis(300);
 const KEYS_EXIT_WAIT: Duration = Duration::from_secs(3);
 /// Log lines the log view keeps.
 const LOG_VIEW_LINES: usize = 300;
+/// How long a removed destination can be put back.
+pub const UNDO_TIME: Duration = Duration::from_secs(20);
+
+/// A destination just removed, kept so that its notice can undo the removal.
+#[derive(Debug, Clone)]
+struct Removed {
+    destination: DestinationSettings,
+    key: String,
+    /// Where it was in the list.
+    index: usize,
+    at: Instant,
+}
+
+/// What the close question says is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Running {
+    pub live: bool,
+    pub recording: bool,
+}
 
 /// How the app asks the window to repaint: at once (a key store event), or soon (a new view
 /// from the controller, shown within a tick of the preview).
@@ -39,10 +61,10 @@ pub struct Repaint {
     pub soon: Arc<dyn Fn() + Send + Sync>,
 }
 
-/// What a refresh found that only the window can act on.
+/// What a refresh found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Refreshed {
-    /// The preview page's address, newly known: the window opens it in the browser.
+    /// The preview page's address, newly known (and being opened in the browser).
     pub open_url: Option<String>,
 }
 
@@ -59,6 +81,10 @@ pub struct Editing<'a> {
     pub view: &'a SessionView,
     /// Destinations whose stream key is shown unmasked.
     pub shown_keys: &'a HashSet<u64>,
+    /// Why going live to a destination (by id) failed last.
+    pub failures: &'a HashMap<u64, String>,
+    /// The keys have loaded (until then a missing key is no problem yet).
+    pub keys_loaded: bool,
 }
 
 /// The window's state (see the module documentation).
@@ -88,6 +114,16 @@ pub struct AppState {
     shown_keys: HashSet<u64>,
     /// "Stop streaming?" is being asked.
     confirm_stop_live: bool,
+    /// "Stop recording?" is being asked.
+    confirm_stop_recording: bool,
+    /// "Quit onair?" is being asked (the window was told to close while live or recording).
+    confirm_quit: Option<Running>,
+    /// The close question was answered "Quit": the window closes without asking again.
+    quit_confirmed: bool,
+    /// The destination removed last, while it can be put back.
+    removed: Option<Removed>,
+    /// Why going live to a destination (by id) failed, until it is edited or goes live.
+    failures: HashMap<u64, String>,
     settings_open: bool,
     log_open: bool,
     /// The custom preset being typed in Settings.
@@ -96,6 +132,18 @@ pub struct AppState {
     quit: Arc<AtomicBool>,
     /// The window's size as last seen, saved on exit.
     window_size: Option<[f32; 2]>,
+    /// Opens pages, folders and files with the desktop's handler.
+    opener: Opener,
+    /// What the desktop could not open, shown until dismissed or opened again.
+    open_failure: Option<OpenFailure>,
+    /// The recordings folder's and the log's file dialog.
+    file_dialog: FileDialog,
+    /// Why the recordings folder cannot be used, shown beside it until it can.
+    record_folder_error: Option<String>,
+    /// The last recording saved, for its Open buttons.
+    last_recording: Option<PathBuf>,
+    /// How to wake the window (the folder dialog's answer).
+    wake: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl AppState {
@@ -124,7 +172,8 @@ impl AppState {
             Ok(c) => (c, None),
             Err(e) => (Config::builtin(), Some(e.to_string())),
         };
-        let session = Session::start(repaint.soon, config.reconnect);
+        let opener = Opener::new(repaint.now.clone());
+        let session = Session::start(repaint.soon.clone(), config.reconnect);
         session.send(Command::PreviewRate(settings.preview_rate(false)));
         session.send(Command::ListDevices);
         let mut app = Self {
@@ -146,11 +195,22 @@ impl AppState {
             meters: [Meter::default(); 2],
             shown_keys: HashSet::new(),
             confirm_stop_live: false,
+            confirm_stop_recording: false,
+            confirm_quit: None,
+            quit_confirmed: false,
+            removed: None,
+            failures: HashMap::new(),
             settings_open: false,
             log_open: false,
             preset_form: PresetForm::default(),
             quit: Arc::new(AtomicBool::new(false)),
             window_size: None,
+            opener,
+            open_failure: None,
+            file_dialog: FileDialog::default(),
+            record_folder_error: None,
+            last_recording: None,
+            wake: repaint.now.clone(),
         };
         for text in notices.into_iter().chain(config_error) {
             app.toast(true, text);
@@ -192,6 +252,36 @@ impl AppState {
     pub fn confirm_stop_live(&self) -> bool {
         self.confirm_stop_live
     }
+    pub fn confirm_stop_recording(&self) -> bool {
+        self.confirm_stop_recording
+    }
+    /// What runs, while "Quit onair?" is being asked.
+    pub fn confirm_quit(&self) -> Option<Running> {
+        self.confirm_quit
+    }
+    /// Why the recordings folder cannot be used.
+    pub fn record_folder_error(&self) -> Option<&str> {
+        self.record_folder_error.as_deref()
+    }
+    /// The file dialog is open.
+    pub fn file_dialog_open(&self) -> bool {
+        self.file_dialog.is_open()
+    }
+    /// The recording being written, else the last one saved.
+    pub fn last_recording(&self) -> Option<&std::path::Path> {
+        self.view
+            .recording_path
+            .as_deref()
+            .or(self.last_recording.as_deref())
+    }
+    /// What the desktop could not open (the target to copy, and why).
+    pub fn open_failure(&self) -> Option<&OpenFailure> {
+        self.open_failure.as_ref()
+    }
+    /// The destination removed last, while its removal can be undone.
+    pub fn removed(&self) -> Option<&DestinationSettings> {
+        self.removed.as_ref().map(|r| &r.destination)
+    }
     pub fn settings_open(&self) -> bool {
         self.settings_open
     }
@@ -205,15 +295,33 @@ impl AppState {
             keys: &mut self.keys,
             view: &self.view,
             shown_keys: &self.shown_keys,
+            failures: &self.failures,
+            keys_loaded: self.keys_place.is_some(),
         }
     }
     /// The presets that cannot be edited: built-in, then the CLI config file's.
     pub fn builtin_presets(&self) -> &[Preset] {
         &self.config_presets
     }
-    /// True once a signal asked the window to close.
+    /// True once a signal asked the window to close, or the close question was answered
+    /// "Quit": the window closes without asking.
     pub fn quit_requested(&self) -> bool {
-        self.quit.load(Ordering::Relaxed)
+        self.quit_confirmed || self.quit.load(Ordering::Relaxed)
+    }
+
+    /// The window was told to close (its close button, the window manager, Ctrl+Q): true if
+    /// it may close now; false if it must stay open because it asks first, as OBS does, while
+    /// live or recording. A signal or an answered question closes without asking.
+    pub fn close_requested(&mut self) -> bool {
+        let running = Running {
+            live: self.view.live.since.is_some(),
+            recording: self.view.recording.since.is_some(),
+        };
+        if self.quit_requested() || !(running.live || running.recording) {
+            return true;
+        }
+        self.confirm_quit = Some(running);
+        false
     }
     /// The flag a signal raises to close the window.
     pub fn set_quit_flag(&mut self, quit: Arc<AtomicBool>) {
@@ -251,33 +359,67 @@ impl AppState {
         Program {
             preset: self.preset(),
             video: self.settings.video_source(),
-            audio: self.settings.audio_source(),
-            mic_gain_db: self.settings.mic_gain_db,
-            mic_muted: self.settings.mic_muted,
+            audio: self.settings.mixer(),
         }
     }
 
-    /// The live targets from the enabled destinations; the first problem as an error.
-    pub fn live_targets(&self) -> Result<Vec<LiveTarget>, String> {
+    /// What is wrong with destination `d` as typed, if anything (see
+    /// [`destination_problem`]).
+    pub fn destination_problem(&self, d: &DestinationSettings) -> Option<String> {
+        destination_problem(
+            &self.settings.destinations,
+            &self.keys,
+            self.keys_place.is_some(),
+            d,
+        )
+    }
+
+    /// Why the last attempt to go live to destination `id` failed, until it is edited or goes
+    /// live again.
+    pub fn destination_failure(&self, id: u64) -> Option<&str> {
+        self.failures.get(&id).map(String::as_str)
+    }
+
+    /// The live targets: every destination switched on that has no problem, and the problems
+    /// of those that have one (`name: why`). An error when none can go live.
+    pub fn live_targets(&self) -> Result<(Vec<LiveTarget>, Vec<String>), String> {
         if self.keys_place.is_none() {
             return Err("the stream keys are still loading from the system keyring".into());
         }
         let mut targets = Vec::new();
+        let mut problems = Vec::new();
         for d in self.settings.destinations.iter().filter(|d| d.enabled) {
-            let key = self.keys.get(d.id);
-            if key.is_empty() {
-                return Err(format!("{}: enter the stream key", d.name));
+            if let Some(why) = self.destination_problem(d) {
+                problems.push(format!("{}: {why}", d.name));
+                continue;
             }
-            let url = RtmpUrl::with_key(&d.server, key).map_err(|e| format!("{}: {e}", d.name))?;
-            targets.push(LiveTarget {
-                name: d.name.clone(),
-                url,
-            });
+            let key = self.keys.get(d.id);
+            let server = if d.service == Service::Whip {
+                // A WHIP server may take no token.
+                let token = (!key.is_empty()).then(|| key.to_owned());
+                WhipTarget::new(&d.server, token)
+                    .map(LiveServer::Whip)
+                    .map_err(|e| e.to_string())
+            } else {
+                RtmpUrl::with_key(&d.server, key)
+                    .map(LiveServer::Rtmp)
+                    .map_err(|e| e.to_string())
+            };
+            match server {
+                Ok(server) => targets.push(LiveTarget {
+                    name: d.name.clone(),
+                    server,
+                }),
+                Err(e) => problems.push(format!("{}: {e}", d.name)),
+            }
         }
         if targets.is_empty() {
-            return Err("no destination is switched on: add one and switch it on".into());
+            if problems.is_empty() {
+                return Err("no destination is switched on: add one and switch it on".into());
+            }
+            return Err(problems.join("; "));
         }
-        Ok(targets)
+        Ok((targets, problems))
     }
 
     /// A recording's file name: `onair-` and the time (RFC 3339, `:` as `-`), in the format's
@@ -327,21 +469,35 @@ impl AppState {
         }
         if let Some(view) = self.session.view_if_newer(self.view.generation) {
             let previous_url = self.view.preview_url.take();
+            if self.view.recording_path.is_some() && view.recording_path.is_none() {
+                self.last_recording = self.view.recording_path.take();
+            }
             self.view = view;
+            self.note_failures();
             for n in std::mem::take(&mut self.view.notices) {
                 self.toasts.push((n, now));
             }
             // The page opens in the default browser once its address is known.
-            if let (None, Some(url)) = (&previous_url, &self.view.preview_url) {
+            if let (None, Some(url)) = (&previous_url, self.view.preview_url.clone()) {
                 refreshed.open_url = Some(url.clone());
+                self.open(url.clone());
                 self.toasts.push((
                     Notice {
                         error: false,
                         text: format!("preview: {url}"),
+                        file: None,
                     },
                     now,
                 ));
             }
+        }
+        while let Some(failure) = self.opener.poll() {
+            self.open_failure = Some(failure);
+        }
+        match self.file_dialog.poll() {
+            Some((Ask::Folder, Some(dir))) => self.set_record_folder(dir),
+            Some((Ask::SaveFile(_), Some(file))) => self.save_log(&file),
+            _ => {}
         }
         for line in self.log.since(self.log_seen) {
             self.log_seen = line.seq;
@@ -352,6 +508,13 @@ impl AppState {
         }
         self.toasts
             .retain(|(_, at)| now.duration_since(*at) < TOAST_TIME);
+        if self
+            .removed
+            .as_ref()
+            .is_some_and(|r| now.duration_since(r.at) >= UNDO_TIME)
+        {
+            self.removed = None;
+        }
         // The meters follow the newest reading at every repaint (the preview's rate while
         // running), so their fall and hold move smoothly.
         match self.view.levels.as_ref().and_then(|l| l.get()) {
@@ -363,6 +526,29 @@ impl AppState {
             None => self.meters = [Meter::default(); 2],
         }
         refreshed
+    }
+
+    /// Keeps why a destination failed (the output gave up, or is retrying), for its card.
+    fn note_failures(&mut self) {
+        for v in &self.view.destinations {
+            let Some(o) = &v.output else { continue };
+            let why = match o.state {
+                OutputState::Failed | OutputState::Reconnecting => o.last_error.clone(),
+                OutputState::Live => None,
+                _ => continue,
+            };
+            let Some(d) = self.settings.destinations.iter().find(|d| d.name == v.name) else {
+                continue;
+            };
+            match why {
+                Some(why) => {
+                    self.failures.insert(d.id, why);
+                }
+                None => {
+                    self.failures.remove(&d.id);
+                }
+            }
+        }
     }
 
     /// The settings and keys before this frame's edits.
@@ -380,13 +566,28 @@ impl AppState {
         if self.keys != before.keys {
             self.save_keys();
         }
+        // A destination edited is checked afresh: its last failure goes.
+        for d in &self.settings.destinations {
+            let edited = before.settings.destinations.iter().find(|b| b.id == d.id) != Some(d)
+                || before.keys.get(d.id) != self.keys.get(d.id);
+            if edited {
+                self.failures.remove(&d.id);
+            }
+        }
         if self.settings != before.settings {
             if self.settings.preview_fps != before.settings.preview_fps {
                 self.session.send(Command::PreviewRate(self.preview_rate()));
             }
-            if let Some(controls) = &self.view.audio_controls {
-                controls.set_gain_db(self.settings.mic_gain_db);
-                controls.set_muted(self.settings.mic_muted);
+            // Gain and mute act at once on the running microphone (the mixer takes the
+            // settings at its next block; it never waits for this lock).
+            if let Some(mixer) = &self.view.mixer {
+                let (db, muted) = (self.settings.mic_gain_db, self.settings.mic_muted);
+                let _valid = mixer.update(|m| {
+                    if let Some(mic) = m.source_mut(settings::MIC_NAME) {
+                        mic.volume_db = db;
+                        mic.muted = muted;
+                    }
+                });
             }
             self.save();
         }
@@ -402,6 +603,21 @@ impl AppState {
             }
             Action::KeepLive => self.confirm_stop_live = false,
             Action::ToggleRecording => self.toggle_recording(),
+            Action::StopRecording { ask_again } => {
+                self.confirm_stop_recording = false;
+                if !ask_again {
+                    self.settings.confirm_stop_recording = false;
+                }
+                if self.view.recording.since.is_some() {
+                    self.session.send(Command::StopRecording);
+                }
+            }
+            Action::KeepRecording => self.confirm_stop_recording = false,
+            Action::Quit => {
+                self.confirm_quit = None;
+                self.quit_confirmed = true;
+            }
+            Action::CancelQuit => self.confirm_quit = None,
             Action::TogglePreview => self.toggle_preview(),
             Action::RetryNow => {
                 self.session.send(Command::RetryNow);
@@ -422,9 +638,27 @@ impl AppState {
                 self.settings.destinations.push(d);
             }
             Action::RemoveDestination(id) => {
-                self.settings.destinations.retain(|d| d.id != id);
+                let Some(index) = self.settings.destinations.iter().position(|d| d.id == id) else {
+                    return;
+                };
+                let destination = self.settings.destinations.remove(index);
+                let key = self.keys.get(id).to_owned();
                 self.keys.set(id, String::new());
                 self.shown_keys.remove(&id);
+                self.removed = Some(Removed {
+                    destination,
+                    key,
+                    index,
+                    at: Instant::now(),
+                });
+            }
+            Action::UndoRemove => {
+                if let Some(r) = self.removed.take() {
+                    let id = r.destination.id;
+                    let index = r.index.min(self.settings.destinations.len());
+                    self.settings.destinations.insert(index, r.destination);
+                    self.keys.set(id, r.key);
+                }
             }
             Action::ToggleKeyShown(id) => {
                 if !self.shown_keys.remove(&id) {
@@ -456,6 +690,27 @@ impl AppState {
                 self.preset_form.save(spec, custom_presets, preset);
             }
             Action::CancelPresetEdit => self.preset_form = PresetForm::default(),
+            Action::Open(target) => self.open(target),
+            Action::SetRecordFolder(dir) => self.set_record_folder(dir),
+            Action::PickRecordFolder => {
+                let start = self.settings.record_folder.clone();
+                let wake = self.wake.clone();
+                self.file_dialog
+                    .ask(Ask::Folder, "Recordings folder", start, wake);
+            }
+            Action::SaveLog => {
+                let name = format!(
+                    "onair-log-{}.txt",
+                    humantime::format_rfc3339_seconds(SystemTime::now())
+                        .to_string()
+                        .replace(':', "-")
+                );
+                let start = self.settings.record_folder.clone();
+                let wake = self.wake.clone();
+                self.file_dialog
+                    .ask(Ask::SaveFile(name), "Save the log", start, wake);
+            }
+            Action::DismissOpenFailure => self.open_failure = None,
             Action::PreviewWidth(px) => {
                 // Told at every layout (an atomic store), so a newly started engine hears it.
                 if let Some(picture) = &self.view.picture {
@@ -473,6 +728,10 @@ impl AppState {
     /// At exit: saves the settings with the window's size and waits (a little) for the last
     /// key change to be written.
     pub fn exit(&mut self) {
+        let dropped = self.opener.dropped();
+        if dropped > 0 {
+            tracing::warn!("{dropped} \"cannot open\" messages were not shown (too many at once)");
+        }
         if let Some(size) = self.window_size {
             self.settings.window_size = size;
         }
@@ -495,19 +754,37 @@ impl AppState {
             return;
         }
         match self.live_targets() {
-            Ok(targets) => {
+            Ok((targets, problems)) => {
+                for t in &targets {
+                    if let Some(d) = self.settings.destinations.iter().find(|d| d.name == t.name) {
+                        self.failures.remove(&d.id);
+                    }
+                }
                 self.session.send(Command::GoLive {
                     program: self.program(),
                     targets,
                 });
+                for p in problems {
+                    self.toast(true, format!("not live to {p}"));
+                }
             }
-            Err(e) => self.toast(true, e),
+            Err(e) => self.toast(true, format!("cannot go live: {e}")),
         }
     }
 
     fn toggle_recording(&mut self) {
         if self.view.recording.since.is_some() {
-            self.session.send(Command::StopRecording);
+            if self.settings.confirm_stop_recording {
+                self.confirm_stop_recording = true;
+            } else {
+                self.session.send(Command::StopRecording);
+            }
+            return;
+        }
+        let folder = self.settings.record_folder.clone();
+        if let Err(why) = settings::prepare_folder(&folder) {
+            self.toast(true, format!("cannot record: {why} (Settings, Recording)"));
+            self.record_folder_error = Some(why);
             return;
         }
         let name = self.recording_name(SystemTime::now());
@@ -576,9 +853,84 @@ impl AppState {
         }
     }
 
-    fn toast(&mut self, error: bool, text: String) {
-        self.toasts.push((Notice { error, text }, Instant::now()));
+    /// The log view's lines as text: time (UTC), level, message; one a line.
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        for l in &self.log_lines {
+            text.push_str(&l.to_string());
+            text.push('\n');
+        }
+        text
     }
+
+    /// Writes the log view's lines to `file`; the outcome is a notification.
+    fn save_log(&mut self, file: &std::path::Path) {
+        match std::fs::write(file, self.log_text()) {
+            Ok(()) => self.toast(false, format!("log saved: {}", file.display())),
+            Err(e) => self.toast(
+                true,
+                format!("cannot save the log to {}: {e}", file.display()),
+            ),
+        }
+    }
+
+    /// Records into `dir` from now on, creating it; why it cannot be used is kept beside the
+    /// field (and the folder is kept as typed, to be fixed).
+    fn set_record_folder(&mut self, dir: PathBuf) {
+        self.record_folder_error = settings::prepare_folder(&dir).err();
+        self.settings.record_folder = dir;
+    }
+
+    /// Opens `target` with the desktop's handler, in the background.
+    fn open(&mut self, target: String) {
+        self.open_failure = None;
+        self.opener.open(target);
+    }
+
+    fn toast(&mut self, error: bool, text: String) {
+        let notice = Notice {
+            error,
+            text,
+            file: None,
+        };
+        self.toasts.push((notice, Instant::now()));
+    }
+}
+
+/// What is wrong with destination `d` (one of `all`) as typed, if anything: shown on its card
+/// as it is typed, until fixed. The server is quoted as typed; the key never is. A missing key
+/// is a problem once the keys have loaded.
+pub fn destination_problem(
+    all: &[DestinationSettings],
+    keys: &Keys,
+    keys_loaded: bool,
+    d: &DestinationSettings,
+) -> Option<String> {
+    if d.name.trim().is_empty() {
+        return Some("enter a name".into());
+    }
+    if all.iter().filter(|o| o.name == d.name).count() > 1 {
+        return Some("another destination has this name: rename one".into());
+    }
+    if d.server.trim().is_empty() {
+        return Some("enter the server (rtmp://host/app)".into());
+    }
+    let key = keys.get(d.id);
+    if d.service == Service::Whip {
+        // A WHIP endpoint may take no bearer token.
+        let token = (!key.is_empty()).then(|| key.to_owned());
+        return WhipTarget::new(&d.server, token)
+            .err()
+            .map(|e| e.to_string());
+    }
+    // The server is checked with its key, or a stand-in (masked like a key, never shown).
+    if let Err(e) = RtmpUrl::with_key(&d.server, if key.is_empty() { "k" } else { key }) {
+        return Some(e.to_string());
+    }
+    if key.is_empty() && keys_loaded {
+        return Some("enter the stream key".into());
+    }
+    None
 }
 
 /// Whether an OpenGL renderer string names a software rasterizer: Mesa's llvmpipe, softpipe
@@ -599,87 +951,4 @@ fn is_software_renderer(renderer: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::settings::RecordFormat;
-
-    /// The state without a config folder (nothing saved, keys for this run only) and with no
-    /// window to repaint; its controller runs, no engine does.
-    fn state() -> AppState {
-        let noop: Arc<dyn Fn() + Send + Sync> = Arc::new(|| {});
-        AppState::new(
-            None,
-            Arc::new(LogRing::default()),
-            KeyringUse::Off,
-            Repaint {
-                now: noop.clone(),
-                soon: noop,
-            },
-        )
-    }
-
-    #[test]
-    fn a_recording_is_named_after_the_time_in_its_format() {
-        let mut s = state();
-        assert_eq!(
-            s.recording_name(SystemTime::UNIX_EPOCH),
-            "onair-1970-01-01T00-00-00Z.mp4"
-        );
-        s.settings.record_format = RecordFormat::Flv;
-        assert_eq!(
-            s.recording_name(SystemTime::UNIX_EPOCH + Duration::from_secs(3_723)),
-            "onair-1970-01-01T01-02-03Z.flv"
-        );
-    }
-
-    #[test]
-    fn going_live_needs_a_destination_switched_on_with_its_key() {
-        let mut s = state();
-        assert_eq!(
-            s.live_targets(),
-            Err("no destination is switched on: add one and switch it on".into())
-        );
-        s.apply(Action::AddDestination);
-        let d = s.settings.destinations[0].clone();
-        assert!(d.enabled);
-        assert_eq!(
-            s.live_targets(),
-            Err(format!("{}: enter the stream key", d.name))
-        );
-        // Go live without the key: a notification, nothing started.
-        s.apply(Action::ToggleLive);
-        assert!(
-            s.toasts()
-                .any(|n| n.error && n.text.ends_with("enter the stream key"))
-        );
-        s.keys.set(d.id, "live_123".into());
-        let targets = s.live_targets().unwrap();
-        assert_eq!(targets.len(), 1);
-        assert_eq!(targets[0].name, d.name);
-        assert!(!targets[0].url.to_string().contains("live_123"));
-        // Removing it forgets its key too.
-        s.apply(Action::RemoveDestination(d.id));
-        assert!(s.settings.destinations.is_empty());
-        assert_eq!(s.keys.get(d.id), "");
-    }
-
-    #[test]
-    fn stopping_the_stream_asks_first() {
-        let mut s = state();
-        s.view.live.since = Some(Instant::now());
-        s.apply(Action::ToggleLive);
-        assert!(s.confirm_stop_live());
-        s.apply(Action::KeepLive);
-        assert!(!s.confirm_stop_live());
-    }
-
-    #[test]
-    fn a_bad_preview_address_is_a_notification() {
-        let mut s = state();
-        s.settings.preview_addr = "localhost".into();
-        s.apply(Action::TogglePreview);
-        assert!(s.toasts().any(|n| n.error
-            && n.text
-                == "preview address `localhost` is not like 127.0.0.1:8787; fix it in Settings"));
-    }
-}
+mod tests;

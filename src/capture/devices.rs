@@ -2,22 +2,19 @@
 //! device is found and checked here, so a bad choice is one clear error before the engine
 //! starts.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 
 use super::compose::{Compositor, Layer};
-use super::microphone::{self, Mix};
+use super::microphone::{self, CpalTarget};
 use super::test_pattern::TestPattern;
 use super::tone::Tone;
 use super::{
-    AudioControls, AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind,
-    camera, screen,
+    AudioInput, AudioInputKind, CaptureError, VideoSource, VideoSourceKind, camera, desktop, screen,
 };
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Device {
-    /// What to put after `screen:`, `window:`, `camera:` or `mic:`.
+    /// What to put after `screen:`, `window:`, `camera:`, `mic:` or `desktop:`.
     pub id: String,
     pub name: String,
     /// Extra facts: size, position.
@@ -31,6 +28,10 @@ pub struct Devices {
     pub windows: Vec<Device>,
     pub cameras: Vec<Device>,
     pub microphones: Vec<Device>,
+    /// Outputs whose sound desktop audio can capture (Linux: the sound server's sinks).
+    pub desktop_audio: Vec<Device>,
+    /// Outputs monitoring can play through.
+    pub outputs: Vec<Device>,
     pub errors: Vec<String>,
 }
 
@@ -101,6 +102,19 @@ pub fn list() -> Devices {
         }
         Err(e) => d.errors.push(format!("microphones: {e}")),
     }
+    let plain = |(id, name)| Device {
+        id,
+        name,
+        detail: String::new(),
+    };
+    match desktop::list() {
+        Ok(list) => d.desktop_audio = list.into_iter().map(plain).collect(),
+        Err(e) => d.errors.push(format!("desktop audio: {e}")),
+    }
+    match microphone::list_outputs() {
+        Ok(list) => d.outputs = list.into_iter().map(plain).collect(),
+        Err(e) => d.errors.push(format!("outputs: {e}")),
+    }
     d
 }
 
@@ -165,18 +179,14 @@ pub fn video_source(
     })
 }
 
-/// The program's audio source for `kind`; `None` for no audio.
-pub fn audio_source(
-    kind: &AudioSourceKind,
-    controls: &Arc<AudioControls>,
-) -> Result<Option<Box<dyn AudioSource>>, CaptureError> {
-    Ok(match kind {
-        AudioSourceKind::None => None,
-        AudioSourceKind::Tone => Some(Box::new(Tone::new())),
-        AudioSourceKind::Microphone(t) => Some(Box::new(microphone::open(t, controls.clone())?)),
-        AudioSourceKind::MicrophoneAndTone(t) => Some(Box::new(Mix::new(
-            Box::new(microphone::open(t, controls.clone())?),
-            Box::new(Tone::new()),
-        ))),
-    })
+/// The mixer's input for `kind`, its counters named `name`, its device not opened yet (the
+/// pipeline starts its thread, then `wait_ready` says whether it opened).
+pub fn audio_input(kind: &AudioInputKind, name: &str) -> Box<dyn AudioInput> {
+    match kind {
+        AudioInputKind::Tone => Box::new(Tone::new()),
+        AudioInputKind::Microphone(t) => {
+            Box::new(microphone::open(&CpalTarget::Input(t.clone()), name))
+        }
+        AudioInputKind::Desktop(t) => Box::new(desktop::open(t, name)),
+    }
 }

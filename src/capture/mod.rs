@@ -4,11 +4,14 @@
 //! frame `n` at its time on the engine clock. Device sources (screen, camera, microphone) never
 //! make the engine wait: their device loop runs on a thread of its own (a [`Worker`] that the
 //! pipeline spawns and names), which hands frames over through a [`latest::LatestFrame`] slot or
-//! samples through the microphone's ring buffer, and reopens the device when it comes back.
+//! samples through an [`audio_ring`] ring, and reopens the device when it comes back. Audio
+//! inputs ([`AudioInput`]) feed the mixer (`mix`), which makes the program's sound.
 
+pub mod audio_ring;
 pub mod camera;
 pub mod compose;
 pub mod convert;
+pub mod desktop;
 pub mod devices;
 mod font;
 pub mod latest;
@@ -23,7 +26,7 @@ pub mod y4m;
 use std::path::PathBuf;
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -58,6 +61,16 @@ pub enum MicTarget {
     /// The system's default input.
     Default,
     /// An input whose name (or id) contains this text.
+    Name(String),
+}
+
+/// Which output's sound to capture as desktop audio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesktopTarget {
+    /// What the default output plays (Linux: the default sink's monitor, as the sound server
+    /// names it).
+    Default,
+    /// The output (sink) whose name or description contains this text.
     Name(String),
 }
 
@@ -108,17 +121,15 @@ pub enum VideoSourceKind {
     None,
 }
 
-/// Which sound the program carries.
+/// An audio input the mixer can open.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AudioSourceKind {
-    /// The 1 kHz sync tone (100 ms at every whole second).
-    Tone,
+pub enum AudioInputKind {
     /// A microphone (any format, converted to 48 kHz stereo).
     Microphone(MicTarget),
-    /// A microphone mixed with the sync tone.
-    MicrophoneAndTone(MicTarget),
-    /// No audio track.
-    None,
+    /// What an output device plays.
+    Desktop(DesktopTarget),
+    /// The 1 kHz sync tone (100 ms at every whole second).
+    Tone,
 }
 
 /// Why a source could not produce media, or could not start.
@@ -211,7 +222,20 @@ pub trait VideoSource: SourceDevices {
     fn fill(&mut self, pts: MediaTime, frame: &mut VideoFrame) -> Result<(), CaptureError>;
 }
 
-/// A producer of audio in the engine's format (48 kHz interleaved stereo i16).
+/// One sound for the mixer, before mixing: 48 kHz interleaved stereo `f32`, full scale ±1.
+pub trait AudioInput: SourceDevices + Send {
+    /// Fills `out` with the samples that start at sample index `first_sample` (sample `n` is
+    /// at engine time `n / 48 kHz`); asked for in order, each call going on where the last
+    /// ended. Never waits for a device: missing samples are silence.
+    fn fill(&mut self, first_sample: u64, out: &mut [f32]);
+
+    /// How long after a sample's time the input can give it (see [`AudioSource::delay`]).
+    fn delay(&self) -> MediaTime {
+        MediaTime::ZERO
+    }
+}
+
+/// The program's audio in the engine's format (48 kHz interleaved stereo i16): the mixer.
 pub trait AudioSource: SourceDevices {
     /// Fills `out` with the samples that start at sample index `first_sample` of the stream
     /// (sample `n` is at engine time `n / 48 kHz`). Never waits for a device: missing samples
@@ -219,47 +243,12 @@ pub trait AudioSource: SourceDevices {
     fn fill(&mut self, first_sample: u64, out: &mut [i16]);
 
     /// How long after a sample's time the source can give it: in real time the engine asks
-    /// for the samples up to `t` once its clock reads `t + delay()`. A device source needs the
+    /// for the samples up to `t` once its clock reads `t + delay()`, read again before every
+    /// chunk (the mixer's changes with its sources' sync offsets). A device source needs the
     /// time its samples take to arrive (device latency, callback period, a cushion); a
     /// generated one needs none.
     fn delay(&self) -> MediaTime {
         MediaTime::ZERO
-    }
-}
-
-/// Gain and mute of an audio source, changeable while running.
-#[derive(Debug)]
-pub struct AudioControls {
-    gain_db_bits: AtomicU32,
-    muted: AtomicBool,
-}
-
-impl AudioControls {
-    pub fn new(gain_db: f32, muted: bool) -> Self {
-        Self {
-            gain_db_bits: AtomicU32::new(gain_db.to_bits()),
-            muted: AtomicBool::new(muted),
-        }
-    }
-    pub fn set_gain_db(&self, db: f32) {
-        self.gain_db_bits.store(db.to_bits(), Relaxed);
-    }
-    pub fn gain_db(&self) -> f32 {
-        f32::from_bits(self.gain_db_bits.load(Relaxed))
-    }
-    pub fn set_muted(&self, muted: bool) {
-        self.muted.store(muted, Relaxed);
-    }
-    pub fn muted(&self) -> bool {
-        self.muted.load(Relaxed)
-    }
-    /// The linear factor to apply now (0 when muted).
-    pub fn factor(&self) -> f32 {
-        if self.muted() {
-            0.0
-        } else {
-            10f32.powf(self.gain_db() / 20.0)
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! second of media time, silence otherwise, 48 kHz stereo. Computed from the sample index, so
 //! the beep starts exactly at each second of the stream's own time.
 
-use super::{AudioSource, SourceDevices};
+use super::{AudioInput, SourceDevices};
 use crate::media::frame::AUDIO_RATE_HZ;
 
 /// Peak amplitude for -12 dBFS: 32767 * 10^(-12/20).
@@ -15,7 +15,7 @@ pub const TONE_SAMPLES: u64 = AUDIO_RATE_HZ as u64 / 10;
 const PERIOD: usize = (AUDIO_RATE_HZ / TONE_HZ) as usize;
 
 pub struct Tone {
-    table: [i16; PERIOD],
+    table: [f32; PERIOD],
 }
 
 impl Default for Tone {
@@ -26,10 +26,12 @@ impl Default for Tone {
 
 impl Tone {
     pub fn new() -> Self {
-        let mut table = [0i16; PERIOD];
+        // The i16 values the program had before the mixer, as fractions of full scale, so
+        // that a tone at 0 dB comes out exactly as it did.
+        let mut table = [0f32; PERIOD];
         for (i, v) in table.iter_mut().enumerate() {
             let phase = std::f32::consts::TAU * i as f32 / PERIOD as f32;
-            *v = (phase.sin() * f32::from(TONE_AMPLITUDE)).round() as i16;
+            *v = (phase.sin() * f32::from(TONE_AMPLITUDE)).round() / 32768.0;
         }
         Self { table }
     }
@@ -37,14 +39,14 @@ impl Tone {
 
 impl SourceDevices for Tone {}
 
-impl AudioSource for Tone {
-    fn fill(&mut self, first_sample: u64, out: &mut [i16]) {
+impl AudioInput for Tone {
+    fn fill(&mut self, first_sample: u64, out: &mut [f32]) {
         for (i, pair) in out.chunks_exact_mut(2).enumerate() {
             let s = first_sample + i as u64;
             let v = if s % u64::from(AUDIO_RATE_HZ) < TONE_SAMPLES {
                 self.table[(s % PERIOD as u64) as usize]
             } else {
-                0
+                0.0
             };
             pair[0] = v;
             pair[1] = v;
@@ -59,9 +61,13 @@ mod tests {
     #[test]
     fn beeps_for_100ms_at_each_second() {
         let mut tone = Tone::new();
-        let mut buf = vec![0i16; 2 * 96_000];
+        let mut buf = vec![0f32; 2 * 96_000];
         tone.fill(0, &mut buf);
-        let left: Vec<i16> = buf.iter().step_by(2).copied().collect();
+        let left: Vec<i16> = buf
+            .iter()
+            .step_by(2)
+            .map(|v| (v * 32768.0).round() as i16)
+            .collect();
         let loud =
             |r: std::ops::Range<usize>| left[r].iter().map(|v| v.unsigned_abs()).max().unwrap();
         assert_eq!(loud(0..4_800), TONE_AMPLITUDE as u16);
@@ -83,9 +89,9 @@ mod tests {
 
     #[test]
     fn chunking_does_not_change_the_signal() {
-        let mut a = vec![0i16; 2 * 2_000];
+        let mut a = vec![0f32; 2 * 2_000];
         Tone::new().fill(47_000, &mut a);
-        let mut b = vec![0i16; 2 * 2_000];
+        let mut b = vec![0f32; 2 * 2_000];
         let mut t = Tone::new();
         t.fill(47_000, &mut b[..2 * 480]);
         t.fill(47_480, &mut b[2 * 480..]);

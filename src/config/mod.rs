@@ -4,6 +4,7 @@
 //! config directory (`--config FILE` overrides). The file is validated once, on load, into
 //! [`Preset`] values that later stages never re-check.
 
+pub mod mixer;
 mod preset;
 
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
@@ -14,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::output::rtmp::{ReconnectPolicy, RtmpUrl};
+use crate::output::whip::WhipTarget;
 
 /// Why a config could not be used. Each variant names the file and what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,11 @@ pub enum ConfigError {
         destination: String,
         problem: String,
     },
+    #[error("config file {path}: [mixer] {problem}")]
+    InvalidMixer {
+        path: PathBuf,
+        problem: mixer::MixerProblem,
+    },
     #[error("config file {path}: [reconnect] {field} {problem}")]
     InvalidReconnect {
         path: PathBuf,
@@ -60,9 +67,23 @@ struct ConfigFile {
     destination: Vec<DestinationSpec>,
     #[serde(default)]
     reconnect: ReconnectSpec,
+    #[serde(default)]
+    webrtc: WebRtcSpec,
+    /// The audio mixer, as the window saves it.
+    mixer: Option<mixer::MixerSettings>,
 }
 
-/// A destination as written: a full `url`, or OBS's `server` and `key`.
+/// `[webrtc]`: settings of every WHIP destination.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebRtcSpec {
+    /// STUN servers (`host:port`, or `stun:host:port`) for a server-reflexive candidate.
+    #[serde(default)]
+    stun: Vec<String>,
+}
+
+/// A destination as written: a full `url`, or OBS's `server` and `key`; or a WHIP endpoint
+/// (`whip`) and its bearer `token`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DestinationSpec {
@@ -70,6 +91,10 @@ struct DestinationSpec {
     url: Option<String>,
     server: Option<String>,
     key: Option<String>,
+    /// A WHIP (WebRTC) endpoint, `http[s]://...`, instead of an RTMP server.
+    whip: Option<String>,
+    /// The WHIP endpoint's bearer token.
+    token: Option<String>,
     /// Extra CA certificate (PEM) for an `rtmps://` server with a private certificate.
     ca_file: Option<PathBuf>,
     /// Lower the video bitrate when this destination's link cannot carry it.
@@ -93,6 +118,15 @@ pub struct Destination {
     pub dynamic_bitrate: bool,
 }
 
+/// A named WHIP destination from the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhipDestination {
+    pub name: String,
+    /// The endpoint and token (masked in `Display` and `Debug`).
+    pub target: WhipTarget,
+    pub dynamic_bitrate: bool,
+}
+
 /// The loaded configuration: built-in presets plus the user's.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -100,7 +134,12 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub presets: Vec<Preset>,
     pub destinations: Vec<Destination>,
+    pub whip_destinations: Vec<WhipDestination>,
     pub reconnect: ReconnectPolicy,
+    /// STUN servers for WHIP destinations (`host:port`).
+    pub stun_servers: Vec<String>,
+    /// The audio mixer, if the file has one (`[mixer]`).
+    pub mixer: Option<mixer::MixerSettings>,
 }
 
 impl Config {
@@ -110,7 +149,10 @@ impl Config {
             source: None,
             presets: BUILTIN_PRESETS.iter().map(|p| p.to_preset()).collect(),
             destinations: Vec::new(),
+            whip_destinations: Vec::new(),
             reconnect: ReconnectPolicy::default(),
+            stun_servers: Vec::new(),
+            mixer: None,
         }
     }
 
@@ -159,14 +201,39 @@ impl Config {
             config.presets.push(preset);
         }
         for spec in file.destination {
-            let destination = spec.validate(&config.destinations).map_err(|problem| {
-                ConfigError::InvalidDestination {
+            let invalid = |problem| ConfigError::InvalidDestination {
+                path: path.to_owned(),
+                destination: spec.name.clone(),
+                problem,
+            };
+            if config.destination(&spec.name).is_some()
+                || config.whip_destination(&spec.name).is_some()
+            {
+                return Err(invalid("name is already taken; choose another".into()));
+            }
+            if spec.whip.is_some() {
+                config
+                    .whip_destinations
+                    .push(spec.validate_whip().map_err(invalid)?);
+            } else {
+                let destination = spec.validate(&config.destinations).map_err(invalid)?;
+                config.destinations.push(destination);
+            }
+        }
+        for server in file.webrtc.stun {
+            let hostport = server.strip_prefix("stun:").unwrap_or(&server);
+            if hostport
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                return Err(ConfigError::Parse {
                     path: path.to_owned(),
-                    destination: spec.name.clone(),
-                    problem,
-                }
-            })?;
-            config.destinations.push(destination);
+                    message: format!(
+                        "[webrtc] stun: \"{server}\" is not host:port (e.g. \"stun.example.net:3478\")"
+                    ),
+                });
+            }
+            config.stun_servers.push(hostport.to_owned());
         }
         let bad = |field, problem: String| ConfigError::InvalidReconnect {
             path: path.to_owned(),
@@ -191,12 +258,38 @@ impl Config {
             }
             config.reconnect.max_attempts = n;
         }
+        if let Some(m) = file.mixer {
+            let bad = |problem| ConfigError::InvalidMixer {
+                path: path.to_owned(),
+                problem,
+            };
+            m.validate().map_err(bad)?;
+            if let Some(s) = m
+                .sources
+                .iter()
+                .find(|s| s.kind == mixer::SourceKind::External)
+            {
+                return Err(bad(mixer::MixerProblem {
+                    source: Some(s.name.clone()),
+                    field: "kind",
+                    problem: "\"external\" sources are made by the engine; use microphone, \
+                              desktop or tone"
+                        .into(),
+                }));
+            }
+            config.mixer = Some(m);
+        }
         Ok(config)
     }
 
     /// The destination called `name`, if the config has one.
     pub fn destination(&self, name: &str) -> Option<&Destination> {
         self.destinations.iter().find(|d| d.name == name)
+    }
+
+    /// The WHIP destination called `name`, if the config has one.
+    pub fn whip_destination(&self, name: &str) -> Option<&WhipDestination> {
+        self.whip_destinations.iter().find(|d| d.name == name)
     }
 
     pub fn preset(&self, name: &str) -> Result<&Preset, ConfigError> {
@@ -211,12 +304,37 @@ impl Config {
 }
 
 impl DestinationSpec {
+    fn validate_whip(&self) -> Result<WhipDestination, String> {
+        if self.name.trim().is_empty() {
+            return Err("name must not be empty".into());
+        }
+        if self.url.is_some()
+            || self.server.is_some()
+            || self.key.is_some()
+            || self.ca_file.is_some()
+        {
+            return Err(
+                "a `whip` destination takes `token` (and `dynamic_bitrate`), not `url`, `server`, `key` or `ca_file`".into(),
+            );
+        }
+        let url = self.whip.as_deref().unwrap_or_default();
+        let target = WhipTarget::new(url, self.token.clone()).map_err(|e| e.to_string())?;
+        Ok(WhipDestination {
+            name: self.name.clone(),
+            target,
+            dynamic_bitrate: self.dynamic_bitrate,
+        })
+    }
+
     fn validate(&self, existing: &[Destination]) -> Result<Destination, String> {
         if self.name.trim().is_empty() {
             return Err("name must not be empty".into());
         }
         if existing.iter().any(|d| d.name == self.name) {
             return Err("name is already taken; choose another".into());
+        }
+        if self.token.is_some() {
+            return Err("`token` belongs to a `whip` destination; an RTMP one takes `key`".into());
         }
         let url = match (&self.url, &self.server, &self.key) {
             (Some(url), None, None) => RtmpUrl::parse(url),
@@ -347,7 +465,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(
-            err.starts_with("config file test.toml: destination \"x\": `http://h/****`"),
+            err.starts_with("config file test.toml: destination \"x\": `http://h/app/****`"),
             "{err}"
         );
         assert!(!err.contains("s3cret"));
@@ -365,6 +483,39 @@ mod tests {
             err,
             "config file test.toml: [reconnect] max_attempts 0 must be between 1 and 10000"
         );
+    }
+
+    #[test]
+    fn whip_destinations_and_stun_servers_load_and_never_show_the_token() {
+        let c = load(
+            "[[destination]]\nname = \"w\"\nwhip = \"https://h:8443/whip/k\"\ntoken = \"t0k\"\n\n\
+             [[destination]]\nname = \"r\"\nurl = \"rtmp://h/app/key\"\n\n\
+             [webrtc]\nstun = [\"stun:stun.example.net:3478\", \"10.0.0.1:19302\"]\n",
+        )
+        .unwrap();
+        let w = c.whip_destination("w").unwrap();
+        assert!(w.target.has_token());
+        assert!(!format!("{w:?}").contains("t0k"));
+        assert!(c.destination("r").is_some() && c.whip_destination("r").is_none());
+        assert_eq!(c.stun_servers, ["stun.example.net:3478", "10.0.0.1:19302"]);
+        let err = load("[[destination]]\nname = \"w\"\nwhip = \"https://h/x\"\nkey = \"k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a `whip` destination takes `token`"), "{err}");
+        let err = load("[[destination]]\nname = \"w\"\nwhip = \"ftp://h/x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http:// or https://"), "{err}");
+        let err = load("[webrtc]\nstun = [\"nohost\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not host:port"), "{err}");
+        let err = load(
+            "[[destination]]\nname = \"a\"\nwhip = \"https://h/x\"\n[[destination]]\nname = \"a\"\nurl = \"rtmp://h/app/k\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("already taken"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,17 @@
-//! H.264 through OpenH264: the profile and tools of a [`VideoTuning`], a fixed keyframe
-//! interval, every frame encoded (no skipping), and the bitrate held by
-//! [`WindowRateControl`] (OpenH264 at a QP chosen per frame) or by OpenH264's own bitrate mode.
+//! H.264 through OpenH264: the profile and tools of a [`VideoTuning`], the bitrate held by
+//! [`WindowRateControl`] (OpenH264 at a QP chosen per frame) or by OpenH264's own bitrate
+//! mode, a keyframe at every keyframe interval of media time, and a picture in every slot of
+//! the frame grid.
+//!
+//! The encoder keeps the stream's cadence itself ([`Cadence`]): keyframes fall on multiples of
+//! the interval in media time (OpenH264's own frame-counting period is off), and the slots
+//! that dropped frames left empty (a stall: the queue before the encoder was full) are filled
+//! before the next picture with repeats of the one before ([`Repeater`]: a few bytes, no
+//! encoding), or with that picture encoded again when a keyframe time falls among them. So the
+//! video every output gets has one picture per frame interval and its keyframes on time,
+//! across any stall: no sample longer than a frame, no HLS part or segment overrun. The rate
+//! control is told of each picture: whether it is a keyframe (the cadence's, a forced one, a
+//! filled keyframe slot) before it is encoded, and its size after, repeats included.
 
 use std::time::{Duration, Instant};
 
@@ -13,10 +24,12 @@ use openh264::encoder::{
 use openh264::formats::YUVSlices;
 
 use super::EncodeError;
+use super::cadence::{Cadence, EmptySlot};
 use super::ratecontrol::{CostMeter, WindowRateControl};
 use super::tuning::{ContentKind, Effort, H264Profile, RateControl, VideoTuning};
 use crate::format::avc;
-use crate::media::{EncodedPacket, StreamKind, VideoConfig, VideoFrame};
+use crate::format::avc_repeat::Repeater;
+use crate::media::{EncodedPacket, MediaTime, StreamKind, Timebase, VideoConfig, VideoFrame};
 
 /// What the H.264 encoder is asked for; derived from the preset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +59,12 @@ pub struct H264Encoder {
     /// The parameters OpenH264 runs with (the per-frame QP is set through them).
     params: openh264_sys2::SEncParamExt,
     window: Option<Window>,
-    /// Frames since the last keyframe (OpenH264 makes one every `keyframe_interval_frames`,
-    /// counted from the last, forced ones included).
-    since_keyframe: u32,
     config: Option<VideoConfig>,
     annexb: Vec<u8>,
+    cadence: Cadence,
+    /// Makes the repeats, once the stream's parameter sets are known (`None` if they do not
+    /// allow them: empty slots then stay longer samples).
+    repeater: Option<Repeater>,
 }
 
 /// One encoded picture and, on the first one, the stream description.
@@ -76,9 +90,8 @@ impl H264Encoder {
                 RateControlMode::Bitrate
             })
             .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
-            .intra_frame_period(IntraFramePeriod::from_num_frames(
-                settings.keyframe_interval_frames,
-            ))
+            // No periodic IDR of OpenH264's own (it counts pictures): `Cadence` asks for each.
+            .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             // Every frame in must come out: a skipped frame would be a hole in every output.
             .skip_frames(false)
             .usage_type(match tuning.content {
@@ -100,6 +113,7 @@ impl H264Encoder {
             .num_threads(settings.threads.max(1));
         let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError::H264(e.to_string()))?;
+        Self::quiet(&mut encoder);
         let params = Self::configure(&mut encoder, settings)?;
         Ok(Self {
             settings,
@@ -114,10 +128,33 @@ impl H264Encoder {
                 meter: CostMeter::new(settings.width, settings.height),
                 qp: -1,
             }),
-            since_keyframe: 0,
             config: None,
             annexb: Vec::with_capacity(1 << 20),
+            cadence: Cadence::new(
+                Timebase::per_second(settings.fps.max(1)),
+                settings.keyframe_interval_frames,
+            ),
+            repeater: None,
         })
+    }
+
+    /// OpenH264 writes its warnings to stderr itself, at every run one about frame skipping
+    /// being off (on purpose, above). Only its errors are written: the level is set before
+    /// the crate opens the encoder on the first frame, which is when it warns.
+    #[allow(unsafe_code)] // the crate sets the level only after opening; one FFI call
+    fn quiet(encoder: &mut Encoder) {
+        let mut level = openh264_sys2::WELS_LOG_ERROR;
+        // SAFETY: SetOption(ENCODER_OPTION_TRACE_LEVEL) is allowed before the encoder is
+        // initialized (welsEncoderExt.cpp) and reads one int from `level`, valid for the call.
+        let rc = unsafe {
+            encoder.raw_api().set_option(
+                openh264_sys2::ENCODER_OPTION_TRACE_LEVEL,
+                (&raw mut level).cast(),
+            )
+        };
+        if rc != 0 {
+            tracing::debug!("OpenH264 refused its log level (code {rc})");
+        }
     }
 
     /// Sets what the crate has no setting for (profile and entropy coding, references, the
@@ -251,17 +288,66 @@ impl H264Encoder {
         Ok(())
     }
 
-    /// Encodes one frame. `force_keyframe` makes this picture an IDR (an output joined).
-    /// Returns `None` if the encoder produced no picture for this frame.
+    /// Pictures for the slots that dropped frames left empty before a frame at `pts`, in
+    /// order: repeats of the last picture, and `last` (the frame last encoded) encoded again
+    /// as a keyframe where a keyframe time falls among them. Call before [`encode`](Self::encode)
+    /// with that frame. Without `last` or repeats, the slots stay empty (the picture before
+    /// lasts longer).
+    pub fn fill_empty_slots(
+        &mut self,
+        pts: MediaTime,
+        last: Option<&VideoFrame>,
+    ) -> Result<Vec<EncodedPicture>, EncodeError> {
+        let mut out = Vec::new();
+        for slot in self.cadence.empty_slots_before(pts) {
+            match slot {
+                EmptySlot::Keyframe(at) => {
+                    if let Some(last) = last
+                        && let Some(picture) = self.encode_at(last, at, true)?
+                    {
+                        out.push(picture);
+                    }
+                }
+                EmptySlot::Repeat(at) => {
+                    if let Some(data) = self.repeater.as_mut().and_then(Repeater::repeat) {
+                        if let Some(window) = &mut self.window {
+                            window.rc.repeated(data.len());
+                        }
+                        out.push(EncodedPicture {
+                            packet: self.packet(at, false, data),
+                            new_config: None,
+                            encode_time: Duration::ZERO,
+                            qp: None,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Encodes one frame: a keyframe if a keyframe time has come, or `force_keyframe` (an
+    /// output joined, a receiver asked). Returns `None` if the encoder produced no picture for
+    /// this frame.
     pub fn encode(
         &mut self,
         frame: &VideoFrame,
         force_keyframe: bool,
     ) -> Result<Option<EncodedPicture>, EncodeError> {
+        let due = self.cadence.picture(frame.pts);
+        self.encode_at(frame, frame.pts, force_keyframe || due)
+    }
+
+    /// Encodes `frame`'s picture as the one at `pts`.
+    fn encode_at(
+        &mut self,
+        frame: &VideoFrame,
+        pts: MediaTime,
+        force_keyframe: bool,
+    ) -> Result<Option<EncodedPicture>, EncodeError> {
         let started = Instant::now();
-        let keyframe = force_keyframe
-            || self.config.is_none()
-            || self.since_keyframe >= self.settings.keyframe_interval_frames;
+        // The first picture is an IDR whatever is asked (OpenH264 starts with one).
+        let keyframe = force_keyframe || self.config.is_none();
         if force_keyframe {
             self.encoder.force_intra_frame();
         }
@@ -278,7 +364,7 @@ impl H264Encoder {
             }
         }
         let source = YUVSlices::new((y, u, v), (w, h), (w, w / 2, w / 2));
-        let millis = u64::try_from(frame.pts.as_millis_floor()).unwrap_or(0);
+        let millis = u64::try_from(pts.as_millis_floor()).unwrap_or(0);
         let bitstream = self
             .encoder
             .encode_at(&source, openh264::Timestamp::from_millis(millis))
@@ -291,11 +377,6 @@ impl H264Encoder {
         self.annexb.clear();
         bitstream.write_vec(&mut self.annexb);
         let access_unit = avc::annexb_to_avcc(&self.annexb);
-        self.since_keyframe = if access_unit.idr {
-            1
-        } else {
-            self.since_keyframe + 1
-        };
         if let Some(window) = &mut self.window {
             window.rc.encoded(access_unit.data.len(), access_unit.idr);
             tracing::trace!(
@@ -321,25 +402,41 @@ impl H264Encoder {
                 };
                 self.config = Some(config.clone());
                 new_config = Some(config);
+                if let (Some(sps), Some(pps)) = (&access_unit.sps, &access_unit.pps) {
+                    self.repeater = Repeater::new(sps, pps);
+                    if self.repeater.is_none() {
+                        tracing::warn!(
+                            "this H.264 stream cannot repeat pictures: a frame dropped before \
+                             the encoder makes the picture before it last longer"
+                        );
+                    }
+                }
             }
         }
         if self.config.is_none() {
             return Err(EncodeError::NoParameterSets);
         }
-        let packet = EncodedPacket {
-            kind: StreamKind::Video,
-            pts: frame.pts,
-            dts: frame.pts,
-            duration: crate::media::Timebase::per_second(self.settings.fps).ticks_to_time(1),
-            keyframe: access_unit.idr,
-            data: Bytes::from(access_unit.data),
+        let data = match self.repeater.as_mut() {
+            Some(r) => r.picture(access_unit.data),
+            None => access_unit.data,
         };
         Ok(Some(EncodedPicture {
-            packet,
+            packet: self.packet(pts, access_unit.idr, data),
             new_config,
             encode_time,
             qp,
         }))
+    }
+
+    fn packet(&self, pts: MediaTime, keyframe: bool, avcc: Vec<u8>) -> EncodedPacket {
+        EncodedPacket {
+            kind: StreamKind::Video,
+            pts,
+            dts: pts,
+            duration: Timebase::per_second(self.settings.fps.max(1)).ticks_to_time(1),
+            keyframe,
+            data: Bytes::from(avcc),
+        }
     }
 }
 
@@ -350,18 +447,27 @@ mod tests {
     use crate::capture::test_pattern::TestPattern;
     use crate::media::{MediaTime, Timebase};
 
-    #[test]
-    fn first_picture_is_idr_with_config_and_keyframes_follow_the_interval() {
-        let settings = VideoEncodeSettings {
+    /// 320x240 at 30 fps and 500 kbit/s, a keyframe every 10 frames, one thread.
+    fn small() -> H264Encoder {
+        small_tuned(VideoTuning::default())
+    }
+
+    fn small_tuned(tuning: VideoTuning) -> H264Encoder {
+        H264Encoder::new(VideoEncodeSettings {
             width: 320,
             height: 240,
             fps: 30,
             bitrate_bps: 500_000,
             keyframe_interval_frames: 10,
             threads: 1,
-            tuning: VideoTuning::default(),
-        };
-        let mut enc = H264Encoder::new(settings).unwrap();
+            tuning,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn first_picture_is_idr_with_config_and_keyframes_follow_the_interval() {
+        let mut enc = small();
         let mut src = TestPattern::new(320, 240);
         let mut frame = VideoFrame::black(320, 240, MediaTime::ZERO);
         let tb = Timebase::per_second(30);
@@ -379,7 +485,7 @@ mod tests {
                     .as_ref()
                     .expect("config with the first picture");
                 assert_eq!(cfg.avcc[0], 1, "configurationVersion");
-                assert_eq!(cfg.avcc[1], 66, "Constrained Baseline profile_idc");
+                assert_eq!(cfg.avcc[1], 77, "Main profile_idc (the default tuning)");
             } else {
                 assert!(pic.new_config.is_none());
             }
@@ -399,10 +505,128 @@ mod tests {
                 keys.push(n);
             }
         }
-        // A forced IDR restarts the interval, as OpenH264 counts from the last IDR.
-        assert_eq!(keys, vec![0, 10, 20, 25, 35]);
+        // Keyframes every 10 frames of media time; a forced one comes on top.
+        assert_eq!(keys, vec![0, 10, 20, 25, 30]);
         // 35 frames at 500 kbit/s, 30 fps: about 73 kB; allow the first IDR's overshoot.
         assert!(total > 10_000 && total < 250_000, "{total} bytes");
+    }
+
+    /// Annex B for OpenH264's decoder: the access unit's NAL units with start codes, SPS and
+    /// PPS (from the configuration record) before a keyframe.
+    fn annexb(pkt: &EncodedPacket, config: &VideoConfig) -> Vec<u8> {
+        let rec = &config.avcc;
+        let sps_len = usize::from(u16::from_be_bytes([rec[6], rec[7]]));
+        let sps = &rec[8..8 + sps_len];
+        let pps_at = 8 + sps_len + 3;
+        let pps = &rec[pps_at..];
+        let mut out = Vec::new();
+        if pkt.keyframe {
+            for ps in [sps, pps] {
+                out.extend_from_slice(&[0, 0, 0, 1]);
+                out.extend_from_slice(ps);
+            }
+        }
+        let data = &pkt.data;
+        let mut at = 0;
+        while at < data.len() {
+            let len = u32::from_be_bytes(data[at..at + 4].try_into().unwrap()) as usize;
+            out.extend_from_slice(&[0, 0, 0, 1]);
+            out.extend_from_slice(&data[at + 4..at + 4 + len]);
+            at += 4 + len;
+        }
+        out
+    }
+
+    /// A stall: frames 5-7 and 13-21 never reach the encoder. Every slot still gets a
+    /// picture; the repeats decode to exact copies of the picture before; the keyframe time
+    /// at frame 20 gets that picture encoded again as a keyframe; the pictures after each gap
+    /// decode cleanly. With CABAC (Main, the default) and CAVLC (Baseline).
+    #[test]
+    fn empty_slots_get_repeats_and_keyframes_stay_on_time() {
+        stall_with(VideoTuning::default());
+        stall_with(VideoTuning::before());
+    }
+
+    fn stall_with(tuning: VideoTuning) {
+        let mut enc = small_tuned(tuning);
+        let tb = Timebase::per_second(30);
+        // The source makes every frame (a live source does, then the queue drops some).
+        let mut src = TestPattern::new(320, 240);
+        let frames: Vec<VideoFrame> = (0..30)
+            .map(|n| {
+                let mut f = VideoFrame::black(320, 240, MediaTime::ZERO);
+                src.fill(tb.ticks_to_time(n), &mut f).unwrap();
+                f
+            })
+            .collect();
+        let mut last: Option<VideoFrame> = None;
+        let mut config = None;
+        // (packet, from a filled slot, the source frame it shows)
+        let mut out: Vec<(EncodedPacket, bool, usize)> = Vec::new();
+        let mut shown = 0;
+        for n in (0..5).chain(8..13).chain(22..30) {
+            let frame = frames[n].clone();
+            for pic in enc.fill_empty_slots(frame.pts, last.as_ref()).unwrap() {
+                out.push((pic.packet, true, shown));
+            }
+            let pic = enc.encode(&frame, false).unwrap().unwrap();
+            config = config.or(pic.new_config);
+            out.push((pic.packet, false, n));
+            shown = n;
+            last = Some(frame);
+        }
+        let config = config.unwrap();
+        let pts: Vec<MediaTime> = out.iter().map(|o| o.0.pts).collect();
+        assert_eq!(
+            pts,
+            (0..30).map(|n| tb.ticks_to_time(n)).collect::<Vec<_>>()
+        );
+        let keys: Vec<usize> = (0..30).filter(|&n| out[n].0.keyframe).collect();
+        assert_eq!(keys, [0, 10, 20]);
+        assert!(out[20].1, "the keyframe at 20 fills a slot");
+        for (pkt, filled, _) in &out {
+            if *filled && !pkt.keyframe {
+                assert!(pkt.data.len() < 32, "a repeat is a few bytes: {pkt:?}");
+            }
+        }
+
+        use openh264::formats::YUVSource;
+        let mut dec = openh264::decoder::Decoder::new().unwrap();
+        let mut decoded: Vec<Vec<u8>> = Vec::new();
+        for (pkt, _, _) in &out {
+            let yuv = dec
+                .decode(&annexb(pkt, &config))
+                .unwrap()
+                .expect("a picture per access unit");
+            let (w, h) = yuv.dimensions();
+            let stride = yuv.strides().0;
+            decoded.push(
+                (0..h)
+                    .flat_map(|r| &yuv.y()[r * stride..r * stride + w])
+                    .copied()
+                    .collect(),
+            );
+        }
+        for (i, (pkt, filled, source)) in out.iter().enumerate() {
+            if *filled && !pkt.keyframe {
+                assert_eq!(
+                    decoded[i],
+                    decoded[i - 1],
+                    "slot {i} repeats the picture before"
+                );
+            }
+            // Every picture is close to the source frame it shows.
+            let diff = decoded[i]
+                .iter()
+                .zip(frames[*source].planes().0)
+                .map(|(a, b)| u64::from(a.abs_diff(*b)))
+                .sum::<u64>()
+                / decoded[i].len() as u64;
+            assert!(
+                diff < 6,
+                "slot {i} shows frame {source}: mean difference {diff}"
+            );
+        }
     }
 
     /// Slice threading: every picture has one slice per thread, the first is an IDR, and the

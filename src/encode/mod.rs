@@ -4,12 +4,15 @@
 //! each on its own thread.
 
 pub mod aac;
+pub mod cadence;
 pub mod h264;
+pub mod opus;
 pub mod ratecontrol;
 pub mod tuning;
 
 pub use aac::AacEncoder;
 pub use h264::{H264Encoder, VideoEncodeSettings};
+pub use opus::OpusEncoder;
 pub use tuning::VideoTuning;
 
 /// Why an encoder failed. Both libraries report little more than a code.
@@ -21,4 +24,6 @@ pub enum EncodeError {
     NoParameterSets,
     #[error("AAC encoder (fdk-aac) failed: {0}")]
     Aac(String),
+    #[error("Opus encoder (libopus) failed: {0}")]
+    Opus(String),
 }

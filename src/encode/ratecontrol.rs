@@ -28,6 +28,12 @@
 //!   than predicted. While the window holds the P frames above the mean's QP, that QP does not
 //!   fall further (it would come out all at once when the window frees).
 //!
+//! The encoder says which pictures are keyframes (its media-time cadence, forced ones, a
+//! keyframe slot filled after a stall) before each is encoded, and gives every picture's size
+//! after: the repeats that fill a stall's empty slots ([`WindowRateControl::repeated`]) are
+//! frames of the window too, of a few bytes, so a stall lowers the spending as it does the
+//! stream's bitrate.
+//!
 //! The dynamic-bitrate path changes the bitrate here ([`WindowRateControl::set_bitrate`]):
 //! the window then holds the new rate from the next frame, which is what a congested link
 //! needs.
@@ -333,6 +339,16 @@ impl WindowRateControl {
                 "rate control"
             );
         }
+        self.push(bits);
+    }
+
+    /// A repeat picture of `bytes` filled an empty slot (no encoding, nothing to learn): a
+    /// frame of the window all the same.
+    pub fn repeated(&mut self, bytes: usize) {
+        self.push(bytes as f64 * 8.0);
+    }
+
+    fn push(&mut self, bits: f64) {
         self.recent.push_back(bits);
         self.recent_sum += bits;
         while self.recent.len() >= self.window {
@@ -351,5 +367,60 @@ mod tests {
     fn qstep_doubles_every_six() {
         assert!((qstep(28.0) / qstep(22.0) - 2.0).abs() < 1e-9);
         assert!((qp_of_qstep(qstep(31.0)) - 31.0).abs() < 1e-9);
+    }
+
+    /// A stand-in for OpenH264: `bits = coeff * cost / qstep(qp)`, `coeff` 4x the model's
+    /// first guess (content harder than it expects).
+    fn bits(qp: u8, cost: f64) -> f64 {
+        4.0 * 0.6 * qstep(28.0) * cost / qstep(f64::from(qp))
+    }
+
+    /// 720p30 at 3000 kbit/s, keyframes every 60 frames and a forced one at 100: every 2 s
+    /// window stays within 105 %, and the mean is near the aim.
+    #[test]
+    fn every_window_holds_the_bitrate() {
+        let mut rc = WindowRateControl::new(3_000_000, 30, 1280 * 720);
+        let mut sizes = Vec::new();
+        for n in 0..300 {
+            let key = n % 60 == 0 || n == 100;
+            let cost = FrameCost {
+                intra: 3e6,
+                inter: if n % 7 == 0 { 2e6 } else { 1e6 },
+            };
+            let qp = rc.qp_for(key, cost);
+            let b = bits(qp, if key { cost.intra } else { cost.inter });
+            rc.encoded((b / 8.0) as usize, key);
+            sizes.push(b);
+        }
+        let peak = sizes
+            .windows(60)
+            .map(|w| w.iter().sum::<f64>() / 2.0)
+            .fold(0.0, f64::max);
+        assert!(peak <= 1.05 * 3e6, "2 s peak {peak} bit/s");
+        let mean = sizes[60..].iter().sum::<f64>() / 8.0;
+        assert!(mean > 0.8 * 3e6, "mean {mean} bit/s");
+    }
+
+    /// Repeats (a stall) are frames of the window: after them the next picture gets a finer
+    /// QP than it would without.
+    #[test]
+    fn repeats_count_as_small_frames() {
+        let run = |repeats: usize| {
+            let mut rc = WindowRateControl::new(3_000_000, 30, 1280 * 720);
+            let cost = FrameCost {
+                intra: 3e6,
+                inter: 2e6,
+            };
+            for n in 0..59 {
+                let qp = rc.qp_for(n == 0, cost);
+                let b = bits(qp, if n == 0 { cost.intra } else { cost.inter });
+                rc.encoded((b / 8.0) as usize, n == 0);
+            }
+            for _ in 0..repeats {
+                rc.repeated(20);
+            }
+            rc.qp_for(false, cost)
+        };
+        assert!(run(15) < run(0), "{} vs {}", run(15), run(0));
     }
 }

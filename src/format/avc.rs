@@ -167,34 +167,122 @@ pub fn nal_to_rbsp(nal: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Adds emulation prevention to an RBSP (`00 00 0x` with x <= 3 becomes `00 00 03 0x`, and a
+/// final `00` gets a `03` after it) and puts the NAL header byte first: the NAL unit.
+pub fn rbsp_to_nal(header: u8, rbsp: &[u8]) -> Vec<u8> {
+    let mut nal = Vec::with_capacity(rbsp.len() + rbsp.len() / 64 + 2);
+    nal.push(header);
+    let mut zeros = 0;
+    for &b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            nal.push(3);
+            zeros = 0;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        nal.push(b);
+    }
+    if rbsp.last() == Some(&0) {
+        nal.push(3);
+    }
+    nal
+}
+
+/// MSB-first bit writer with Exp-Golomb codes, building an RBSP.
+#[derive(Debug, Default)]
+pub(crate) struct BitWriter {
+    bytes: Vec<u8>,
+    nbits: usize,
+}
+
+impl BitWriter {
+    /// The low `n` bits of `v`, most significant first.
+    pub(crate) fn bits(&mut self, v: u32, n: u32) {
+        for i in (0..n).rev() {
+            if self.nbits.is_multiple_of(8) {
+                self.bytes.push(0);
+            }
+            if (v >> i) & 1 == 1
+                && let Some(last) = self.bytes.last_mut()
+            {
+                *last |= 0x80 >> (self.nbits % 8);
+            }
+            self.nbits += 1;
+        }
+    }
+
+    pub(crate) fn flag(&mut self, v: bool) {
+        self.bits(u32::from(v), 1);
+    }
+
+    /// ue(v).
+    pub(crate) fn ue(&mut self, v: u32) {
+        let x = u64::from(v) + 1;
+        let len = 64 - x.leading_zeros();
+        // len - 1 zeros, then x in len bits.
+        for i in (0..2 * len - 1).rev() {
+            self.bits(((x >> i) & 1) as u32, 1);
+        }
+    }
+
+    /// se(v).
+    pub(crate) fn se(&mut self, v: i32) {
+        let k = if v > 0 {
+            2 * i64::from(v) - 1
+        } else {
+            -2 * i64::from(v)
+        };
+        self.ue(u32::try_from(k).unwrap_or(u32::MAX));
+    }
+
+    pub(crate) fn is_byte_aligned(&self) -> bool {
+        self.nbits.is_multiple_of(8)
+    }
+
+    /// Zeros to the byte boundary (the trailing bits written already); the RBSP.
+    pub(crate) fn into_aligned(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// `rbsp_trailing_bits()`: a one, then zeros to the byte boundary; the RBSP.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.bits(1, 1);
+        self.bytes
+    }
+}
+
 /// MSB-first bit reader with Exp-Golomb codes, over an RBSP.
-struct BitReader<'a> {
+pub(crate) struct BitReader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
 impl<'a> BitReader<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
         Self { data, pos: 0 }
     }
 
-    fn bit(&mut self) -> Option<u32> {
+    /// Bits read so far.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn bit(&mut self) -> Option<u32> {
         let byte = *self.data.get(self.pos / 8)?;
         let bit = (byte >> (7 - self.pos % 8)) & 1;
         self.pos += 1;
         Some(u32::from(bit))
     }
 
-    fn bits(&mut self, n: u32) -> Option<u32> {
+    pub(crate) fn bits(&mut self, n: u32) -> Option<u32> {
         (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
     }
 
-    fn flag(&mut self) -> Option<bool> {
+    pub(crate) fn flag(&mut self) -> Option<bool> {
         Some(self.bit()? == 1)
     }
 
     /// ue(v). Codes longer than 32 bits are rejected.
-    fn ue(&mut self) -> Option<u32> {
+    pub(crate) fn ue(&mut self) -> Option<u32> {
         let mut zeros = 0;
         while self.bit()? == 0 {
             zeros += 1;
@@ -208,7 +296,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// se(v).
-    fn se(&mut self) -> Option<i32> {
+    pub(crate) fn se(&mut self) -> Option<i32> {
         let k = i64::from(self.ue()?);
         let v = if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) };
         i32::try_from(v).ok()
@@ -234,92 +322,140 @@ fn skip_scaling_list(r: &mut BitReader<'_>, size: usize) -> Option<()> {
 /// Profiles whose SPS carries chroma format, bit depth and scaling matrices.
 const HIGH_PROFILES: [u32; 13] = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135];
 
-/// Picture size in pixels (after frame cropping) from an SPS NAL unit, header byte included.
-///
-/// Handles every profile (the High-profile chroma/bit-depth/scaling-matrix fields are parsed
-/// and skipped), both picture order count types, field coding and frame cropping. `None` if
-/// the NAL is not an SPS or is truncated or inconsistent.
-pub fn sps_dimensions(sps: &[u8]) -> Option<(u32, u32)> {
-    if nal_unit_type(sps)? != nal_type::SPS {
-        return None;
-    }
-    let rbsp = nal_to_rbsp(sps.get(1..)?);
-    let mut r = BitReader::new(&rbsp);
-    let profile_idc = r.bits(8)?;
-    let _constraints_and_level = r.bits(16)?;
-    let _sps_id = r.ue()?;
-    let mut chroma_format_idc = 1;
-    let mut separate_colour_plane = false;
-    if HIGH_PROFILES.contains(&profile_idc) {
-        chroma_format_idc = r.ue()?;
-        if chroma_format_idc == 3 {
-            separate_colour_plane = r.flag()?;
+/// The fields of a sequence parameter set this crate uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sps {
+    pub sps_id: u32,
+    pub chroma_format_idc: u32,
+    pub separate_colour_plane: bool,
+    /// `log2_max_frame_num_minus4 + 4`: `frame_num` is this many bits.
+    pub log2_max_frame_num: u32,
+    pub pic_order_cnt_type: u32,
+    pub max_num_ref_frames: u32,
+    pub width_mbs: u32,
+    pub height_map_units: u32,
+    pub frame_mbs_only: bool,
+    /// Frame cropping offsets: left, right, top, bottom (in crop units).
+    pub crop: [u32; 4],
+}
+
+impl Sps {
+    /// Parses an SPS NAL unit, header byte included.
+    ///
+    /// Handles every profile (the High-profile chroma/bit-depth/scaling-matrix fields are
+    /// parsed and skipped), both picture order count types, field coding and frame cropping.
+    /// `None` if the NAL is not an SPS or is truncated.
+    pub fn parse(sps: &[u8]) -> Option<Self> {
+        if nal_unit_type(sps)? != nal_type::SPS {
+            return None;
         }
-        let _bit_depth_luma_minus8 = r.ue()?;
-        let _bit_depth_chroma_minus8 = r.ue()?;
-        let _qpprime_y_zero_transform_bypass = r.flag()?;
-        if r.flag()? {
-            let lists = if chroma_format_idc == 3 { 12 } else { 8 };
-            for i in 0..lists {
-                if r.flag()? {
-                    skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+        let rbsp = nal_to_rbsp(sps.get(1..)?);
+        let mut r = BitReader::new(&rbsp);
+        let profile_idc = r.bits(8)?;
+        let _constraints_and_level = r.bits(16)?;
+        let sps_id = r.ue()?;
+        let mut chroma_format_idc = 1;
+        let mut separate_colour_plane = false;
+        if HIGH_PROFILES.contains(&profile_idc) {
+            chroma_format_idc = r.ue()?;
+            if chroma_format_idc == 3 {
+                separate_colour_plane = r.flag()?;
+            }
+            let _bit_depth_luma_minus8 = r.ue()?;
+            let _bit_depth_chroma_minus8 = r.ue()?;
+            let _qpprime_y_zero_transform_bypass = r.flag()?;
+            if r.flag()? {
+                let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+                for i in 0..lists {
+                    if r.flag()? {
+                        skip_scaling_list(&mut r, if i < 6 { 16 } else { 64 })?;
+                    }
                 }
             }
         }
-    }
-    let _log2_max_frame_num_minus4 = r.ue()?;
-    match r.ue()? {
-        0 => {
-            let _log2_max_poc_lsb_minus4 = r.ue()?;
+        let log2_max_frame_num = r.ue()?.checked_add(4)?;
+        let pic_order_cnt_type = r.ue()?;
+        match pic_order_cnt_type {
+            0 => {
+                let _log2_max_poc_lsb_minus4 = r.ue()?;
+            }
+            1 => {
+                let _delta_pic_order_always_zero = r.flag()?;
+                let _offset_for_non_ref_pic = r.se()?;
+                let _offset_for_top_to_bottom_field = r.se()?;
+                let cycle = r.ue()?;
+                for _ in 0..cycle {
+                    r.se()?;
+                }
+            }
+            _ => {}
         }
-        1 => {
-            let _delta_pic_order_always_zero = r.flag()?;
-            let _offset_for_non_ref_pic = r.se()?;
-            let _offset_for_top_to_bottom_field = r.se()?;
-            let cycle = r.ue()?;
-            for _ in 0..cycle {
-                r.se()?;
+        let max_num_ref_frames = r.ue()?;
+        let _gaps_in_frame_num_allowed = r.flag()?;
+        let width_mbs = r.ue()?.checked_add(1)?;
+        let height_map_units = r.ue()?.checked_add(1)?;
+        let frame_mbs_only = r.flag()?;
+        if !frame_mbs_only {
+            let _mb_adaptive_frame_field = r.flag()?;
+        }
+        let _direct_8x8_inference = r.flag()?;
+        let mut crop = [0; 4];
+        if r.flag()? {
+            for c in &mut crop {
+                *c = r.ue()?;
             }
         }
-        _ => {}
-    }
-    let _max_num_ref_frames = r.ue()?;
-    let _gaps_in_frame_num_allowed = r.flag()?;
-    let width_mbs = u64::from(r.ue()?) + 1;
-    let height_map_units = u64::from(r.ue()?) + 1;
-    let frame_mbs_only = r.flag()?;
-    if !frame_mbs_only {
-        let _mb_adaptive_frame_field = r.flag()?;
-    }
-    let _direct_8x8_inference = r.flag()?;
-    let (mut crop_l, mut crop_r, mut crop_t, mut crop_b) = (0u64, 0u64, 0u64, 0u64);
-    if r.flag()? {
-        crop_l = r.ue()?.into();
-        crop_r = r.ue()?.into();
-        crop_t = r.ue()?.into();
-        crop_b = r.ue()?.into();
+        Some(Self {
+            sps_id,
+            chroma_format_idc,
+            separate_colour_plane,
+            log2_max_frame_num,
+            pic_order_cnt_type,
+            max_num_ref_frames,
+            width_mbs,
+            height_map_units,
+            frame_mbs_only,
+            crop,
+        })
     }
 
-    let field_factor = if frame_mbs_only { 1 } else { 2 };
-    let chroma_array_type = if separate_colour_plane {
-        0
-    } else {
-        chroma_format_idc
-    };
-    let (crop_unit_x, crop_unit_y) = match chroma_array_type {
-        0 => (1, field_factor),
-        1 => (2, 2 * field_factor),
-        2 => (2, field_factor),
-        3 => (1, field_factor),
-        _ => return None,
-    };
-    let width = (width_mbs * 16).checked_sub(crop_unit_x * (crop_l + crop_r))?;
-    let height =
-        (field_factor * height_map_units * 16).checked_sub(crop_unit_y * (crop_t + crop_b))?;
-    if width == 0 || height == 0 {
-        return None;
+    /// Macroblocks in a frame (`PicSizeInMbs` of a frame picture).
+    pub fn frame_mbs(&self) -> u64 {
+        let field_factor = if self.frame_mbs_only { 1 } else { 2 };
+        u64::from(self.width_mbs) * u64::from(self.height_map_units) * field_factor
     }
-    Some((u32::try_from(width).ok()?, u32::try_from(height).ok()?))
+
+    /// Picture size in pixels, after frame cropping; `None` if inconsistent.
+    pub fn dimensions(&self) -> Option<(u32, u32)> {
+        let field_factor: u64 = if self.frame_mbs_only { 1 } else { 2 };
+        let chroma_array_type = if self.separate_colour_plane {
+            0
+        } else {
+            self.chroma_format_idc
+        };
+        let (crop_unit_x, crop_unit_y) = match chroma_array_type {
+            0 => (1, field_factor),
+            1 => (2, 2 * field_factor),
+            2 => (2, field_factor),
+            3 => (1, field_factor),
+            _ => return None,
+        };
+        let [crop_l, crop_r, crop_t, crop_b] = self.crop.map(u64::from);
+        let width =
+            (u64::from(self.width_mbs) * 16).checked_sub(crop_unit_x * (crop_l + crop_r))?;
+        let height = (field_factor * u64::from(self.height_map_units) * 16)
+            .checked_sub(crop_unit_y * (crop_t + crop_b))?;
+        if width == 0 || height == 0 {
+            return None;
+        }
+        Some((u32::try_from(width).ok()?, u32::try_from(height).ok()?))
+    }
+}
+
+/// Picture size in pixels (after frame cropping) from an SPS NAL unit, header byte included
+/// (see [`Sps::parse`]). `None` if the NAL is not an SPS or is truncated or inconsistent.
+pub fn sps_dimensions(sps: &[u8]) -> Option<(u32, u32)> {
+    Sps::parse(sps)?.dimensions()
 }
 
 #[cfg(test)]
@@ -383,52 +519,42 @@ mod tests {
     }
 
     /// MSB-first bit writer with Exp-Golomb codes, to build SPSs the encoder never emits.
-    #[derive(Default)]
-    struct BitWriter {
-        bytes: Vec<u8>,
-        nbits: usize,
-    }
     impl BitWriter {
-        fn bits(&mut self, v: u32, n: u32) {
-            for i in (0..n).rev() {
-                if self.nbits.is_multiple_of(8) {
-                    self.bytes.push(0);
-                }
-                if (v >> i) & 1 == 1 {
-                    let last = self.bytes.len() - 1;
-                    self.bytes[last] |= 0x80 >> (self.nbits % 8);
-                }
-                self.nbits += 1;
-            }
-        }
-        fn ue(&mut self, v: u32) {
-            let x = v + 1;
-            let len = 32 - x.leading_zeros();
-            self.bits(0, len - 1);
-            self.bits(x, len);
-        }
-        fn se(&mut self, v: i32) {
-            self.ue(if v > 0 {
-                (2 * v - 1) as u32
-            } else {
-                (-2 * v) as u32
-            });
-        }
         /// RBSP trailing bits, then emulation prevention, with the SPS header byte.
-        fn into_sps_nal(mut self) -> Vec<u8> {
-            self.bits(1, 1);
-            let mut nal = vec![0x67];
-            let mut zeros = 0;
-            for b in self.bytes {
-                if zeros >= 2 && b <= 3 {
-                    nal.push(3);
-                    zeros = 0;
-                }
-                zeros = if b == 0 { zeros + 1 } else { 0 };
-                nal.push(b);
-            }
-            nal
+        fn into_sps_nal(self) -> Vec<u8> {
+            rbsp_to_nal(0x67, &self.finish())
         }
+    }
+
+    #[test]
+    fn bit_writer_round_trips_through_the_reader() {
+        let mut w = BitWriter::default();
+        w.ue(0);
+        w.ue(3_600);
+        w.se(-5);
+        w.bits(0x1234, 15);
+        w.ue(u32::MAX - 1);
+        w.flag(true);
+        let rbsp = w.finish();
+        let mut r = BitReader::new(&rbsp);
+        assert_eq!(r.ue(), Some(0));
+        assert_eq!(r.ue(), Some(3_600));
+        assert_eq!(r.se(), Some(-5));
+        assert_eq!(r.bits(15), Some(0x1234));
+        assert_eq!(r.ue(), Some(u32::MAX - 1));
+        assert_eq!(r.flag(), Some(true));
+        assert_eq!(r.bit(), Some(1), "trailing one");
+        // 111 bits: then zeros to the end of the 14th byte.
+        assert_eq!((r.position(), rbsp.len()), (111, 14));
+        assert_eq!(r.bit(), Some(0));
+    }
+
+    #[test]
+    fn emulation_prevention_round_trips() {
+        let rbsp = [0, 0, 0, 0, 0, 1, 0, 0, 3, 7, 0, 0];
+        let nal = rbsp_to_nal(0x41, &rbsp);
+        assert_eq!(nal, [0x41, 0, 0, 3, 0, 0, 3, 0, 1, 0, 0, 3, 3, 7, 0, 0, 3]);
+        assert_eq!(nal_to_rbsp(&nal[1..]), rbsp);
     }
 
     #[test]

@@ -175,7 +175,9 @@ pub fn stream_metadata(
 }
 
 /// Writes an FLV file's bytes: header, metadata and sequence headers, then one tag per packet.
-/// Packet times must be relative to the output's zero (never negative).
+/// Packet times are relative to the output's zero. FLV has no edit list and no time before 0:
+/// audio before the zero (an AAC decoder's pre-roll) is left out, so the first AAC frame
+/// decodes without its predecessor (its first milliseconds fade in), as in any FLV.
 pub struct FlvMuxer {
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
@@ -226,8 +228,12 @@ impl FlvMuxer {
     }
 
     /// One packet as a whole tag, appended to `out` (a buffer the caller reuses: no allocation
-    /// per packet once it has grown, and the payload is copied once).
+    /// per packet once it has grown, and the payload is copied once). Nothing for a packet
+    /// before the zero.
     pub fn packet_into(&mut self, pkt: &EncodedPacket, out: &mut Vec<u8>) {
+        if pkt.dts < MediaTime::ZERO {
+            return;
+        }
         let ts = timestamp_ms(pkt.dts);
         let before = out.len();
         match pkt.kind {
@@ -288,6 +294,7 @@ mod tests {
                 avcc: Bytes::from_static(&[1, 66, 0xC0, 31, 0xFF, 0xE1, 0, 1, 0x67, 1, 0, 1, 0x68]),
             },
             AudioConfig {
+                codec: crate::media::AudioCodec::Aac,
                 sample_rate: 48_000,
                 channels: 2,
                 bitrate_bps: 160_000,

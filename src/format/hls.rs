@@ -723,6 +723,67 @@ mod tests {
         assert!(!before.has(0, Some(0)) && !before.has(0, None));
     }
 
+    /// Parts close by media time, not by a count of frames: with every fourth frame missing
+    /// (slots the encoder could not fill), a part still ends at the first frame past its
+    /// nominal length, so it never exceeds PART-TARGET, and it holds fewer frames.
+    #[test]
+    fn parts_close_by_media_time_whatever_frames_are_missing() {
+        use crate::format::mp4::{Mp4Options, Mp4Writer};
+        use crate::media::{EncodedPacket, StreamKind, Timebase, VideoConfig};
+        let timing = timing();
+        let config = VideoConfig {
+            width: 320,
+            height: 240,
+            frame_rate_num: 30,
+            frame_rate_den: 1,
+            bitrate_bps: 1_000_000,
+            keyframe_interval_frames: 60,
+            avcc: bytes::Bytes::from_static(&[1, 66, 0xC0, 31, 0xFF, 0xE1, 0, 0, 1, 0, 0]),
+        };
+        let mut writer = Mp4Writer::new(
+            Some(config),
+            None,
+            Mp4Options {
+                fragment_duration: timing.fragment_duration(),
+                keep_index: false,
+            },
+        );
+        writer.init_segment().unwrap();
+        let mut p = playlist(6);
+        let slot = |n: i64| Timebase::per_second(30).ticks_to_time(n);
+        let mut frames_per_part = Vec::new();
+        let mut frames = 0;
+        for n in (0..241).filter(|n| n % 4 != 3) {
+            let pkt = EncodedPacket {
+                kind: StreamKind::Video,
+                pts: slot(n),
+                dts: slot(n),
+                duration: slot(1),
+                keyframe: n % 60 == 0,
+                data: bytes::Bytes::from_static(b"frame"),
+            };
+            if let Some(fragment) = writer.push(&pkt).unwrap() {
+                assert!(
+                    fragment.duration <= timing.part_target,
+                    "part at {} lasts {}",
+                    fragment.start,
+                    fragment.duration
+                );
+                assert!(fragment.duration >= timing.part, "{}", fragment.duration);
+                p.push(fragment, date(0));
+                frames_per_part.push(frames);
+                frames = 0;
+            }
+            frames += 1;
+        }
+        assert_eq!(p.long_parts, 0);
+        assert_eq!(frames_per_part.len(), 24, "6 parts a segment, 4 segments");
+        assert!(
+            frames_per_part.iter().all(|&f| f == 7 || f == 8),
+            "{frames_per_part:?}"
+        );
+    }
+
     #[test]
     fn long_parts_are_counted() {
         let mut p = playlist(6);

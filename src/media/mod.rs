@@ -7,5 +7,5 @@ pub mod packet;
 pub mod time;
 
 pub use frame::{AudioChunk, VideoFrame};
-pub use packet::{AudioConfig, EncodedPacket, StreamKind, VideoConfig};
+pub use packet::{AudioCodec, AudioConfig, EncodedPacket, StreamKind, VideoConfig};
 pub use time::{MediaTime, Timebase};

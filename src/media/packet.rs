@@ -26,7 +26,7 @@ pub struct EncodedPacket {
     /// An IDR picture (video); always true for audio.
     pub keyframe: bool,
     /// H.264: AVCC, NAL units each preceded by a 4-byte big-endian length, no SPS/PPS.
-    /// AAC: one raw access unit, no ADTS header.
+    /// AAC: one raw access unit, no ADTS header. Opus: one 20 ms packet.
     pub data: Bytes,
 }
 
@@ -62,12 +62,23 @@ pub struct VideoConfig {
     pub avcc: Bytes,
 }
 
-/// What a muxer needs to describe the AAC stream.
+/// The audio codecs the engine encodes to: AAC for RTMP, recordings and HLS; Opus for WebRTC
+/// (which has no AAC), encoded only while a WHIP output exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AudioCodec {
+    #[default]
+    Aac,
+    Opus,
+}
+
+/// What a muxer needs to describe the audio stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioConfig {
+    pub codec: AudioCodec,
     pub sample_rate: u32,
     pub channels: u16,
     pub bitrate_bps: u32,
-    /// AudioSpecificConfig (ISO/IEC 14496-3), e.g. `11 90` for AAC-LC 48 kHz stereo.
+    /// AAC: AudioSpecificConfig (ISO/IEC 14496-3), e.g. `11 90` for AAC-LC 48 kHz stereo.
+    /// Opus: empty (RTP carries no codec header).
     pub asc: Bytes,
 }

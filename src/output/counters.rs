@@ -79,6 +79,10 @@ pub struct OutputCounters {
     /// Per video frame: from its capture time to its first byte leaving (socket write, file
     /// write, HLS part published).
     pub latency: LatencyHistogram,
+    /// Per audio packet, for outputs that send audio on its own (WebRTC): capture to leaving.
+    pub audio_latency: LatencyHistogram,
+    /// A WebRTC receiver asked for a keyframe (PLI/FIR); the H.264 thread takes it.
+    keyframe_request: AtomicBool,
     retry: Mutex<(Option<Instant>, u32)>,
     /// A front end asked to retry now instead of waiting out the backoff.
     retry_request: AtomicBool,
@@ -106,6 +110,8 @@ impl OutputCounters {
             sink_nanos: AtomicU64::new(0),
             io_nanos: AtomicU64::new(0),
             latency: LatencyHistogram::default(),
+            audio_latency: LatencyHistogram::default(),
+            keyframe_request: AtomicBool::new(false),
             retry: Mutex::new((None, 0)),
             last_error: Mutex::new(None),
             url: Mutex::new(None),
@@ -130,6 +136,14 @@ impl OutputCounters {
     /// True once after [`request_retry`](Self::request_retry).
     pub fn take_retry_request(&self) -> bool {
         self.retry_request.swap(false, Relaxed)
+    }
+    /// Asks the shared H.264 encoder for a keyframe (it grants at most one a second).
+    pub fn request_keyframe(&self) {
+        self.keyframe_request.store(true, Relaxed);
+    }
+    /// True once after [`request_keyframe`](Self::request_keyframe).
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_request.swap(false, Relaxed)
     }
     /// Where the output can be watched (the HLS preview page).
     pub fn set_url(&self, url: String) {
@@ -181,6 +195,7 @@ impl OutputCounters {
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
             url: self.url.lock().ok().and_then(|u| u.clone()),
             latency: self.latency.summary(),
+            audio_latency: Some(self.audio_latency.summary()).filter(|s| s.samples > 0),
             sink_nanos: self.sink_nanos.load(Relaxed),
             io_nanos: self.io_nanos.load(Relaxed),
         }
@@ -216,6 +231,10 @@ pub struct OutputSnapshot {
     pub url: Option<String>,
     /// Capture to first byte out, per video frame, since the output started (microseconds).
     pub latency: LatencySummary,
+    /// Capture to leaving, per audio packet, for outputs that send audio apart from video
+    /// (WebRTC); absent for the others, whose audio is interleaved with the video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_latency: Option<LatencySummary>,
     /// Time in the output's muxer and file writes (nanoseconds, since the start).
     pub sink_nanos: u64,
     /// Of `sink_nanos`, file I/O.

@@ -1,9 +1,9 @@
 //! Per-output interleaving and time zero (libobs does the same per output).
 //!
 //! Packets reach an output from two encoder threads in whatever order the threads run.
-//! [`Timeline`] sets the output's zero at its first packet (the fan-out guarantees that is a
-//! video keyframe when there is video) and drops what lies before it; [`Interleaver`] releases
-//! packets in decode-time order once every track has moved past them.
+//! [`Timeline`] holds the output's zero (the fan-out's start packet: a video keyframe when there
+//! is video) and drops what lies before it, but for one audio packet of decoder pre-roll;
+//! [`Interleaver`] releases packets in decode-time order once every track has moved past them.
 //!
 //! Audio is continuous (its time is the sample count: a packet never starts before the end of
 //! the one before it), so once an audio packet has been released the audio is known to reach
@@ -25,16 +25,35 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// The packet rebased to the output's zero, or `None` if it lies before the zero.
+    /// A timeline whose zero is known before its first packet (the fan-out says it).
+    pub fn starting_at(zero: MediaTime) -> Self {
+        Self { zero: Some(zero) }
+    }
+
+    /// The packet rebased to the output's zero (the first packet's time if none was given), or
+    /// `None` if the output does not keep it (see [`keeps`](Self::keeps)).
     pub fn rebase(&mut self, mut pkt: EncodedPacket) -> Option<EncodedPacket> {
         let zero = *self.zero.get_or_insert(pkt.dts);
-        if pkt.dts < zero {
+        if !Self::keeps(&pkt, zero) {
             return None;
         }
         pkt.pts = pkt.pts - zero;
         pkt.dts = pkt.dts - zero;
         Some(pkt)
     }
+
+    /// What an output starting at `zero` keeps: video from the zero on; audio from the packet
+    /// before the one that holds the zero. An AAC frame decodes right only after the frame
+    /// before it (the transform overlaps), so that one packet is the decoder's pre-roll: it
+    /// lies (partly) before the zero, and formats that can hide it do (an MP4 edit list),
+    /// the others leave it out (FLV).
+    pub fn keeps(pkt: &EncodedPacket, zero: MediaTime) -> bool {
+        match pkt.kind {
+            StreamKind::Video => pkt.dts >= zero,
+            StreamKind::Audio => pkt.dts + pkt.duration + pkt.duration > zero,
+        }
+    }
+
     pub fn zero(&self) -> Option<MediaTime> {
         self.zero
     }
@@ -227,8 +246,27 @@ mod tests {
         let mut tl = Timeline::default();
         let v = tl.rebase(pkt(StreamKind::Video, 5_000, true)).unwrap();
         assert_eq!(v.pts, MediaTime::ZERO);
-        assert!(tl.rebase(pkt(StreamKind::Audio, 4_990, true)).is_none());
+        assert!(tl.rebase(pkt(StreamKind::Video, 4_990, false)).is_none());
+        assert!(tl.rebase(pkt(StreamKind::Audio, 4_960, true)).is_none());
         let a = tl.rebase(pkt(StreamKind::Audio, 5_010, true)).unwrap();
         assert_eq!(a.pts, MediaTime::from_millis(10));
+    }
+
+    #[test]
+    fn audio_keeps_one_packet_of_pre_roll_before_the_zero() {
+        // 20 ms packets; the zero at 1000 ms falls inside the packet from 990 ms.
+        let mut tl = Timeline::starting_at(MediaTime::from_millis(1_000));
+        let kept: Vec<i64> = (930..1_050)
+            .step_by(20)
+            .filter_map(|ms| tl.rebase(pkt(StreamKind::Audio, ms, true)))
+            .map(|p| p.dts.as_millis_floor())
+            .collect();
+        // 970 ms is the pre-roll of 990 ms, which holds the zero; 950 ms is not needed.
+        assert_eq!(kept, [-30, -10, 10, 30]);
+        // A packet that starts at the zero has the one ending there as its pre-roll.
+        let zero = MediaTime::from_millis(1_000);
+        assert!(Timeline::keeps(&pkt(StreamKind::Audio, 980, true), zero));
+        assert!(!Timeline::keeps(&pkt(StreamKind::Audio, 959, true), zero));
+        assert!(!Timeline::keeps(&pkt(StreamKind::Video, 999, true), zero));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! An output kind implements [`OutputSink`]; the generic output loop ([`runner`]) gives it the
 //! stream descriptions, then packets rebased to the output's own zero and interleaved in decode
-//! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder.
+//! order, then `finish`. Kinds: recording (MP4/FLV file), RTMP(S) destination, HLS folder,
+//! WHIP (WebRTC) destination.
 //! Each output's [`OutputCounters`] are its own: its threads write them, the fan-out counts
 //! what it could not queue there, and the engine snapshots them.
 
@@ -14,11 +15,12 @@ pub mod latency;
 pub mod recording;
 pub mod rtmp;
 pub mod runner;
+pub mod whip;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::media::{AudioConfig, EncodedPacket, MediaTime, VideoConfig};
+use crate::media::{AudioCodec, AudioConfig, EncodedPacket, MediaTime, VideoConfig};
 
 pub use counters::{OutputCounters, OutputSnapshot, OutputState};
 pub use recording::RecordingFormat;
@@ -42,6 +44,11 @@ pub enum OutputSpec {
         url: rtmp::RtmpUrl,
         options: rtmp::RtmpOptions,
     },
+    /// WebRTC to a WHIP endpoint (RFC 9725): H.264 and Opus over RTP.
+    Whip {
+        target: whip::WhipTarget,
+        options: whip::WhipOptions,
+    },
     /// HLS (LL-HLS, CMAF) into a folder, optionally served with a player page.
     Hls {
         dir: PathBuf,
@@ -59,14 +66,24 @@ impl OutputSpec {
             OutputSpec::Recording { path, .. } => format!("record:{}", path.display()),
             // Display masks the stream key.
             OutputSpec::Rtmp { url, .. } => url.to_string(),
+            // Display leaves the token out.
+            OutputSpec::Whip { target, .. } => target.to_string(),
             OutputSpec::Hls { dir, .. } => format!("hls:{}", dir.display()),
             OutputSpec::Discard { format } => format!("null:{}", format.extension()),
+        }
+    }
+    /// The audio the output takes from the fan-out.
+    pub fn audio_codec(&self) -> AudioCodec {
+        match self {
+            OutputSpec::Whip { .. } => AudioCodec::Opus,
+            _ => AudioCodec::Aac,
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
             OutputSpec::Recording { .. } => "recording",
             OutputSpec::Rtmp { .. } => "rtmp",
+            OutputSpec::Whip { .. } => "whip",
             OutputSpec::Hls { .. } => "hls",
             OutputSpec::Discard { .. } => "null",
         }
@@ -102,6 +119,8 @@ pub enum OutputError {
     Rtmp(#[from] rtmp::RtmpError),
     #[error(transparent)]
     Hls(#[from] hls::HlsError),
+    #[error(transparent)]
+    Whip(#[from] whip::WhipError),
 }
 
 /// An I/O error as a user reads it: "No space left on device", without the "(os error 28)"
@@ -152,6 +171,11 @@ pub trait OutputSink: Send {
     /// True if the output sets its own state (connecting, live, ...) in its counters.
     fn manages_state(&self) -> bool {
         false
+    }
+    /// False if the output takes each track's packets as they come, without interleaving
+    /// (WebRTC: every track is its own RTP stream).
+    fn interleaved(&self) -> bool {
+        true
     }
     /// True if the output counts the packets it sends itself (RTMP counts those that left on
     /// its network thread; the generic loop counts those handed to the others).

@@ -1,7 +1,7 @@
-//! The generic output loop every output thread runs: the stream descriptions, then packets
-//! rebased to the output's own zero and interleaved in decode order, then `finish`; it times
-//! the sink (muxing and file I/O apart) and each video frame's capture-to-departure latency,
-//! without allocating per packet.
+//! The generic output loop every output thread runs: the start (the stream descriptions and
+//! the output's zero), then packets rebased to that zero and interleaved in decode order, then
+//! `finish`; it times the sink (muxing and file I/O apart) and each video frame's
+//! capture-to-departure latency, without allocating per packet.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use super::hls::HlsOutput;
 use super::interleave::{Interleaver, Timeline};
 use super::latency::LatencyHistogram;
 use super::rtmp::RtmpOutput;
+use super::whip::WhipOutput;
 use super::{Departure, OutputError, OutputSink, OutputSpec, StreamSet, recording};
 use crate::media::time::Clock;
 use crate::media::{EncodedPacket, MediaTime, StreamKind};
@@ -22,7 +23,12 @@ use crate::media::{EncodedPacket, MediaTime, StreamKind};
 /// What an output's queue carries.
 #[derive(Debug)]
 pub enum OutputMsg {
-    Streams(StreamSet),
+    /// First: the stream descriptions, and the output's zero on the engine clock (the time of
+    /// the packet it starts at).
+    Start {
+        streams: StreamSet,
+        zero: MediaTime,
+    },
     Packet(EncodedPacket),
 }
 
@@ -50,6 +56,12 @@ pub fn open_sink(
             options,
             clock,
             counters.clone(),
+        )?)),
+        OutputSpec::Whip { target, options } => Ok(Box::new(WhipOutput::new(
+            target.clone(),
+            options,
+            counters.clone(),
+            clock,
         )?)),
     }
 }
@@ -106,6 +118,7 @@ pub fn run_output(
 ) {
     let mut timeline = Timeline::default();
     let mut interleaver = Interleaver::new(false, false);
+    let interleaved = sink.interleaved();
     let mut failed = false;
     let mut probe = LatencyProbe::new(clock);
     let mut sink_nanos = 0u64;
@@ -146,8 +159,11 @@ pub fn run_output(
     };
     for msg in rx {
         match msg {
-            OutputMsg::Streams(streams) => {
+            OutputMsg::Start { streams, zero } => {
                 interleaver = Interleaver::new(streams.video.is_some(), streams.audio.is_some());
+                timeline = Timeline::starting_at(zero);
+                sink.set_zero(zero);
+                probe.zero = zero;
                 let started = Instant::now();
                 let result = sink.start(&streams);
                 sink_nanos += started.elapsed().as_nanos() as u64;
@@ -163,15 +179,14 @@ pub fn run_output(
                 publish(sink.as_ref(), sink_nanos);
             }
             OutputMsg::Packet(pkt) => {
-                let first = timeline.zero().is_none();
                 if let Some(pkt) = timeline.rebase(pkt) {
-                    if first && let Some(zero) = timeline.zero() {
-                        sink.set_zero(zero);
-                        probe.zero = zero;
-                    }
-                    interleaver.push(pkt);
-                    while let Some(p) = interleaver.pop() {
-                        write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
+                    if interleaved {
+                        interleaver.push(pkt);
+                        while let Some(p) = interleaver.pop() {
+                            write(&mut sink, p, &mut failed, &mut probe, &mut sink_nanos);
+                        }
+                    } else {
+                        write(&mut sink, pkt, &mut failed, &mut probe, &mut sink_nanos);
                     }
                 }
             }

@@ -12,6 +12,7 @@
 
 pub mod cputime;
 pub mod fanout;
+mod keyframes;
 mod pool;
 pub mod preview;
 pub mod stats;
@@ -24,14 +25,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::capture::{
-    AudioControls, AudioSource, AudioSourceKind, CaptureError, VideoSource, VideoSourceKind,
-    Worker, devices,
+    AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
 use crate::config::Preset;
-use crate::encode::{AacEncoder, EncodeError, H264Encoder, VideoEncodeSettings, VideoTuning};
+use crate::config::mixer::{MixerSettings, SourceSettings};
+use crate::encode::{
+    AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings, VideoTuning,
+};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
+use crate::mix::{Mixer, MixerControls, MixerError};
 use crate::output::runner::{open_sink, run_output};
 use crate::output::{OutputError, OutputSink, OutputSpec};
 
@@ -44,15 +48,21 @@ pub use stats::{EngineCounters, StatsReport, StatsSnapshot};
 /// jitter; more would only add latency. When full, the newest frame is dropped and counted
 /// (the source never waits: OBS's "skipped frames, encoding lag").
 const VIDEO_QUEUE_FRAMES: usize = 8;
-/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 500 ms. When full,
-/// the chunk is dropped and counted; AAC encoding is ~300x real time, so this means a stall.
-const AUDIO_QUEUE_CHUNKS: usize = 50;
+/// Audio chunks (10 ms each) between the audio source and the AAC encoder: 3 s, so that a stall
+/// of a couple of seconds (the process frozen, then the source catching up at once) drops
+/// nothing: 576 KB at most, allocated only as the queue fills, where video cannot afford it.
+/// When full, the chunk is dropped and counted, and the encoder puts silence of its exact
+/// length in its place (audio time stays the sample clock).
+const AUDIO_QUEUE_CHUNKS: usize = 300;
 /// Audio is read from the source in 10 ms chunks.
 const AUDIO_CHUNK_FRAMES: usize = AUDIO_RATE_HZ as usize / 100;
 /// Packets queued per output. A recording's queue holds about 20 s of 30 fps video plus audio,
 /// so a slow disk stalls nothing; when full, packets are dropped for that output only, counted,
 /// logged as errors, and video resumes at the next keyframe.
 const OUTPUT_QUEUE_PACKETS: usize = 2_048;
+/// Keyframes that WebRTC receivers ask for (PLI/FIR, after a loss NACK could not repair) are
+/// granted at most this often; requests in between are dropped (the receiver asks again).
+const KEYFRAME_REQUEST_INTERVAL: MediaTime = MediaTime::from_secs(1);
 /// Free-running: how often a waiting audio source looks at the video's progress again.
 const FREE_RUN_POLL: Duration = Duration::from_micros(500);
 
@@ -76,11 +86,9 @@ pub enum Pacing {
 pub struct EngineConfig {
     pub preset: Preset,
     pub video: VideoSourceKind,
-    pub audio: AudioSourceKind,
-    /// Gain of the microphone in dB (0 = as captured), changeable later through
-    /// [`EngineHandle::audio_controls`].
-    pub mic_gain_db: f32,
-    pub mic_muted: bool,
+    /// The audio mixer and its sources (validated); no sources: no audio track. Changeable
+    /// while running through [`EngineHandle::mixer`].
+    pub audio: MixerSettings,
     /// Media time after which the sources stop; `None` runs until [`EngineHandle::stop`].
     pub duration: Option<MediaTime>,
     pub outputs: Vec<OutputSpec>,
@@ -102,6 +110,8 @@ pub enum EngineError {
     Encode(#[from] EncodeError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("audio: {0}")]
+    Mixer(#[from] MixerError),
     #[error("cannot start thread {name}: {source}")]
     Spawn {
         name: String,
@@ -137,7 +147,8 @@ pub struct EngineHandle {
     sources: Vec<JoinHandle<()>>,
     /// Device threads (screen, camera, microphone); each ends once its source is dropped.
     devices: Vec<JoinHandle<()>>,
-    audio_controls: Arc<AudioControls>,
+    /// The mixer's settings and meters (`None` without audio).
+    mixer: Option<Arc<MixerControls>>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -150,16 +161,17 @@ impl EngineHandle {
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let want_video = config.video != VideoSourceKind::None;
         let free_running = config.pacing == Pacing::FreeRunning;
-        let want_audio = config.audio != AudioSourceKind::None;
+        let want_audio = !config.audio.sources.is_empty();
         let preset = &config.preset;
         if !want_video && !want_audio {
             return Err(EngineError::NoStreams);
         }
         // Devices first: a missing or refused device is an error before any file exists.
-        let audio_controls = Arc::new(AudioControls::new(config.mic_gain_db, config.mic_muted));
         let mut video_source =
             devices::video_source(&config.video, preset.width, preset.height, preset.fps)?;
-        let mut audio_source = devices::audio_source(&config.audio, &audio_controls)?;
+        let mixer = want_audio.then(|| mixer_for(&config.audio));
+        let mixer_controls = mixer.as_ref().map(Mixer::controls);
+        let mut audio_source = mixer.map(|m| Box::new(m) as Box<dyn AudioSource>);
         let mut device_threads = Vec::new();
         let started = start_devices(
             video_source.as_deref_mut(),
@@ -177,8 +189,8 @@ impl EngineHandle {
         for s in video_source.iter().map(|v| v.device_counters()) {
             counters.add_sources(s);
         }
-        for s in audio_source.iter().map(|a| a.device_counters()) {
-            counters.add_sources(s);
+        if let Some(m) = &mixer_controls {
+            let _first = counters.mixer.set(m.clone());
         }
         let stop_devices = |v: Option<Box<dyn VideoSource>>,
                             a: Option<Box<dyn AudioSource>>,
@@ -250,7 +262,7 @@ impl EngineHandle {
             preview: Arc::new(ProgramPreview::new(0)),
             sources: Vec::new(),
             devices: device_threads,
-            audio_controls,
+            mixer: mixer_controls,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -269,12 +281,15 @@ impl EngineHandle {
         // a loaded machine loses that keyframe and the output starts one interval late.
         if let (Some(encoder), Some(_)) = (&audio_encoder, &audio_source) {
             fanout.set_audio_config(encoder.config().clone());
+            // Known before any Opus encoder runs, so a WebRTC output starts at once.
+            fanout.set_audio_config(OpusEncoder::stream_config(preset.audio_kbps * 1000));
         }
         if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
             source.set_clock(clock);
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
+            // Queued, being encoded, kept as the last picture, being filled.
             let (pool, recycle) =
-                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 2);
+                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 3);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
@@ -314,7 +329,8 @@ impl EngineHandle {
             };
             handle.encoders.push(spawn("enc-aac", {
                 let (counters, fanout) = (counters.clone(), fanout.clone());
-                move || run_audio_encoder(encoder, &rx, &recycle_tx, &counters, &fanout)
+                let opus_bps = preset.audio_kbps * 1000;
+                move || run_audio_encoder(encoder, opus_bps, &rx, &recycle_tx, &counters, &fanout)
             })?);
             handle.sources.push(spawn("src-audio", move || {
                 run_audio_source(source, &tx, &recycle_rx, &ctx)
@@ -358,7 +374,7 @@ impl EngineHandle {
             let clock = self.clock;
             move || run_output(sink, &rx, &counters, clock)
         })?;
-        let id = self.fanout.add(tx, counters.clone());
+        let id = self.fanout.add(tx, counters.clone(), spec.audio_codec());
         self.outputs.push(OutputThread {
             id,
             counters,
@@ -400,9 +416,58 @@ impl EngineHandle {
         self.counters.audio_levels.clone()
     }
 
-    /// Gain and mute of the microphone, changeable while running.
-    pub fn audio_controls(&self) -> Arc<AudioControls> {
-        self.audio_controls.clone()
+    /// The audio mixer's settings and meters, changeable while running; `None` without audio.
+    pub fn mixer(&self) -> Option<Arc<MixerControls>> {
+        self.mixer.clone()
+    }
+
+    /// Adds an audio source while running: a device source as `settings` say (opened here,
+    /// on the caller's thread, which waits for the device up to 10 s), or `input`, fed by
+    /// another part of the engine (see [`crate::mix::external`]).
+    pub fn add_audio_source(
+        &mut self,
+        settings: SourceSettings,
+        input: Option<Box<dyn AudioInput>>,
+    ) -> Result<(), EngineError> {
+        let Some(mixer) = self.mixer.clone() else {
+            return Err(MixerError::Invalid(crate::config::mixer::MixerProblem {
+                source: Some(settings.name),
+                field: "source",
+                problem: "cannot join: this engine was started without audio".into(),
+            })
+            .into());
+        };
+        settings.validate().map_err(|(field, problem)| {
+            MixerError::Invalid(crate::config::mixer::MixerProblem {
+                source: Some(settings.name.clone()),
+                field,
+                problem,
+            })
+        })?;
+        let mut input = match (input, settings.input()) {
+            (Some(i), _) => i,
+            (None, Some(kind)) => devices::audio_input(&kind, &settings.name),
+            (None, None) => {
+                return Err(MixerError::Invalid(crate::config::mixer::MixerProblem {
+                    source: Some(settings.name),
+                    field: "kind",
+                    problem: "an external source needs its input".into(),
+                })
+                .into());
+            }
+        };
+        let mut threads = Vec::new();
+        for w in input.take_workers() {
+            threads.push(spawn(&w.name, w.run)?);
+        }
+        let ready = input.wait_ready();
+        input.set_clock(self.clock);
+        let attached = ready
+            .map_err(EngineError::from)
+            .and_then(|()| mixer.attach(settings, input).map_err(EngineError::from));
+        // The device threads end once their input is dropped (on failure, now).
+        self.devices.extend(threads);
+        attached
     }
 
     /// Engine time now.
@@ -518,6 +583,19 @@ impl StatsView {
     pub fn now(&self) -> MediaTime {
         self.clock.now()
     }
+}
+
+/// The mixer for `settings`, each source's input made (devices not yet opened).
+fn mixer_for(settings: &MixerSettings) -> Mixer {
+    let inputs = settings
+        .sources
+        .iter()
+        .filter_map(|s| {
+            let kind = s.input()?;
+            Some((s.clone(), devices::audio_input(&kind, &s.name)))
+        })
+        .collect();
+    Mixer::new(settings.clone(), inputs)
 }
 
 /// Runs each source's device loops on threads of their own (named by the source: `cap-screen`,
@@ -706,7 +784,26 @@ fn run_video_encoder(
     let _ended = Ended(progress, counters);
     let nominal = u64::from(encoder.settings().bitrate_bps);
     let mut target = nominal;
+    // Keyframes asked for by WebRTC receivers (PLI/FIR), the cadence kept.
+    let mut keyframe_requests = keyframes::KeyframeRequests::new(KEYFRAME_REQUEST_INTERVAL);
     counters.video_target_bitrate_bps.store(target, Relaxed);
+    let deliver = |picture: crate::encode::h264::EncodedPicture| {
+        if let Some(config) = picture.new_config {
+            fanout.set_video_config(config);
+        }
+        counters
+            .video_encode_nanos
+            .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
+        counters
+            .video_bytes
+            .fetch_add(picture.packet.data.len() as u64, Relaxed);
+        let reached = picture.packet.pts + picture.packet.duration;
+        fanout.send(&picture.packet);
+        progress.fetch_max(reached.as_nanos(), Relaxed);
+    };
+    // The frame encoded last: a keyframe time among the slots a stall left empty encodes it
+    // again.
+    let mut last: Option<VideoFrame> = None;
     for frame in rx {
         // Dynamic bitrate: follow the lowest request of any output, never above the preset.
         let wanted = fanout
@@ -722,22 +819,28 @@ fn run_video_encoder(
                 Err(e) => tracing::warn!("{e}"),
             }
         }
-        preview.offer(&frame);
-        match encoder.encode(&frame, false) {
-            Ok(Some(picture)) => {
-                if let Some(config) = picture.new_config {
-                    fanout.set_video_config(config);
+        // Slots that dropped frames left empty: every output still gets a picture per slot.
+        match encoder.fill_empty_slots(frame.pts, last.as_ref()) {
+            Ok(pictures) => {
+                for picture in pictures {
+                    counters.video_repeated.fetch_add(1, Relaxed);
+                    deliver(picture);
                 }
+            }
+            Err(e) => {
+                tracing::error!("{e}; video stops");
+                break;
+            }
+        }
+        preview.offer(&frame);
+        let granted = keyframe_requests.next_frame(frame.pts, fanout.take_keyframe_request());
+        if granted {
+            counters.video_requested_keyframes.fetch_add(1, Relaxed);
+        }
+        match encoder.encode(&frame, granted) {
+            Ok(Some(picture)) => {
                 counters.video_encoded.fetch_add(1, Relaxed);
-                counters
-                    .video_encode_nanos
-                    .fetch_add(picture.encode_time.as_nanos() as u64, Relaxed);
-                counters
-                    .video_bytes
-                    .fetch_add(picture.packet.data.len() as u64, Relaxed);
-                let reached = picture.packet.pts + picture.packet.duration;
-                fanout.send(&picture.packet);
-                progress.fetch_max(reached.as_nanos(), Relaxed);
+                deliver(picture);
             }
             Ok(None) => {
                 counters.video_encoder_skipped.fetch_add(1, Relaxed);
@@ -748,7 +851,9 @@ fn run_video_encoder(
             }
         }
         // Full recycle queue: the pool has enough; let this buffer go (counted).
-        if let Err(TrySendError::Full(_)) = recycle.try_send(frame) {
+        if let Some(previous) = last.replace(frame)
+            && let Err(TrySendError::Full(_)) = recycle.try_send(previous)
+        {
             counters.video_buffers_freed.fetch_add(1, Relaxed);
         }
     }
@@ -764,7 +869,6 @@ fn run_audio_source(
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
     let mut meter = stats::LevelMeter::default();
-    let delay = source.delay();
     loop {
         let mut last = first + AUDIO_CHUNK_FRAMES as i64;
         if let Some(end) = end_sample {
@@ -776,6 +880,8 @@ fn run_audio_source(
         // A chunk is "captured" once its last sample's time has passed, like a microphone's;
         // in real time a device source gets its delay on top, for its samples to arrive.
         let due = tb.ticks_to_time(last);
+        // Read each time: the mixer's follows its sources' sync offsets.
+        let delay = source.delay();
         ctx.wait_for(if ctx.free_running() { due } else { due + delay });
         // A buffer the encoder gave back, or a new one while the pool fills up.
         let mut samples = recycled.try_recv().unwrap_or_default();
@@ -809,8 +915,11 @@ fn run_audio_source(
     }
 }
 
+/// The audio thread: AAC always; Opus as well while an output takes it (WebRTC), started when
+/// the first such output appears and dropped with the last one. Each from the same chunks.
 fn run_audio_encoder(
     mut encoder: AacEncoder,
+    opus_bitrate_bps: u32,
     rx: &Receiver<AudioChunk>,
     recycle: &Sender<Vec<i16>>,
     counters: &EngineCounters,
@@ -823,6 +932,9 @@ fn run_audio_encoder(
             fanout.send(p);
         }
     };
+    let mut opus: Option<OpusEncoder> = None;
+    // After a failure to start libopus, do not try again for every chunk.
+    let mut opus_failed = false;
     for chunk in rx {
         match encoder.encode(&chunk) {
             Ok(packets) => send(packets),
@@ -830,6 +942,41 @@ fn run_audio_encoder(
                 tracing::error!("{e}; audio stops");
                 return;
             }
+        }
+        counters
+            .audio_silence_filled_samples
+            .store(encoder.filled_samples(), Relaxed);
+        if fanout.wants_opus() && !opus_failed {
+            if opus.is_none() {
+                match OpusEncoder::new(opus_bitrate_bps) {
+                    Ok(o) => {
+                        tracing::info!("Opus encoder started (a WebRTC output is on)");
+                        opus = Some(o);
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; WebRTC outputs get no audio");
+                        opus_failed = true;
+                    }
+                }
+            }
+            if let Some(o) = opus.as_mut() {
+                match o.encode(&chunk) {
+                    Ok(packets) => {
+                        for p in &packets {
+                            counters.opus_encoded.fetch_add(1, Relaxed);
+                            counters.opus_bytes.fetch_add(p.data.len() as u64, Relaxed);
+                            fanout.send_opus(p);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; WebRTC outputs get no more audio");
+                        opus = None;
+                        opus_failed = true;
+                    }
+                }
+            }
+        } else if opus.take().is_some() {
+            tracing::info!("Opus encoder stopped (no WebRTC output left)");
         }
         // Full: the source has enough buffers; let this one go (counted).
         if let Err(TrySendError::Full(_)) = recycle.try_send(chunk.samples) {

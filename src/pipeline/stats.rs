@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::capture::{SourceCounters, SourceSnapshot};
+use crate::mix::monitor::MonitorSnapshot;
+use crate::mix::{MixerControls, StripSnapshot};
 use crate::output::OutputSnapshot;
 
 /// Counters of the capture and encode stages. Every drop, at every edge, is counted here or
@@ -21,6 +23,9 @@ pub struct EngineCounters {
     pub video_encoded: AtomicU64,
     /// Frames the encoder returned no picture for.
     pub video_encoder_skipped: AtomicU64,
+    /// Pictures put in slots that dropped frames left empty: repeats of the picture before
+    /// (a few bytes each), or that picture encoded again on a keyframe time.
+    pub video_repeated: AtomicU64,
     pub video_encode_nanos: AtomicU64,
     /// Time the video source spent producing frames (the test pattern's fill, a Y4M read).
     pub video_source_nanos: AtomicU64,
@@ -34,14 +39,23 @@ pub struct EngineCounters {
     pub video_buffers_freed: AtomicU64,
     pub audio_captured_samples: AtomicU64,
     pub audio_dropped_encoder_queue: AtomicU64,
+    /// Samples of silence the encoder put in place of dropped chunks (their exact length).
+    pub audio_silence_filled_samples: AtomicU64,
     pub audio_encoded: AtomicU64,
     pub audio_bytes: AtomicU64,
     /// Encoded chunks' sample buffers the source had no room for, freed instead of reused.
     pub audio_buffers_freed: AtomicU64,
+    /// Opus packets (encoded only while a WebRTC output exists).
+    pub opus_encoded: AtomicU64,
+    pub opus_bytes: AtomicU64,
+    /// Keyframes forced because a WebRTC receiver asked (PLI/FIR), at most one a second.
+    pub video_requested_keyframes: AtomicU64,
     /// Program audio level per channel over the last [`LEVEL_WINDOW_SAMPLES`] (the meters).
     pub audio_levels: Arc<AudioLevels>,
-    /// The device sources (screen, camera, microphone) feeding the program.
+    /// The video device sources (screen, camera) feeding the program.
     pub sources: Mutex<Vec<Arc<SourceCounters>>>,
+    /// The audio mixer (its sources, their levels), once the engine has one.
+    pub mixer: std::sync::OnceLock<Arc<MixerControls>>,
 }
 
 impl EngineCounters {
@@ -151,8 +165,18 @@ pub struct StatsSnapshot {
     pub video: VideoStats,
     pub audio: AudioStats,
     pub outputs: Vec<OutputSnapshot>,
-    /// Device sources: state (`live`/`lost`), frames, repeats, underruns, drift.
-    pub sources: Vec<SourceSnapshot>,
+    /// Sources: video devices (state `live`/`lost`, frames, repeats), then the mixer's audio
+    /// sources (state, underruns, drift, and their fader, mute, offset, filters and levels).
+    pub sources: Vec<SourceReport>,
+}
+
+/// One source in the stats: its device's counters and, for an audio source, the mixer's view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceReport {
+    #[serde(flatten)]
+    pub device: SourceSnapshot,
+    #[serde(flatten)]
+    pub mixer: Option<StripSnapshot>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,6 +186,8 @@ pub struct VideoStats {
     pub dropped_encoder_queue: u64,
     pub encoded: u64,
     pub encoder_skipped: u64,
+    /// Pictures in slots that dropped frames left empty (one picture per frame interval).
+    pub repeated: u64,
     pub encode_nanos_total: u64,
     /// Time spent producing the I420 frames the encoder reads (source fill).
     pub source_nanos_total: u64,
@@ -171,19 +197,30 @@ pub struct VideoStats {
     pub target_bitrate_bps: u64,
     /// Frame buffers freed instead of reused (no frame is lost; 0 when all is well).
     pub buffers_freed: u64,
+    /// Keyframes forced for WebRTC receivers (PLI/FIR), besides the scheduled ones.
+    pub requested_keyframes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AudioStats {
     pub captured_samples: u64,
     pub dropped_encoder_queue: u64,
+    /// Silence in place of the dropped chunks, in samples: audio is never shortened.
+    pub silence_filled_samples: u64,
     pub encoded: u64,
     pub bytes: u64,
     /// Sample buffers freed instead of reused (no audio is lost).
     pub buffers_freed: u64,
+    /// Opus packets and bytes (only while a WebRTC output exists).
+    pub opus_encoded: u64,
+    pub opus_bytes: u64,
     /// Program audio over the last 100 ms, in dBFS (-100 = silence; `None` before the first).
     pub level_peak_dbfs: Option<f32>,
     pub level_rms_dbfs: Option<f32>,
+    /// The program limiter's gain reduction in its last 10 ms, dB (0: not limiting).
+    pub limiter_reduction_db: Option<f32>,
+    /// Monitoring through an output device: state, frames dropped and played as silence.
+    pub monitor: Option<MonitorSnapshot>,
 }
 
 impl EngineCounters {
@@ -196,28 +233,52 @@ impl EngineCounters {
                 dropped_encoder_queue: self.video_dropped_encoder_queue.load(Relaxed),
                 encoded: self.video_encoded.load(Relaxed),
                 encoder_skipped: self.video_encoder_skipped.load(Relaxed),
+                repeated: self.video_repeated.load(Relaxed),
                 encode_nanos_total: self.video_encode_nanos.load(Relaxed),
                 source_nanos_total: self.video_source_nanos.load(Relaxed),
                 encoder_thread_cpu_nanos: self.video_encoder_thread_cpu_nanos.load(Relaxed),
                 bytes: self.video_bytes.load(Relaxed),
                 target_bitrate_bps: self.video_target_bitrate_bps.load(Relaxed),
                 buffers_freed: self.video_buffers_freed.load(Relaxed),
+                requested_keyframes: self.video_requested_keyframes.load(Relaxed),
             },
             audio: AudioStats {
                 captured_samples: self.audio_captured_samples.load(Relaxed),
                 dropped_encoder_queue: self.audio_dropped_encoder_queue.load(Relaxed),
+                silence_filled_samples: self.audio_silence_filled_samples.load(Relaxed),
                 encoded: self.audio_encoded.load(Relaxed),
                 bytes: self.audio_bytes.load(Relaxed),
                 buffers_freed: self.audio_buffers_freed.load(Relaxed),
+                opus_encoded: self.opus_encoded.load(Relaxed),
+                opus_bytes: self.opus_bytes.load(Relaxed),
                 level_peak_dbfs: self.audio_levels.combined().map(|l| l.peak_dbfs),
                 level_rms_dbfs: self.audio_levels.combined().map(|l| l.rms_dbfs),
+                limiter_reduction_db: self.mixer.get().map(|m| m.limiter_reduction_db()),
+                monitor: self.mixer.get().map(|m| m.monitor.snapshot()),
             },
             outputs,
             sources: self
                 .sources
                 .lock()
-                .map(|s| s.iter().map(|c| c.snapshot()).collect())
-                .unwrap_or_default(),
+                .map(|s| {
+                    s.iter()
+                        .map(|c| SourceReport {
+                            device: c.snapshot(),
+                            mixer: None,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .chain(self.mixer.get().into_iter().flat_map(|m| {
+                    m.snapshot()
+                        .into_iter()
+                        .map(|(device, strip)| SourceReport {
+                            device,
+                            mixer: Some(strip),
+                        })
+                }))
+                .collect(),
         }
     }
 }

@@ -197,6 +197,11 @@ impl OnairApp {
     pub fn set_renderer(&mut self, renderer: &str) {
         self.app.set_renderer(renderer);
     }
+    /// The width the program preview is laid out at, physical pixels (0 before the first
+    /// frame).
+    pub fn preview_width(&self) -> u32 {
+        self.preview_px
+    }
     /// The window's preview rate now, frames per second.
     pub fn preview_rate(&self) -> u32 {
         self.app.preview_rate()
@@ -206,14 +211,11 @@ impl OnairApp {
         self.app.set_quit_flag(quit);
     }
 
-    /// Takes the new view, opens the preview page once known, and uploads a new preview
-    /// picture (at most at the preview's rate).
+    /// Takes the new view (the app opens the preview page once known), and uploads a new
+    /// preview picture (at most at the preview's rate).
     fn refresh(&mut self, ctx: &egui::Context) {
-        let refreshed = self.app.refresh(Instant::now());
-        if let Some(url) = refreshed.open_url {
-            ctx.open_url(egui::OpenUrl::new_tab(url));
-        }
-        if self.app.toasts().next().is_some() {
+        self.app.refresh(Instant::now());
+        if self.app.toasts().next().is_some() || self.app.removed().is_some() {
             ctx.request_repaint_after(Duration::from_millis(500));
         }
         let Some(picture) = &self.app.view().picture else {
@@ -248,7 +250,9 @@ impl OnairApp {
     }
 }
 
-/// The keyboard shortcuts: Ctrl+L, Ctrl+R, Ctrl+P as the three big buttons; Ctrl+Q closes.
+/// The keyboard shortcuts: Ctrl+L, Ctrl+R, Ctrl+P as the three big buttons, but never while
+/// a text field has the keyboard (they would act on what is being typed); Ctrl+Q closes the
+/// window (asking first while live or recording), from anywhere.
 fn shortcuts(ctx: &egui::Context, actions: &mut Vec<Action>) {
     use egui::{Key, KeyboardShortcut, Modifiers};
     let bound = [
@@ -256,7 +260,8 @@ fn shortcuts(ctx: &egui::Context, actions: &mut Vec<Action>) {
         (Key::R, Action::ToggleRecording),
         (Key::P, Action::TogglePreview),
     ];
-    for (key, action) in bound {
+    let typing = ctx.text_edit_focused();
+    for (key, action) in bound.into_iter().filter(|_| !typing) {
         let shortcut = KeyboardShortcut::new(Modifiers::COMMAND, key);
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
             actions.push(action);
@@ -281,6 +286,10 @@ impl eframe::App for OnairApp {
         if self.app.quit_requested() {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
+        // The close button, the window manager or Ctrl+Q: while live or recording, ask first.
+        if ctx.input(|i| i.viewport().close_requested()) && !self.app.close_requested() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        }
         self.refresh(&ctx);
         let mut actions = Vec::new();
         shortcuts(&ctx, &mut actions);
@@ -293,6 +302,9 @@ impl eframe::App for OnairApp {
             self.app.apply(action);
         }
         self.app.after_edits(before);
+        if self.app.quit_requested() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

@@ -192,3 +192,47 @@ fn a_user_preset_drives_the_encoder() {
         .collect();
     assert_eq!(keys, [0.0, 1.0]);
 }
+
+/// `onair --help` says that plain `onair` opens the window (a new user types `--help` first).
+#[test]
+fn help_says_plain_onair_opens_the_window() {
+    for flag in ["--help", "-h"] {
+        let out = run_ok(onair().arg(flag));
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            help.contains("Run `onair` with no command to open the window"),
+            "{flag}:\n{help}"
+        );
+        // Written to a pipe: no colour codes.
+        assert!(
+            !help.contains('\u{1b}'),
+            "{flag}: colour codes in\n{help:?}"
+        );
+    }
+}
+
+/// A run with stderr to a file or pipe writes plain text: no colour codes (also with a
+/// terminal, NO_COLOR would turn them off), and no line from OpenH264 itself.
+#[test]
+fn stderr_to_a_pipe_is_plain_and_openh264_is_quiet() {
+    let dir = tempdir();
+    let rec = path_in(&dir, "plain.mp4");
+    let out = run_ok(
+        onair()
+            .env("RUST_LOG", "info")
+            .env_remove("NO_COLOR")
+            .args([
+                "broadcast",
+                "--preset",
+                "480p30",
+                "--duration",
+                "1",
+                "--record",
+            ])
+            .arg(&rec),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("engine started"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes in {stderr:?}");
+    assert!(!stderr.contains("OpenH264"), "{stderr}");
+}

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use crate::common::*;
-use onair::capture::{AudioSourceKind, VideoSourceKind};
+use onair::capture::VideoSourceKind;
 use onair::config::Config;
+use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use onair::output::{OutputSpec, RecordingFormat};
 use onair::pipeline::{EngineConfig, EngineHandle, OutputState, Pacing};
 
@@ -18,9 +19,7 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
     let mut engine = EngineHandle::start(EngineConfig {
         preset,
         video: VideoSourceKind::Test,
-        audio: AudioSourceKind::Tone,
-        mic_gain_db: 0.0,
-        mic_muted: false,
+        audio: MixerSettings::with_sources(vec![SourceSettings::new("Tone", SourceKind::Tone, "")]),
         duration: None,
         outputs: vec![OutputSpec::Recording {
             path: first.clone(),

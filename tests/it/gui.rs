@@ -5,12 +5,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::gui::{harness, run_until};
+use crate::common::gui::{harness, harness_sized, request_close, run_until, sent_command};
 use crate::common::peers::{Nginx, NginxOptions};
 use crate::common::*;
 use eframe::egui;
+use egui::accesskit::Role;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use onair::app::keystore::KeyringUse;
 use onair::pipeline::OutputState;
 use onair::ui::OnairApp;
 
@@ -70,6 +72,11 @@ fn record_then_stop_leaves_a_playable_file() {
     });
     assert!(h.query_by_label_contains("REC 0:00:0").is_some());
     h.get_by_label("Stop recording").click();
+    h.run_steps(4);
+    // Stopping asks first.
+    let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
+    assert_eq!(stop.len(), 2, "no question before stopping");
+    stop.last().unwrap().click();
     run_until(&mut h, "the engine to stop", |a| {
         !a.view().engine_running && a.view().recording.since.is_none()
     });
@@ -164,22 +171,26 @@ fn an_invalid_preset_shows_its_error_as_you_type() {
     let config = tempdir();
     let mut h = app_with_fixed_folders(config.path());
     h.get_by_label("Settings").click();
-    // The click asks for the window (applied after the frame); it draws from the next one.
-    h.run_steps(3);
-    // The new-preset form starts empty: the name is what is missing.
-    assert!(h.query_by_label("name: must not be empty").is_some());
+    // A window opens over a few frames (sizing, then drawn).
+    h.run_steps(4);
+    // The new-preset form starts empty: no error yet, but what to type first.
+    assert!(
+        h.query_by_label("Type a name for the new preset.")
+            .is_some()
+    );
+    assert!(h.query_by_label_contains("must not be empty").is_none());
     h.get_by_label("Name").click();
     h.run_steps(1);
     h.get_by_label("Name").type_text("wide-1080p");
     h.run_steps(2);
-    assert!(h.query_by_label_contains("name:").is_none());
+    assert!(h.query_by_label_contains("Name:").is_none());
     h.get_by_label("Width").click();
     h.run_steps(1);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.get_by_label("Width").type_text("1921");
     h.run_steps(2);
     assert!(
-        h.query_by_label("width: 1921 must be even").is_some(),
+        h.query_by_label("Width: 1921 must be even").is_some(),
         "no width error shown"
     );
     // The preset cannot be added while it is invalid.
@@ -203,8 +214,8 @@ fn the_preview_rate_is_automatic_until_chosen() {
         .set_renderer("llvmpipe (LLVM 15.0.6, 256 bits)");
     assert_eq!(h.state().preview_rate(), 5);
     h.get_by_label("Settings").click();
-    // The click asks for the window (applied after the frame); it draws from the next one.
-    h.run_steps(3);
+    // The click asks for the window (applied after the frame); it draws over the next frames.
+    h.run_steps(4);
     assert!(
         h.query_by_label_contains("5 fps here, as the window is drawn in software (llvmpipe")
             .is_some(),
@@ -263,4 +274,315 @@ fn the_stream_key_is_masked_until_shown() {
     // Settings keep the key apart from everything else.
     let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
     assert!(!gui.contains("secret"));
+}
+
+/// Starts a recording with the Record button and waits until it records.
+fn start_recording(h: &mut Harness<'static, OnairApp>) {
+    h.get_by_label("Record").click();
+    run_until(h, "the recording to start", |a| {
+        a.view()
+            .recording_output
+            .as_ref()
+            .is_some_and(|o| o.bytes > 0)
+    });
+}
+
+/// Closing the window (its close button, the window manager, Ctrl+Q) while recording asks
+/// first, as OBS does; Cancel keeps it open and recording, Quit closes it.
+#[test]
+fn closing_while_recording_asks_first() {
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    // Idle, it closes at once.
+    request_close(&mut h);
+    assert!(!sent_command(&h, &egui::ViewportCommand::CancelClose));
+    assert!(h.query_by_label("Quit onair?").is_none());
+    start_recording(&mut h);
+    request_close(&mut h);
+    assert!(
+        sent_command(&h, &egui::ViewportCommand::CancelClose),
+        "the window closed while recording without asking"
+    );
+    h.run_steps(2);
+    assert!(h.query_by_label("Quit onair?").is_some());
+    assert!(h.query_by_label_contains("You are recording").is_some());
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("Quit onair?").is_none());
+    assert!(
+        h.state().view().recording.since.is_some(),
+        "still recording"
+    );
+    // Ctrl+Q asks the same.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Q);
+    h.run_steps(1);
+    request_close(&mut h);
+    h.run_steps(2);
+    assert!(h.query_by_label("Quit onair?").is_some());
+    h.get_by_label("Quit").click();
+    h.step();
+    assert!(sent_command(&h, &egui::ViewportCommand::Close));
+    request_close(&mut h);
+    assert!(!sent_command(&h, &egui::ViewportCommand::CancelClose));
+}
+
+/// The window's shortcuts never act while a text field has the keyboard: Ctrl+R typed while
+/// editing a destination's name records nothing. Out of the field it records; stopping then
+/// asks first.
+#[test]
+fn shortcuts_do_nothing_while_typing_and_stopping_a_recording_asks() {
+    let config = tempdir();
+    let takes = tempdir();
+    let destination = "[[destinations]]\nid = 3\nname = \"Twitch\"\nservice = \"Twitch\"\nserver = \"rtmp://live.twitch.tv/app\"\nenabled = true\n";
+    write_settings(
+        config.path(),
+        &settings_with(takes.path(), destination),
+        "[keys]\n3 = \"live_k\"\n",
+    );
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    h.get_by_label("Name").click();
+    h.run_steps(1);
+    for key in [egui::Key::R, egui::Key::L, egui::Key::P] {
+        h.key_press_modifiers(egui::Modifiers::COMMAND, key);
+        h.run_steps(1);
+    }
+    // Give the controller time to act on anything sent.
+    let until = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < until {
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let v = h.state().view();
+    assert!(
+        v.recording.since.is_none() && v.live.since.is_none() && v.preview.since.is_none(),
+        "a shortcut acted while typing in a field"
+    );
+    assert!(h.query_by_label("Stop streaming?").is_none());
+    assert_eq!(h.state().settings().destinations[0].name, "Twitch");
+    // Out of the field, Ctrl+R records.
+    h.get_by_label("Program").click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    run_until(&mut h, "Ctrl+R to record", |a| {
+        a.view().recording.since.is_some()
+    });
+    // Stopping asks.
+    h.get_by_label("Stop recording").click();
+    h.run_steps(4);
+    assert!(h.query_by_label("Stop recording?").is_some());
+    h.get_by_label("Keep recording").click();
+    h.run_steps(2);
+    assert!(h.state().view().recording.since.is_some());
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    h.run_steps(4);
+    assert!(h.query_by_label("Stop recording?").is_some());
+    let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
+    stop.last().unwrap().click();
+    run_until(&mut h, "the recording to stop", |a| {
+        !a.view().engine_running
+    });
+}
+
+/// Remove takes a destination away at once; its notice puts it back, with its stream key.
+#[test]
+fn remove_can_be_undone_from_its_notice() {
+    let config = tempdir();
+    let takes = tempdir();
+    let destination = "[[destinations]]\nid = 5\nname = \"My channel\"\nservice = \"Twitch\"\nserver = \"rtmp://live.twitch.tv/app\"\nenabled = true\n";
+    write_settings(
+        config.path(),
+        &settings_with(takes.path(), destination),
+        "[keys]\n5 = \"live_undo\"\n",
+    );
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    h.get_by_label("Remove").click();
+    h.run_steps(4);
+    assert!(h.state().settings().destinations.is_empty());
+    assert!(
+        h.query_by_label_contains("Removed destination “My channel”")
+            .is_some()
+    );
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    let d = &h.state().settings().destinations;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].name, "My channel");
+    assert_eq!(h.state().app().keys.get(5), "live_undo");
+    assert!(h.query_by_label("Undo").is_none());
+    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(saved.contains("My channel"), "{saved}");
+}
+
+/// At 1024x700 a 300-character error on a destination's card wraps inside the setup
+/// column, which stays at most 40 % of the window: the picture keeps the larger share. The
+/// error quotes the server as typed (only a key would be masked) and stays until fixed.
+#[test]
+fn a_long_error_wraps_on_its_card_and_the_picture_keeps_the_larger_share() {
+    let config = tempdir();
+    let takes = tempdir();
+    let server = format!("rtmp//{}.example.com/app", "x".repeat(280));
+    let destination = format!(
+        "[[destinations]]\nid = 9\nname = \"Own server\"\nservice = \"Custom\"\nserver = \"{server}\"\nenabled = true\n"
+    );
+    write_settings(
+        config.path(),
+        &settings_with(takes.path(), &destination),
+        "[keys]\n9 = \"live_9\"\n",
+    );
+    let mut h = harness_sized(config.path(), KeyringUse::Off, egui::vec2(1024.0, 700.0));
+    h.run_steps(3);
+    let error = h.get_by_label_contains("is not an RTMP URL");
+    assert!(
+        h.query_by_label_contains(&format!("`{server}/****` is not an RTMP URL"))
+            .is_some(),
+        "the server is not quoted as typed"
+    );
+    assert!(h.query_by_label_contains("live_9").is_none());
+    let rect = error.rect();
+    assert!(
+        rect.right() <= 1024.0 * 0.4 + 1.0,
+        "the error runs out of the column: {rect:?}"
+    );
+    assert!(rect.height() > 40.0, "the error does not wrap: {rect:?}");
+    let picture = h.state().preview_width();
+    println!(
+        "setup column ends at {:.0}, picture {picture} px wide",
+        rect.right()
+    );
+    assert!(picture >= 1024 / 2, "the picture is {picture} px of 1024");
+    // Going live goes nowhere, and says why.
+    h.get_by_label("Go live").click();
+    h.run_steps(4);
+    assert!(
+        h.query_by_label_contains("cannot go live: Own server:")
+            .is_some()
+    );
+    assert!(!h.state().view().engine_running);
+    // On its card and in the notice.
+    assert_eq!(
+        h.query_all_by_label_contains("is not an RTMP URL").count(),
+        2
+    );
+    // Fixed, the error goes.
+    let server_field = h.get_by_label("Server");
+    server_field.click();
+    h.run_steps(1);
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Server").type_text("rtmp://127.0.0.1/live");
+    h.run_steps(2);
+    // Gone from the card (the notice fades by itself).
+    assert_eq!(
+        h.query_all_by_label_contains("is not an RTMP URL").count(),
+        1
+    );
+    let d = h.state().settings().destinations[0].clone();
+    assert_eq!(h.state().app().destination_problem(&d), None);
+}
+
+/// A recordings folder typed in Settings is taken when the field is left: created if missing,
+/// or why not shown beside it (here: a file where the folder should be). Recording into a
+/// folder that cannot be made is refused with that reason, not started.
+#[test]
+fn a_typed_recordings_folder_is_created_or_says_why_not() {
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    h.get_by_label("Settings").click();
+    // A window opens over a few frames (sizing, then drawn).
+    h.run_steps(4);
+    let type_folder = |h: &mut Harness<'static, OnairApp>, path: &Path| {
+        h.get_by_label("Folder").click();
+        h.run_steps(1);
+        h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        h.get_by_label("Folder")
+            .type_text(&path.display().to_string());
+        h.run_steps(1);
+        // Half typed: nothing is created yet.
+        assert!(!path.exists() || path.is_file());
+        h.key_press(egui::Key::Enter);
+        h.run_steps(3);
+    };
+    let new = takes.path().join("new").join("takes");
+    type_folder(&mut h, &new);
+    assert!(new.is_dir(), "the chosen folder was not created");
+    assert_eq!(h.state().settings().record_folder, new);
+    let file = takes.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    type_folder(&mut h, &file);
+    assert!(
+        h.query_by_label_contains("is a file, not a folder")
+            .is_some()
+    );
+    // The action bar's Settings (the window's title is the second) closes it.
+    h.get_all_by_label("Settings").next().unwrap().click();
+    h.run_steps(3);
+    h.get_by_label("Record").click();
+    h.run_steps(4);
+    assert!(h.query_by_label_contains("cannot record:").is_some());
+    assert!(!h.state().view().engine_running);
+}
+
+/// A WHIP destination made in the window: picked from the services, its endpoint typed in, its
+/// key field called "Bearer token" and masked until shown; the settings keep the kind and the
+/// endpoint, the token only in the key store (keys.toml here).
+#[test]
+fn a_whip_destination_keeps_its_kind_and_masks_its_token() {
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(3);
+    // A click's Action is applied after its frame; the next frames draw the result.
+    h.get_by_label("Add destination").click();
+    h.run_steps(3);
+    h.get_by_role_and_label(Role::ComboBox, "Service").click();
+    h.run_steps(2);
+    // The popup's entry is the last match.
+    let entries: Vec<_> = h
+        .query_all_by_label_contains("WHIP (WebRTC) server")
+        .collect();
+    entries.last().expect("a WHIP service").click();
+    h.run_steps(2);
+    let endpoint = "https://whip.example.com/whip/my-stream";
+    h.get_by_label("Server").click();
+    h.run_steps(1);
+    h.get_by_label("Server").type_text(endpoint);
+    h.run_steps(2);
+    h.get_by_label("Bearer token").click();
+    h.run_steps(1);
+    h.get_by_label("Bearer token")
+        .type_text("whip_t0ken_secret");
+    h.run_steps(2);
+    assert!(h.query_by_label("Stream key").is_none());
+    assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
+    assert!(h.query_by_label_contains("whip_t0ken_secret").is_none());
+    h.get_by_label("Show").click();
+    h.run_steps(2);
+    assert!(h.query_all_by_value("whip_t0ken_secret").count() >= 1);
+    h.get_by_label("Hide").click();
+    h.run_steps(2);
+    assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
+
+    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(gui.contains("service = \"Whip\""), "{gui}");
+    assert!(gui.contains(endpoint), "{gui}");
+    assert!(!gui.contains("t0ken"), "{gui}");
+    // The key store writes on its own thread.
+    let keys = config.path().join("keys.toml");
+    run_until(&mut h, "the token saved", |_| {
+        std::fs::read_to_string(&keys).is_ok_and(|k| k.contains("whip_t0ken_secret"))
+    });
+    // Read back as a WHIP target by a new window over the same settings.
+    drop(h);
+    let h = harness(config.path());
+    let d = &h.state().settings().destinations;
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].service, onair::app::services::Service::Whip);
 }

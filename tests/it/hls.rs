@@ -77,6 +77,20 @@ fn preload_hint(playlist: &str) -> Option<String> {
     Some(attrs.split('"').nth(1)?.to_owned())
 }
 
+/// A blocking reload for the part `playlist` hints at: (the hint, the playlist answered);
+/// `None` when it hints at none.
+fn reload_for_hint(port: u16, playlist: &str) -> Option<(String, String)> {
+    let hint = preload_hint(playlist)?;
+    let (msn, part) = part_numbers(&hint);
+    let (code, _, body) = http(
+        port,
+        "GET",
+        &format!("/live.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+    );
+    assert_eq!(code, 200);
+    Some((hint, String::from_utf8(body).unwrap()))
+}
+
 /// Every property Apple's and the LL-HLS rules ask of one live playlist.
 fn assert_playlist_rules(p: &str) {
     assert!(p.starts_with("#EXTM3U\n"), "{p}");
@@ -184,17 +198,10 @@ fn a_20_s_broadcast_over_http_follows_the_hls_rules_and_every_segment_decodes() 
     while !playlist.contains("#EXT-X-ENDLIST") {
         assert_playlist_rules(&playlist);
         sequences.push(secs(tag(&playlist, "#EXT-X-MEDIA-SEQUENCE").unwrap()) as u64);
-        let Some(hint) = preload_hint(&playlist) else {
+        let Some((hint, next)) = reload_for_hint(port, &playlist) else {
             break;
         };
-        let (msn, part) = part_numbers(&hint);
-        let (code, _, body) = http(
-            port,
-            "GET",
-            &format!("/live.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
-        );
-        assert_eq!(code, 200);
-        playlist = String::from_utf8(body).unwrap();
+        playlist = next;
         if !playlist.contains("#EXT-X-ENDLIST") {
             let newest = parts(&playlist).last().unwrap().1.clone();
             assert_eq!(newest, hint, "held past the part asked for");
@@ -290,6 +297,87 @@ fn a_20_s_broadcast_over_http_follows_the_hls_rules_and_every_segment_decodes() 
     }
 }
 
+/// The process frozen for 0.8 s (SIGSTOP, as a loaded scheduler does) 4 s in: every playlist
+/// published, before and after, follows the rules (no part longer than PART-TARGET, no segment
+/// over the target duration), and the segments keep time: every beep on its second, every
+/// white square with its beep, both tracks ending together.
+#[test]
+fn a_stall_breaks_no_hls_rule_and_the_segments_keep_time() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("hls");
+    let port = free_port();
+    let child = spawn_hls(
+        &dir,
+        port,
+        &["--duration", "12", "--video", "test", "--audio", "tone"],
+    );
+    let pid = child.id();
+    let mut playlist = wait_playlist(port);
+    let freezer = std::thread::Builder::new()
+        .name("freezer".into())
+        .spawn(move || {
+            std::thread::sleep(Duration::from_millis(3_500));
+            freeze_pid(pid, Duration::from_millis(800));
+        })
+        .unwrap();
+    // Each file is fetched as soon as it is listed: the server stops 3 s after the end, which a
+    // loaded machine can outlast while fetching them all at the end.
+    let got = tempdir();
+    let mut fetched = std::collections::HashMap::new();
+    let mut fetch_listed = |playlist: &str| {
+        let map = tag(playlist, "#EXT-X-MAP")
+            .unwrap()
+            .split('"')
+            .nth(1)
+            .unwrap();
+        for uri in
+            std::iter::once(map.to_owned()).chain(segments(playlist).into_iter().map(|s| s.1))
+        {
+            if let std::collections::hash_map::Entry::Vacant(e) = fetched.entry(uri) {
+                let path = fetch(port, e.key(), got.path());
+                e.insert(path);
+            }
+        }
+    };
+    let mut checked = 0;
+    while !playlist.contains("#EXT-X-ENDLIST") {
+        assert_playlist_rules(&playlist);
+        fetch_listed(&playlist);
+        checked += 1;
+        let Some((_, next)) = reload_for_hint(port, &playlist) else {
+            break;
+        };
+        playlist = next;
+    }
+    fetch_listed(&playlist);
+    assert_playlist_rules(&playlist);
+    freezer.join().unwrap();
+    // A playlist per part: about 3 a second.
+    assert!(checked >= 30, "{checked} playlists checked");
+    // Every keyframe on time: six segments of exactly 2 s.
+    let listed = segments(&playlist);
+    let durations: Vec<f64> = listed.iter().map(|s| s.0).collect();
+    assert_eq!(durations, [2.0; 6], "{playlist}");
+
+    let map = tag(&playlist, "#EXT-X-MAP")
+        .unwrap()
+        .split('"')
+        .nth(1)
+        .unwrap();
+    let mut files = vec![fetched[map].clone()];
+    files.extend(listed.iter().map(|(_, uri)| fetched[uri].clone()));
+    let all = got.path().join("all.mp4");
+    concat(
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &all,
+    );
+    assert_clean_h264_aac(&all, 360.0, 360.0);
+    assert_keeps_time_across_stalls(&all, 12, 1);
+    // The init segment's edit list hides the audio pre-roll: whole from 0.
+    assert_audio_starts_whole(&all);
+    wait_success(child);
+}
+
 /// The Node.js driver for Chromium, installed by `packaging/setup.sh --test`.
 fn browser_driver() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -298,6 +386,18 @@ fn browser_driver() -> PathBuf {
         "playwright-core is not installed: run `bash packaging/setup.sh --test` (npm ci in tests/browser)"
     );
     dir.join("play.mjs")
+}
+
+/// The driver's report, whose page, console and player reported no error; and its samples.
+fn report_without_errors(stdout: &[u8]) -> (Value, Vec<Value>) {
+    let report: Value = serde_json::from_slice(stdout).unwrap();
+    assert_eq!(report["pageErrors"], Value::Array(vec![]), "{report}");
+    assert_eq!(report["consoleErrors"], Value::Array(vec![]), "{report}");
+    let samples = report["samples"].as_array().unwrap().clone();
+    for s in &samples {
+        assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
+    }
+    (report, samples)
 }
 
 #[test]
@@ -318,13 +418,7 @@ fn the_preview_page_plays_in_chromium_with_low_latency() {
     );
     terminate(child);
 
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let samples = report["samples"].as_array().unwrap();
-    assert_eq!(report["pageErrors"], Value::Array(vec![]), "{report}");
-    assert_eq!(report["consoleErrors"], Value::Array(vec![]), "{report}");
-    for s in samples {
-        assert_eq!(s["errors"], Value::Array(vec![]), "{s}");
-    }
+    let (report, samples) = report_without_errors(&out.stdout);
     let last = samples.last().unwrap();
     let playing: Vec<&Value> = samples
         .iter()
@@ -374,6 +468,45 @@ fn the_preview_page_plays_in_chromium_with_low_latency() {
         latencies.last().unwrap(),
         latencies.len()
     );
+}
+
+/// Chromium goes on playing after the process froze for 0.8 s: no error, and the picture and
+/// the sound advance again.
+#[test]
+fn the_preview_page_plays_on_across_a_stall() {
+    let driver = browser_driver();
+    let tmp = tempdir();
+    let port = free_port();
+    let child = spawn_hls(&tmp.path().join("hls"), port, &["--duration", "25"]);
+    wait_playlist(port);
+    let player = Command::new("node")
+        .arg(&driver)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg("12")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    freeze(&child, Duration::from_millis(800));
+    let out = player.wait_with_output().unwrap();
+    assert!(out.status.success(), "the driver failed");
+    terminate(child);
+
+    let (report, samples) = report_without_errors(&out.stdout);
+    // The last 4 s, well after the stall: playing, time and frames advancing.
+    let (before, last) = (&samples[samples.len() - 5], samples.last().unwrap());
+    let advanced = num(&last["currentTime"]) - num(&before["currentTime"]);
+    assert!(
+        advanced >= 3.0,
+        "currentTime advanced {advanced} s: {report}"
+    );
+    assert!(num(&last["totalVideoFrames"]) > num(&before["totalVideoFrames"]));
+    assert!(
+        num(&last["audioBytes"]) > num(&before["audioBytes"]),
+        "{report}"
+    );
+    assert_eq!(last["paused"], false);
+    assert_eq!(last["state"], "live");
 }
 
 #[test]

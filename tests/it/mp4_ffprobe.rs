@@ -172,6 +172,7 @@ fn source(dir: &Path, audio_offset: MediaTime) -> Source {
     }
     packets.sort_by_key(|p| (p.dts, p.kind == StreamKind::Audio));
     let audio = AudioConfig {
+        codec: onair::media::AudioCodec::Aac,
         sample_rate: 48_000,
         channels: 2,
         bitrate_bps: 128_000,

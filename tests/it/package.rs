@@ -274,7 +274,8 @@ fn the_packaged_binary_names_its_version_and_commit() {
     let out = run_ok(Command::new(package().root.join("usr/bin/onair")).arg("--version"));
     let line = text(out.stdout);
     assert!(line.starts_with(&format!("onair {VERSION}")), "{line}");
-    // In a checkout, the commit it was built from (build.rs reruns when HEAD moves).
+    // In a checkout, a commit of this checkout: HEAD in a fresh build (CI), an ancestor of it
+    // in a dev build made before later commits (build.rs follows HEAD in release builds only).
     let dir = env!("CARGO_MANIFEST_DIR");
     let git = |args: &[&str]| {
         Command::new("git")
@@ -286,14 +287,19 @@ fn the_packaged_binary_names_its_version_and_commit() {
             .filter(|o| o.status.success())
             .map(|o| text(o.stdout).trim().to_owned())
     };
-    if let (Some(top), Some(head)) = (
-        git(&["rev-parse", "--show-toplevel"]),
-        git(&["rev-parse", "HEAD"]),
-    ) && Path::new(&top).canonicalize().unwrap() == Path::new(dir).canonicalize().unwrap()
+    if let Some(top) = git(&["rev-parse", "--show-toplevel"])
+        && Path::new(&top).canonicalize().unwrap() == Path::new(dir).canonicalize().unwrap()
     {
+        let named = line
+            .split_once('(')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{line} names no commit"));
+        assert_eq!(named.len(), 12, "{line}");
+        let full = git(&["rev-parse", "--verify", &format!("{named}^{{commit}}")])
+            .unwrap_or_else(|| panic!("{line}: {named} is no commit of this checkout"));
         assert!(
-            line.contains(&format!("({} ", &head[..12])),
-            "{line} does not name HEAD {head}"
+            git(&["merge-base", "--is-ancestor", &full, "HEAD"]).is_some(),
+            "{line}: {full} is not HEAD or before it"
         );
     }
     // Tarballs from `git archive` fill in packaging/commit.txt for build.rs instead.

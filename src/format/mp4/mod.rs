@@ -35,6 +35,20 @@
 //! through [`MediaTime::to_ticks`] / [`Timebase::ticks_to_time`]; each fragment's `tfdt` comes
 //! from its first sample's own decode time, so rounding never accumulates.
 //!
+//! # Edit lists: audio pre-roll and the encoder's priming
+//!
+//! Audio may start before the output's zero: the AAC packet before the one holding the zero is
+//! the decoder's pre-roll (at the start of a stream, the encoder's priming packet), without
+//! which the first real samples decode faded in. Edit lists hide it (ISO/IEC 14496-12 8.6.6;
+//! what Apple's encoders do with their priming, and what FFmpeg and Chromium honour):
+//!
+//! * while fragmented (and in an HLS/CMAF init segment), every track's media time is the
+//!   output's time plus [`PREROLL_ROOM`] (a `tfdt` cannot be negative), and every track has
+//!   one edit `{duration 0 (all of it), media_time PREROLL_ROOM}`; a player that ignores edit
+//!   lists sees both tracks 43 ms late, still in sync;
+//! * the final `moov` starts each track at its first sample: an edit skips what lies before
+//!   the zero (`media_time`), or an empty edit delays a track that starts after it.
+//!
 //! A value that does not fit its field (a box of 4 GiB or more, a sample lasting more than
 //! 2^32 ticks) is an [`Mp4Error`], never a silently wrong number; what was returned before it
 //! stays a valid file. Here: the writer and its fragment cutting; [`boxes`]: box writing and
@@ -59,6 +73,10 @@ const FLAGS_NON_SYNC: u32 = 0x0101_0000;
 /// A fragment is cut before it would exceed this, so `trun` data offsets (i32) and the `mdat`
 /// size (u32) always fit.
 const MAX_FRAGMENT_BYTES: usize = 1 << 30;
+/// Room before the output's zero on every track's fragmented timeline (see the module
+/// documentation): audio pre-roll starts less than two AAC frames (2048 samples at 48 kHz)
+/// before the zero. 2048/48000 s: whole ticks at 48 kHz (2048) and at 90 kHz (3840).
+pub const PREROLL_ROOM: MediaTime = MediaTime::from_nanos(42_666_667);
 /// 16.16 identity matrix of mvhd/tkhd.
 const UNITY_MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
@@ -154,6 +172,8 @@ struct Track {
     chunks: Vec<Chunk>,
     /// Duration (track timescale) of the last written sample, from its packet.
     last_duration: u32,
+    /// [`PREROLL_ROOM`] in the track timescale: added to every `tfdt`.
+    preroll: i64,
 }
 
 impl Track {
@@ -170,6 +190,7 @@ impl Track {
             samples: Vec::new(),
             chunks: Vec::new(),
             last_duration: 0,
+            preroll: PREROLL_ROOM.to_ticks(timebase),
         }
     }
 
@@ -276,7 +297,8 @@ impl Mp4Writer {
     }
 
     /// Adds one packet. Packets arrive interleaved in decode order, with times relative to the
-    /// output's zero (the first video keyframe has pts 0; audio dts ≥ 0).
+    /// output's zero (the first video keyframe has pts 0; audio pre-roll may start up to
+    /// [`PREROLL_ROOM`] before it; anything earlier is ignored).
     ///
     /// Returns the pending fragment when this packet starts a new one: before a video sample,
     /// when it is a keyframe or the pending fragment already spans `fragment_duration`; without
@@ -295,6 +317,9 @@ impl Mp4Writer {
         }) else {
             return Ok(None);
         };
+        if pkt.dts + PREROLL_ROOM < MediaTime::ZERO {
+            return Ok(None);
+        }
         let has_video = self.tracks.iter().any(Track::is_video);
         let drives_cuts = pkt.kind == StreamKind::Video || !has_video;
 
@@ -369,12 +394,21 @@ impl Mp4Writer {
         Ok(Finalize { append, patches })
     }
 
+    /// Where the pending fragment starts: its first video sample (audio pre-roll before it
+    /// does not count), else its earliest sample.
     fn pending_start(&self) -> Option<MediaTime> {
-        self.tracks
+        let video = self
+            .tracks
             .iter()
-            .filter_map(|t| t.pending.first())
-            .map(|s| s.dts)
-            .min()
+            .find(|t| t.is_video())
+            .and_then(|t| t.pending.first());
+        video.map(|s| s.dts).or_else(|| {
+            self.tracks
+                .iter()
+                .filter_map(|t| t.pending.first())
+                .map(|s| s.dts)
+                .min()
+        })
     }
 
     fn pending_bytes(&self) -> usize {
@@ -442,7 +476,8 @@ impl Mp4Writer {
                 w.bx(b"traf", |w| {
                     w.full(b"tfhd", 0, 0x02_0000, |w| w.u32(track.id));
                     let base = track.pending.first().map_or(0, |s| track.ticks(s.dts));
-                    w.full(b"tfdt", 1, 0, |w| w.u64(u64::try_from(base).unwrap_or(0)));
+                    let base = u64::try_from(base + track.preroll).unwrap_or(0);
+                    w.full(b"tfdt", 1, 0, |w| w.u64(base));
                     w.full(b"trun", 0, 0x00_0701, |w| {
                         w.u32_of(sizes.len(), "trun sample count");
                         data_offset_fields.push(w.len());

@@ -18,10 +18,11 @@ struct Tables {
     chunk_offsets: Vec<u64>,
     /// Sum of the sample durations, track timescale.
     media_duration: u64,
-    /// Same, movie timescale.
-    media_movie: u64,
-    /// Length of the empty edit before the first sample (its decode time), movie timescale.
-    edit_movie: u64,
+    /// The edit list: `(segment_duration (movie timescale), media_time (track timescale, -1
+    /// for an empty edit))`; empty when the track plays from its first sample at time 0.
+    edits: Vec<(u64, i64)>,
+    /// The track's duration as presented (through its edits), movie timescale.
+    presentation_movie: u64,
 }
 
 impl Tables {
@@ -54,8 +55,20 @@ impl Tables {
             let movie = track.timebase.ticks_to_time(ticks).to_ticks(MOVIE_TIMEBASE);
             u64::try_from(movie).unwrap_or(0)
         };
-        t.media_movie = to_movie(i64::try_from(t.media_duration).unwrap_or(i64::MAX));
-        t.edit_movie = samples.first().map_or(0, |s| to_movie(s.dts));
+        let media = i64::try_from(t.media_duration).unwrap_or(i64::MAX);
+        let first = samples.first().map_or(0, |s| s.dts);
+        if first > 0 {
+            // Starts after the zero: an empty edit until its first sample.
+            t.edits = vec![(to_movie(first), -1), (to_movie(media), 0)];
+            t.presentation_movie = to_movie(first) + to_movie(media);
+        } else if first < 0 {
+            // Pre-roll before the zero: played from the zero on, what lies before it skipped.
+            let shown = to_movie(media + first);
+            t.edits = vec![(shown, -first)];
+            t.presentation_movie = shown;
+        } else {
+            t.presentation_movie = to_movie(media);
+        }
         Ok(t)
     }
 }
@@ -78,7 +91,7 @@ pub(super) fn write_moov(
         .collect::<Result<Vec<_>, _>>()?;
     let movie_duration = tables
         .iter()
-        .map(|t| t.edit_movie + t.media_movie)
+        .map(|t| t.presentation_movie)
         .max()
         .unwrap_or(0);
     w.bx(b"moov", |w| {
@@ -121,7 +134,7 @@ fn write_trak(w: &mut BoxWriter, track: &Track, t: &Tables, complete: bool) {
             w.u64(0); // modification time
             w.u32(track.id);
             w.u32(0);
-            w.u64(t.edit_movie + t.media_movie);
+            w.u64(t.presentation_movie);
             w.zeros(8);
             w.u16(0); // layer
             w.u16(0); // alternate group
@@ -135,8 +148,11 @@ fn write_trak(w: &mut BoxWriter, track: &Track, t: &Tables, complete: bool) {
             w.u32(width.min(0xFFFF) << 16);
             w.u32(height.min(0xFFFF) << 16);
         });
-        if complete && t.edit_movie > 0 {
-            write_edts(w, t.edit_movie, t.media_movie);
+        if !complete {
+            // Fragmented: all of the track, from PREROLL_ROOM on (duration 0: unknown yet).
+            write_edts(w, &[(0, track.preroll)]);
+        } else if !t.edits.is_empty() {
+            write_edts(w, &t.edits);
         }
         w.bx(b"mdia", |w| {
             w.full(b"mdhd", 1, 0, |w| {
@@ -176,13 +192,16 @@ fn write_trak(w: &mut BoxWriter, track: &Track, t: &Tables, complete: bool) {
     });
 }
 
-/// An empty edit of `empty` then the whole media from its time 0 (movie timescale).
-fn write_edts(w: &mut BoxWriter, empty: u64, media: u64) {
-    let v1 = empty.max(media) > u64::from(u32::MAX);
+/// An edit list: `(segment_duration (movie timescale), media_time (track timescale, -1 for
+/// an empty edit))` per entry, at rate 1.
+fn write_edts(w: &mut BoxWriter, edits: &[(u64, i64)]) {
+    let v1 = edits
+        .iter()
+        .any(|&(d, m)| d > u64::from(u32::MAX) || i32::try_from(m).is_err());
     w.bx(b"edts", |w| {
         w.full(b"elst", u8::from(v1), 0, |w| {
-            w.u32(2);
-            for (duration, media_time) in [(empty, -1i64), (media, 0)] {
+            w.u32_of(edits.len(), "edit count");
+            for &(duration, media_time) in edits {
                 if v1 {
                     w.u64(duration);
                     w.u64(media_time as u64);

@@ -20,6 +20,7 @@ fn video_config() -> VideoConfig {
 
 fn audio_config() -> AudioConfig {
     AudioConfig {
+        codec: crate::media::AudioCodec::Aac,
         sample_rate: 48_000,
         channels: 2,
         bitrate_bps: 128_000,
@@ -276,9 +277,20 @@ fn init_segment_is_ftyp_and_fragmented_moov_without_samples() {
     let moov = top[1].2;
     let traks = all(moov, b"trak");
     assert_eq!(traks.len(), 2);
-    for (trak, id) in traks.iter().zip([1, 2]) {
+    for ((trak, id), room) in traks.iter().zip([1, 2]).zip([3840u32, 2048]) {
         assert_eq!(be32(get(trak, &[b"tkhd"]), 20), id);
-        assert!(!has(trak, b"edts"), "no edit list in the fragmented moov");
+        // One edit: all of the track (duration 0), from the pre-roll room on.
+        let elst = get(trak, &[b"edts", b"elst"]);
+        assert_eq!(
+            (
+                elst[0],
+                be32(elst, 4),
+                be32(elst, 8),
+                be32(elst, 12),
+                be32(elst, 16)
+            ),
+            (0, 1, 0, room, 0x0001_0000)
+        );
         let stbl = get(trak, &[b"mdia", b"minf", b"stbl"]);
         for table in [b"stts", b"stsc", b"stsz", b"stco"] {
             let body = get(stbl, &[table]);
@@ -381,7 +393,7 @@ fn audio_only_cuts_by_duration() {
     assert_eq!(counts, [24, 24, 12]);
     assert!(frags.iter().all(|f| f.starts_with_keyframe));
     let r = runs(get(&frags[1].bytes, &[b"moof"]));
-    assert_eq!((r[0].track_id, r[0].tfdt), (1, 24 * 1024));
+    assert_eq!((r[0].track_id, r[0].tfdt), (1, 2048 + 24 * 1024));
     assert!(
         r[0].samples
             .iter()
@@ -451,7 +463,7 @@ fn fragment_runs_point_at_the_payloads() {
                 next_tfdt[0] =
                     Some(run.tfdt + run.samples.iter().map(|s| u64::from(s.0)).sum::<u64>());
             } else if next_tfdt[1].is_none() {
-                assert_eq!(run.tfdt, 480, "audio starts 10 ms in");
+                assert_eq!(run.tfdt, 2048 + 480, "audio starts 10 ms in");
                 next_tfdt[1] = Some(0);
             }
         }
@@ -616,6 +628,45 @@ fn finalize_turns_the_file_into_a_plain_mp4() {
             }
         }
     }
+}
+
+#[test]
+fn audio_pre_roll_before_the_zero_is_hidden_by_edit_lists() {
+    // Audio from one AAC frame (1024 samples, 21.3 ms) before the video's zero.
+    let pkts = interleaved(30, 30, MediaTime::ZERO - audio_time(1));
+    assert_eq!(pkts[0].kind, StreamKind::Audio);
+    let (mut file, _, fin) = write_file(&pkts);
+    // Fragmented: every track PREROLL_ROOM later on its media timeline.
+    let first = boxes(&file)
+        .into_iter()
+        .find(|b| &b.0 == b"moof")
+        .unwrap()
+        .2;
+    let r = runs(first);
+    assert_eq!((r[0].track_id, r[0].tfdt), (1, 3840));
+    assert_eq!((r[1].track_id, r[1].tfdt), (2, 2048 - 1024));
+    // The fragment (an HLS part) starts with its video.
+    let mut w = Mp4Writer::new(
+        Some(video_config()),
+        Some(audio_config()),
+        Mp4Options::default(),
+    );
+    let frags: Vec<Fragment> = pkts.iter().filter_map(|p| w.push(p).unwrap()).collect();
+    assert_eq!(frags[0].start, MediaTime::ZERO);
+    assert_eq!(frags[0].duration, video_time(15));
+    // Final moov: the audio plays from the zero, the pre-roll before it skipped.
+    file.extend_from_slice(&fin.append);
+    let moov = boxes(&file).last().unwrap().2;
+    let traks = all(moov, b"trak");
+    assert!(!has(traks[0], b"edts"), "video starts at 0");
+    let elst = get(traks[1], &[b"edts", b"elst"]);
+    let samples = pkts.iter().filter(|p| p.kind == StreamKind::Audio).count() as u64;
+    let shown_ms = ((samples * 1024 - 1024) * 1000 + 24_000) / 48_000; // rounded
+    assert_eq!(
+        (be32(elst, 4), u64::from(be32(elst, 8)), be32(elst, 12)),
+        (1, shown_ms, 1024)
+    );
+    assert_eq!(be64(get(traks[1], &[b"tkhd"]), 28), shown_ms);
 }
 
 #[test]

@@ -297,6 +297,9 @@ impl OutputSink for FlvRecording {
         };
         self.tag.clear();
         muxer.packet_into(pkt, &mut self.tag);
+        if self.tag.is_empty() {
+            return Ok(()); // before the zero: FLV cannot hold it
+        }
         if let Err(e) = self.out.append(&self.tag) {
             self.failed = true;
             return Err(e);

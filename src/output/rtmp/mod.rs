@@ -206,8 +206,13 @@ impl OutputSink for RtmpOutput {
     }
 
     fn write(&mut self, pkt: &EncodedPacket) -> Result<(), OutputError> {
+        if pkt.dts < MediaTime::ZERO {
+            // Audio pre-roll before the output's zero: RTMP (FLV) has no time before 0 and no
+            // edit list to hide it (see `format::flv::FlvMuxer`).
+            return Ok(());
+        }
         let mut s = self.shared.lock();
-        s.queue.push(pkt.clone());
+        s.queue.push(pkt.clone(), Instant::now());
         self.counters.publish_queue(&s.queue);
         drop(s);
         self.shared.wake.notify_all();

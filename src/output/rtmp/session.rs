@@ -472,6 +472,7 @@ mod tests {
                 avcc: Bytes::from_static(&[1, 66, 0xC0, 31, 0xFF, 0xE1, 0, 0, 1, 0, 0]),
             }),
             audio: Some(AudioConfig {
+                codec: crate::media::AudioCodec::Aac,
                 sample_rate: 48_000,
                 channels: 2,
                 bitrate_bps: 160_000,

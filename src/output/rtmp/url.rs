@@ -69,11 +69,11 @@ impl RtmpUrl {
             Some((s, k)) if !k.is_empty() && s.matches('/').count() >= 3 => (s, k),
             _ => {
                 // Mask whatever could be a key before quoting the input.
-                return Err(Self::parse_server(url)
-                    .err()
-                    .unwrap_or(UrlError::NoAppOrKey {
+                return Err(Self::parse_server(url, &|| mask_tail(url)).err().unwrap_or(
+                    UrlError::NoAppOrKey {
                         shown: mask_tail(url),
-                    }));
+                    },
+                ));
             }
         };
         Self::with_key(server, key)
@@ -99,7 +99,8 @@ impl RtmpUrl {
         if key.chars().any(is_space_or_control) {
             return Err(UrlError::Whitespace { shown: shown() });
         }
-        let mut url = Self::parse_server(server)?;
+        // The server field holds no key: it is quoted as typed (but a `user:password@`).
+        let mut url = Self::parse_server(server, &shown)?;
         if url.app.is_empty() || key.is_empty() {
             return Err(UrlError::NoAppOrKey { shown: shown() });
         }
@@ -107,8 +108,8 @@ impl RtmpUrl {
         Ok(url)
     }
 
-    fn parse_server(server: &str) -> Result<Self, UrlError> {
-        let shown = || mask_tail(server);
+    /// Parses `rtmp[s]://host[:port][/app]`; errors quote the input as `shown` gives it.
+    fn parse_server(server: &str, shown: &dyn Fn() -> String) -> Result<Self, UrlError> {
         let (tls, rest) = if let Some(r) = strip_prefix_ci(server, "rtmps://") {
             (true, r)
         } else if let Some(r) = strip_prefix_ci(server, "rtmp://") {
@@ -414,6 +415,21 @@ mod tests {
         );
     }
 
+    /// OBS's form: a bad server field is quoted as typed (it holds no key), the key masked.
+    #[test]
+    fn a_bad_server_field_is_quoted_as_typed() {
+        let e = RtmpUrl::with_key("rtmp//live.example.com/app", "secret").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`rtmp//live.example.com/app/****` is not an RTMP URL: it must start with rtmp:// or rtmps://"
+        );
+        let e = RtmpUrl::with_key("rtmp://host:99999/live", "secret").unwrap_err();
+        assert!(
+            e.to_string().starts_with("`rtmp://host:99999/live/****`"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn a_user_name_and_password_are_refused_and_never_shown() {
         for url in [
@@ -447,7 +463,7 @@ mod tests {
         let e = RtmpUrl::parse("http://host/live/k3y").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "`http://host/****` is not an RTMP URL: it must start with rtmp:// or rtmps://"
+            "`http://host/live/****` is not an RTMP URL: it must start with rtmp:// or rtmps://"
         );
         assert!(matches!(
             RtmpUrl::parse("rtmp://host/k3y").unwrap_err(),

@@ -4,10 +4,16 @@
 use eframe::egui::{self, Color32, RichText};
 
 use super::{ALARM, GOOD, WARN, bytes, elapsed};
+use crate::app::desktop::OpenFailure;
 use crate::app::{Action, SessionView};
 use crate::output::OutputState;
 
-pub fn show(ui: &mut egui::Ui, view: &SessionView, actions: &mut Vec<Action>) {
+pub fn show(
+    ui: &mut egui::Ui,
+    view: &SessionView,
+    open_failure: Option<&OpenFailure>,
+    actions: &mut Vec<Action>,
+) {
     ui.add_space(6.0);
     ui.horizontal(|ui| {
         let live = view.live.since.is_some();
@@ -99,7 +105,13 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, actions: &mut Vec<Action>) {
         match (&view.preview_url, view.preview.since) {
             (Some(url), Some(_)) => {
                 ui.label(RichText::new("Preview:").color(GOOD));
-                ui.hyperlink(url);
+                // Opened by the desktop's handler (egui's own links open nothing here).
+                if ui.link(url).on_hover_text("Open in the browser").clicked() {
+                    actions.push(Action::Open(url.clone()));
+                }
+                if ui.small_button("Copy").clicked() {
+                    ui.ctx().copy_text(url.clone());
+                }
             }
             (None, Some(_)) => {
                 ui.label(RichText::new("Preview: starting…").color(WARN));
@@ -109,7 +121,26 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, actions: &mut Vec<Action>) {
             }
         }
     });
+    if let Some(f) = open_failure {
+        cannot_open(ui, f, actions);
+    }
     ui.add_space(4.0);
+}
+
+/// What the desktop could not open, why, and the address (or path) to copy.
+fn cannot_open(ui: &mut egui::Ui, f: &OpenFailure, actions: &mut Vec<Action>) {
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(format!("Cannot open it: {}. Copy it:", f.error)).color(ALARM));
+        let mut target = f.target.as_str();
+        ui.add(egui::TextEdit::singleline(&mut target).desired_width(320.0))
+            .on_hover_text("Select and copy, or use Copy");
+        if ui.small_button("Copy").clicked() {
+            ui.ctx().copy_text(f.target.clone());
+        }
+        if ui.small_button("Dismiss").clicked() {
+            actions.push(Action::DismissOpenFailure);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -124,7 +155,7 @@ mod tests {
     /// The bar alone, over `view`; returns what the clicks asked for, frame by frame.
     fn bar(view: SessionView) -> Harness<'static, (SessionView, Vec<Action>)> {
         Harness::new_ui_state(
-            |ui, (view, actions): &mut (SessionView, Vec<Action>)| show(ui, view, actions),
+            |ui, (view, actions): &mut (SessionView, Vec<Action>)| show(ui, view, None, actions),
             (view, Vec::new()),
         )
     }
@@ -164,5 +195,41 @@ mod tests {
         h.get_by_label("Stop streaming").click();
         h.run();
         assert!(h.state().1.is_empty(), "a disabled button asks for nothing");
+    }
+
+    #[test]
+    fn the_preview_link_opens_through_the_desktop_and_a_failure_shows_the_address() {
+        let url = "http://127.0.0.1:8787/".to_owned();
+        let mut view = SessionView::default();
+        view.preview.since = Some(Instant::now());
+        view.preview_url = Some(url.clone());
+        let mut h = bar(view);
+        h.run();
+        h.get_by_label(&url).click();
+        h.run();
+        assert_eq!(h.state().1, [Action::Open(url.clone())]);
+
+        let failure = OpenFailure {
+            target: url.clone(),
+            error: "no program to open it was found".into(),
+        };
+        let mut h = Harness::new_ui_state(
+            move |ui, actions: &mut Vec<Action>| {
+                show(ui, &SessionView::default(), Some(&failure), actions);
+            },
+            Vec::new(),
+        );
+        h.run();
+        assert!(
+            h.query_by_label_contains("Cannot open it: no program to open it was found")
+                .is_some()
+        );
+        assert!(
+            h.query_all_by_value(&url).count() >= 1,
+            "the address to copy"
+        );
+        h.get_by_label("Dismiss").click();
+        h.run();
+        assert_eq!(h.state(), &[Action::DismissOpenFailure]);
     }
 }

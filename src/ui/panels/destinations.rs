@@ -1,18 +1,18 @@
 //! The destinations: where the keys are kept, then per destination its switch, name,
-//! service, server and (masked) stream key, and its state while live.
+//! service, server and (masked) stream key, what is wrong with it as typed (until fixed), its
+//! state while live and why it last failed.
 
 use eframe::egui;
 
-use super::live_state;
+use super::{ALARM, live_state};
 use crate::app::keystore::Place;
 use crate::app::services::Service;
-use crate::app::{Action, AppState, Editing};
+use crate::app::{Action, AppState, Editing, destination_problem};
 use crate::output::OutputState;
 
 pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
     ui.heading("Destinations");
     let live = app.view().live.since.is_some();
-    let keys_loaded = app.keys_place().is_some();
     match app.keys_place() {
         Some(place) => {
             let r = ui.small(format!("Stream keys are kept in {place}"));
@@ -39,10 +39,14 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
         keys,
         view,
         shown_keys,
+        failures,
+        keys_loaded,
     } = app.editing();
-    for d in &mut settings.destinations {
-        ui.push_id(d.id, |ui| {
+    for i in 0..settings.destinations.len() {
+        let id = settings.destinations[i].id;
+        ui.push_id(id, |ui| {
             egui::Frame::group(ui.style()).show(ui, |ui| {
+                let d = &mut settings.destinations[i];
                 ui.horizontal(|ui| {
                     ui.add_enabled(!live, egui::Checkbox::new(&mut d.enabled, ""))
                         .on_hover_text("Go live sends to every destination switched on");
@@ -71,10 +75,15 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                         d.reset_server();
                     }
                     let label = ui.label("Server");
-                    if d.service == Service::Custom {
+                    if d.service.is_custom() {
+                        let hint = if d.service == Service::Whip {
+                            "https://host/whip/endpoint"
+                        } else {
+                            "rtmp://host/app"
+                        };
                         ui.add(
                             egui::TextEdit::singleline(&mut d.server)
-                                .hint_text("rtmp://host/app")
+                                .hint_text(hint)
                                 .desired_width(300.0),
                         )
                         .labelled_by(label.id);
@@ -100,7 +109,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                             .labelled_by(label.id);
                     }
                     ui.horizontal(|ui| {
-                        let label = ui.label("Stream key");
+                        let label = ui.label(d.service.key_label());
                         let mut key = keys.get(d.id).to_owned();
                         let shown = shown_keys.contains(&d.id);
                         let field = egui::TextEdit::singleline(&mut key)
@@ -120,19 +129,28 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
                         }
                     });
                 });
-                // This destination's state while live.
-                if let Some(v) = view.destinations.iter().find(|v| v.name == d.name) {
+                // What is wrong with it as typed, checked again at every change.
+                let d = &settings.destinations[i];
+                if let Some(why) = destination_problem(&settings.destinations, keys, keys_loaded, d)
+                {
+                    ui.add(egui::Label::new(egui::RichText::new(why).color(ALARM)).wrap());
+                }
+                // This destination's state while live, and why it last failed.
+                let live_view = view.destinations.iter().find(|v| v.name == d.name);
+                if let Some(v) = live_view {
                     let (text, colour) = live_state(v.output.as_ref());
-                    ui.horizontal(|ui| {
-                        ui.colored_label(colour, text);
-                        if v.output
-                            .as_ref()
-                            .is_some_and(|o| o.state == OutputState::Reconnecting)
-                            && ui.small_button("Retry now").clicked()
-                        {
-                            actions.push(Action::RetryNow);
-                        }
-                    });
+                    ui.add(egui::Label::new(egui::RichText::new(text).color(colour)).wrap());
+                    if v.output
+                        .as_ref()
+                        .is_some_and(|o| o.state == OutputState::Reconnecting)
+                        && ui.small_button("Retry now").clicked()
+                    {
+                        actions.push(Action::RetryNow);
+                    }
+                }
+                if let Some(why) = failures.get(&id).filter(|_| live_view.is_none()) {
+                    let text = format!("Last attempt failed: {why}");
+                    ui.add(egui::Label::new(egui::RichText::new(text).color(ALARM)).wrap());
                 }
             });
         });

@@ -1,16 +1,33 @@
-//! The log view: the newest lines, warnings and errors in colour.
+//! The log view: the newest lines with their time (UTC), warnings and errors in colour; Copy
+//! puts them on the clipboard, Save… writes them to a file chosen in the desktop's dialog.
 
 use std::collections::VecDeque;
 
-use eframe::egui::{self, Color32};
+use eframe::egui::{self, Color32, RichText};
 
 use super::{ALARM, WARN};
 use crate::app::Action;
 use crate::app::log::LogLine;
 
-pub fn show(ui: &mut egui::Ui, lines: &VecDeque<LogLine>, actions: &mut Vec<Action>) {
+pub fn show(
+    ui: &mut egui::Ui,
+    lines: &VecDeque<LogLine>,
+    copy: impl FnOnce() -> String,
+    dialog_open: bool,
+    actions: &mut Vec<Action>,
+) {
     ui.horizontal(|ui| {
         ui.strong("Log");
+        ui.weak("(times UTC)");
+        if ui.small_button("Copy").clicked() {
+            ui.ctx().copy_text(copy());
+        }
+        if ui
+            .add_enabled(!dialog_open, egui::Button::new("Save…").small())
+            .clicked()
+        {
+            actions.push(Action::SaveLog);
+        }
         if ui.small_button("Clear").clicked() {
             actions.push(Action::ClearLog);
         }
@@ -25,7 +42,8 @@ pub fn show(ui: &mut egui::Ui, lines: &VecDeque<LogLine>, actions: &mut Vec<Acti
                     tracing::Level::WARN => WARN,
                     _ => Color32::PLACEHOLDER,
                 };
-                ui.colored_label(colour, format!("{:>5} {}", line.level, line.text));
+                let text = format!("{} {:>5} {}", line.clock(), line.level, line.text);
+                ui.add(egui::Label::new(RichText::new(text).monospace().color(colour)).wrap());
             }
         });
 }

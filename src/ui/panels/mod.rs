@@ -26,6 +26,13 @@ const WARN: Color32 = Color32::from_rgb(0xe0, 0xb0, 0x30);
 const ALARM: Color32 = Color32::from_rgb(0xe0, 0x40, 0x40);
 const GOOD: Color32 = Color32::from_rgb(0x50, 0xc0, 0x60);
 
+/// The setup column's width, points: by default, at least, at most, and at most this share of
+/// the window.
+const SETUP_DEFAULT: f32 = 380.0;
+const SETUP_MIN: f32 = 300.0;
+const SETUP_MAX: f32 = 520.0;
+const SETUP_MAX_SHARE: f32 = 0.4;
+
 pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let OnairApp {
         app,
@@ -43,20 +50,28 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     };
     let side = egui::Frame::side_top_panel(ui.style()).fill(fill);
     let central = egui::Frame::central_panel(ui.style()).fill(fill);
-    egui::Panel::top("actions")
-        .frame(side)
-        .show(ui, |ui| action_bar::show(ui, app.view(), actions));
+    egui::Panel::top("actions").frame(side).show(ui, |ui| {
+        action_bar::show(ui, app.view(), app.open_failure(), actions);
+    });
     if app.log_open() {
         egui::Panel::bottom("log")
             .frame(side)
             .resizable(true)
             .default_size(160.0)
-            .show(ui, |ui| log::show(ui, app.log_lines(), actions));
+            .show(ui, |ui| {
+                let dialog_open = app.file_dialog_open();
+                log::show(ui, app.log_lines(), || app.log_text(), dialog_open, actions);
+            });
     }
+    // The setup column keeps a sensible width whatever it holds (long texts wrap or are cut
+    // short): at most 40 % of the window, so the picture always keeps the larger share.
+    let window = ui.available_width();
+    let max = (window * SETUP_MAX_SHARE).clamp(SETUP_MIN, SETUP_MAX);
     egui::Panel::left("setup")
         .frame(side)
         .resizable(true)
-        .default_size(360.0)
+        .default_size(SETUP_DEFAULT.min(max))
+        .size_range(SETUP_MIN.min(max)..=max)
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 program::show(ui, app, &presets, actions);
@@ -71,13 +86,18 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             let preset = presets.iter().find(|p| p.name == app.settings.preset);
             preview::show(ui, preset, texture.as_ref(), &mut *preview_px, actions);
             ui.separator();
-            stats::show(ui, app.view(), &presets);
+            stats::show(ui, app.view(), app.last_recording(), &presets, actions);
         });
     });
     let ctx = ui.ctx().clone();
     settings::show(&ctx, app, actions);
-    confirm::show(&ctx, app.confirm_stop_live(), actions);
-    toasts::show(&ctx, app);
+    let asking = confirm::Asking {
+        stop_live: app.confirm_stop_live(),
+        stop_recording: app.confirm_stop_recording(),
+        quit: app.confirm_quit(),
+    };
+    confirm::show(&ctx, asking, actions);
+    toasts::show(&ctx, app, actions);
 }
 
 fn elapsed(a: &Activity) -> String {

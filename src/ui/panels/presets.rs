@@ -68,8 +68,12 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
             ("Keyframe every (s)", &mut form.keyframe_s),
         ] {
             let label = ui.label(label);
-            ui.add(egui::TextEdit::singleline(text).desired_width(120.0))
-                .labelled_by(label.id);
+            // A fixed size: a grid cell alone would give the field only a few characters.
+            ui.add_sized(
+                [FIELD_WIDTH, ui.spacing().interact_size.y],
+                egui::TextEdit::singleline(text),
+            )
+            .labelled_by(label.id);
             ui.end_row();
         }
     });
@@ -91,10 +95,20 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
             actions.push(Action::CancelPresetEdit);
         }
     });
-    if let Err(e) = checked {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+    match checked {
+        // A form as it opens is not wrong yet: it says what to do first.
+        Err(_) if form.untouched() => {
+            ui.weak("Type a name for the new preset.");
+        }
+        Err(e) => {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        Ok(_) => {}
     }
 }
+
+/// Width of the form's fields, points: room for "1920" and more, and a name.
+const FIELD_WIDTH: f32 = 160.0;
 
 #[allow(clippy::too_many_arguments)]
 fn row(ui: &mut egui::Ui, name: &str, w: u32, h: u32, fps: u32, video: u32, audio: u32, key: u32) {

@@ -55,6 +55,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
                 egui::ComboBox::from_id_salt("screen")
                     .selected_text(screen_name(&s.screen, devices.as_deref()))
                     .width(220.0)
+                    .truncate()
                     .show_ui(ui, |ui| {
                         for d in devices.iter().flat_map(|d| &d.screens) {
                             let choice = ScreenChoice::Monitor(d.id.parse().unwrap_or(0));
@@ -63,26 +64,32 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
                         }
                         for d in devices.iter().flat_map(|d| &d.windows) {
                             let choice = ScreenChoice::Window(d.id.clone());
-                            let text = format!("Window: {} ({})", d.name, d.detail);
-                            ui.selectable_value(&mut s.screen, choice, text);
+                            ui.selectable_value(&mut s.screen, choice, window_name(d));
                         }
                     })
                     .response
                     .labelled_by(label.id);
             });
             ui.end_row();
+            if let Some(why) = missing_screen(&s.screen, devices.as_deref()) {
+                ui.label("");
+                ui.add(egui::Label::new(RichText::new(why).color(WARN)).wrap());
+                ui.end_row();
+            }
         }
         if camera {
             let label = ui.label("Camera");
             ui.add_enabled_ui(!running, |ui| {
                 let cameras = devices.as_deref().map_or(&[][..], |d| &d.cameras[..]);
-                let selected = cameras
-                    .iter()
-                    .find(|c| c.id == s.camera.to_string())
-                    .map_or(format!("camera {}", s.camera), |c| c.name.clone());
+                let selected = match cameras.iter().find(|c| c.id == s.camera.to_string()) {
+                    Some(c) => c.name.clone(),
+                    None if devices.is_some() && cameras.is_empty() => "No camera found".into(),
+                    None => format!("Camera {}", s.camera),
+                };
                 egui::ComboBox::from_id_salt("camera")
                     .selected_text(selected)
                     .width(220.0)
+                    .truncate()
                     .show_ui(ui, |ui| {
                         for d in cameras {
                             let index = d.id.parse().unwrap_or(0);
@@ -93,6 +100,20 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
                     .labelled_by(label.id);
             });
             ui.end_row();
+            // Checked when chosen, not when Record is pressed.
+            let found = devices
+                .as_deref()
+                .map(|d| d.cameras.iter().any(|c| c.id == s.camera.to_string()));
+            if found == Some(false) {
+                let why = if devices.as_deref().is_some_and(|d| d.cameras.is_empty()) {
+                    "No camera found: connect one and rescan, or pick another video source"
+                } else {
+                    "This camera is not connected: pick another, or connect it and rescan"
+                };
+                ui.label("");
+                ui.add(egui::Label::new(RichText::new(why).color(WARN)).wrap());
+                ui.end_row();
+            }
         }
         if s.video == VideoChoice::ScreenAndCamera {
             let label = ui.label("Camera box");
@@ -144,6 +165,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
                 egui::ComboBox::from_id_salt("microphone")
                     .selected_text(selected)
                     .width(220.0)
+                    .truncate()
                     .show_ui(ui, |ui| {
                         ui.selectable_value(&mut s.microphone, String::new(), "Default input");
                         for m in mics {
@@ -219,6 +241,29 @@ fn choose<T: PartialEq + Copy>(
         .labelled_by(label);
 }
 
+/// A window as listed: its title, or "untitled" and its id when it has none.
+fn window_name(d: &crate::capture::devices::Device) -> String {
+    if d.name.trim().is_empty() {
+        format!("Window {} (untitled; {})", d.id, d.detail)
+    } else {
+        format!("Window: {} ({})", d.name, d.detail)
+    }
+}
+
+/// Why the chosen screen or window cannot be captured, once the devices are listed.
+fn missing_screen(choice: &ScreenChoice, devices: Option<&Devices>) -> Option<&'static str> {
+    let d = devices?;
+    match choice {
+        ScreenChoice::Monitor(i) if !d.screens.iter().any(|s| s.id == i.to_string()) => {
+            Some("This screen is not found: pick another, or rescan")
+        }
+        ScreenChoice::Window(id) if !d.windows.iter().any(|w| w.id == *id) => {
+            Some("This window is gone: pick another, or rescan")
+        }
+        _ => None,
+    }
+}
+
 fn screen_name(choice: &ScreenChoice, devices: Option<&Devices>) -> String {
     match choice {
         ScreenChoice::Monitor(i) => devices
@@ -226,6 +271,6 @@ fn screen_name(choice: &ScreenChoice, devices: Option<&Devices>) -> String {
             .map_or(format!("Screen {i}"), |s| format!("Screen {i}: {}", s.name)),
         ScreenChoice::Window(id) => devices
             .and_then(|d| d.windows.iter().find(|w| w.id == *id))
-            .map_or(format!("Window {id}"), |w| format!("Window: {}", w.name)),
+            .map_or(format!("Window {id}"), window_name),
     }
 }

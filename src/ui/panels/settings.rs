@@ -3,7 +3,7 @@
 
 use eframe::egui::{self, RichText};
 
-use super::presets;
+use super::{ALARM, presets};
 use crate::app::settings::{PREVIEW_FPS, PREVIEW_FPS_RANGE, PREVIEW_FPS_SOFTWARE, RecordFormat};
 use crate::app::{Action, AppState};
 
@@ -23,14 +23,7 @@ pub fn show(ctx: &egui::Context, app: &mut AppState, actions: &mut Vec<Action>) 
                 .num_columns(2)
                 .show(ui, |ui| {
                     let label = ui.label("Folder");
-                    let mut folder = app.settings.record_folder.display().to_string();
-                    if ui
-                        .text_edit_singleline(&mut folder)
-                        .labelled_by(label.id)
-                        .changed()
-                    {
-                        app.settings.record_folder = folder.into();
-                    }
+                    record_folder(ui, app, label.id, actions);
                     ui.end_row();
                     ui.label("Format");
                     ui.horizontal(|ui| {
@@ -41,6 +34,12 @@ pub fn show(ctx: &egui::Context, app: &mut AppState, actions: &mut Vec<Action>) 
                         );
                         ui.radio_value(&mut app.settings.record_format, RecordFormat::Flv, "FLV");
                     });
+                    ui.end_row();
+                    ui.label("");
+                    ui.checkbox(
+                        &mut app.settings.confirm_stop_recording,
+                        "Ask before stopping a recording",
+                    );
                     ui.end_row();
                 });
             ui.separator();
@@ -97,4 +96,43 @@ pub fn show(ctx: &egui::Context, app: &mut AppState, actions: &mut Vec<Action>) 
     if !open {
         app.close_settings();
     }
+}
+
+/// The recordings folder: typed (taken when the field is left, or with Enter: created if
+/// missing, or why not said beside it), chosen in the desktop's dialog, or opened.
+fn record_folder(ui: &mut egui::Ui, app: &AppState, label: egui::Id, actions: &mut Vec<Action>) {
+    ui.vertical(|ui| {
+        ui.horizontal(|ui| {
+            // What is being typed lives in the field until it is left: a half-typed path is
+            // never created.
+            let typing = egui::Id::unique("record_folder_typed");
+            let mut text = ui
+                .data(|d| d.get_temp::<String>(typing))
+                .unwrap_or_else(|| app.settings.record_folder.display().to_string());
+            let field = ui
+                .add(egui::TextEdit::singleline(&mut text).desired_width(300.0))
+                .labelled_by(label);
+            if field.lost_focus() {
+                ui.data_mut(|d| d.remove::<String>(typing));
+                actions.push(Action::SetRecordFolder(text.trim().into()));
+            } else if field.has_focus() {
+                ui.data_mut(|d| d.insert_temp(typing, text));
+            }
+            if ui
+                .add_enabled(!app.file_dialog_open(), egui::Button::new("Choose…"))
+                .on_hover_text("Choose the folder in the desktop's dialog")
+                .clicked()
+            {
+                actions.push(Action::PickRecordFolder);
+            }
+            if ui.button("Open").clicked() {
+                actions.push(Action::Open(
+                    app.settings.record_folder.display().to_string(),
+                ));
+            }
+        });
+        if let Some(why) = app.record_folder_error() {
+            ui.add(egui::Label::new(RichText::new(why).color(ALARM)).wrap());
+        }
+    });
 }

@@ -2,10 +2,10 @@
 //! drops, bitrate, data and congestion; the bitrate and encode-time graphs.
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::{ALARM, GOOD, WARN, bytes, live_state};
-use crate::app::SessionView;
+use crate::app::{Action, SessionView};
 use crate::config::Preset;
 use crate::output::OutputSnapshot;
 
@@ -20,7 +20,13 @@ fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
     }
 }
 
-pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
+pub fn show(
+    ui: &mut egui::Ui,
+    view: &SessionView,
+    recording: Option<&std::path::Path>,
+    presets: &[Preset],
+    actions: &mut Vec<Action>,
+) {
     ui.heading("Stats");
     let preset = presets
         .iter()
@@ -30,7 +36,18 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
         .striped(true)
         .show(ui, |ui| {
             ui.label("CPU usage");
-            ui.label(view.cpu_percent.map_or("–".into(), |c| format!("{c:.1} %")));
+            ui.label(
+                view.cpu_percent
+                    .map_or("– (measured while running)".into(), |c| {
+                        let cores = view.cpu_cores;
+                        let of = if cores == 1 {
+                            "1 core".to_owned()
+                        } else {
+                            format!("{cores} cores")
+                        };
+                        format!("{c:.1} % of the machine ({of})")
+                    }),
+            );
             ui.end_row();
             ui.label("Memory");
             ui.label(view.memory_bytes.map_or("–".into(), bytes));
@@ -86,7 +103,7 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
                 }
                 ui.end_row();
                 for o in outputs {
-                    ui.label(&o.name);
+                    ui.label(display_name(view, &o.name));
                     let (text, colour) = live_state(Some(o));
                     ui.colored_label(
                         colour,
@@ -122,6 +139,15 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
                 }
             });
     }
+    // The recording being written, else the last one saved: where it is.
+    if let Some(file) = recording {
+        ui.add_space(6.0);
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Recording:");
+            ui.add(egui::Label::new(file.display().to_string()).truncate());
+        });
+        super::toasts::open_buttons(ui, file, actions);
+    }
     if view.history.len() > 1 {
         ui.add_space(6.0);
         ui.label("Bitrate per output (kbit/s), last 5 minutes");
@@ -136,6 +162,7 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
         Plot::new("bitrates")
             .height(140.0)
             .allow_scroll(false)
+            .legend(Legend::default())
             .show(ui, |plot| {
                 for name in &names {
                     let points: Vec<[f64; 2]> = view
@@ -148,7 +175,8 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
                                 .map(|(_, k)| [p.t, *k])
                         })
                         .collect();
-                    plot.line(Line::new(name.clone(), PlotPoints::from(points)));
+                    let shown = display_name(view, name);
+                    plot.line(Line::new(shown, PlotPoints::from(points)));
                 }
             });
         ui.label("Encode time per frame (ms)");
@@ -161,4 +189,39 @@ pub fn show(ui: &mut egui::Ui, view: &SessionView, presets: &[Preset]) {
                 plot.line(Line::new("encode", PlotPoints::from(points)));
             });
     }
+}
+
+/// What the person calls an output: a destination's name, "Recording" and its file, "Browser
+/// preview" (the engine names outputs by URL or path).
+fn display_name(view: &SessionView, output: &str) -> String {
+    if let Some(d) = view
+        .destinations
+        .iter()
+        .find(|d| d.output.as_ref().is_some_and(|o| o.name == output))
+    {
+        return d.name.clone();
+    }
+    if view
+        .recording_output
+        .as_ref()
+        .is_some_and(|o| o.name == output)
+    {
+        let file = view
+            .recording_path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().into_owned());
+        return match file {
+            Some(f) => format!("Recording ({f})"),
+            None => "Recording".into(),
+        };
+    }
+    if view
+        .preview_output
+        .as_ref()
+        .is_some_and(|o| o.name == output)
+    {
+        return "Browser preview".into();
+    }
+    output.to_owned()
 }

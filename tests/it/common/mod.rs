@@ -50,6 +50,22 @@ pub fn terminate(child: std::process::Child) -> Output {
     wait_success(child)
 }
 
+/// Freezes the process for `how_long` (SIGSTOP, then SIGCONT), as a loaded machine's scheduler
+/// can: every thread stops, the clock runs on.
+pub fn freeze(child: &std::process::Child, how_long: Duration) {
+    freeze_pid(child.id(), how_long);
+}
+
+/// [`freeze`] by process id.
+pub fn freeze_pid(pid: u32, how_long: Duration) {
+    let pid = pid.to_string();
+    run_ok(Command::new("kill").args(["-STOP", &pid]));
+    let frozen = Instant::now();
+    std::thread::sleep(how_long);
+    run_ok(Command::new("kill").args(["-CONT", &pid]));
+    println!("process {pid} frozen for {:?}", frozen.elapsed());
+}
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("run command");
     assert!(
@@ -233,9 +249,19 @@ pub fn corner_luma(path: &Path, side: u32) -> Vec<f64> {
         .collect()
 }
 
-/// The sync check a user runs: each white square (video) and the beep onset nearest it (audio)
-/// must be within one frame interval (at 30 fps) of each other. Returns the offsets in ms.
-pub fn assert_in_sync(path: &Path, height: u32, markers: usize) -> Vec<f64> {
+/// Where the test sources' sync markers are in a file, in seconds: the white square at the
+/// top-left (video frames whose corner is white) and the beep onsets (audio: the first sample
+/// above a third of the tone's amplitude after half a second below it); and where each track
+/// ends (its last frame's end, its last decoded sample).
+#[derive(Debug, Clone)]
+pub struct Markers {
+    pub squares: Vec<f64>,
+    pub beeps: Vec<f64>,
+    pub video_end: f64,
+    pub audio_end: f64,
+}
+
+pub fn markers(path: &Path, height: u32) -> Markers {
     let side = height / 8 - 2; // inside the H/8 square
     let luma = corner_luma(path, side);
     let packets = video_packets(path);
@@ -244,29 +270,53 @@ pub fn assert_in_sync(path: &Path, height: u32, markers: usize) -> Vec<f64> {
         packets.len(),
         "decoded frames vs packets in {path:?}"
     );
-    let video_marks: Vec<f64> = luma
+    let squares = luma
         .iter()
         .zip(&packets)
         .filter(|(l, _)| **l > 128.0)
         .map(|(_, (t, _))| *t)
         .collect();
-    assert_eq!(
-        video_marks.len(),
-        markers,
-        "white squares at {video_marks:?} in {path:?}"
-    );
     let (samples, start) = audio_samples(path);
+    let mut beeps = Vec::new();
+    let mut quiet = 24_000;
+    for (i, s) in samples.iter().enumerate() {
+        if s.unsigned_abs() > 2_700 {
+            if quiet >= 24_000 {
+                beeps.push(start + i as f64 / 48_000.0);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    let last_pts = packets.iter().map(|p| p.0).fold(f64::MIN, f64::max);
+    Markers {
+        squares,
+        beeps,
+        video_end: last_pts + 1.0 / 30.0,
+        audio_end: start + samples.len() as f64 / 48_000.0,
+    }
+}
+
+/// The sync check a user runs: each white square (video) and the beep onset nearest it (audio)
+/// must be within one frame interval (at 30 fps) of each other. Returns the offsets in ms.
+pub fn assert_in_sync(path: &Path, height: u32, expected: usize) -> Vec<f64> {
+    let m = markers(path, height);
+    assert_eq!(
+        m.squares.len(),
+        expected,
+        "white squares at {:?} in {path:?}",
+        m.squares
+    );
     let frame = 1.0 / 30.0;
     let mut offsets = Vec::new();
-    for v in &video_marks {
-        // First sample above a third of the tone's amplitude, from half a second before.
-        let from = (((v - start - 0.5) * 48_000.0).max(0.0)) as usize;
-        let onset = samples[from.min(samples.len())..]
+    for v in &m.squares {
+        let a = m
+            .beeps
             .iter()
-            .position(|s| s.unsigned_abs() > 2_700)
-            .map(|i| from + i);
-        let a = start
-            + onset.unwrap_or_else(|| panic!("{path:?}: no tone near {v} s")) as f64 / 48_000.0;
+            .copied()
+            .min_by(|a, b| (a - v).abs().total_cmp(&(b - v).abs()))
+            .unwrap_or_else(|| panic!("{path:?}: no tone near {v} s"));
         assert!(
             (v - a).abs() <= frame,
             "{path:?}: video marker {v:.4} s vs audio onset {a:.4} s"
@@ -280,6 +330,69 @@ pub fn assert_in_sync(path: &Path, height: u32, markers: usize) -> Vec<f64> {
         shown.join(" ")
     );
     offsets
+}
+
+/// After a stall (the process frozen) the file still keeps time: a beep at every whole second
+/// of its `seconds` (audio is never shortened), every white square on a whole second (at most
+/// `missing` of them absent: shown while frames were being dropped), each within one frame of
+/// its beep, and the two tracks end within 0.1 s of each other.
+pub fn assert_keeps_time_across_stalls(path: &Path, seconds: usize, missing: usize) -> Markers {
+    let m = markers(path, 720);
+    let frame = 1.0 / 30.0;
+    let beeps: Vec<String> = m.beeps.iter().map(|b| format!("{b:.3}")).collect();
+    assert_eq!(m.beeps.len(), seconds, "{path:?}: beeps at {beeps:?}");
+    for (k, b) in m.beeps.iter().enumerate() {
+        assert!(
+            (b - k as f64).abs() <= frame,
+            "{path:?}: the beep of second {k} plays at {b:.4} s (beeps at {beeps:?})"
+        );
+    }
+    assert!(
+        m.squares.len() + missing >= seconds && m.squares.len() <= seconds,
+        "{path:?}: white squares at {:?}",
+        m.squares
+    );
+    for v in &m.squares {
+        let beep = m.beeps.get(v.round() as usize).copied().unwrap_or(f64::NAN);
+        assert!(
+            (v - v.round()).abs() <= frame && (v - beep).abs() <= frame,
+            "{path:?}: white square at {v:.4} s, beep at {beep:.4} s"
+        );
+    }
+    assert!(
+        (m.video_end - m.audio_end).abs() <= 0.1,
+        "{path:?}: video ends at {:.3} s, audio at {:.3} s",
+        m.video_end,
+        m.audio_end
+    );
+    println!(
+        "{}: beeps {beeps:?}; squares {:?}; video ends {:.3} s, audio {:.3} s",
+        path.display(),
+        m.squares,
+        m.video_end,
+        m.audio_end
+    );
+    m
+}
+
+/// The first 20 ms: the file's audio is whole from time 0. The tone beeps from sample 0 of
+/// each second, so the first millisecond from 0 must already reach the tone's level: without
+/// the encoder's priming packet as pre-roll (hidden by the MP4 edit list), the first AAC frame
+/// decodes faded in and the beep of second 0 starts about 10 ms late. A final MP4 starts at 0;
+/// fragments (HLS) keep the pre-roll packet, which ffmpeg decodes and stamps before 0.
+pub fn assert_audio_starts_whole(path: &Path) {
+    let (samples, start) = audio_samples(path);
+    assert!(
+        (-0.043..0.001).contains(&start),
+        "{path:?}: audio starts at {start} s"
+    );
+    let zero = (-start * 48_000.0).round().max(0.0) as usize;
+    let first_ms = &samples[zero.min(samples.len())..(zero + 48).min(samples.len())];
+    let peak = first_ms.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(
+        peak > 7_000,
+        "{path:?}: the first millisecond of audio peaks at {peak} (the tone: 8231)"
+    );
 }
 
 /// The file holds H.264 1280x720 with a frame count in the range, AAC 48 kHz stereo, decodes
