@@ -608,7 +608,7 @@ mod tests {
         assert_eq!(r.ue(), Some(0), "cabac_init_idc");
         assert_eq!(r.se(), Some(0), "slice_qp_delta");
         assert_eq!(r.ue(), Some(1), "deblocking off");
-        while r.position() % 8 != 0 {
+        while !r.position().is_multiple_of(8) {
             assert_eq!(r.bit(), Some(1), "cabac_alignment_one_bit");
         }
         assert!(rbsp.len() * 8 > r.position(), "arithmetic code follows");
