@@ -29,6 +29,7 @@ use crate::capture::{
 };
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceSettings};
+use crate::encode::tuning::H264Profile;
 use crate::encode::{
     AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings, VideoTuning,
 };
@@ -200,6 +201,18 @@ impl EngineHandle {
                 join_named(t);
             }
         };
+        // A WebRTC (WHIP) output gets Constrained Baseline (CAVLC), the profile WebRTC peers
+        // are sure to take (aiortc answers nothing else); the one encode feeds every output.
+        let mut tuning = config
+            .video_tuning
+            .unwrap_or_else(|| VideoTuning::for_source(&config.video));
+        if config
+            .outputs
+            .iter()
+            .any(|o| matches!(o, OutputSpec::Whip { .. }))
+        {
+            tuning.profile = H264Profile::Baseline;
+        }
         let video_encoder = match want_video
             .then(|| {
                 H264Encoder::new(VideoEncodeSettings {
@@ -209,9 +222,7 @@ impl EngineHandle {
                     bitrate_bps: preset.video_kbps * 1000,
                     keyframe_interval_frames: preset.keyframe_interval_frames(),
                     threads: config.encoder_threads.max(1),
-                    tuning: config
-                        .video_tuning
-                        .unwrap_or_else(|| VideoTuning::for_source(&config.video)),
+                    tuning,
                 })
             })
             .transpose()
