@@ -27,6 +27,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
+use crate::capture::studio::SceneControl;
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceSettings};
 use crate::encode::{AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings};
@@ -144,6 +145,8 @@ pub struct EngineHandle {
     devices: Vec<JoinHandle<()>>,
     /// The mixer's settings and meters (`None` without audio).
     mixer: Option<Arc<MixerControls>>,
+    /// Scene switches (`None` unless the video is a studio of scenes).
+    scenes: Option<Arc<SceneControl>>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -180,6 +183,7 @@ impl EngineHandle {
             }
             return Err(e);
         }
+        let scenes = video_source.as_ref().and_then(|v| v.scenes());
         let counters = Arc::new(EngineCounters::default());
         for s in video_source.iter().map(|v| v.device_counters()) {
             counters.add_sources(s);
@@ -255,6 +259,7 @@ impl EngineHandle {
             sources: Vec::new(),
             devices: device_threads,
             mixer: mixer_controls,
+            scenes,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -406,6 +411,11 @@ impl EngineHandle {
     /// The program audio's level per channel, for meters.
     pub fn audio_levels(&self) -> Arc<stats::AudioLevels> {
         self.counters.audio_levels.clone()
+    }
+
+    /// Scene switches while running; `None` unless the video is a studio of scenes.
+    pub fn scenes(&self) -> Option<Arc<SceneControl>> {
+        self.scenes.clone()
     }
 
     /// The audio mixer's settings and meters, changeable while running; `None` without audio.
