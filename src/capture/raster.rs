@@ -42,9 +42,7 @@ pub fn load_image(path: &Path, source_name: &str) -> Result<RgbaImage, CaptureEr
     let img = reader.decode().map_err(|e| bad(e.to_string()))?.to_rgba8();
     let (width, height) = img.dimensions();
     if width < 2 || height < 2 {
-        return Err(bad(format!(
-            "{width}x{height} is too small (at least 2x2)"
-        )));
+        return Err(bad(format!("{width}x{height} is too small (at least 2x2)")));
     }
     Ok(RgbaImage {
         width,
@@ -91,7 +89,10 @@ impl TextRenderer {
         let widest = text.lines().map(line_width).fold(0.0f32, f32::max);
         let lines = text.lines().count().max(1) as f32;
         let even_up = |v: f32| ((v.ceil() as u32).max(2) + 1) & !1;
-        let (w, h) = (even_up(widest + 2.0 * pad), even_up(lines * line_h + 2.0 * pad));
+        let (w, h) = (
+            even_up(widest + 2.0 * pad),
+            even_up(lines * line_h + 2.0 * pad),
+        );
         out.width = w;
         out.height = h;
         out.pixels.clear();
@@ -123,7 +124,10 @@ impl TextRenderer {
                 };
                 let b = outlined.px_bounds();
                 outlined.draw(|gx, gy, cover| {
-                    let (px, py) = (b.min.x as i64 + i64::from(gx), b.min.y as i64 + i64::from(gy));
+                    let (px, py) = (
+                        b.min.x as i64 + i64::from(gx),
+                        b.min.y as i64 + i64::from(gy),
+                    );
                     if px < 0 || py < 0 || px >= i64::from(w) || py >= i64::from(h) {
                         return;
                     }
@@ -370,7 +374,9 @@ mod tests {
         RgbaImage {
             width: w,
             height: h,
-            pixels: std::iter::repeat_n(rgba, (w * h) as usize).flatten().collect(),
+            pixels: std::iter::repeat_n(rgba, (w * h) as usize)
+                .flatten()
+                .collect(),
         }
     }
 
@@ -427,7 +433,12 @@ mod tests {
         };
         let mut out = RgbaImage::default();
         r.render(&spec, "HI\nthere", &mut out);
-        assert!(out.width > 60 && out.height >= 80, "{}x{}", out.width, out.height);
+        assert!(
+            out.width > 60 && out.height >= 80,
+            "{}x{}",
+            out.width,
+            out.height
+        );
         assert_eq!(out.width % 2, 0);
         let px = |i: usize| &out.pixels[i * 4..i * 4 + 4];
         let n = (out.width * out.height) as usize;

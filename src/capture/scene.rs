@@ -344,7 +344,10 @@ impl Collection {
                     });
                 }
                 let c = layer.crop;
-                if [c.left, c.top, c.right, c.bottom].iter().any(|&v| v > 16_384) {
+                if [c.left, c.top, c.right, c.bottom]
+                    .iter()
+                    .any(|&v| v > 16_384)
+                {
                     return Err(SceneProblem {
                         place,
                         field: "crop",
@@ -395,7 +398,9 @@ pub fn parse_command(line: &str) -> Result<(String, Option<Transition>), String>
                 .parse()
                 .ok()
                 .filter(|ms| (1..=10_000).contains(ms))
-                .ok_or_else(|| format!("\"{line}\": fade takes 1 to 10000 ms, e.g. `fade 500 Live`"))?;
+                .ok_or_else(|| {
+                    format!("\"{line}\": fade takes 1 to 10000 ms, e.g. `fade 500 Live`")
+                })?;
             Ok((
                 need_name(name.trim())?,
                 Some(Transition::Fade(MediaTime::from_millis(ms))),
@@ -437,7 +442,14 @@ mod tests {
                 Some(Transition::Fade(MediaTime::from_millis(500)))
             )
         );
-        for bad in ["", "scene", "fade Live", "fade 0 Live", "fade 500", "jump Live"] {
+        for bad in [
+            "",
+            "scene",
+            "fade Live",
+            "fade 0 Live",
+            "fade 500",
+            "jump Live",
+        ] {
             assert!(parse_command(bad).is_err(), "{bad}");
         }
     }

@@ -21,7 +21,9 @@ use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer
 use super::compose::draw_slate;
 use super::convert::{Rect, ensure_size};
 use super::latest::LatestFrame;
-use super::raster::{Overlay, RgbaImage, TextRenderer, blend, blit, fill, load_image, mix, scale_err};
+use super::raster::{
+    Overlay, RgbaImage, TextRenderer, blend, blit, fill, load_image, mix, scale_err,
+};
 use super::scene::{Collection, Crop, Fit, Layer, Rgba, SourceKind, TextSpec, Transition};
 use super::test_pattern::TestPattern;
 use super::{CaptureError, SourceCounters, SourceDevices, VideoSource, Worker, camera, screen};
@@ -45,16 +47,17 @@ pub struct SceneControl {
 impl SceneControl {
     /// Asks for scene `name` with `transition` (the collection's default if `None`).
     pub fn switch(&self, name: &str, transition: Option<Transition>) -> Result<(), CaptureError> {
-        let index = self
-            .names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| CaptureError::UnknownScene {
+        let index = self.names.iter().position(|n| n == name).ok_or_else(|| {
+            CaptureError::UnknownScene {
                 name: name.to_owned(),
                 available: self.names.join(", "),
-            })?;
+            }
+        })?;
         let mut slot = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.replace((index, transition.unwrap_or(self.default))).is_some() {
+        if slot
+            .replace((index, transition.unwrap_or(self.default)))
+            .is_some()
+        {
             self.replaced.fetch_add(1, Relaxed);
         }
         Ok(())
@@ -197,7 +200,10 @@ impl Studio {
                     words: String::new(),
                 },
             };
-            sources.push(OpenSource { content, version: 0 });
+            sources.push(OpenSource {
+                content,
+                version: 0,
+            });
         }
         let caches = collection
             .scenes
@@ -228,6 +234,14 @@ impl Studio {
             workers,
             pending,
         })
+    }
+
+    /// Feeds source `index` from `slot` instead of what it opened (for benchmarks and tests,
+    /// which have no devices): it becomes a device source named `name`.
+    pub fn attach(&mut self, index: usize, slot: Arc<LatestFrame>, name: &str) {
+        if let Some(s) = self.sources.get_mut(index) {
+            s.content = device(slot, name);
+        }
     }
 
     pub fn control(&self) -> Arc<SceneControl> {
@@ -317,7 +331,12 @@ fn place(layer: &Layer, src: (u32, u32), box_size: (u32, u32)) -> Option<Placeme
         return None;
     }
     let (bw, bh) = box_size;
-    let mut crop = [f64::from(left), f64::from(top), f64::from(cw), f64::from(ch)];
+    let mut crop = [
+        f64::from(left),
+        f64::from(top),
+        f64::from(cw),
+        f64::from(ch),
+    ];
     let (mut x, mut y, mut w, mut h) = (i64::from(layer.x), i64::from(layer.y), bw, bh);
     let (sw, sh) = (u64::from(cw), u64::from(ch));
     let (bw64, bh64) = (u64::from(bw), u64::from(bh));
@@ -378,7 +397,9 @@ fn scale_i420(
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
             .crop(c[0] * k, c[1] * k, c[2] * k, c[3] * k);
-        resizer.resize(&from, &mut to, &options).map_err(scale_err)?;
+        resizer
+            .resize(&from, &mut to, &options)
+            .map_err(scale_err)?;
     }
     Ok(())
 }
@@ -396,7 +417,14 @@ fn draw_scene(
     frame: &mut VideoFrame,
 ) -> Result<(), CaptureError> {
     let (pw, ph) = (frame.width, frame.height);
-    fill(frame, Rgba([0, 0, 0, 255]), 0, 0, pw, ph);
+    // The picture starts black, unless the first layer drawn covers it all, opaque.
+    let mut first = true;
+    let covers = |x: i32, y: i32, w: u32, h: u32| {
+        x <= 0
+            && y <= 0
+            && i64::from(x) + i64::from(w) >= i64::from(pw)
+            && i64::from(y) + i64::from(h) >= i64::from(ph)
+    };
     for (layer, cache) in collection.scenes[scene].layers.iter().zip(caches) {
         if !layer.visible {
             continue;
@@ -410,7 +438,16 @@ fn draw_scene(
         let version = source.version;
         match &mut source.content {
             Content::Colour(c) => {
-                fill(frame, *c, layer.x & !1, layer.y & !1, box_size.0 & !1, box_size.1 & !1);
+                let opaque = c.0[3] == 255 && covers(layer.x, layer.y, box_size.0, box_size.1);
+                begin(&mut first, frame, opaque);
+                fill(
+                    frame,
+                    *c,
+                    layer.x & !1,
+                    layer.y & !1,
+                    box_size.0 & !1,
+                    box_size.1 & !1,
+                );
             }
             Content::Device {
                 slot,
@@ -425,6 +462,12 @@ fn draw_scene(
                 let Some(p) = place(layer, (front.width, front.height), box_size) else {
                     continue;
                 };
+                let covered = if lost || !*has_frame {
+                    covers(layer.x, layer.y, box_size.0, box_size.1)
+                } else {
+                    covers(p.x, p.y, p.w, p.h)
+                };
+                begin(&mut first, frame, covered);
                 if lost || !*has_frame {
                     // The slate (or black until the first picture) over the layer's box.
                     let area = clip_rect(pw, ph, layer.x, layer.y, box_size);
@@ -443,12 +486,14 @@ fn draw_scene(
                 let Some(p) = place(layer, (tf.width, tf.height), box_size) else {
                     continue;
                 };
+                begin(&mut first, frame, covers(p.x, p.y, p.w, p.h));
                 draw_opaque(tf, version, &p, cache, resizer, frame)?;
             }
             Content::Still(img) | Content::Text { image: img, .. } => {
                 let Some(p) = place(layer, (img.width, img.height), box_size) else {
                     continue;
                 };
+                begin(&mut first, frame, false);
                 if cache.made != Some((version, p)) {
                     cache.overlay.make(img, p.crop, (p.w, p.h), resizer)?;
                     cache.made = Some((version, p));
@@ -457,7 +502,16 @@ fn draw_scene(
             }
         }
     }
+    begin(&mut first, frame, false);
     Ok(())
+}
+
+/// Before the first layer drawn: black, unless that layer covers the picture, opaque.
+fn begin(first: &mut bool, frame: &mut VideoFrame, covered: bool) {
+    if std::mem::take(first) && !covered {
+        let (w, h) = (frame.width, frame.height);
+        fill(frame, Rgba([0, 0, 0, 255]), 0, 0, w, h);
+    }
 }
 
 /// The layer's box cut to the program, even, for the slate.
@@ -502,7 +556,11 @@ fn draw_opaque(
 
 /// Brings a generated source up to `pts`: the test pattern drawn once per frame, the text's
 /// live fields once per second.
-fn prepare(source: &mut OpenSource, text: &TextRenderer, pts: MediaTime) -> Result<(), CaptureError> {
+fn prepare(
+    source: &mut OpenSource,
+    text: &TextRenderer,
+    pts: MediaTime,
+) -> Result<(), CaptureError> {
     match &mut source.content {
         Content::Test {
             pattern,
@@ -674,3 +732,7 @@ impl SourceDevices for Studio {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "studio_tests.rs"]
+mod tests;

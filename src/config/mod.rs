@@ -300,9 +300,9 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new("."));
             let collection = scenes::collection(file.sources, file.scenes, file.transition, base)
                 .map_err(|problem| ConfigError::InvalidScenes {
-                    path: path.to_owned(),
-                    problem,
-                })?;
+                path: path.to_owned(),
+                problem,
+            })?;
             config.scenes = Some(collection);
         }
         Ok(config)

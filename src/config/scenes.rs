@@ -102,13 +102,15 @@ fn colour(place: &str, field: &'static str, s: &str) -> Result<Rgba, SceneProble
 impl SourceFile {
     fn validate(self, base: &Path) -> Result<Source, SceneProblem> {
         let place = format!("source \"{}\"", self.name);
-        let missing = |field, what: &str| problem(place.clone(), field, format!("is missing; {what}"));
+        let missing =
+            |field, what: &str| problem(place.clone(), field, format!("is missing; {what}"));
         let kind = match self.kind.as_str() {
             "screen" => SourceKind::Screen(ScreenTarget::Monitor(self.monitor.unwrap_or(0))),
-            "window" => SourceKind::Screen(ScreenTarget::Window(
-                self.window
-                    .ok_or_else(|| missing("window", "give the window's id or part of its title"))?,
-            )),
+            "window" => {
+                SourceKind::Screen(ScreenTarget::Window(self.window.ok_or_else(|| {
+                    missing("window", "give the window's id or part of its title")
+                })?))
+            }
             "camera" => SourceKind::Camera(match self.camera {
                 None => CameraTarget::Index(0),
                 Some(c) => match c.parse() {
@@ -118,9 +120,9 @@ impl SourceFile {
             }),
             "test" => SourceKind::Test,
             "image" => {
-                let path = self
-                    .path
-                    .ok_or_else(|| missing("path", "give the image file (PNG, JPEG, WebP or GIF)"))?;
+                let path = self.path.ok_or_else(|| {
+                    missing("path", "give the image file (PNG, JPEG, WebP or GIF)")
+                })?;
                 SourceKind::Image(if path.is_absolute() {
                     path
                 } else {
@@ -135,7 +137,9 @@ impl SourceFile {
                     .ok_or_else(|| missing("colour", "write #RRGGBB or #RRGGBBAA"))?,
             )?),
             "text" => SourceKind::Text(TextSpec {
-                text: self.text.ok_or_else(|| missing("text", "give the words to show"))?,
+                text: self
+                    .text
+                    .ok_or_else(|| missing("text", "give the words to show"))?,
                 size: self.size.unwrap_or(48),
                 colour: match &self.colour {
                     Some(c) => colour(&place, "colour", c)?,
@@ -198,7 +202,12 @@ pub(super) fn collection(
     for scene in scenes {
         let mut layers = Vec::new();
         for (i, l) in scene.layers.into_iter().enumerate() {
-            let place = format!("scene \"{}\" layer {} (source \"{}\")", scene.name, i + 1, l.source);
+            let place = format!(
+                "scene \"{}\" layer {} (source \"{}\")",
+                scene.name,
+                i + 1,
+                l.source
+            );
             let source = out.source(&l.source).ok_or_else(|| {
                 problem(
                     place.clone(),

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+use crate::capture::studio::SceneControl;
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
-use crate::capture::studio::SceneControl;
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceSettings};
 use crate::encode::{AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings};
