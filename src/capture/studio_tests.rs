@@ -94,21 +94,21 @@ fn a_device_shown_twice_is_one_source_and_its_loss_shows_the_slate_in_each_layer
         name: "cam".into(),
         kind: SourceKind::Test,
     });
-    let mut s = Studio::open(c, 0, 64, 36, 30).unwrap();
-    // Stand the test source in for a device (the studio opens real devices itself).
-    s.sources[2].content = device(slot.clone(), "cam");
-    s.collection.scenes[0].layers.push(Layer {
+    c.scenes[0].layers.push(Layer {
         x: 0,
         y: 0,
         size: Some((32, 18)),
         ..Layer::full(2)
     });
-    s.collection.scenes[0].layers.push(Layer {
+    c.scenes[0].layers.push(Layer {
         x: 32,
         y: 18,
         size: Some((32, 18)),
         ..Layer::full(2)
     });
+    let mut s = Studio::open(c, 0, 64, 36, 30).unwrap();
+    // A slot stands in for the device (the studio opens real devices itself).
+    s.attach(2, slot.clone(), "cam");
     let mut pic = VideoFrame::black(64, 36, MediaTime::ZERO);
     pic.planes_mut().0.fill(200);
     slot.publish(&mut pic);
