@@ -3,6 +3,8 @@
 //! and a text layer; and the same during a fade to a second scene (both drawn, then mixed).
 //! Device pictures come through their `LatestFrame` slots as from capture threads.
 
+#![allow(clippy::unwrap_used)] // a bench: a panic is the failure report
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
