@@ -17,11 +17,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::desktop::stop_child;
+use common::bus::SessionBus;
 use common::gui::run_until;
 use common::*;
 use eframe::egui;
@@ -54,7 +53,7 @@ impl FileManager {
 
 #[test]
 fn show_file_selects_the_recording_and_the_log_is_copied_and_saved_in_local_time() {
-    let bus = Bus::start();
+    let bus = SessionBus::start();
     let fakes = tempdir();
     let bin = fakes.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -295,58 +294,4 @@ fn script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// A private D-Bus session bus without service activation: only what this test serves is on
-/// it (no desktop portal, no file manager until the test starts one).
-struct Bus {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Bus {
-    fn start() -> Bus {
-        let dir = tempdir();
-        let socket = dir.path().join("bus");
-        let config = dir.path().join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" \
-                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
-                 <busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\
-                 <policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>\
-                 <allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n",
-                socket.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .arg("--nofork")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon (apt-get install dbus-daemon)");
-        let bus = Bus { child, dir };
-        let start = Instant::now();
-        while !socket.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "dbus-daemon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bus
-    }
-
-    fn address(&self) -> String {
-        format!("unix:path={}", self.dir.path().join("bus").display())
-    }
-}
-
-impl Drop for Bus {
-    fn drop(&mut self) {
-        stop_child(&mut self.child);
-    }
 }
