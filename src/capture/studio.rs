@@ -604,7 +604,7 @@ fn expand(template: &str, pts: MediaTime, out: &mut String) {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
         if let Some(after) = tail.strip_prefix("{clock}") {
-            let now = jiff::ZonedDateTime::now();
+            let now = jiff::Zoned::now();
             let _ = write!(out, "{}", now.strftime("%H:%M:%S"));
             rest = after;
         } else if let Some(after) = tail.strip_prefix("{elapsed}") {
