@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+use crate::capture::studio::SceneControl;
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
@@ -161,6 +162,8 @@ pub struct EngineHandle {
     devices: Vec<JoinHandle<()>>,
     /// The mixer's settings and meters (`None` without audio).
     mixer: Option<Arc<MixerControls>>,
+    /// Scene switches (`None` unless the video is a studio of scenes).
+    scenes: Option<Arc<SceneControl>>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -197,6 +200,7 @@ impl EngineHandle {
             }
             return Err(e);
         }
+        let scenes = video_source.as_ref().and_then(|v| v.scenes());
         let counters = Arc::new(EngineCounters::default());
         for s in video_source.iter().map(|v| v.device_counters()) {
             counters.add_sources(s);
@@ -275,6 +279,7 @@ impl EngineHandle {
             sources: Vec::new(),
             devices: device_threads,
             mixer: mixer_controls,
+            scenes,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -432,6 +437,11 @@ impl EngineHandle {
     /// The program audio's level per channel, for meters.
     pub fn audio_levels(&self) -> Arc<stats::AudioLevels> {
         self.counters.audio_levels.clone()
+    }
+
+    /// Scene switches while running; `None` unless the video is a studio of scenes.
+    pub fn scenes(&self) -> Option<Arc<SceneControl>> {
+        self.scenes.clone()
     }
 
     /// The audio mixer's settings and meters, changeable while running; `None` without audio.

@@ -24,6 +24,7 @@ mod mixer;
 mod mp4_ffprobe;
 mod package;
 mod rtmp;
+mod scenes;
 mod sources;
 mod stall;
 mod whip;
