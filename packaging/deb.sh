@@ -79,7 +79,7 @@ for size in 16 32 48 64 128 256 512; do
 done
 install -D -m 0644 assets/icons/onair.svg "$root/usr/share/icons/hicolor/scalable/apps/onair.svg"
 
-# copyright: onair's terms, then the two C libraries' licences as DEP-5 paragraphs.
+# copyright: onair's terms, then the C libraries' and the font's licences as DEP-5 paragraphs.
 license_paragraph() { # NAME FILE: "License: NAME", then the text indented, blank lines as " ."
   printf '\nLicense: %s\n' "$1"
   printf '%s\n' "$(<"$2")" | sed -e 's/[[:space:]]*$//' -e 's/^$/./' -e 's/^/ /'
@@ -88,6 +88,9 @@ license_paragraph() { # NAME FILE: "License: NAME", then the text indented, blan
   cat packaging/debian/copyright.in
   license_paragraph BSD-2-Clause packaging/licenses/OpenH264-BSD-2-Clause.txt
   license_paragraph FDK-AAC packaging/licenses/fdk-aac-NOTICE.txt
+  # The font's own DEP-5 file holds its licence paragraph, already indented.
+  printf '\n'
+  sed -n '/^License: bitstream-vera/,/^$/p' assets/fonts/DejaVuSans-LICENSE.txt | sed -e 's/[[:space:]]*$//' -e '/^$/d'
 } >"$doc/copyright"
 {
   printf 'onair (%s) unstable; urgency=medium\n\n' "$version"

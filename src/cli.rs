@@ -55,6 +55,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the scenes (from the config file's [[scenes]], else the built-in ones) and their
+    /// layers.
+    Scenes {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Config file (default: the platform's config directory).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// List the bitrate presets (built-in and from the config file).
     Presets {
         /// Print JSON instead of a table.
@@ -361,8 +371,15 @@ struct BroadcastArgs {
     /// test, none, screen[:N], window:ID|TITLE, camera[:N|NAME], screen[:N]+camera[:N|NAME]
     /// (the camera over the screen; see --pip), or y4m:FILE (8-bit 4:2:0 at the preset's size,
     /// played in real time, looped). Ids from `onair devices`.
-    #[arg(long, value_name = "SOURCE", default_value = "test", value_parser = parse_video)]
-    video: VideoSourceKind,
+    /// Default: the config file's first scene if it has [[scenes]], else test.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_video, conflicts_with = "scene")]
+    video: Option<VideoSourceKind>,
+    /// Start on this scene (from the config file's [[scenes]], else the built-in test,
+    /// screen, camera, screen+camera; `onair scenes` lists them). While running, a line on
+    /// standard input switches: `scene NAME` (the configured transition), `cut NAME`, or
+    /// `fade MS NAME`.
+    #[arg(long, value_name = "NAME")]
+    scene: Option<String>,
     /// Audio sources, comma-separated: tone, mic[:NAME] (the default input, or the input whose
     /// name contains NAME), desktop[:NAME] (what the default output plays, or the output
     /// NAME), each optionally with @GAIN_DB (e.g. mic,desktop@-10,tone@-20); or none. Default:
@@ -492,6 +509,12 @@ pub fn main() -> ExitCode {
             Command::Broadcast(args) => broadcast(*args),
             Command::Bench(args) => bench(*args),
             Command::Presets { json, config } => presets(json, config),
+            Command::Scenes { json, config } => Config::load(config.as_deref())
+                .map_err(anyhow::Error::from)
+                .and_then(|c| {
+                    let preset = c.preset(DEFAULT_PRESET)?.clone();
+                    crate::scenes_cli::list(json, &c, &preset)
+                }),
             Command::Devices { json } => devices(json),
         }
     };
@@ -659,18 +682,21 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             .context("cannot install the signal handler")?;
     }
 
+    let video = match args.video {
+        Some(VideoSourceKind::ScreenWithCamera { screen, camera, .. }) => {
+            VideoSourceKind::ScreenWithCamera {
+                screen,
+                camera,
+                pip: args.pip,
+            }
+        }
+        Some(other) => other,
+        None => crate::scenes_cli::program(args.scene.as_deref(), &config, &preset)?
+            .unwrap_or(VideoSourceKind::Test),
+    };
     let engine = EngineHandle::start(EngineConfig {
         preset,
-        video: match args.video {
-            VideoSourceKind::ScreenWithCamera { screen, camera, .. } => {
-                VideoSourceKind::ScreenWithCamera {
-                    screen,
-                    camera,
-                    pip: args.pip,
-                }
-            }
-            other => other,
-        },
+        video,
         audio,
         duration: args.duration,
         outputs,
@@ -679,6 +705,9 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         video_tuning: None,
     })?;
 
+    if let Some(control) = engine.scenes() {
+        crate::scenes_cli::read_switches(control)?;
+    }
     for o in &engine.snapshot().outputs {
         if let Some(url) = &o.url {
             eprintln!("preview: {url} (open it in a browser)");

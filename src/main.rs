@@ -3,6 +3,7 @@
 
 mod cli;
 mod generate;
+mod scenes_cli;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;

@@ -128,6 +128,9 @@ pub fn video_source(
     let full = Compositor::full(width, height);
     Ok(match kind {
         VideoSourceKind::None => None,
+        VideoSourceKind::Scenes { collection, start } => Some(Box::new(
+            super::studio::Studio::open((**collection).clone(), *start, width, height, fps)?,
+        )),
         VideoSourceKind::Test => Some(Box::new(TestPattern::new(width, height))),
         VideoSourceKind::Y4m(path) => {
             Some(Box::new(super::y4m::Y4mSource::open(path, width, height)?))

@@ -16,7 +16,10 @@ pub mod devices;
 mod font;
 pub mod latest;
 pub mod microphone;
+pub mod raster;
+pub mod scene;
 pub mod screen;
+pub mod studio;
 pub mod test_pattern;
 pub mod tone;
 #[cfg(target_os = "linux")]
@@ -117,6 +120,11 @@ pub enum VideoSourceKind {
         camera: CameraTarget,
         pip: PipLayout,
     },
+    /// Scenes made of sources ([`studio::Studio`]), starting on scene `start`.
+    Scenes {
+        collection: Box<scene::Collection>,
+        start: usize,
+    },
     /// No video track.
     None,
 }
@@ -176,6 +184,14 @@ pub enum CaptureError {
         "no sound server or audio input available: {detail} (start PulseAudio/PipeWire, or check the input device)"
     )]
     NoSoundServer { detail: String },
+    #[error("no scene \"{name}\"; the scenes are: {available}")]
+    UnknownScene { name: String, available: String },
+    #[error("source \"{source_name}\": cannot read the image {path}: {detail}")]
+    Image {
+        source_name: String,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("cannot open the {kind} \"{name}\": {detail}")]
     Open {
         kind: &'static str,
@@ -220,6 +236,11 @@ pub trait VideoSource: SourceDevices {
     /// Fills `frame` (already sized to the program's width and height) with the picture for
     /// engine time `pts`, and sets `frame.pts`. Never waits for a device.
     fn fill(&mut self, pts: MediaTime, frame: &mut VideoFrame) -> Result<(), CaptureError>;
+
+    /// Where scene switches are asked for, if this source is a studio.
+    fn scenes(&self) -> Option<std::sync::Arc<studio::SceneControl>> {
+        None
+    }
 }
 
 /// One sound for the mixer, before mixing: 48 kHz interleaved stereo `f32`, full scale ±1.

@@ -6,6 +6,7 @@
 
 pub mod mixer;
 mod preset;
+mod scenes;
 
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
 
@@ -47,6 +48,11 @@ pub enum ConfigError {
         path: PathBuf,
         problem: mixer::MixerProblem,
     },
+    #[error("config file {path}: {problem}")]
+    InvalidScenes {
+        path: PathBuf,
+        problem: crate::capture::scene::SceneProblem,
+    },
     #[error("config file {path}: [reconnect] {field} {problem}")]
     InvalidReconnect {
         path: PathBuf,
@@ -71,6 +77,14 @@ struct ConfigFile {
     webrtc: WebRtcSpec,
     /// The audio mixer, as the window saves it.
     mixer: Option<mixer::MixerSettings>,
+    /// Sources that scenes show, `[[sources]]` tables.
+    #[serde(default)]
+    sources: Vec<scenes::SourceFile>,
+    /// Scenes, `[[scenes]]` tables with `[[scenes.layers]]`, bottom layer first.
+    #[serde(default)]
+    scenes: Vec<scenes::SceneFile>,
+    /// What a scene switch does: `kind` cut or fade, `duration_ms`.
+    transition: Option<scenes::TransitionFile>,
 }
 
 /// `[webrtc]`: settings of every WHIP destination.
@@ -140,6 +154,8 @@ pub struct Config {
     pub stun_servers: Vec<String>,
     /// The audio mixer, if the file has one (`[mixer]`).
     pub mixer: Option<mixer::MixerSettings>,
+    /// The scenes and their sources, if the file has `[[scenes]]`.
+    pub scenes: Option<crate::capture::scene::Collection>,
 }
 
 impl Config {
@@ -153,6 +169,7 @@ impl Config {
             reconnect: ReconnectPolicy::default(),
             stun_servers: Vec::new(),
             mixer: None,
+            scenes: None,
         }
     }
 
@@ -278,6 +295,15 @@ impl Config {
                 }));
             }
             config.mixer = Some(m);
+        }
+        if !(file.scenes.is_empty() && file.sources.is_empty() && file.transition.is_none()) {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let collection = scenes::collection(file.sources, file.scenes, file.transition, base)
+                .map_err(|problem| ConfigError::InvalidScenes {
+                path: path.to_owned(),
+                problem,
+            })?;
+            config.scenes = Some(collection);
         }
         Ok(config)
     }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
+use crate::capture::studio::SceneControl;
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
@@ -120,6 +121,23 @@ pub enum EngineError {
     },
 }
 
+/// `name`, or `name (2)`, `name (3)`… if a running output has it: two destinations on one
+/// server differ only in their (masked) stream keys, and stats tell outputs apart by name.
+fn unique_name(taken: &[impl AsRef<str>], name: String) -> String {
+    let free = |n: &str| !taken.iter().any(|t| t.as_ref() == n);
+    if free(&name) {
+        return name;
+    }
+    let mut i = 2;
+    loop {
+        let numbered = format!("{name} ({i})");
+        if free(&numbered) {
+            return numbered;
+        }
+        i += 1;
+    }
+}
+
 struct OutputThread {
     id: OutputId,
     counters: Arc<OutputCounters>,
@@ -150,6 +168,8 @@ pub struct EngineHandle {
     devices: Vec<JoinHandle<()>>,
     /// The mixer's settings and meters (`None` without audio).
     mixer: Option<Arc<MixerControls>>,
+    /// Scene switches (`None` unless the video is a studio of scenes).
+    scenes: Option<Arc<SceneControl>>,
     encoders: Vec<JoinHandle<()>>,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
@@ -186,6 +206,7 @@ impl EngineHandle {
             }
             return Err(e);
         }
+        let scenes = video_source.as_ref().and_then(|v| v.scenes());
         let counters = Arc::new(EngineCounters::default());
         for s in video_source.iter().map(|v| v.device_counters()) {
             counters.add_sources(s);
@@ -247,8 +268,11 @@ impl EngineHandle {
         // wall clock from it. Opening takes milliseconds, well inside the sources' slack.
         let clock = Clock::start();
         let mut sinks = Vec::new();
+        let mut names = Vec::new();
         for spec in &config.outputs {
-            let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+            let name = unique_name(&names, spec.display_name());
+            names.push(name.clone());
+            let counters = Arc::new(OutputCounters::new(name, spec.kind()));
             match open_sink(spec, clock, &counters) {
                 Ok(sink) => sinks.push((spec.clone(), sink, counters)),
                 Err(e) => {
@@ -274,6 +298,7 @@ impl EngineHandle {
             sources: Vec::new(),
             devices: device_threads,
             mixer: mixer_controls,
+            scenes,
             encoders: Vec::new(),
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
@@ -354,7 +379,13 @@ impl EngineHandle {
     /// Adds an output while running; it starts at the next scheduled keyframe, at its own time
     /// zero.
     pub fn add_output(&mut self, spec: &OutputSpec) -> Result<OutputId, EngineError> {
-        let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+        let taken: Vec<&str> = self
+            .outputs
+            .iter()
+            .map(|o| o.counters.name.as_str())
+            .collect();
+        let name = unique_name(&taken, spec.display_name());
+        let counters = Arc::new(OutputCounters::new(name, spec.kind()));
         let sink = open_sink(spec, self.clock, &counters)?;
         self.spawn_output(spec, sink, counters)
     }
@@ -425,6 +456,11 @@ impl EngineHandle {
     /// The program audio's level per channel, for meters.
     pub fn audio_levels(&self) -> Arc<stats::AudioLevels> {
         self.counters.audio_levels.clone()
+    }
+
+    /// Scene switches while running; `None` unless the video is a studio of scenes.
+    pub fn scenes(&self) -> Option<Arc<SceneControl>> {
+        self.scenes.clone()
     }
 
     /// The audio mixer's settings and meters, changeable while running; `None` without audio.

@@ -25,6 +25,7 @@ mod mp4_ffprobe;
 mod package;
 mod quality;
 mod rtmp;
+mod scenes;
 mod sources;
 mod stall;
 mod whip;

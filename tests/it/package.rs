@@ -168,6 +168,25 @@ fn dpkg_deb_lists_every_file_at_its_place() {
         let paragraph = paragraph.split("\n\n").next().unwrap();
         assert_eq!(words(paragraph), words(&licence), "License: {name}");
     }
+    // And the bundled font's (the binary includes it for text layers), as its DEP-5 file says.
+    let font = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fonts/DejaVuSans-LICENSE.txt"),
+    )
+    .unwrap();
+    let vera = |text: &str| {
+        let from = text
+            .find("License: bitstream-vera\n")
+            .expect("License: bitstream-vera");
+        let words: Vec<&str> = text[from..]
+            .split("\n\n")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        words.join(" ")
+    };
+    assert!(copyright.contains("Files: assets/fonts/DejaVuSans-Bold.ttf\n"));
+    assert_eq!(vera(&copyright), vera(&font), "License: bitstream-vera");
 }
 
 #[test]

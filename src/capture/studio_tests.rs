@@ -1,0 +1,219 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::*;
+use crate::capture::SourceCounters;
+use crate::capture::scene::{
+    Collection, Crop, Fit, Layer, Rgba, Scene, Source, SourceKind, Transition,
+};
+
+fn colour(name: &str, rgb: [u8; 3]) -> Source {
+    Source {
+        name: name.into(),
+        kind: SourceKind::Colour(Rgba([rgb[0], rgb[1], rgb[2], 255])),
+    }
+}
+
+fn two_scenes(transition: Transition) -> Collection {
+    Collection {
+        sources: vec![colour("red", [200, 0, 0]), colour("blue", [0, 0, 200])],
+        scenes: vec![
+            Scene {
+                name: "A".into(),
+                layers: vec![Layer::full(0)],
+            },
+            Scene {
+                name: "B".into(),
+                layers: vec![Layer::full(1)],
+            },
+        ],
+        transition,
+        builtin: false,
+    }
+}
+
+fn luma(f: &VideoFrame, x: u32, y: u32) -> u8 {
+    f.planes().0[(y * f.width + x) as usize]
+}
+
+const FRAME: MediaTime = MediaTime::from_nanos(33_333_333);
+
+#[test]
+fn a_fade_of_500_ms_at_30_fps_spans_15_monotonic_frames_and_a_cut_one() {
+    let (y_a, y_b) = (
+        crate::capture::raster::yuv_of(200, 0, 0).0,
+        crate::capture::raster::yuv_of(0, 0, 200).0,
+    );
+    assert!(y_a > y_b + 20);
+    let fade = Transition::Fade(MediaTime::from_millis(500));
+    let mut s = Studio::open(two_scenes(fade), 0, 64, 36, 30).unwrap();
+    let control = s.control();
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    let mut seen = Vec::new();
+    for n in 0..40i64 {
+        if n == 5 {
+            control.switch("B", None).unwrap();
+        }
+        s.fill(FRAME * n, &mut frame).unwrap();
+        seen.push(luma(&frame, 10, 10));
+    }
+    assert!(seen[..5].iter().all(|&v| v == y_a), "{seen:?}");
+    let mixed: Vec<u8> = seen[5..]
+        .iter()
+        .copied()
+        .take_while(|&v| v != y_b)
+        .collect();
+    assert_eq!(mixed.len(), 14, "{seen:?}");
+    assert_eq!(seen[5 + 14], y_b, "the 15th frame is B alone");
+    assert!(mixed.windows(2).all(|w| w[1] < w[0]), "{mixed:?}");
+    assert!(seen[5 + 15..].iter().all(|&v| v == y_b));
+    assert_eq!(control.current(), "B");
+    assert_eq!(control.switches.load(Relaxed), 1);
+
+    // A cut: the next frame is A alone.
+    control.switch("A", Some(Transition::Cut)).unwrap();
+    s.fill(FRAME * 40, &mut frame).unwrap();
+    assert_eq!(luma(&frame, 10, 10), y_a);
+    // An unknown scene is refused, naming the scenes.
+    let e = control.switch("C", None).unwrap_err().to_string();
+    assert_eq!(e, "no scene \"C\"; the scenes are: A, B");
+    // A newer request replaces one not yet taken.
+    control.switch("B", Some(Transition::Cut)).unwrap();
+    control.switch("A", Some(Transition::Cut)).unwrap();
+    assert_eq!(control.replaced.load(Relaxed), 1);
+}
+
+/// A device source in two layers of two scenes: one slot, taken once per frame.
+#[test]
+fn a_device_shown_twice_is_one_source_and_its_loss_shows_the_slate_in_each_layer() {
+    let slot = Arc::new(LatestFrame::new(Arc::new(SourceCounters::new(
+        "cam", "camera",
+    ))));
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(Source {
+        name: "cam".into(),
+        kind: SourceKind::Test,
+    });
+    c.scenes[0].layers.push(Layer {
+        x: 0,
+        y: 0,
+        size: Some((32, 18)),
+        ..Layer::full(2)
+    });
+    c.scenes[0].layers.push(Layer {
+        x: 32,
+        y: 18,
+        size: Some((32, 18)),
+        ..Layer::full(2)
+    });
+    let mut s = Studio::open(c, 0, 64, 36, 30).unwrap();
+    // A slot stands in for the device (the studio opens real devices itself).
+    s.attach(2, slot.clone(), "cam");
+    let mut pic = VideoFrame::black(64, 36, MediaTime::ZERO);
+    pic.planes_mut().0.fill(200);
+    slot.publish(&mut pic);
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(MediaTime::ZERO, &mut frame).unwrap();
+    assert_eq!(luma(&frame, 5, 5), 200);
+    assert_eq!(luma(&frame, 40, 25), 200);
+    assert_ne!(luma(&frame, 40, 5), 200, "the red background between");
+    s.fill(FRAME, &mut frame).unwrap();
+    assert_eq!(
+        slot.counters().repeated.load(Relaxed),
+        1,
+        "once, not per layer"
+    );
+    slot.set_lost(true);
+    s.fill(FRAME * 2, &mut frame).unwrap();
+    let box_a: Vec<u8> = (0..18)
+        .flat_map(|y| (0..32).map(move |x| (x, y)))
+        .map(|(x, y)| luma(&frame, x, y))
+        .collect();
+    assert!(
+        box_a
+            .iter()
+            .filter(|&&v| v == crate::capture::compose::SLATE_LUMA)
+            .count()
+            > 200
+    );
+    assert_eq!(s.device_counters().len(), 1);
+}
+
+#[test]
+fn crop_fill_and_stretch_place_the_picture() {
+    // An image: left half white, right half black, 40x20.
+    let img = RgbaImage {
+        width: 40,
+        height: 20,
+        pixels: (0..20 * 40)
+            .flat_map(|i| {
+                if i % 40 < 20 {
+                    [255, 255, 255, 255]
+                } else {
+                    [0, 0, 0, 255]
+                }
+            })
+            .collect(),
+    };
+    let layer = |fit, crop| Layer {
+        x: 10,
+        y: 4,
+        size: Some((20, 20)),
+        crop,
+        fit,
+        ..Layer::full(0)
+    };
+    let p = place(&layer(Fit::Fit, Crop::default()), (40, 20), (20, 20)).unwrap();
+    assert_eq!((p.x, p.y, p.w, p.h), (10, 8, 20, 10), "fit: letterboxed");
+    let p = place(&layer(Fit::Fill, Crop::default()), (40, 20), (20, 20)).unwrap();
+    assert_eq!((p.x, p.y, p.w, p.h), (10, 4, 20, 20));
+    assert_eq!(p.crop, [10.0, 0.0, 20.0, 20.0], "fill: the middle square");
+    let crop = Crop {
+        left: 20,
+        ..Crop::default()
+    };
+    let p = place(&layer(Fit::Stretch, crop), (40, 20), (20, 20)).unwrap();
+    assert_eq!(p.crop, [20.0, 0.0, 20.0, 20.0]);
+    assert!(
+        place(
+            &layer(Fit::Fit, Crop { left: 39, ..crop }),
+            (40, 20),
+            (20, 20)
+        )
+        .is_none()
+    );
+    // Drawn: the cropped (black) half stretched over the box.
+    let mut s = Studio::open(
+        Collection {
+            sources: vec![colour("white", [255, 255, 255])],
+            scenes: vec![Scene {
+                name: "S".into(),
+                layers: vec![Layer::full(0), layer(Fit::Stretch, crop)],
+            }],
+            transition: Transition::Cut,
+            builtin: false,
+        },
+        0,
+        64,
+        36,
+        30,
+    )
+    .unwrap();
+    s.sources[0].content = Content::Still(img);
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(MediaTime::ZERO, &mut frame).unwrap();
+    assert_eq!(luma(&frame, 20, 14), 16, "black inside the box");
+    // The bottom layer is the same image at its own size: white on the left.
+    assert_eq!(luma(&frame, 2, 2), 235);
+}
+
+#[test]
+fn live_fields_expand() {
+    let mut out = String::new();
+    expand("up {elapsed} {x}", MediaTime::from_secs(3725), &mut out);
+    assert_eq!(out, "up 01:02:05 {x}");
+    out.clear();
+    expand("{clock}", MediaTime::ZERO, &mut out);
+    assert_eq!(out.len(), 8, "{out}");
+    assert_eq!(out.as_bytes()[2], b':');
+}

@@ -1,0 +1,283 @@
+//! `[[sources]]`, `[[scenes]]` (with `[[scenes.layers]]`) and `[transition]` in the config
+//! file, validated into a [`Collection`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::capture::scene::{
+    Align, Collection, Crop, Fit, Layer, Rgba, Scene, SceneProblem, Source, SourceKind, TextSpec,
+    Transition,
+};
+use crate::capture::{CameraTarget, ScreenTarget};
+use crate::media::MediaTime;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SourceFile {
+    name: String,
+    /// screen, window, camera, test, image, colour, text.
+    kind: String,
+    monitor: Option<usize>,
+    window: Option<String>,
+    camera: Option<String>,
+    path: Option<PathBuf>,
+    #[serde(alias = "color")]
+    colour: Option<String>,
+    text: Option<String>,
+    size: Option<u32>,
+    background: Option<String>,
+    align: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SceneFile {
+    name: String,
+    #[serde(default)]
+    layers: Vec<LayerFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerFile {
+    source: String,
+    #[serde(default)]
+    x: i32,
+    #[serde(default)]
+    y: i32,
+    width: Option<u32>,
+    height: Option<u32>,
+    #[serde(default)]
+    crop: CropFile,
+    fit: Option<String>,
+    #[serde(default = "yes")]
+    visible: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CropFile {
+    #[serde(default)]
+    left: u32,
+    #[serde(default)]
+    top: u32,
+    #[serde(default)]
+    right: u32,
+    #[serde(default)]
+    bottom: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TransitionFile {
+    /// cut or fade (default fade).
+    kind: Option<String>,
+    /// The fade's length (default 300).
+    duration_ms: Option<i64>,
+}
+
+fn problem(place: String, field: &'static str, problem: impl Into<String>) -> SceneProblem {
+    SceneProblem {
+        place,
+        field,
+        problem: problem.into(),
+    }
+}
+
+fn colour(place: &str, field: &'static str, s: &str) -> Result<Rgba, SceneProblem> {
+    Rgba::parse(s).ok_or_else(|| {
+        problem(
+            place.to_owned(),
+            field,
+            format!("\"{s}\" is not a colour; write #RRGGBB or #RRGGBBAA"),
+        )
+    })
+}
+
+impl SourceFile {
+    fn validate(self, base: &Path) -> Result<Source, SceneProblem> {
+        let place = format!("source \"{}\"", self.name);
+        let missing =
+            |field, what: &str| problem(place.clone(), field, format!("is missing; {what}"));
+        let kind = match self.kind.as_str() {
+            "screen" => SourceKind::Screen(ScreenTarget::Monitor(self.monitor.unwrap_or(0))),
+            "window" => {
+                SourceKind::Screen(ScreenTarget::Window(self.window.ok_or_else(|| {
+                    missing("window", "give the window's id or part of its title")
+                })?))
+            }
+            "camera" => SourceKind::Camera(match self.camera {
+                None => CameraTarget::Index(0),
+                Some(c) => match c.parse() {
+                    Ok(i) => CameraTarget::Index(i),
+                    Err(_) => CameraTarget::Name(c),
+                },
+            }),
+            "test" => SourceKind::Test,
+            "image" => {
+                let path = self.path.ok_or_else(|| {
+                    missing("path", "give the image file (PNG, JPEG, WebP or GIF)")
+                })?;
+                SourceKind::Image(if path.is_absolute() {
+                    path
+                } else {
+                    base.join(path)
+                })
+            }
+            "colour" | "color" => SourceKind::Colour(colour(
+                &place,
+                "colour",
+                self.colour
+                    .as_deref()
+                    .ok_or_else(|| missing("colour", "write #RRGGBB or #RRGGBBAA"))?,
+            )?),
+            "text" => SourceKind::Text(TextSpec {
+                text: self
+                    .text
+                    .ok_or_else(|| missing("text", "give the words to show"))?,
+                size: self.size.unwrap_or(48),
+                colour: match &self.colour {
+                    Some(c) => colour(&place, "colour", c)?,
+                    None => Rgba::WHITE,
+                },
+                background: self
+                    .background
+                    .as_deref()
+                    .map(|c| colour(&place, "background", c))
+                    .transpose()?,
+                align: match self.align.as_deref() {
+                    None | Some("left") => Align::Left,
+                    Some("center" | "centre") => Align::Center,
+                    Some("right") => Align::Right,
+                    Some(other) => {
+                        return Err(problem(
+                            place,
+                            "align",
+                            format!("\"{other}\" is not left, center or right"),
+                        ));
+                    }
+                },
+            }),
+            other => {
+                return Err(problem(
+                    place,
+                    "kind",
+                    format!(
+                        "\"{other}\" is not a source kind; use screen, window, camera, test, \
+                         image, colour or text"
+                    ),
+                ));
+            }
+        };
+        Ok(Source {
+            name: self.name,
+            kind,
+        })
+    }
+}
+
+/// Builds and checks the collection; `base` is the config file's folder (image paths are
+/// relative to it).
+pub(super) fn collection(
+    sources: Vec<SourceFile>,
+    scenes: Vec<SceneFile>,
+    transition: Option<TransitionFile>,
+    base: &Path,
+) -> Result<Collection, SceneProblem> {
+    let sources = sources
+        .into_iter()
+        .map(|s| s.validate(base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Collection {
+        sources,
+        scenes: Vec::new(),
+        transition: Transition::DEFAULT,
+        builtin: false,
+    };
+    for scene in scenes {
+        let mut layers = Vec::new();
+        for (i, l) in scene.layers.into_iter().enumerate() {
+            let place = format!(
+                "scene \"{}\" layer {} (source \"{}\")",
+                scene.name,
+                i + 1,
+                l.source
+            );
+            let source = out.source(&l.source).ok_or_else(|| {
+                problem(
+                    place.clone(),
+                    "source",
+                    "is not one of the [[sources]]; add it there or fix the name",
+                )
+            })?;
+            let size = match (l.width, l.height) {
+                (Some(w), Some(h)) => Some((w, h)),
+                (None, None) => None,
+                _ => {
+                    return Err(problem(place, "width/height", "give both, or neither"));
+                }
+            };
+            let fit = match l.fit.as_deref() {
+                None | Some("fit") => Fit::Fit,
+                Some("fill") => Fit::Fill,
+                Some("stretch") => Fit::Stretch,
+                Some(other) => {
+                    return Err(problem(
+                        place,
+                        "fit",
+                        format!("\"{other}\" is not fit, fill or stretch"),
+                    ));
+                }
+            };
+            let c = l.crop;
+            layers.push(Layer {
+                source,
+                x: l.x,
+                y: l.y,
+                size,
+                crop: Crop {
+                    left: c.left,
+                    top: c.top,
+                    right: c.right,
+                    bottom: c.bottom,
+                },
+                fit,
+                visible: l.visible,
+            });
+        }
+        out.scenes.push(Scene {
+            name: scene.name,
+            layers,
+        });
+    }
+    if let Some(t) = transition {
+        let ms = t.duration_ms.unwrap_or(300);
+        out.transition = match t.kind.as_deref() {
+            None | Some("fade") => {
+                if !(1..=10_000).contains(&ms) {
+                    return Err(problem(
+                        "[transition]".into(),
+                        "duration_ms",
+                        format!("{ms} must be 1 to 10000"),
+                    ));
+                }
+                Transition::Fade(MediaTime::from_millis(ms))
+            }
+            Some("cut") => Transition::Cut,
+            Some(other) => {
+                return Err(problem(
+                    "[transition]".into(),
+                    "kind",
+                    format!("\"{other}\" is not cut or fade"),
+                ));
+            }
+        };
+    }
+    out.validate()?;
+    Ok(out)
+}
