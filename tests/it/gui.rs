@@ -640,10 +640,17 @@ fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() 
     run_until(&mut h, "noise suppression on the running strip", |a| {
         running_filters(a) == Some(vec![vec!["noise_suppression"]])
     });
+    // The window grows to show the filter over a few frames.
+    h.run_steps(4);
+    assert!(h.query_by_label("Filters (1)").is_some());
     h.get_by_label("Remove filter").click();
     run_until(&mut h, "no filter on the running strip", |a| {
         running_filters(a) == Some(vec![vec![]])
     });
+    h.run_steps(2);
+    h.get_by_label("Filters").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Filters: Sync tone").is_none());
 
     // A second tone joins the running mixer, with a meter of its own, and leaves it.
     h.get_by_label("Add source").click();
@@ -667,6 +674,7 @@ fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() 
     h.get_by_label("Stop recording").click();
     h.run_steps(4);
     let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
+    assert_eq!(stop.len(), 2, "no question before stopping");
     stop.last().unwrap().click();
     run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
     // The mixer as edited is saved for the next start.
