@@ -278,7 +278,7 @@ fn a_window_is_captured_by_its_x_id_without_a_window_manager() {
 
 #[test]
 fn a_lost_screen_shows_the_slate_then_comes_back_by_itself() {
-    let mut x = Xvfb::start(1280, 720);
+    let mut x = Xvfb::start_on(Some(Xvfb::spare_number()), 1280, 720);
     let number = x.number();
     let red = x.window(100, 100, 80, 24, "red");
     let dir = tempdir();

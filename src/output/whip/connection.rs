@@ -256,7 +256,7 @@ impl Worker {
         if let Some(resource) = &answer.resource {
             // Also after a failure: the server frees the session at once instead of waiting
             // for its own timeout.
-            match self.client.delete(resource, self.target.token()) {
+            match self.client.delete(&endpoint, resource, self.target.token()) {
                 Ok(status) => {
                     tracing::info!(destination = %self.target, status, "WHIP session deleted")
                 }

@@ -107,6 +107,12 @@ impl Endpoint {
         format!("{}{}", self.origin(), mask_path(&self.path))
     }
 
+    /// The bearer token for a request to `target`: only where the endpoint itself is (same
+    /// scheme, host and port), as browsers and curl drop credentials on a redirect elsewhere.
+    pub fn token_for<'t>(&self, target: &Endpoint, token: Option<&'t str>) -> Option<&'t str> {
+        token.filter(|_| self.origin() == target.origin())
+    }
+
     /// A `Location` header's target: an absolute URL, or a reference relative to this one.
     pub fn resolve(&self, location: &str) -> Result<Endpoint, WhipError> {
         let location = location.trim();
@@ -323,8 +329,10 @@ impl Client {
                 .agent
                 .post(target.url())
                 .header("Content-Type", "application/sdp");
-            if let Some(t) = token {
+            if let Some(t) = endpoint.token_for(&target, token) {
                 req = req.header("Authorization", format!("Bearer {t}"));
+            } else if token.is_some() {
+                tracing::info!(to = %target.masked(), "the bearer token is not sent to another host");
             }
             let mut resp = req.send(sdp.as_bytes()).map_err(transport_error)?;
             let status = resp.status().as_u16();
@@ -376,10 +384,16 @@ impl Client {
         Err(WhipError::Redirects { max: MAX_REDIRECTS })
     }
 
-    /// Ends the session on the server (DELETE its resource).
-    pub fn delete(&self, resource: &Endpoint, token: Option<&str>) -> Result<u16, WhipError> {
+    /// Ends the session on the server (DELETE its resource; the token only if the resource is
+    /// where `endpoint` is).
+    pub fn delete(
+        &self,
+        endpoint: &Endpoint,
+        resource: &Endpoint,
+        token: Option<&str>,
+    ) -> Result<u16, WhipError> {
         let mut req = self.agent.delete(resource.url());
-        if let Some(t) = token {
+        if let Some(t) = endpoint.token_for(resource, token) {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         let resp = req.call().map_err(transport_error)?;
@@ -445,6 +459,66 @@ mod tests {
         assert_eq!(r("../s/7"), "https://h:8443/whip/s/7");
         assert_eq!(r("http://other:80/x"), "http://other:80/x");
         assert_eq!(r("//other/x"), "https://other:443/x");
+    }
+
+    /// A redirect to another host, port or scheme gets no token; the endpoint's own origin
+    /// does. Two real HTTP servers on 127.0.0.1 (different ports): the first redirects to the
+    /// second, which records what it was sent and refuses.
+    #[test]
+    fn the_token_never_follows_a_redirect_to_another_host() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::net::TcpListener;
+        let serve = |answer: String| {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            let seen = std::thread::Builder::new()
+                .name("test-http".into())
+                .spawn(move || {
+                    let (mut c, _) = l.accept().unwrap();
+                    let mut head = String::new();
+                    let mut r = BufReader::new(c.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    c.write_all(answer.as_bytes()).unwrap();
+                    head
+                })
+                .unwrap();
+            (port, seen)
+        };
+        let (other, other_seen) = serve(
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+        );
+        let (first, first_seen) = serve(format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:{other}/whip\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ));
+        let endpoint = Endpoint::parse(&format!("http://127.0.0.1:{first}/whip")).unwrap();
+        let e = Client::new()
+            .offer(&endpoint, Some("t0ken_secret"), "v=0\r\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("401"), "{e}");
+        let (first_seen, other_seen) = (first_seen.join().unwrap(), other_seen.join().unwrap());
+        let auth = |h: &str| {
+            h.to_ascii_lowercase()
+                .contains("authorization: bearer t0ken_secret")
+        };
+        assert!(auth(&first_seen), "{first_seen}");
+        assert!(
+            !auth(&other_seen),
+            "the token went to another host: {other_seen}"
+        );
+        assert!(other_seen.starts_with("POST /whip "), "{other_seen}");
+        // The same rule, in memory: scheme, host and port must all match.
+        let at = |u: &str| Endpoint::parse(u).unwrap();
+        let e = at("https://h/whip");
+        assert_eq!(e.token_for(&at("https://h:443/s/1"), Some("t")), Some("t"));
+        for elsewhere in ["http://h/whip", "https://h:8443/whip", "https://g/whip"] {
+            assert_eq!(e.token_for(&at(elsewhere), Some("t")), None, "{elsewhere}");
+        }
     }
 
     #[test]

@@ -48,6 +48,20 @@ impl Xvfb {
         Self::launch(None, width, height, true)
     }
 
+    /// A display number no server holds, away from the low ones `-displayfd` hands out, so
+    /// that a test which stops its server and starts one again on the same number does not
+    /// find it taken by a server another test started meanwhile.
+    pub fn spare_number() -> u32 {
+        let base = 400 + std::process::id() % 400;
+        (0..400)
+            .map(|k| base + k)
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                    && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            })
+            .expect("a free X display number")
+    }
+
     /// On display `:n` (`None`: any free one, chosen by Xvfb).
     pub fn start_on(n: Option<u32>, width: u32, height: u32) -> Xvfb {
         Self::launch(n, width, height, false)
