@@ -29,6 +29,8 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   espeak-ng sox
   # the stream keys in a real Secret Service on a private session bus (tests/keyring.rs)
   dbus-daemon dbus-bin gnome-keyring libsecret-tools
+  # the log view's local times in a named zone (tests/desktop_handlers.rs)
+  tzdata
   # the WHIP tests' WebRTC peer (aiortc, from PyPI into tests/whip/.venv); bench-compare, soak
   python3 python3-venv gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   # the Debian package (packaging/deb.sh) and its test (tests/package.rs): dpkg-deb and

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::bus::SessionBus;
 use common::desktop::stop_child;
 use common::gui::{harness_with, run_until};
 use common::*;
@@ -137,7 +138,7 @@ fn stream_keys_live_in_the_system_keyring() {
 /// created and unlocked with a known password, as a desktop login does. The bus has no
 /// service activation, so once the keyring is killed nothing starts another.
 pub struct Keyring {
-    bus: Child,
+    bus: SessionBus,
     daemon: Option<Child>,
     dir: tempfile::TempDir,
 }
@@ -152,39 +153,11 @@ impl Keyring {
         for sub in ["home/data", "run"] {
             std::fs::create_dir_all(d.join(sub)).expect("mkdir");
         }
-        let config = d.join("bus.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" \
-                 \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n\
-                 <busconfig><type>session</type><listen>unix:path={}</listen><auth>EXTERNAL</auth>\
-                 <policy context=\"default\"><allow send_destination=\"*\" eavesdrop=\"true\"/>\
-                 <allow eavesdrop=\"true\"/><allow own=\"*\"/></policy></busconfig>\n",
-                d.join("bus").display()
-            ),
-        )
-        .expect("write bus.conf");
-        let bus = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .arg("--nofork")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start dbus-daemon (apt-get install dbus-daemon)");
         let mut k = Keyring {
-            bus,
+            bus: SessionBus::start(),
             daemon: None,
             dir,
         };
-        let start = Instant::now();
-        while !k.dir.path().join("bus").exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "dbus-daemon did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         let mut daemon = k
             .command("gnome-keyring-daemon")
             .args(["--foreground", "--unlock", "--components=secrets"])
@@ -211,7 +184,7 @@ impl Keyring {
 
     /// `DBUS_SESSION_BUS_ADDRESS` for clients.
     pub fn address(&self) -> String {
-        format!("unix:path={}", self.dir.path().join("bus").display())
+        self.bus.address()
     }
 
     /// A command on this bus, with the keyring's own home.
@@ -268,7 +241,7 @@ impl Keyring {
 
 impl Drop for Keyring {
     fn drop(&mut self) {
+        // The keyring first, then its bus (a field, dropped after this).
         self.kill_daemon();
-        stop_child(&mut self.bus);
     }
 }

@@ -61,6 +61,8 @@ pub enum Action {
     PickRecordFolder,
     /// Open an address, folder or file with the desktop's handler.
     Open(String),
+    /// Select this file in the file manager (else open its folder).
+    ShowFile(std::path::PathBuf),
     /// Hide the "cannot open" message.
     DismissOpenFailure,
     /// The program preview is laid out this many physical pixels wide.

@@ -28,25 +28,44 @@ pub struct LogLine {
 }
 
 impl LogLine {
-    /// The time of day it was logged, `HH:MM:SS` UTC (as the terminal's log has it).
+    /// The time of day it was logged, `HH:MM:SS` in the machine's time zone.
     pub fn clock(&self) -> String {
-        let stamp = humantime::format_rfc3339_seconds(self.time).to_string();
-        // `YYYY-MM-DDTHH:MM:SSZ`
-        stamp.get(11..19).unwrap_or_default().to_owned()
+        let t = local(self.time);
+        format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
     }
 }
 
-/// As copied and saved: the full time (RFC 3339, UTC), the level and the message.
+/// As copied and saved: the full local time (RFC 3339 with the zone's offset, milliseconds),
+/// the level and the message.
 impl std::fmt::Display for LogLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = local(self.time);
+        let offset = t.offset().seconds();
+        let sign = if offset < 0 { '-' } else { '+' };
+        let offset = offset.unsigned_abs() / 60;
         write!(
             f,
-            "{} {:>5} {}",
-            humantime::format_rfc3339_millis(self.time),
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{sign}{:02}:{:02} {:>5} {}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond(),
+            offset / 60,
+            offset % 60,
             self.level,
             self.text
         )
     }
+}
+
+/// `time` in the machine's time zone (`TZ`, else /etc/localtime; UTC if neither is readable).
+fn local(time: SystemTime) -> jiff::Zoned {
+    jiff::Timestamp::try_from(time)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .to_zoned(jiff::tz::TimeZone::system())
 }
 
 /// The ring of recent log lines, shared between the layer and the app.
@@ -166,9 +185,10 @@ mod tests {
         assert_eq!(lines[0].text, "reconnecting output=rtmp://h/app/****");
         // Copied and saved with the time, shown with the time of day.
         let shown = lines[0].to_string();
+        let stamp: jiff::Timestamp = shown.split(' ').next().unwrap().parse().unwrap();
         assert!(
             shown.ends_with(" WARN reconnecting output=rtmp://h/app/****")
-                && humantime::parse_rfc3339(shown.split(' ').next().unwrap()).is_ok(),
+                && SystemTime::from(stamp) <= SystemTime::now(),
             "{shown}"
         );
         let clock = lines[0].clock();

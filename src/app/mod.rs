@@ -25,6 +25,6 @@ pub use session::{
     Program, Session, SessionView,
 };
 pub use state::{
-    AppState, Editing, Edits, Refreshed, Repaint, Running, TOAST_TIME, UNDO_TIME,
+    AppState, Editing, Edits, Refreshed, Repaint, Running, StatusOf, TOAST_TIME, UNDO_TIME,
     destination_problem,
 };

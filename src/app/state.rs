@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::desktop::{Ask, FileDialog, OpenFailure, Opener};
+use super::desktop::{Ask, FileDialog, OpenFailure, Opener, ShowOutcome};
 use super::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
 use super::log::{LogLine, LogRing};
 use super::meter::Meter;
@@ -45,6 +45,14 @@ struct Removed {
     /// Where it was in the list.
     index: usize,
     at: Instant,
+}
+
+/// The action bar's status lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusOf {
+    Live,
+    Recording,
+    Preview,
 }
 
 /// What the close question says is running.
@@ -143,6 +151,14 @@ pub struct AppState {
     opener: Opener,
     /// What the desktop could not open, shown until dismissed or opened again.
     open_failure: Option<OpenFailure>,
+    /// What the last "Show file" did, shown beside its button.
+    shown: Option<ShowOutcome>,
+    /// The last Save… of the log: (failed, what happened), shown beside the button.
+    log_saved: Option<(bool, String)>,
+    /// Why the last Go live, Record or Preview in browser did not do all it was asked
+    /// (error, text), shown on that action's status line until it is asked again or the
+    /// settings change.
+    status_notes: [Option<(bool, String)>; 3],
     /// The recordings folder's and the log's file dialog.
     file_dialog: FileDialog,
     /// Why the recordings folder cannot be used, shown beside it until it can.
@@ -217,6 +233,9 @@ impl AppState {
             window_size: None,
             opener,
             open_failure: None,
+            shown: None,
+            log_saved: None,
+            status_notes: Default::default(),
             file_dialog: FileDialog::default(),
             record_folder_error: None,
             last_recording: None,
@@ -299,6 +318,18 @@ impl AppState {
     /// What the desktop could not open (the target to copy, and why).
     pub fn open_failure(&self) -> Option<&OpenFailure> {
         self.open_failure.as_ref()
+    }
+    /// What the last "Show file" did.
+    pub fn shown(&self) -> Option<&ShowOutcome> {
+        self.shown.as_ref()
+    }
+    /// The outcome of the last Save… of the log: (failed, text).
+    pub fn log_saved(&self) -> Option<&(bool, String)> {
+        self.log_saved.as_ref()
+    }
+    /// What the last Go live, Record, Preview in browser could not do, for its status line.
+    pub fn status_note(&self, of: StatusOf) -> Option<&(bool, String)> {
+        self.status_notes[of as usize].as_ref()
     }
     /// The destination removed last, while its removal can be undone.
     pub fn removed(&self) -> Option<&DestinationSettings> {
@@ -516,6 +547,9 @@ impl AppState {
         while let Some(failure) = self.opener.poll() {
             self.open_failure = Some(failure);
         }
+        while let Some(shown) = self.opener.poll_shown() {
+            self.shown = Some(shown);
+        }
         match self.file_dialog.poll() {
             Some((Ask::Folder, Some(dir))) => self.set_record_folder(dir),
             Some((Ask::SaveFile(_), Some(file))) => self.save_log(&file),
@@ -596,6 +630,10 @@ impl AppState {
             if edited {
                 self.failures.remove(&d.id);
             }
+        }
+        // A status line's note was about the settings as they were.
+        if self.settings != before.settings || self.keys != before.keys {
+            self.status_notes = Default::default();
         }
         if self.settings != before.settings {
             if self.settings.preview_fps != before.settings.preview_fps {
@@ -706,6 +744,11 @@ impl AppState {
             }
             Action::CancelPresetEdit => self.preset_form = PresetForm::default(),
             Action::Open(target) => self.open(target),
+            Action::ShowFile(file) => {
+                self.open_failure = None;
+                self.shown = None;
+                self.opener.show_file(file);
+            }
             Action::SetRecordFolder(dir) => self.set_record_folder(dir),
             Action::PickRecordFolder => {
                 let start = self.settings.record_folder.clone();
@@ -816,6 +859,7 @@ impl AppState {
             self.confirm_stop_live = true;
             return;
         }
+        self.status_notes[StatusOf::Live as usize] = None;
         match self.live_targets() {
             Ok((targets, problems)) => {
                 for t in &targets {
@@ -827,11 +871,15 @@ impl AppState {
                     program: self.program(),
                     targets,
                 });
-                for p in problems {
-                    self.toast(true, format!("not live to {p}"));
+                if !problems.is_empty() {
+                    let text = format!("not live to {} (see the card)", problems.join("; "));
+                    self.status_notes[StatusOf::Live as usize] = Some((true, text));
                 }
             }
-            Err(e) => self.toast(true, format!("cannot go live: {e}")),
+            Err(e) => {
+                self.status_notes[StatusOf::Live as usize] =
+                    Some((true, format!("cannot go live: {e}")));
+            }
         }
     }
 
@@ -845,8 +893,10 @@ impl AppState {
             return;
         }
         let folder = self.settings.record_folder.clone();
+        self.status_notes[StatusOf::Recording as usize] = None;
         if let Err(why) = settings::prepare_folder(&folder) {
-            self.toast(true, format!("cannot record: {why} (Settings, Recording)"));
+            self.status_notes[StatusOf::Recording as usize] =
+                Some((true, format!("cannot record: {why} (Settings, Recording)")));
             self.record_folder_error = Some(why);
             return;
         }
@@ -863,6 +913,7 @@ impl AppState {
             self.session.send(Command::StopPreview);
             return;
         }
+        self.status_notes[StatusOf::Preview as usize] = None;
         let addr = match self.settings.preview_addr.parse() {
             Ok(a) => a,
             Err(_) => {
@@ -870,7 +921,7 @@ impl AppState {
                     "preview address `{}` is not like 127.0.0.1:8787; fix it in Settings",
                     self.settings.preview_addr
                 );
-                self.toast(true, text);
+                self.status_notes[StatusOf::Preview as usize] = Some((true, text));
                 return;
             }
         };
@@ -916,7 +967,7 @@ impl AppState {
         }
     }
 
-    /// The log view's lines as text: time (UTC), level, message; one a line.
+    /// The log view's lines as text: local time with its offset, level, message; one a line.
     pub fn log_text(&self) -> String {
         let mut text = String::new();
         for l in &self.log_lines {
@@ -926,15 +977,12 @@ impl AppState {
         text
     }
 
-    /// Writes the log view's lines to `file`; the outcome is a notification.
+    /// Writes the log view's lines to `file`; the outcome is shown beside Save….
     fn save_log(&mut self, file: &std::path::Path) {
-        match std::fs::write(file, self.log_text()) {
-            Ok(()) => self.toast(false, format!("log saved: {}", file.display())),
-            Err(e) => self.toast(
-                true,
-                format!("cannot save the log to {}: {e}", file.display()),
-            ),
-        }
+        self.log_saved = Some(match std::fs::write(file, self.log_text()) {
+            Ok(()) => (false, format!("saved to {}", file.display())),
+            Err(e) => (true, format!("cannot save to {}: {e}", file.display())),
+        });
     }
 
     /// Records into `dir` from now on, creating it; why it cannot be used is kept beside the

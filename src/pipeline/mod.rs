@@ -114,6 +114,23 @@ pub enum EngineError {
     },
 }
 
+/// `name`, or `name (2)`, `name (3)`… if a running output has it: two destinations on one
+/// server differ only in their (masked) stream keys, and stats tell outputs apart by name.
+fn unique_name(taken: &[impl AsRef<str>], name: String) -> String {
+    let free = |n: &str| !taken.iter().any(|t| t.as_ref() == n);
+    if free(&name) {
+        return name;
+    }
+    let mut i = 2;
+    loop {
+        let numbered = format!("{name} ({i})");
+        if free(&numbered) {
+            return numbered;
+        }
+        i += 1;
+    }
+}
+
 struct OutputThread {
     id: OutputId,
     counters: Arc<OutputCounters>,
@@ -228,8 +245,11 @@ impl EngineHandle {
         // wall clock from it. Opening takes milliseconds, well inside the sources' slack.
         let clock = Clock::start();
         let mut sinks = Vec::new();
+        let mut names = Vec::new();
         for spec in &config.outputs {
-            let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+            let name = unique_name(&names, spec.display_name());
+            names.push(name.clone());
+            let counters = Arc::new(OutputCounters::new(name, spec.kind()));
             match open_sink(spec, clock, &counters) {
                 Ok(sink) => sinks.push((spec.clone(), sink, counters)),
                 Err(e) => {
@@ -335,7 +355,13 @@ impl EngineHandle {
     /// Adds an output while running; it starts at the next scheduled keyframe, at its own time
     /// zero.
     pub fn add_output(&mut self, spec: &OutputSpec) -> Result<OutputId, EngineError> {
-        let counters = Arc::new(OutputCounters::new(spec.display_name(), spec.kind()));
+        let taken: Vec<&str> = self
+            .outputs
+            .iter()
+            .map(|o| o.counters.name.as_str())
+            .collect();
+        let name = unique_name(&taken, spec.display_name());
+        let counters = Arc::new(OutputCounters::new(name, spec.kind()));
         let sink = open_sink(spec, self.clock, &counters)?;
         self.spawn_output(spec, sink, counters)
     }

@@ -3,6 +3,7 @@
 //! Rendering (for the image snapshots) is wgpu on Mesa's lavapipe: no display needed.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::gui::{harness, harness_sized, request_close, run_until, sent_command};
@@ -463,7 +464,7 @@ fn a_long_error_wraps_on_its_card_and_the_picture_keeps_the_larger_share() {
             .is_some()
     );
     assert!(!h.state().view().engine_running);
-    // On its card and in the notice.
+    // On its card and on the Live status line.
     assert_eq!(
         h.query_all_by_label_contains("is not an RTMP URL").count(),
         2
@@ -475,10 +476,10 @@ fn a_long_error_wraps_on_its_card_and_the_picture_keeps_the_larger_share() {
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
     h.get_by_label("Server").type_text("rtmp://127.0.0.1/live");
     h.run_steps(2);
-    // Gone from the card (the notice fades by itself).
+    // Gone from the card and from the Live status line (it was about the old server).
     assert_eq!(
         h.query_all_by_label_contains("is not an RTMP URL").count(),
-        1
+        0
     );
     let d = h.state().settings().destinations[0].clone();
     assert_eq!(h.state().app().destination_problem(&d), None);
@@ -680,4 +681,210 @@ fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() 
     // The mixer as edited is saved for the next start.
     let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
     assert!(gui.contains("volume_db = -10.0"), "{gui}");
+}
+
+/// Going live with three destinations switched on (issue 15, items 7 and 8): one nginx takes
+/// (key `goodkey`), one whose key nginx refuses, one typed wrong. The stream reaches nginx for
+/// the good one (ffprobe reads it there, live), the refused one's error shows on its own card,
+/// and the mistyped one is named on the Live status line (not a notification) and is not sent.
+/// The stats name each output by its destination (never the URL), give the CPU as a share of
+/// the machine with its core count (at most 100 %), "–" once stopped (not a frozen figure),
+/// and the bitrate graph has a legend naming the destinations.
+#[test]
+fn going_live_reaches_the_good_destination_and_shows_each_bad_ones_error_on_its_card() {
+    let nginx = Nginx::start(NginxOptions::default());
+    let config = tempdir();
+    let takes = tempdir();
+    let port = nginx.rtmp_port();
+    let auth = format!("rtmp://127.0.0.1:{port}/auth");
+    let destination = |id: u32, name: &str, server: &str| {
+        format!(
+            "[[destinations]]\nid = {id}\nname = \"{name}\"\nservice = \"Custom\"\nserver = \"{server}\"\nenabled = true\n"
+        )
+    };
+    let destinations = [
+        destination(1, "Good nginx", &auth),
+        destination(2, "Refused key", &auth),
+        destination(3, "Typo", "rtmp//127.0.0.1/auth"),
+    ]
+    .concat();
+    write_settings(
+        config.path(),
+        &settings_with(takes.path(), &destinations),
+        "[keys]\n1 = \"goodkey\"\n2 = \"badkey\"\n3 = \"typokey\"\n",
+    );
+    // Tall enough for the stats and both graphs below the picture.
+    let mut h = harness_sized(config.path(), KeyringUse::Off, egui::vec2(1280.0, 1500.0));
+    run_until(&mut h, "the keys to load", |a| a.keys_place().is_some());
+    h.run_steps(2);
+    h.get_by_label("Go live").click();
+    let output = |a: &OnairApp, name: &str| {
+        a.view()
+            .destinations
+            .iter()
+            .find(|d| d.name == name)
+            .and_then(|d| d.output.clone())
+    };
+    let live_at = std::cell::Cell::new(None::<Instant>);
+    run_until(
+        &mut h,
+        "live to the good one for 3 s, the refused one failed",
+        |a| {
+            let live = output(a, "Good nginx").is_some_and(|o| o.state == OutputState::Live);
+            if live && live_at.get().is_none() {
+                live_at.set(Some(Instant::now()));
+            }
+            live && live_at
+                .get()
+                .is_some_and(|t| t.elapsed() >= Duration::from_secs(3))
+                && output(a, "Refused key").is_some_and(|o| o.last_error.is_some())
+                && a.view().history.len() > 2
+        },
+    );
+    h.run_steps(2);
+    // Sent to the two well-typed ones only; nginx took the good key's stream alone.
+    let names: Vec<String> = h
+        .state()
+        .view()
+        .destinations
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    assert_eq!(names, ["Good nginx", "Refused key"]);
+    assert_eq!(
+        nginx.publishing_streams(),
+        [("auth".to_owned(), "goodkey".to_owned())]
+    );
+    // ffprobe reads the stream from nginx while it is live.
+    let out = run_ok(
+        Command::new("timeout")
+            .args([
+                "20",
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_streams",
+                "-of",
+                "json",
+            ])
+            .arg(format!("{auth}/goodkey")),
+    );
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = stream(&p, "video");
+    assert_eq!(v["codec_name"], "h264", "{p}");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(854), Some(480))
+    );
+    assert_eq!(stream(&p, "audio")["codec_name"], "aac", "{p}");
+
+    // Each error on its own card: cards stack in order, each starting at its name field.
+    let top_of = |h: &Harness<'static, OnairApp>, name: &str| {
+        h.query_all_by_value(name)
+            .find(|n| n.accesskit_node().role() == Role::TextInput)
+            .unwrap_or_else(|| panic!("no name field {name}"))
+            .rect()
+            .top()
+    };
+    let (good, refused, typo) = (
+        top_of(&h, "Good nginx"),
+        top_of(&h, "Refused key"),
+        top_of(&h, "Typo"),
+    );
+    let add = h.get_by_label("Add destination").rect().top();
+    assert!(good < refused && refused < typo && typo < add);
+    // In the setup column (the stats table repeats an output's state on the right).
+    let on_card = |h: &Harness<'static, OnairApp>, part: &str, from: f32, to: f32| {
+        h.query_all_by_label_contains(part)
+            .map(|n| n.rect())
+            .any(|r| r.right() <= 1280.0 * 0.4 + 1.0 && (from..to).contains(&r.top()))
+    };
+    assert!(
+        on_card(&h, "check the stream key", refused, typo),
+        "the refused key's error is not on its card (cards at {good}, {refused}, {typo})"
+    );
+    assert!(
+        !on_card(&h, "check the stream key", good, refused),
+        "the refused key's error is on the good card"
+    );
+    assert!(
+        on_card(&h, "is not an RTMP URL", typo, add),
+        "the typo is not on its card"
+    );
+    // The one not sent is named on the Live status line, not in a notification.
+    assert!(h.query_by_label_contains("not live to Typo: ").is_some());
+    assert!(
+        !h.state().app().toasts().any(|n| n.text.contains("Typo")),
+        "a notification instead of the status line"
+    );
+    assert!(h.query_by_label_contains("typokey").is_none());
+    assert!(h.query_by_label_contains("badkey").is_none());
+
+    // The stats: rows and the graph's legend by destination name, never the URL.
+    // One row each (two outputs on one server differ only in their masked keys).
+    for name in ["Good nginx", "Refused key"] {
+        assert_eq!(
+            h.query_all_by_role_and_label(Role::Label, name).count(),
+            1,
+            "stats rows named {name}"
+        );
+    }
+    assert_eq!(
+        h.query_all_by_label_contains(&format!("127.0.0.1:{port}"))
+            .count(),
+        0,
+        "an output is named by its URL"
+    );
+    assert!(
+        h.query_by_label("Bitrate per output (kbit/s), last 5 minutes")
+            .is_some()
+    );
+    for name in ["Good nginx", "Refused key"] {
+        assert!(
+            h.query_by_role_and_label(Role::CheckBox, name).is_some(),
+            "the bitrate graph's legend does not name {name}"
+        );
+    }
+    // CPU: a share of the whole machine, with its cores.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let of = if cores == 1 {
+        "1 core".to_owned()
+    } else {
+        format!("{cores} cores")
+    };
+    let cpu = label_text(&h, "% of the machine (");
+    let percent: f64 = cpu.split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        cpu.ends_with(&format!("% of the machine ({of})")) && (0.0..=100.0).contains(&percent),
+        "{cpu}"
+    );
+
+    // Stopped: the CPU figure goes to "–", it does not stand frozen.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::L);
+    h.run_steps(2);
+    let stop_buttons = h.get_all_by_label("Stop streaming").collect::<Vec<_>>();
+    stop_buttons.last().unwrap().click();
+    run_until(&mut h, "the stream to stop", |a| !a.view().engine_running);
+    run_until(&mut h, "the CPU figure to go", |a| {
+        a.view().cpu_percent.is_none()
+    });
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("% of the machine").is_none());
+    assert!(h.query_by_label("– (measured while running)").is_some());
+    nginx.wait_recording_closed(Duration::from_secs(10));
+    let recordings = nginx.recordings();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    assert!(
+        recordings[0].to_string_lossy().contains("goodkey"),
+        "{recordings:?}"
+    );
+    let p = probe(&recordings[0]);
+    assert!(num(&stream(&p, "video")["nb_read_frames"]) >= 60.0, "{p}");
+}
+
+/// The text of the (first) label containing `part`.
+fn label_text(h: &Harness<'static, OnairApp>, part: &str) -> String {
+    let node = h.get_by_label_contains(part);
+    let node = node.accesskit_node();
+    node.label().or_else(|| node.value()).unwrap_or_default()
 }

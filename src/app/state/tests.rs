@@ -48,12 +48,13 @@ fn going_live_needs_a_destination_switched_on_with_its_key() {
         s.destination_problem(&d).as_deref(),
         Some("enter the stream key")
     );
-    // Go live without the key: a notification, nothing started.
+    // Go live without the key: said on the Live status line, nothing started.
     s.apply(Action::ToggleLive);
     assert!(
-        s.toasts()
-            .any(|n| n.error && n.text.ends_with("enter the stream key"))
+        s.status_note(StatusOf::Live)
+            .is_some_and(|(error, text)| *error && text.ends_with("enter the stream key"))
     );
+    assert!(s.toasts().next().is_none());
     s.keys.set(d.id, "live_123".into());
     let (targets, problems) = s.live_targets().unwrap();
     assert!(problems.is_empty());
@@ -174,10 +175,20 @@ fn stopping_the_stream_asks_first() {
 }
 
 #[test]
-fn a_bad_preview_address_is_a_notification() {
+fn a_bad_preview_address_is_said_on_the_preview_status_line() {
     let mut s = state();
     s.settings.preview_addr = "localhost".into();
     s.apply(Action::TogglePreview);
-    assert!(s.toasts().any(|n| n.error
-        && n.text == "preview address `localhost` is not like 127.0.0.1:8787; fix it in Settings"));
+    assert_eq!(
+        s.status_note(StatusOf::Preview),
+        Some(&(
+            true,
+            "preview address `localhost` is not like 127.0.0.1:8787; fix it in Settings".into()
+        ))
+    );
+    // Fixed in Settings, the note goes.
+    let before = s.edits();
+    s.settings.preview_addr = "127.0.0.1:8787".into();
+    s.after_edits(before);
+    assert_eq!(s.status_note(StatusOf::Preview), None);
 }

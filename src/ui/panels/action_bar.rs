@@ -1,5 +1,5 @@
 //! The action bar: Go live, Record, Preview in browser (with their shortcuts), Log and
-//! Settings, and one status line per action.
+//! Settings, and one status line per action, with what the action last could not do.
 
 use eframe::egui::{self, Color32, RichText};
 
@@ -8,12 +8,23 @@ use crate::app::desktop::OpenFailure;
 use crate::app::{Action, SessionView};
 use crate::output::OutputState;
 
+/// What Go live, Record and Preview in browser last could not do: (error, text), in that
+/// order.
+pub type Notes<'a> = [Option<&'a (bool, String)>; 3];
+
 pub fn show(
     ui: &mut egui::Ui,
     view: &SessionView,
+    notes: Notes<'_>,
     open_failure: Option<&OpenFailure>,
     actions: &mut Vec<Action>,
 ) {
+    let note = |ui: &mut egui::Ui, i: usize| {
+        if let Some((error, text)) = notes[i] {
+            let colour = if *error { ALARM } else { GOOD };
+            ui.label(RichText::new(text).color(colour));
+        }
+    };
     ui.add_space(6.0);
     ui.horizontal(|ui| {
         let live = view.live.since.is_some();
@@ -81,6 +92,7 @@ pub fn show(
             RichText::new("Live: idle").weak()
         };
         ui.label(status);
+        note(ui, 0);
         ui.separator();
         let status = match (&view.recording_output, view.recording.since) {
             _ if view.recording.stopping => {
@@ -101,6 +113,7 @@ pub fn show(
             (_, None) => RichText::new("Recording: idle").weak(),
         };
         ui.label(status);
+        note(ui, 1);
         ui.separator();
         match (&view.preview_url, view.preview.since) {
             (Some(url), Some(_)) => {
@@ -120,6 +133,7 @@ pub fn show(
                 ui.label(RichText::new("Preview: idle").weak());
             }
         }
+        note(ui, 2);
     });
     if let Some(f) = open_failure {
         cannot_open(ui, f, actions);
@@ -155,7 +169,9 @@ mod tests {
     /// The bar alone, over `view`; returns what the clicks asked for, frame by frame.
     fn bar(view: SessionView) -> Harness<'static, (SessionView, Vec<Action>)> {
         Harness::new_ui_state(
-            |ui, (view, actions): &mut (SessionView, Vec<Action>)| show(ui, view, None, actions),
+            |ui, (view, actions): &mut (SessionView, Vec<Action>)| {
+                show(ui, view, [None; 3], None, actions)
+            },
             (view, Vec::new()),
         )
     }
@@ -215,7 +231,13 @@ mod tests {
         };
         let mut h = Harness::new_ui_state(
             move |ui, actions: &mut Vec<Action>| {
-                show(ui, &SessionView::default(), Some(&failure), actions);
+                show(
+                    ui,
+                    &SessionView::default(),
+                    [None; 3],
+                    Some(&failure),
+                    actions,
+                );
             },
             Vec::new(),
         );

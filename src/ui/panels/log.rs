@@ -1,11 +1,11 @@
-//! The log view: the newest lines with their time (UTC), warnings and errors in colour; Copy
+//! The log view: the newest lines with their local time, warnings and errors in colour; Copy
 //! puts them on the clipboard, Save… writes them to a file chosen in the desktop's dialog.
 
 use std::collections::VecDeque;
 
 use eframe::egui::{self, Color32, RichText};
 
-use super::{ALARM, WARN};
+use super::{ALARM, GOOD, WARN};
 use crate::app::Action;
 use crate::app::log::LogLine;
 
@@ -13,12 +13,12 @@ pub fn show(
     ui: &mut egui::Ui,
     lines: &VecDeque<LogLine>,
     copy: impl FnOnce() -> String,
-    dialog_open: bool,
+    (dialog_open, saved): (bool, Option<&(bool, String)>),
     actions: &mut Vec<Action>,
 ) {
     ui.horizontal(|ui| {
         ui.strong("Log");
-        ui.weak("(times UTC)");
+        ui.weak("(local times)");
         if ui.small_button("Copy").clicked() {
             ui.ctx().copy_text(copy());
         }
@@ -30,6 +30,11 @@ pub fn show(
         }
         if ui.small_button("Clear").clicked() {
             actions.push(Action::ClearLog);
+        }
+        // What the last Save… did, beside it.
+        if let Some((failed, text)) = saved {
+            let colour = if *failed { ALARM } else { GOOD };
+            ui.add(egui::Label::new(RichText::new(text).color(colour)).truncate());
         }
     });
     egui::ScrollArea::vertical()

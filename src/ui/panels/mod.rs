@@ -51,7 +51,10 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let side = egui::Frame::side_top_panel(ui.style()).fill(fill);
     let central = egui::Frame::central_panel(ui.style()).fill(fill);
     egui::Panel::top("actions").frame(side).show(ui, |ui| {
-        action_bar::show(ui, app.view(), app.open_failure(), actions);
+        use crate::app::StatusOf;
+        let notes =
+            [StatusOf::Live, StatusOf::Recording, StatusOf::Preview].map(|of| app.status_note(of));
+        action_bar::show(ui, app.view(), notes, app.open_failure(), actions);
     });
     if app.log_open() {
         egui::Panel::bottom("log")
@@ -60,7 +63,13 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             .default_size(160.0)
             .show(ui, |ui| {
                 let dialog_open = app.file_dialog_open();
-                log::show(ui, app.log_lines(), || app.log_text(), dialog_open, actions);
+                log::show(
+                    ui,
+                    app.log_lines(),
+                    || app.log_text(),
+                    (dialog_open, app.log_saved()),
+                    actions,
+                );
             });
     }
     // The setup column keeps a sensible width whatever it holds (long texts wrap or are cut
@@ -86,7 +95,8 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             let preset = presets.iter().find(|p| p.name == app.settings.preset);
             preview::show(ui, preset, texture.as_ref(), &mut *preview_px, actions);
             ui.separator();
-            stats::show(ui, app.view(), app.last_recording(), &presets, actions);
+            let recording = app.last_recording().map(|f| (f, app.shown()));
+            stats::show(ui, app.view(), recording, &presets, actions);
         });
     });
     let ctx = ui.ctx().clone();

@@ -5,6 +5,7 @@ use eframe::egui::{self, Color32};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::{ALARM, GOOD, WARN, bytes, live_state};
+use crate::app::desktop::ShowOutcome;
 use crate::app::{Action, SessionView};
 use crate::config::Preset;
 use crate::output::OutputSnapshot;
@@ -23,7 +24,7 @@ fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
 pub fn show(
     ui: &mut egui::Ui,
     view: &SessionView,
-    recording: Option<&std::path::Path>,
+    recording: Option<(&std::path::Path, Option<&ShowOutcome>)>,
     presets: &[Preset],
     actions: &mut Vec<Action>,
 ) {
@@ -140,13 +141,13 @@ pub fn show(
             });
     }
     // The recording being written, else the last one saved: where it is.
-    if let Some(file) = recording {
+    if let Some((file, shown)) = recording {
         ui.add_space(6.0);
         ui.horizontal_wrapped(|ui| {
             ui.label("Recording:");
             ui.add(egui::Label::new(file.display().to_string()).truncate());
         });
-        super::toasts::open_buttons(ui, file, actions);
+        super::toasts::open_buttons(ui, file, shown, actions);
     }
     if view.history.len() > 1 {
         ui.add_space(6.0);

@@ -4,6 +4,7 @@
 use eframe::egui;
 
 use super::{ALARM, GOOD};
+use crate::app::desktop::{ShowOutcome, Shown};
 use crate::app::{Action, AppState};
 
 pub fn show(ctx: &egui::Context, app: &AppState, actions: &mut Vec<Action>) {
@@ -32,15 +33,21 @@ pub fn show(ctx: &egui::Context, app: &AppState, actions: &mut Vec<Action>) {
                         egui::Label::new(egui::RichText::new(&notice.text).color(colour)).wrap(),
                     );
                     if let Some(file) = &notice.file {
-                        open_buttons(ui, file, actions);
+                        open_buttons(ui, file, app.shown(), actions);
                     }
                 });
             }
         });
 }
 
-/// "Open folder" and "Open file" for a saved file, through the desktop's handler.
-pub fn open_buttons(ui: &mut egui::Ui, file: &std::path::Path, actions: &mut Vec<Action>) {
+/// "Open folder", "Open file" (the desktop's handlers) and "Show file" (selected in the file
+/// manager) for a saved file, and what "Show file" last did for it.
+pub fn open_buttons(
+    ui: &mut egui::Ui,
+    file: &std::path::Path,
+    shown: Option<&ShowOutcome>,
+    actions: &mut Vec<Action>,
+) {
     ui.horizontal(|ui| {
         if let Some(dir) = file.parent()
             && ui.small_button("Open folder").clicked()
@@ -50,5 +57,19 @@ pub fn open_buttons(ui: &mut egui::Ui, file: &std::path::Path, actions: &mut Vec
         if ui.small_button("Open file").clicked() {
             actions.push(Action::Open(file.display().to_string()));
         }
+        if ui
+            .small_button("Show file")
+            .on_hover_text("Select it in the file manager")
+            .clicked()
+        {
+            actions.push(Action::ShowFile(file.to_owned()));
+        }
     });
+    if let Some(outcome) = shown.filter(|s| s.file == file) {
+        let text = match &outcome.shown {
+            Shown::Selected => "Selected in the file manager.".to_owned(),
+            Shown::FolderOpened { why } => format!("Opened its folder instead: {why}."),
+        };
+        ui.add(egui::Label::new(egui::RichText::new(text).color(GOOD)).wrap());
+    }
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 /// The `onair` binary built for this test run, quiet unless a test asks for logs.
+#[allow(dead_code)] // used by tests/keyring.rs and tests/desktop_handlers.rs
+pub mod bus;
 pub mod desktop;
 pub mod gui;
 pub mod peers;
