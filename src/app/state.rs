@@ -15,6 +15,7 @@ use super::desktop::{Ask, FileDialog, OpenFailure, Opener, ShowOutcome};
 use super::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
 use super::log::{LogLine, LogRing};
 use super::meter::Meter;
+use super::mixer::{self, StripMeters};
 use super::presets::PresetForm;
 use super::services::Service;
 use super::settings::{self, DestinationSettings, Keys, Settings};
@@ -118,6 +119,12 @@ pub struct AppState {
     software_renderer: Option<String>,
     /// The program audio's meters, left and right.
     meters: [Meter; 2],
+    /// The mixer's strips' meters while running.
+    strip_meters: StripMeters,
+    /// The source whose filters window is open.
+    filters_open: Option<String>,
+    /// What is wrong with the mixer's settings as edited (the running mixer keeps its own).
+    mixer_problem: Option<String>,
     /// Destinations whose stream key is shown unmasked.
     shown_keys: HashSet<u64>,
     /// "Stop streaming?" is being asked.
@@ -209,6 +216,9 @@ impl AppState {
             toasts: Vec::new(),
             software_renderer: None,
             meters: [Meter::default(); 2],
+            strip_meters: StripMeters::default(),
+            filters_open: None,
+            mixer_problem: None,
             shown_keys: HashSet::new(),
             confirm_stop_live: false,
             confirm_stop_recording: false,
@@ -249,6 +259,18 @@ impl AppState {
     /// The audio meters as drawn, left and right.
     pub fn meters(&self) -> &[Meter; 2] {
         &self.meters
+    }
+    /// The meters of the mixer's strips while running.
+    pub fn strip_meters(&self) -> &StripMeters {
+        &self.strip_meters
+    }
+    /// The source whose filters window is open.
+    pub fn filters_open(&self) -> Option<&str> {
+        self.filters_open.as_deref()
+    }
+    /// What is wrong with the mixer as edited, said beside it until fixed.
+    pub fn mixer_problem(&self) -> Option<&str> {
+        self.mixer_problem.as_deref()
     }
     /// Where the stream keys are kept (`None` while they load).
     pub fn keys_place(&self) -> Option<&Place> {
@@ -559,6 +581,7 @@ impl AppState {
             }
             None => self.meters = [Meter::default(); 2],
         }
+        self.strip_meters.refresh(self.view.mixer.as_deref(), now);
         refreshed
     }
 
@@ -594,8 +617,8 @@ impl AppState {
     }
 
     /// Acts on what the panels' fields changed since `before`: keys go to the key store;
-    /// changed settings are saved, a new preview rate goes to the controller, and the
-    /// microphone's gain and mute act at once on the running microphone (atomics).
+    /// changed settings are saved, a new preview rate goes to the controller, and the mixer's
+    /// changes reach the running mixer at once (sources that join go through the controller).
     pub fn after_edits(&mut self, before: Edits) {
         if self.keys != before.keys {
             self.save_keys();
@@ -616,16 +639,8 @@ impl AppState {
             if self.settings.preview_fps != before.settings.preview_fps {
                 self.session.send(Command::PreviewRate(self.preview_rate()));
             }
-            // Gain and mute act at once on the running microphone (the mixer takes the
-            // settings at its next block; it never waits for this lock).
-            if let Some(mixer) = &self.view.mixer {
-                let (db, muted) = (self.settings.mic_gain_db, self.settings.mic_muted);
-                let _valid = mixer.update(|m| {
-                    if let Some(mic) = m.source_mut(settings::MIC_NAME) {
-                        mic.volume_db = db;
-                        mic.muted = muted;
-                    }
-                });
+            if self.settings.mixer != before.settings.mixer {
+                self.mixer_edited(&before.settings.mixer);
             }
             self.save();
         }
@@ -754,12 +769,60 @@ impl AppState {
                     .ask(Ask::SaveFile(name), "Save the log", start, wake);
             }
             Action::DismissOpenFailure => self.open_failure = None,
+            Action::AddAudioSource(kind) => {
+                if let Err(e) = mixer::add_source(&mut self.settings.mixer, kind) {
+                    self.toast(true, e);
+                }
+            }
+            Action::RemoveAudioSource(name) => {
+                self.settings.mixer.sources.retain(|s| s.name != name);
+                if self.filters_open.as_deref() == Some(&name) {
+                    self.filters_open = None;
+                }
+            }
+            Action::ToggleFilters(name) => {
+                self.filters_open = if self.filters_open.as_deref() == Some(&name) {
+                    None
+                } else {
+                    Some(name)
+                };
+            }
+            Action::AddFilter { source, kind } => {
+                if let Err(e) = mixer::add_filter(&mut self.settings.mixer, &source, kind) {
+                    self.toast(true, e);
+                }
+            }
+            Action::RemoveFilter { source, index } => {
+                mixer::remove_filter(&mut self.settings.mixer, &source, index);
+            }
+            Action::MoveFilter { source, index, up } => {
+                mixer::move_filter(&mut self.settings.mixer, &source, index, up);
+            }
             Action::PreviewWidth(px) => {
                 // Told at every layout (an atomic store), so a newly started engine hears it.
                 if let Some(picture) = &self.view.picture {
                     picture.set_width(px);
                 }
             }
+        }
+    }
+
+    /// Takes an edit of the mixer to the running mixer (the mixer takes the settings at its
+    /// next block; it never waits for this lock); idle, checks it.
+    fn mixer_edited(&mut self, before: &crate::config::mixer::MixerSettings) {
+        let now = &self.settings.mixer;
+        let Some(controls) = self.view.mixer.clone() else {
+            self.mixer_problem = now.validate().err().map(|p| p.to_string());
+            return;
+        };
+        match mixer::push_to_running(before, now, &controls) {
+            Ok(joining) => {
+                self.mixer_problem = None;
+                for source in joining {
+                    self.session.send(Command::AttachAudioSource(source));
+                }
+            }
+            Err(problem) => self.mixer_problem = Some(problem),
         }
     }
 
