@@ -305,7 +305,9 @@ struct BenchArgs {
     #[arg(long, value_name = "test|y4m:FILE", default_value = "test", value_parser = parse_video)]
     video: VideoSourceKind,
     /// tone or none (live devices cannot run faster than real time).
-    #[arg(long, value_name = "tone|none", default_value = "tone", value_parser = parse_bench_audio)]
+    // A bool field is a flag to clap unless told it takes a value.
+    #[arg(long, value_name = "tone|none", default_value = "tone", value_parser = parse_bench_audio,
+          action = clap::ArgAction::Set)]
     audio: bool,
     /// Bitrate preset (see `onair presets`).
     #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
