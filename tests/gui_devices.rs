@@ -1,6 +1,7 @@
-//! The desktop app with real devices: a screen under Xvfb and a microphone from a PulseAudio
-//! null sink, picked in the window from the device lists the app made, recorded, with the
-//! meters and the mute acting on the sound going out.
+//! The desktop app with real devices: a screen under Xvfb and a microphone of a private
+//! PulseAudio's (listed by the sound server's names, a missing one flagged), picked in the
+//! window from the device lists the app made, recorded, with the meters, the mute and the
+//! fader acting on the sound going out.
 //!
 //! One test in this binary: it points the whole process at its own display and sound server
 //! (xcap and ALSA read `DISPLAY` and `PULSE_SERVER`) before the app starts any thread.
@@ -42,11 +43,17 @@ fn peak_after(app: &OnairApp, after: u64) -> Option<(f32, u64)> {
     (window > after).then_some((l.peak_dbfs.max(r.peak_dbfs), window))
 }
 
+/// The held peak of the mixer strip `name`'s meters (both channels), while it runs.
+fn strip_held(app: &OnairApp, name: &str) -> Option<f32> {
+    let [l, r] = app.app().strip_meters().get(name)?;
+    Some(l.held_dbfs.max(r.held_dbfs))
+}
+
 #[test]
 fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_follow_the_sound() {
     let x = Xvfb::start(1280, 720);
     let _red = x.window(200, 150, 60, 15, "red");
-    let pulse = Pulse::start();
+    let pulse = Pulse::start_with_named_microphone();
     let wav = pulse.dir().join("tone.wav");
     // 440 Hz at -12 dBFS, longer than the test.
     write_sine_wav(&wav, 440.0, 8231.0, 120);
@@ -61,10 +68,13 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
 
     let config = tempdir();
     let takes = tempdir();
+    // The mixer as saved with a microphone that is no longer there.
     std::fs::write(
         config.path().join("gui.toml"),
         format!(
-            "preset = \"720p30\"\nrecord_folder = \"{}\"\nhls_folder = \"{}\"\n",
+            "preset = \"720p30\"\nrecord_folder = \"{}\"\nhls_folder = \"{}\"\n\
+             [mixer]\n[[mixer.source]]\nname = \"Mic/Aux\"\nkind = \"microphone\"\n\
+             device = \"gone_mic\"\n",
             takes.path().display(),
             takes.path().join("hls").display()
         ),
@@ -74,19 +84,33 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     run_until(&mut h, "the device list", |a| a.view().devices.is_some());
     let devices = h.state().view().devices.clone().unwrap();
     assert_eq!(devices.screens.len(), 1, "{devices:?}");
-    assert!(!devices.microphones.is_empty(), "{devices:?}");
+    // The sound server's inputs by its own names: no ALSA plugin, no output's monitor.
+    let mics: Vec<(&str, &str)> = devices
+        .microphones
+        .iter()
+        .map(|d| (d.id.as_str(), d.name.as_str()))
+        .collect();
+    assert_eq!(mics, [("testmic", "Test-Microphone")], "{devices:?}");
 
-    // Pick the screen and the sound server's microphone from the lists.
+    // Pick the screen; the microphone's device in its strip's properties.
     pick(&mut h, "Video", "Screen or window");
     pick(&mut h, "Screen", "Screen 0:");
-    pick(&mut h, "Audio", "Microphone");
-    pick(&mut h, "Microphone", "PulseAudio Sound Server");
-    assert_eq!(h.state().settings().microphone, "alsa:pulse");
+    h.get_by_label("Properties").click();
+    h.run_steps(2);
+    let missing = "This microphone is not connected";
+    assert!(
+        h.query_by_label_contains(missing).is_some(),
+        "the missing device is not flagged"
+    );
+    pick(&mut h, "Device", "Test-Microphone");
+    assert_eq!(h.state().settings().mixer.sources[0].device, "testmic");
+    assert!(h.query_by_label_contains(missing).is_none());
 
     h.get_by_label("Record").click();
-    // The meters show the tone at its level (-12 dBFS peak).
+    // The program's and the strip's meters show the tone at its level (-12 dBFS peak).
     run_until(&mut h, "the tone on the meters", |a| {
         peak_after(a, 0).is_some_and(|(p, _)| (p + 12.0).abs() < 1.5)
+            && strip_held(a, "Mic/Aux").is_some_and(|p| (p + 12.0).abs() < 1.5)
     });
     let meter = h.state().meters()[0];
     assert!(
@@ -94,18 +118,18 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
         "meter held {:.1} dBFS",
         meter.held_dbfs
     );
-    // The meters' figures (left and right): the held peak.
+    // The meters' figures (the program's and the strip's, left and right): the held peak.
     let figures: Vec<String> = h
         .query_all_by_label_contains(" dB")
         .filter_map(|n| n.accesskit_node().value())
         .filter(|v| v.starts_with("-1"))
         .collect();
-    assert_eq!(figures.len(), 2, "{figures:?}");
+    assert!(figures.len() >= 4, "{figures:?}");
 
     // Mute: the program falls silent while recording goes on; unmute: the tone is back.
     h.get_by_label("Mute").click();
     h.run_steps(1);
-    assert!(h.state().settings().mic_muted);
+    assert!(h.state().settings().mixer.sources[0].muted);
     let silent = |a: &OnairApp| peak_after(a, 0).is_some_and(|(p, _)| p == SILENCE_DBFS);
     run_until(&mut h, "silence while muted", silent);
     let mut seen = peak_after(h.state(), 0).map_or(0, |(_, w)| w);
@@ -113,11 +137,11 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     run_until(&mut h, "the tone again after unmuting", |a| {
         peak_after(a, seen).is_some_and(|(p, _)| (p + 12.0).abs() < 1.5)
     });
-    // Gain acts live too: the slider to -6 dB.
-    h.get_by_role_and_label(Role::Slider, "Mic gain")
+    // The fader acts live too: to -6 dB.
+    h.get_by_role_and_label(Role::Slider, "Fader")
         .set_value_accesskit(-6.0);
     h.run_steps(2);
-    assert_eq!(h.state().settings().mic_gain_db, -6.0);
+    assert_eq!(h.state().settings().mixer.sources[0].volume_db, -6.0);
     seen = peak_after(h.state(), 0).map_or(seen, |(_, w)| w);
     run_until(&mut h, "the tone 6 dB lower", |a| {
         peak_after(a, seen + 1).is_some_and(|(p, _)| (p + 18.0).abs() < 1.5)
@@ -147,7 +171,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     // The choices were saved for the next start.
     let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
     assert!(
-        gui.contains("video = \"Screen\"") && gui.contains("microphone = \"alsa:pulse\""),
+        gui.contains("video = \"Screen\"") && gui.contains("device = \"testmic\""),
         "{gui}"
     );
 }

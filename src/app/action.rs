@@ -4,6 +4,7 @@
 //! panel alone and assert which actions a click produced.
 
 use crate::config::PresetSpec;
+use crate::config::mixer::SourceKind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -66,4 +67,26 @@ pub enum Action {
     DismissOpenFailure,
     /// The program preview is laid out this many physical pixels wide.
     PreviewWidth(u32),
+    /// Add a source of this kind to the mixer (it joins a running mixer at once).
+    AddAudioSource(SourceKind),
+    /// Remove the mixer's source of this name (it leaves a running mixer at once).
+    RemoveAudioSource(String),
+    /// Open the filters window of this source, or close it.
+    ToggleFilters(String),
+    /// Add a filter (by its [`kind`](crate::config::mixer::Filter::kind)) at the end of a
+    /// source's chain.
+    AddFilter {
+        source: String,
+        kind: &'static str,
+    },
+    RemoveFilter {
+        source: String,
+        index: usize,
+    },
+    /// Move a source's filter one place earlier (`up`) or later in its chain.
+    MoveFilter {
+        source: String,
+        index: usize,
+        up: bool,
+    },
 }

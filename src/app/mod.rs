@@ -11,6 +11,7 @@ pub mod desktop;
 pub mod keystore;
 pub mod log;
 pub mod meter;
+pub mod mixer;
 pub mod presets;
 pub mod services;
 mod session;

@@ -22,7 +22,7 @@ use super::sysinfo;
 use crate::capture::VideoSourceKind;
 use crate::capture::devices::{self, Devices};
 use crate::config::Preset;
-use crate::config::mixer::MixerSettings;
+use crate::config::mixer::{MixerSettings, SourceSettings};
 use crate::mix::MixerControls;
 use crate::output::hls::HlsOptions;
 use crate::output::rtmp::{ReconnectPolicy, RtmpOptions, RtmpUrl};
@@ -92,6 +92,9 @@ pub enum Command {
     PreviewRate(u32),
     /// List the screens, windows, cameras and microphones again.
     ListDevices,
+    /// A mixer source (new, or with another device) joins the running engine's mixer,
+    /// replacing one of the same name.
+    AttachAudioSource(SourceSettings),
     /// Stop everything and end the controller thread.
     Shutdown,
 }
@@ -458,6 +461,14 @@ impl Controller {
                     v.devices = Some(found);
                     v.listing_devices = false;
                 });
+            }
+            Command::AttachAudioSource(source) => {
+                let name = source.name.clone();
+                if let Some((engine, _)) = self.engine.as_mut()
+                    && let Err(e) = engine.add_audio_source(source, None)
+                {
+                    self.notice(true, format!("audio source \"{name}\": {e}"));
+                }
             }
             Command::Shutdown => {}
         }

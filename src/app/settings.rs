@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::services::Service;
 use crate::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
 use crate::config::PresetSpec;
-use crate::config::mixer::{MixerSettings, SourceKind, SourceSettings};
+use crate::config::mixer::{FADER_MAX_DB, FADER_MIN_DB, MixerSettings, SourceKind, SourceSettings};
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
 
@@ -47,15 +47,6 @@ pub enum VideoChoice {
     Camera,
     /// The screen with the camera as picture-in-picture.
     ScreenAndCamera,
-    None,
-}
-
-/// Which sound the program carries; the microphone is [`Settings::microphone`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AudioChoice {
-    Tone,
-    Microphone,
-    MicrophoneAndTone,
     None,
 }
 
@@ -134,11 +125,9 @@ pub struct Settings {
     pub pip_corner: Corner,
     /// Width of the camera box, % of the program's width.
     pub pip_percent: u8,
-    pub audio: AudioChoice,
-    /// The microphone's id from the device list; empty: the system's default input.
-    pub microphone: String,
-    pub mic_gain_db: f32,
-    pub mic_muted: bool,
+    /// The program's sound: the mixer's sources, faders, filters and monitoring (the same
+    /// shape as the CLI config's `[mixer]`).
+    pub mixer: MixerSettings,
     pub destinations: Vec<DestinationSettings>,
     pub record_folder: PathBuf,
     pub record_format: RecordFormat,
@@ -162,10 +151,11 @@ impl Default for Settings {
             camera: 0,
             pip_corner: PipLayout::default().corner,
             pip_percent: PipLayout::default().width_percent,
-            audio: AudioChoice::Tone,
-            microphone: String::new(),
-            mic_gain_db: 0.0,
-            mic_muted: false,
+            mixer: MixerSettings::with_sources(vec![SourceSettings::new(
+                TONE_NAME,
+                SourceKind::Tone,
+                "",
+            )]),
             destinations: Vec::new(),
             record_folder: videos_folder(),
             record_format: RecordFormat::Mp4,
@@ -185,12 +175,20 @@ pub const PREVIEW_FPS_SOFTWARE: u32 = 5;
 /// The rates one may choose.
 pub const PREVIEW_FPS_RANGE: std::ops::RangeInclusive<u32> = 1..=30;
 
-/// The mixer's names for the window's microphone and tone.
+/// The mixer's names for a new microphone, desktop audio and tone (OBS's first two).
 pub const MIC_NAME: &str = "Mic/Aux";
+pub const DESKTOP_NAME: &str = "Desktop Audio";
 pub const TONE_NAME: &str = "Sync tone";
 
-/// Gain the app's slider offers, dB.
-pub const MIC_GAIN_RANGE_DB: std::ops::RangeInclusive<f32> = -30.0..=20.0;
+/// The name a new source of `kind` gets (before numbering: `Mic/Aux 2`).
+pub fn source_name(kind: SourceKind) -> &'static str {
+    match kind {
+        SourceKind::Microphone => MIC_NAME,
+        SourceKind::Desktop => DESKTOP_NAME,
+        SourceKind::Tone => TONE_NAME,
+        SourceKind::External => "External",
+    }
+}
 
 impl Settings {
     /// The program's picture as the engine takes it.
@@ -214,17 +212,42 @@ impl Settings {
 
     /// The program's sound as the engine takes it: the mixer's sources.
     pub fn mixer(&self) -> MixerSettings {
-        let mut mic =
-            SourceSettings::new(MIC_NAME, SourceKind::Microphone, self.microphone.clone());
-        mic.volume_db = self.mic_gain_db;
-        mic.muted = self.mic_muted;
-        let tone = SourceSettings::new(TONE_NAME, SourceKind::Tone, "");
-        MixerSettings::with_sources(match self.audio {
-            AudioChoice::Tone => vec![tone],
-            AudioChoice::Microphone => vec![mic],
-            AudioChoice::MicrophoneAndTone => vec![mic, tone],
-            AudioChoice::None => Vec::new(),
-        })
+        self.mixer.clone()
+    }
+}
+
+/// Turns the audio choice of files from before the mixer (`audio`, `microphone`,
+/// `mic_gain_db`, `mic_muted`) into a `[mixer]` table, and drops those keys. A file that has
+/// a `[mixer]` already keeps it; one with none of the old keys gets the default mixer.
+fn migrate(table: &mut toml::Table) {
+    let audio = table.remove("audio");
+    let microphone = table.remove("microphone");
+    let gain = table.remove("mic_gain_db");
+    let muted = table.remove("mic_muted");
+    if table.contains_key("mixer")
+        || (audio.is_none() && microphone.is_none() && gain.is_none() && muted.is_none())
+    {
+        return;
+    }
+    // ALSA's `pulse` and `default` devices were the system's default input.
+    let device = match microphone.as_ref().and_then(toml::Value::as_str) {
+        None | Some("alsa:pulse" | "alsa:default") => "",
+        Some(id) => id,
+    };
+    let mut mic = SourceSettings::new(MIC_NAME, SourceKind::Microphone, device);
+    let db = gain.and_then(|g| g.as_float().or_else(|| g.as_integer().map(|i| i as f64)));
+    mic.volume_db = db.map_or(0.0, |db| (db as f32).clamp(FADER_MIN_DB, FADER_MAX_DB));
+    mic.muted = muted.and_then(|m| m.as_bool()).unwrap_or(false);
+    let tone = SourceSettings::new(TONE_NAME, SourceKind::Tone, "");
+    // The old default was the tone.
+    let sources = match audio.as_ref().and_then(toml::Value::as_str) {
+        Some("Microphone") => vec![mic],
+        Some("MicrophoneAndTone") => vec![mic, tone],
+        Some("None") => Vec::new(),
+        _ => vec![tone],
+    };
+    if let Ok(mixer) = toml::Value::try_from(MixerSettings::with_sources(sources)) {
+        table.insert("mixer".into(), mixer);
     }
 }
 
@@ -278,9 +301,21 @@ pub fn config_dir() -> Option<PathBuf> {
 }
 
 impl Settings {
-    /// Loads `dir/gui.toml`; a missing file gives the defaults.
+    /// Loads `dir/gui.toml`; a missing file gives the defaults; a file from before the mixer
+    /// has its audio choice turned into the mixer ([`migrate`]).
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
-        load_toml(&dir.join("gui.toml"))
+        let path = dir.join("gui.toml");
+        let parse = |e: toml::de::Error| SettingsError::Parse {
+            path: path.clone(),
+            message: e.message().to_owned(),
+        };
+        let mut table: toml::Table = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(parse)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => return Err(SettingsError::Read { path, source }),
+        };
+        migrate(&mut table);
+        toml::Value::Table(table).try_into().map_err(parse)
     }
 
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
@@ -458,7 +493,6 @@ mod tests {
             camera: 2,
             pip_corner: Corner::TopRight,
             pip_percent: 200,
-            audio: AudioChoice::Microphone,
             ..Settings::default()
         };
         assert_eq!(
@@ -472,19 +506,13 @@ mod tests {
                 },
             }
         );
+        // The tone by default, so a first recording has sound on any machine.
         let m = s.mixer();
         assert_eq!(m.sources.len(), 1);
         assert_eq!(
-            (m.sources[0].kind, m.sources[0].device.as_str()),
-            (SourceKind::Microphone, "")
+            (m.sources[0].kind, m.sources[0].name.as_str()),
+            (SourceKind::Tone, TONE_NAME)
         );
-        s.microphone = "alsa:pulse".into();
-        s.audio = AudioChoice::MicrophoneAndTone;
-        s.mic_gain_db = -4.0;
-        let m = s.mixer();
-        assert_eq!(m.sources[0].device, "alsa:pulse");
-        assert_eq!(m.sources[0].volume_db, -4.0);
-        assert_eq!(m.sources[1].kind, SourceKind::Tone);
         s.screen = ScreenChoice::Window("77".into());
         s.video = VideoChoice::Screen;
         assert_eq!(
@@ -500,8 +528,60 @@ mod tests {
         .unwrap();
         let old = Settings::load(dir.path()).unwrap();
         assert_eq!(old.screen, ScreenChoice::Monitor(0));
-        assert_eq!(old.microphone, "");
+        assert_eq!(old.mixer, Settings::default().mixer);
         assert_eq!(old.video_source(), VideoSourceKind::Test);
+    }
+
+    #[test]
+    fn an_old_audio_choice_becomes_the_mixer_and_is_saved_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |text: &str| {
+            std::fs::write(dir.path().join("gui.toml"), text).unwrap();
+            Settings::load(dir.path()).unwrap()
+        };
+        let old = load(
+            "preset = \"720p30\"\naudio = \"MicrophoneAndTone\"\nmicrophone = \"alsa:hw:CARD=USB\"\n\
+             mic_gain_db = -4.5\nmic_muted = true\n",
+        );
+        assert_eq!(old.preset, "720p30");
+        let m = &old.mixer;
+        assert_eq!(m.sources.len(), 2, "{m:?}");
+        let mic = &m.sources[0];
+        assert_eq!(
+            (mic.name.as_str(), mic.kind, mic.device.as_str()),
+            (MIC_NAME, SourceKind::Microphone, "alsa:hw:CARD=USB")
+        );
+        assert_eq!((mic.volume_db, mic.muted), (-4.5, true));
+        // ALSA's pulse plugin was the default input: it is the default input again.
+        let pulse = load("audio = \"Microphone\"\nmicrophone = \"alsa:pulse\"\n");
+        assert_eq!(pulse.mixer.sources[0].device, "");
+        assert_eq!(
+            (m.sources[1].name.as_str(), m.sources[1].kind),
+            (TONE_NAME, SourceKind::Tone)
+        );
+        m.validate().unwrap();
+        // Each old choice, and a whole-number gain.
+        let kinds = |s: Settings| s.mixer.sources.iter().map(|s| s.kind).collect::<Vec<_>>();
+        assert_eq!(kinds(load("audio = \"Tone\"\n")), [SourceKind::Tone]);
+        assert_eq!(kinds(load("audio = \"None\"\n")), []);
+        let mic_only = load("audio = \"Microphone\"\nmic_gain_db = 6\n");
+        assert_eq!(kinds(mic_only.clone()), [SourceKind::Microphone]);
+        assert_eq!(mic_only.mixer.sources[0].volume_db, 6.0);
+        // Saved, the file holds the mixer and none of the old keys, and reads back the same.
+        old.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
+        assert!(text.contains("[[mixer.source]]"), "{text}");
+        assert!(
+            !text.contains("mic_gain_db") && !text.contains("audio ="),
+            "{text}"
+        );
+        assert_eq!(Settings::load(dir.path()).unwrap(), old);
+        // A file with a mixer keeps it, whatever old keys it also holds.
+        let both = load(
+            "audio = \"None\"\n[mixer]\nmaster_db = -3.0\n[[mixer.source]]\nname = \"Desk\"\nkind = \"desktop\"\n",
+        );
+        assert_eq!(both.mixer.master_db, -3.0);
+        assert_eq!(kinds(both), [SourceKind::Desktop]);
     }
 
     #[test]
@@ -520,10 +600,12 @@ mod tests {
         s.camera = 1;
         s.pip_corner = Corner::TopLeft;
         s.pip_percent = 30;
-        s.audio = AudioChoice::MicrophoneAndTone;
-        s.microphone = "alsa:pulse".into();
-        s.mic_gain_db = -4.5;
-        s.mic_muted = true;
+        let mut mic = SourceSettings::new(MIC_NAME, SourceKind::Microphone, "alsa:pulse");
+        mic.volume_db = -4.5;
+        mic.muted = true;
+        mic.filters
+            .push(crate::config::mixer::Filter::NoiseSuppression {});
+        s.mixer.sources.insert(0, mic);
         s.save(dir.path()).unwrap();
         assert_eq!(Settings::load(dir.path()).unwrap(), s);
         let mut keys = Keys::default();

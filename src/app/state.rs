@@ -15,6 +15,7 @@ use super::desktop::{Ask, FileDialog, OpenFailure, Opener, ShowOutcome};
 use super::keystore::{KeyVault, KeyringUse, Place, VaultEvent};
 use super::log::{LogLine, LogRing};
 use super::meter::Meter;
+use super::mixer::{self, StripMeters};
 use super::presets::PresetForm;
 use super::services::Service;
 use super::settings::{self, DestinationSettings, Keys, Settings};
@@ -118,6 +119,12 @@ pub struct AppState {
     software_renderer: Option<String>,
     /// The program audio's meters, left and right.
     meters: [Meter; 2],
+    /// The mixer's strips' meters while running.
+    strip_meters: StripMeters,
+    /// The source whose filters window is open.
+    filters_open: Option<String>,
+    /// What is wrong with the mixer's settings as edited (the running mixer keeps its own).
+    mixer_problem: Option<String>,
     /// Destinations whose stream key is shown unmasked.
     shown_keys: HashSet<u64>,
     /// "Stop streaming?" is being asked.
@@ -209,6 +216,9 @@ impl AppState {
             toasts: Vec::new(),
             software_renderer: None,
             meters: [Meter::default(); 2],
+            strip_meters: StripMeters::default(),
+            filters_open: None,
+            mixer_problem: None,
             shown_keys: HashSet::new(),
             confirm_stop_live: false,
             confirm_stop_recording: false,
@@ -240,100 +250,6 @@ impl AppState {
         app
     }
 
-    // What the window draws.
-
-    /// The latest view from the controller.
-    pub fn view(&self) -> &SessionView {
-        &self.view
-    }
-    /// The audio meters as drawn, left and right.
-    pub fn meters(&self) -> &[Meter; 2] {
-        &self.meters
-    }
-    /// Where the stream keys are kept (`None` while they load).
-    pub fn keys_place(&self) -> Option<&Place> {
-        self.keys_place.as_ref()
-    }
-    /// Why the keyring is not used, when one was wanted.
-    pub fn no_keyring(&self) -> Option<&str> {
-        self.no_keyring.as_deref()
-    }
-    /// The notifications being shown.
-    pub fn toasts(&self) -> impl Iterator<Item = &Notice> {
-        self.toasts.iter().map(|(n, _)| n)
-    }
-    pub fn log_lines(&self) -> &VecDeque<LogLine> {
-        &self.log_lines
-    }
-    pub fn key_shown(&self, id: u64) -> bool {
-        self.shown_keys.contains(&id)
-    }
-    pub fn confirm_stop_live(&self) -> bool {
-        self.confirm_stop_live
-    }
-    pub fn confirm_stop_recording(&self) -> bool {
-        self.confirm_stop_recording
-    }
-    /// What runs, while "Quit onair?" is being asked.
-    pub fn confirm_quit(&self) -> Option<Running> {
-        self.confirm_quit
-    }
-    /// Why the recordings folder cannot be used.
-    pub fn record_folder_error(&self) -> Option<&str> {
-        self.record_folder_error.as_deref()
-    }
-    /// The file dialog is open.
-    pub fn file_dialog_open(&self) -> bool {
-        self.file_dialog.is_open()
-    }
-    /// The recording being written, else the last one saved.
-    pub fn last_recording(&self) -> Option<&std::path::Path> {
-        self.view
-            .recording_path
-            .as_deref()
-            .or(self.last_recording.as_deref())
-    }
-    /// What the desktop could not open (the target to copy, and why).
-    pub fn open_failure(&self) -> Option<&OpenFailure> {
-        self.open_failure.as_ref()
-    }
-    /// What the last "Show file" did.
-    pub fn shown(&self) -> Option<&ShowOutcome> {
-        self.shown.as_ref()
-    }
-    /// The outcome of the last Save… of the log: (failed, text).
-    pub fn log_saved(&self) -> Option<&(bool, String)> {
-        self.log_saved.as_ref()
-    }
-    /// What the last Go live, Record, Preview in browser could not do, for its status line.
-    pub fn status_note(&self, of: StatusOf) -> Option<&(bool, String)> {
-        self.status_notes[of as usize].as_ref()
-    }
-    /// The destination removed last, while its removal can be undone.
-    pub fn removed(&self) -> Option<&DestinationSettings> {
-        self.removed.as_ref().map(|r| &r.destination)
-    }
-    pub fn settings_open(&self) -> bool {
-        self.settings_open
-    }
-    pub fn log_open(&self) -> bool {
-        self.log_open
-    }
-    /// The settings and keys to edit in place, with the view and the unmasked keys to read.
-    pub fn editing(&mut self) -> Editing<'_> {
-        Editing {
-            settings: &mut self.settings,
-            keys: &mut self.keys,
-            view: &self.view,
-            shown_keys: &self.shown_keys,
-            failures: &self.failures,
-            keys_loaded: self.keys_place.is_some(),
-        }
-    }
-    /// The presets that cannot be edited: built-in, then the CLI config file's.
-    pub fn builtin_presets(&self) -> &[Preset] {
-        &self.config_presets
-    }
     /// True once a signal asked the window to close, or the close question was answered
     /// "Quit": the window closes without asking.
     pub fn quit_requested(&self) -> bool {
@@ -559,6 +475,7 @@ impl AppState {
             }
             None => self.meters = [Meter::default(); 2],
         }
+        self.strip_meters.refresh(self.view.mixer.as_deref(), now);
         refreshed
     }
 
@@ -594,8 +511,8 @@ impl AppState {
     }
 
     /// Acts on what the panels' fields changed since `before`: keys go to the key store;
-    /// changed settings are saved, a new preview rate goes to the controller, and the
-    /// microphone's gain and mute act at once on the running microphone (atomics).
+    /// changed settings are saved, a new preview rate goes to the controller, and the mixer's
+    /// changes reach the running mixer at once (sources that join go through the controller).
     pub fn after_edits(&mut self, before: Edits) {
         if self.keys != before.keys {
             self.save_keys();
@@ -616,16 +533,8 @@ impl AppState {
             if self.settings.preview_fps != before.settings.preview_fps {
                 self.session.send(Command::PreviewRate(self.preview_rate()));
             }
-            // Gain and mute act at once on the running microphone (the mixer takes the
-            // settings at its next block; it never waits for this lock).
-            if let Some(mixer) = &self.view.mixer {
-                let (db, muted) = (self.settings.mic_gain_db, self.settings.mic_muted);
-                let _valid = mixer.update(|m| {
-                    if let Some(mic) = m.source_mut(settings::MIC_NAME) {
-                        mic.volume_db = db;
-                        mic.muted = muted;
-                    }
-                });
+            if self.settings.mixer != before.settings.mixer {
+                self.mixer_edited(&before.settings.mixer);
             }
             self.save();
         }
@@ -754,12 +663,60 @@ impl AppState {
                     .ask(Ask::SaveFile(name), "Save the log", start, wake);
             }
             Action::DismissOpenFailure => self.open_failure = None,
+            Action::AddAudioSource(kind) => {
+                if let Err(e) = mixer::add_source(&mut self.settings.mixer, kind) {
+                    self.toast(true, e);
+                }
+            }
+            Action::RemoveAudioSource(name) => {
+                self.settings.mixer.sources.retain(|s| s.name != name);
+                if self.filters_open.as_deref() == Some(&name) {
+                    self.filters_open = None;
+                }
+            }
+            Action::ToggleFilters(name) => {
+                self.filters_open = if self.filters_open.as_deref() == Some(&name) {
+                    None
+                } else {
+                    Some(name)
+                };
+            }
+            Action::AddFilter { source, kind } => {
+                if let Err(e) = mixer::add_filter(&mut self.settings.mixer, &source, kind) {
+                    self.toast(true, e);
+                }
+            }
+            Action::RemoveFilter { source, index } => {
+                mixer::remove_filter(&mut self.settings.mixer, &source, index);
+            }
+            Action::MoveFilter { source, index, up } => {
+                mixer::move_filter(&mut self.settings.mixer, &source, index, up);
+            }
             Action::PreviewWidth(px) => {
                 // Told at every layout (an atomic store), so a newly started engine hears it.
                 if let Some(picture) = &self.view.picture {
                     picture.set_width(px);
                 }
             }
+        }
+    }
+
+    /// Takes an edit of the mixer to the running mixer (the mixer takes the settings at its
+    /// next block; it never waits for this lock); idle, checks it.
+    fn mixer_edited(&mut self, before: &crate::config::mixer::MixerSettings) {
+        let now = &self.settings.mixer;
+        let Some(controls) = self.view.mixer.clone() else {
+            self.mixer_problem = now.validate().err().map(|p| p.to_string());
+            return;
+        };
+        match mixer::push_to_running(before, now, &controls) {
+            Ok(joining) => {
+                self.mixer_problem = None;
+                for source in joining {
+                    self.session.send(Command::AttachAudioSource(source));
+                }
+            }
+            Err(problem) => self.mixer_problem = Some(problem),
         }
     }
 
@@ -787,86 +744,6 @@ impl AppState {
                 KEYS_EXIT_WAIT.as_secs()
             );
         }
-    }
-
-    // The three big actions, also bound to keys.
-
-    fn toggle_live(&mut self) {
-        if self.view.live.since.is_some() {
-            self.confirm_stop_live = true;
-            return;
-        }
-        self.status_notes[StatusOf::Live as usize] = None;
-        match self.live_targets() {
-            Ok((targets, problems)) => {
-                for t in &targets {
-                    if let Some(d) = self.settings.destinations.iter().find(|d| d.name == t.name) {
-                        self.failures.remove(&d.id);
-                    }
-                }
-                self.session.send(Command::GoLive {
-                    program: self.program(),
-                    targets,
-                });
-                if !problems.is_empty() {
-                    let text = format!("not live to {} (see the card)", problems.join("; "));
-                    self.status_notes[StatusOf::Live as usize] = Some((true, text));
-                }
-            }
-            Err(e) => {
-                self.status_notes[StatusOf::Live as usize] =
-                    Some((true, format!("cannot go live: {e}")));
-            }
-        }
-    }
-
-    fn toggle_recording(&mut self) {
-        if self.view.recording.since.is_some() {
-            if self.settings.confirm_stop_recording {
-                self.confirm_stop_recording = true;
-            } else {
-                self.session.send(Command::StopRecording);
-            }
-            return;
-        }
-        let folder = self.settings.record_folder.clone();
-        self.status_notes[StatusOf::Recording as usize] = None;
-        if let Err(why) = settings::prepare_folder(&folder) {
-            self.status_notes[StatusOf::Recording as usize] =
-                Some((true, format!("cannot record: {why} (Settings, Recording)")));
-            self.record_folder_error = Some(why);
-            return;
-        }
-        let name = self.recording_name(SystemTime::now());
-        self.session.send(Command::StartRecording {
-            program: self.program(),
-            path: self.settings.record_folder.join(name),
-            format: self.settings.record_format.format(),
-        });
-    }
-
-    fn toggle_preview(&mut self) {
-        if self.view.preview.since.is_some() {
-            self.session.send(Command::StopPreview);
-            return;
-        }
-        self.status_notes[StatusOf::Preview as usize] = None;
-        let addr = match self.settings.preview_addr.parse() {
-            Ok(a) => a,
-            Err(_) => {
-                let text = format!(
-                    "preview address `{}` is not like 127.0.0.1:8787; fix it in Settings",
-                    self.settings.preview_addr
-                );
-                self.status_notes[StatusOf::Preview as usize] = Some((true, text));
-                return;
-            }
-        };
-        self.session.send(Command::StartPreview {
-            program: self.program(),
-            dir: self.settings.hls_folder.clone(),
-            addr,
-        });
     }
 
     fn on_vault_event(&mut self, event: VaultEvent) {
@@ -998,5 +875,7 @@ fn is_software_renderer(renderer: &str) -> bool {
     .any(|s| r.contains(s))
 }
 
+mod read;
 #[cfg(test)]
 mod tests;
+mod toggles;

@@ -102,6 +102,25 @@ impl Compositor {
     }
 }
 
+/// Waits for each device's first open (at most 10 s each); the first failure is the error.
+pub(super) fn wait_opened(
+    pending: &mut Vec<Receiver<Result<(), CaptureError>>>,
+) -> Result<(), CaptureError> {
+    for rx in pending.drain(..) {
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(CaptureError::Open {
+                    kind: "video device",
+                    name: "?".into(),
+                    detail: "did not open within 10 s".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Fills `area` with the slate: dark grey, "SOURCE LOST" and the source's label.
 pub fn draw_slate(frame: &mut VideoFrame, area: Rect, label: &str) {
     fill_rect(frame, area, (SLATE_LUMA, 128, 128));
@@ -181,19 +200,7 @@ impl SourceDevices for Compositor {
     }
 
     fn wait_ready(&mut self) -> Result<(), CaptureError> {
-        for rx in self.pending.drain(..) {
-            match rx.recv_timeout(std::time::Duration::from_secs(10)) {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(CaptureError::Open {
-                        kind: "video device",
-                        name: "?".into(),
-                        detail: "did not open within 10 s".into(),
-                    });
-                }
-            }
-        }
-        Ok(())
+        wait_opened(&mut self.pending)
     }
 }
 

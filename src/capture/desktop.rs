@@ -26,6 +26,44 @@ pub fn list() -> Result<Vec<(String, String)>, CaptureError> {
     imp::list()
 }
 
+/// Linux: the sound server's inputs (its sources that are not an output's monitor), by its
+/// own names: (name for `mic:NAME`, description), as OBS's PulseAudio input lists them.
+#[cfg(target_os = "linux")]
+pub fn inputs() -> Result<Vec<(String, String)>, CaptureError> {
+    imp::inputs()
+}
+
+/// Linux: whether the sound server has a source called exactly `name`.
+#[cfg(target_os = "linux")]
+pub fn has_source(name: &str) -> bool {
+    imp::has_source(name)
+}
+
+/// Linux: records the sound server's source `source` (a microphone by the server's name),
+/// as desktop audio records a monitor; its counters are named `name`.
+#[cfg(target_os = "linux")]
+pub fn open_source(source: &str, name: &str) -> RingSource {
+    imp::open_what(Record::Source(source.to_owned()), name)
+}
+
+/// What a record stream records: an output's monitor, or a source by its name.
+#[cfg(target_os = "linux")]
+#[derive(Debug, Clone)]
+enum Record {
+    Desktop(DesktopTarget),
+    Source(String),
+}
+
+#[cfg(target_os = "linux")]
+impl Record {
+    fn kind(&self) -> &'static str {
+        match self {
+            Record::Desktop(_) => "desktop audio",
+            Record::Source(_) => "microphone",
+        }
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
 mod imp {
     use super::super::MicTarget;
@@ -164,6 +202,30 @@ mod imp {
             Ok(reply)
         }
 
+        /// The source called `name`, and its description.
+        fn source(&mut self, name: &str) -> Result<(CString, String), CaptureError> {
+            let sources = self.call::<pa::SourceInfoList>(&Command::GetSourceInfoList)?;
+            match sources.iter().find(|s| s.name.to_string_lossy() == name) {
+                Some(s) => Ok((
+                    s.name.clone(),
+                    s.description
+                        .as_ref()
+                        .unwrap_or(&s.name)
+                        .to_string_lossy()
+                        .into_owned(),
+                )),
+                None => Err(CaptureError::NoSuchDevice {
+                    kind: "microphone",
+                    wanted: name.to_owned(),
+                    available: sources
+                        .iter()
+                        .map(|s| s.name.to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }),
+            }
+        }
+
         fn sinks(&mut self) -> Result<Vec<pa::SinkInfo>, CaptureError> {
             self.call::<pa::SinkInfoList>(&Command::GetSinkInfoList)
         }
@@ -231,6 +293,31 @@ mod imp {
         }
     }
 
+    pub fn inputs() -> Result<Vec<(String, String)>, CaptureError> {
+        let mut c = Connection::open()?;
+        let sources = c.call::<pa::SourceInfoList>(&Command::GetSourceInfoList)?;
+        Ok(sources
+            .into_iter()
+            .filter(|s| s.monitor_of_sink_index.is_none() && s.monitor_of_sink_name.is_none())
+            .map(|s| {
+                let name = s.name.to_string_lossy().into_owned();
+                let description = s
+                    .description
+                    .map(|d| d.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| name.clone());
+                (name, description)
+            })
+            .collect())
+    }
+
+    pub fn has_source(name: &str) -> bool {
+        let Ok(mut c) = Connection::open() else {
+            return false;
+        };
+        c.call::<pa::SourceInfoList>(&Command::GetSourceInfoList)
+            .is_ok_and(|list| list.iter().any(|s| s.name.to_string_lossy() == name))
+    }
+
     pub fn list() -> Result<Vec<(String, String)>, CaptureError> {
         let mut c = Connection::open()?;
         Ok(c.sinks()?
@@ -247,15 +334,22 @@ mod imp {
     }
 
     pub fn open(target: &DesktopTarget, name: &str) -> RingSource {
-        let shared = Shared::new(name, "desktop");
+        open_what(Record::Desktop(target.clone()), name)
+    }
+
+    pub(super) fn open_what(target: Record, name: &str) -> RingSource {
+        let (kind, thread) = match target {
+            Record::Desktop(_) => ("desktop", "cap-desktop"),
+            Record::Source(_) => ("microphone", "cap-mic"),
+        };
+        let shared = Shared::new(name, kind);
         let (tx, rx) = bounded::<Result<(), CaptureError>>(1);
-        let target = target.clone();
         let for_thread = shared.clone();
         let run = move || device_loop(&target, &for_thread, &tx);
         RingSource::new(
             shared,
             Some(Worker {
-                name: "cap-desktop".into(),
+                name: thread.into(),
                 run: Box::new(run),
             }),
             Some(rx),
@@ -273,9 +367,12 @@ mod imp {
         flowing: bool,
     }
 
-    fn start(target: &DesktopTarget, shared: &Shared) -> Result<Recording, CaptureError> {
+    fn start(target: &Record, shared: &Shared) -> Result<Recording, CaptureError> {
         let mut conn = Connection::open()?;
-        let (monitor, label) = conn.monitor_of(target)?;
+        let (monitor, label) = match target {
+            Record::Desktop(t) => conn.monitor_of(t)?,
+            Record::Source(name) => conn.source(name)?,
+        };
         let spec = pa::SampleSpec {
             format: pa::SampleFormat::Float32Le,
             channels: 2,
@@ -308,8 +405,9 @@ mod imp {
         }
         shared.begin_stream(got.sample_rate);
         tracing::info!(
-            output = %label,
-            monitor = %monitor.to_string_lossy(),
+            kind = target.kind(),
+            device = %label,
+            source = %monitor.to_string_lossy(),
             rate = got.sample_rate,
             channels = got.channels,
             fragment = reply.buffer_attr.fragment_size,
@@ -378,7 +476,7 @@ mod imp {
     }
 
     fn device_loop(
-        target: &DesktopTarget,
+        target: &Record,
         shared: &Arc<Shared>,
         first: &crossbeam_channel::Sender<Result<(), CaptureError>>,
     ) {
@@ -405,7 +503,7 @@ mod imp {
                     Ok(()) => None,
                 };
                 if let Some(e) = lost {
-                    tracing::error!(source = %counters.name, "desktop audio lost ({e}); retrying every 2 s");
+                    tracing::error!(source = %counters.name, "{} lost ({e}); retrying every 2 s", target.kind());
                     counters.set_error(&e);
                     counters.losses.fetch_add(1, Relaxed);
                     counters.set_live(false);
@@ -415,7 +513,7 @@ mod imp {
             }
             match start(target, shared) {
                 Ok(r) => {
-                    tracing::info!(source = %counters.name, "desktop audio is back");
+                    tracing::info!(source = %counters.name, "{} is back", target.kind());
                     counters.reopened.fetch_add(1, Relaxed);
                     counters.set_live(true);
                     rec = Some(r);

@@ -90,7 +90,7 @@ pub fn list() -> Devices {
         }
         Err(e) => d.errors.push(format!("cameras: {e}")),
     }
-    match microphone::list() {
+    match microphones() {
         Ok(ms) => {
             for (id, name) in ms {
                 d.microphones.push(Device {
@@ -116,6 +116,16 @@ pub fn list() -> Devices {
         Err(e) => d.errors.push(format!("outputs: {e}")),
     }
     d
+}
+
+/// The microphones: on Linux the sound server's inputs by its own names (no ALSA plugin
+/// lists), or cpal's devices when no sound server answers; elsewhere cpal's devices.
+fn microphones() -> Result<Vec<(String, String)>, CaptureError> {
+    #[cfg(target_os = "linux")]
+    if let Ok(inputs) = desktop::inputs() {
+        return Ok(inputs);
+    }
+    microphone::list()
 }
 
 /// The program's video source for `kind`, with its device checked; `None` for no video.
@@ -188,6 +198,14 @@ pub fn audio_input(kind: &AudioInputKind, name: &str) -> Box<dyn AudioInput> {
     match kind {
         AudioInputKind::Tone => Box::new(Tone::new()),
         AudioInputKind::Microphone(t) => {
+            // A source of the sound server's, by its name (as the window lists them), is
+            // recorded from the server; anything else through cpal.
+            #[cfg(target_os = "linux")]
+            if let super::MicTarget::Name(source) = t
+                && desktop::has_source(source)
+            {
+                return Box::new(desktop::open_source(source, name));
+            }
             Box::new(microphone::open(&CpalTarget::Input(t.clone()), name))
         }
         AudioInputKind::Desktop(t) => Box::new(desktop::open(t, name)),

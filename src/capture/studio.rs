@@ -18,7 +18,7 @@ use crossbeam_channel::Receiver;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use super::compose::draw_slate;
+use super::compose::{draw_slate, wait_opened};
 use super::convert::{Rect, ensure_size};
 use super::latest::LatestFrame;
 use super::raster::{
@@ -717,19 +717,7 @@ impl SourceDevices for Studio {
     }
 
     fn wait_ready(&mut self) -> Result<(), CaptureError> {
-        for rx in self.pending.drain(..) {
-            match rx.recv_timeout(std::time::Duration::from_secs(10)) {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(CaptureError::Open {
-                        kind: "video device",
-                        name: "?".into(),
-                        detail: "did not open within 10 s".into(),
-                    });
-                }
-            }
-        }
-        Ok(())
+        wait_opened(&mut self.pending)
     }
 }
 

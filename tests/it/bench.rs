@@ -80,6 +80,17 @@ fn bench_prints_consistent_figures_for_every_stage_and_output() {
     }
 }
 
+/// `--audio none` takes its value (it once parsed as a flag and refused `none`): video only,
+/// so each output gets exactly the 60 video packets.
+#[test]
+fn bench_without_audio_sends_video_only() {
+    let j = bench_json(&["--preset", "480p30", "--frames", "60", "--audio", "none"]);
+    assert_eq!(j["pipeline"]["frames"], 60, "{j:#}");
+    for o in j["per_output"].as_array().unwrap() {
+        assert_eq!(o["packets"], 60, "{o}");
+    }
+}
+
 #[test]
 fn bench_reads_a_y4m_file_to_its_end_by_default() {
     let dir = tempdir();

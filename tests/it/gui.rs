@@ -588,6 +588,101 @@ fn a_whip_destination_keeps_its_kind_and_masks_its_token() {
     assert_eq!(d[0].service, onair::app::services::Service::Whip);
 }
 
+/// The tone's strip level in the running engine: the peak held over the last 3 s (the tone
+/// beeps once a second), both channels.
+fn tone_hold(a: &OnairApp, name: &str) -> Option<f32> {
+    let r = a.view().mixer.as_ref()?.levels(name)?;
+    Some(r.peak_hold_dbfs[0].max(r.peak_hold_dbfs[1]))
+}
+
+/// The filters of every strip of the running mixer, as the stats show them.
+fn running_filters(a: &OnairApp) -> Option<Vec<Vec<&'static str>>> {
+    let m = a.view().mixer.as_ref()?;
+    Some(m.snapshot().into_iter().map(|(_, s)| s.filters).collect())
+}
+
+#[test]
+fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() {
+    let tone = onair::app::settings::TONE_NAME;
+    let config = tempdir();
+    let takes = tempdir();
+    write_settings(config.path(), &settings_with(takes.path(), ""), "");
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    h.get_by_label("Record").click();
+    // 3.5 s in, the held peak covers three beeps.
+    run_until(&mut h, "the tone's level on its strip", |a| {
+        a.view()
+            .recording
+            .since
+            .is_some_and(|t| t.elapsed() >= Duration::from_millis(3_500))
+            && tone_hold(a, tone).is_some_and(|p| p > -40.0)
+    });
+    let at_rest = tone_hold(h.state(), tone).unwrap();
+
+    // The fader to -10 dB: the strip's level in the engine falls by 10 dB.
+    h.get_by_role_and_label(Role::Slider, "Fader")
+        .set_value_accesskit(-10.0);
+    h.run_steps(2);
+    assert_eq!(h.state().settings().mixer.sources[0].volume_db, -10.0);
+    run_until(&mut h, "the strip 10 dB lower", |a| {
+        tone_hold(a, tone).is_some_and(|p| (p - (at_rest - 10.0)).abs() < 0.5)
+    });
+    let stats = h.state().view().mixer.as_ref().unwrap().snapshot();
+    assert_eq!(stats[0].1.volume_db, -10.0);
+
+    // The filters window adds noise suppression to the running strip, then removes it.
+    h.get_by_label("Filters").click();
+    h.run_steps(4);
+    assert!(h.query_by_label_contains("Filters: Sync tone").is_some());
+    h.get_by_label("Add filter").click();
+    h.run_steps(2);
+    h.get_by_label("Noise suppression").click();
+    run_until(&mut h, "noise suppression on the running strip", |a| {
+        running_filters(a) == Some(vec![vec!["noise_suppression"]])
+    });
+    // The window grows to show the filter over a few frames.
+    h.run_steps(4);
+    assert!(h.query_by_label("Filters (1)").is_some());
+    h.get_by_label("Remove filter").click();
+    run_until(&mut h, "no filter on the running strip", |a| {
+        running_filters(a) == Some(vec![vec![]])
+    });
+    h.run_steps(2);
+    h.get_by_label("Filters").click();
+    h.run_steps(2);
+    assert!(h.query_by_label_contains("Filters: Sync tone").is_none());
+
+    // A second tone joins the running mixer, with a meter of its own, and leaves it.
+    h.get_by_label("Add source").click();
+    h.run_steps(2);
+    let entries: Vec<_> = h.query_all_by_label("Sync tone").collect();
+    entries.last().unwrap().click();
+    run_until(&mut h, "the new source's level", |a| {
+        tone_hold(a, "Sync tone 2").is_some_and(|p| p > -40.0)
+            && a.app().strip_meters().get("Sync tone 2").is_some()
+    });
+    let removes: Vec<_> = h.query_all_by_label("Remove source").collect();
+    assert_eq!(removes.len(), 2);
+    removes.last().unwrap().click();
+    run_until(&mut h, "the new source gone", |a| {
+        a.view()
+            .mixer
+            .as_ref()
+            .is_some_and(|m| m.strips().len() == 1)
+    });
+
+    h.get_by_label("Stop recording").click();
+    h.run_steps(4);
+    let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
+    assert_eq!(stop.len(), 2, "no question before stopping");
+    stop.last().unwrap().click();
+    run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
+    // The mixer as edited is saved for the next start.
+    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    assert!(gui.contains("volume_db = -10.0"), "{gui}");
+}
+
 /// Going live with three destinations switched on (issue 15, items 7 and 8): one nginx takes
 /// (key `goodkey`), one whose key nginx refuses, one typed wrong. The stream reaches nginx for
 /// the good one (ffprobe reads it there, live), the refused one's error shows on its own card,

@@ -18,12 +18,13 @@ use crate::common::*;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const ICON_SIZES: [u32; 7] = [16, 32, 48, 64, 128, 256, 512];
-const MAN_PAGES: [&str; 5] = [
+const MAN_PAGES: [&str; 6] = [
     "onair",
     "onair-broadcast",
     "onair-bench",
     "onair-devices",
     "onair-presets",
+    "onair-scenes",
 ];
 
 /// The package, built once for all the tests here, and its files unpacked.
@@ -175,7 +176,7 @@ fn dpkg_deb_lists_every_file_at_its_place() {
     .unwrap();
     let vera = |text: &str| {
         let from = text
-            .find("License: bitstream-vera\n")
+            .rfind("License: bitstream-vera\n")
             .expect("License: bitstream-vera");
         let words: Vec<&str> = text[from..]
             .split("\n\n")

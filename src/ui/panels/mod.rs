@@ -85,7 +85,7 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 program::show(ui, app, &presets, actions);
                 ui.separator();
-                mixer::show(ui, app);
+                mixer::show(ui, app, actions);
                 ui.separator();
                 destinations::show(ui, app, actions);
             });
@@ -101,6 +101,7 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     });
     let ctx = ui.ctx().clone();
     settings::show(&ctx, app, actions);
+    mixer::filters_window(&ctx, app, actions);
     let asking = confirm::Asking {
         stop_live: app.confirm_stop_live(),
         stop_recording: app.confirm_stop_recording(),

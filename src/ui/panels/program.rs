@@ -1,20 +1,28 @@
-//! The program: the preset, the video and audio sources and their devices (fixed while
-//! anything runs), with why a wanted kind of device is missing.
+//! The program: the preset, the video source and its devices (fixed while anything runs),
+//! with why a wanted kind of device is missing (the audio sources are in the mixer).
 
 use eframe::egui::{self, RichText};
 
 use super::WARN;
-use crate::app::settings::{AudioChoice, ScreenChoice, VideoChoice};
+use crate::app::settings::{ScreenChoice, VideoChoice};
 use crate::app::{Action, AppState};
 use crate::capture::Corner;
 use crate::capture::devices::Devices;
 use crate::config::Preset;
+use crate::config::mixer::SourceKind;
 
 pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: &mut Vec<Action>) {
     ui.heading("Program");
     let running = app.view().engine_running;
     let devices = app.view().devices.clone();
     let listing = app.view().listing_devices;
+    // The mixer has sources whose devices are listed (their choices are in the mixer).
+    let audio_devices = app
+        .settings
+        .mixer
+        .sources
+        .iter()
+        .any(|s| matches!(s.kind, SourceKind::Microphone | SourceKind::Desktop));
     egui::Grid::new("program").num_columns(2).show(ui, |ui| {
         let label = ui.label("Preset");
         ui.add_enabled_ui(!running, |ui| {
@@ -137,47 +145,7 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
             ui.end_row();
         }
 
-        let label = ui.label("Audio");
-        ui.add_enabled_ui(!running, |ui| {
-            let choices = [
-                (AudioChoice::Tone, "Sync tone"),
-                (AudioChoice::Microphone, "Microphone"),
-                (AudioChoice::MicrophoneAndTone, "Microphone + sync tone"),
-                (AudioChoice::None, "None"),
-            ];
-            choose(ui, "audio", &mut s.audio, &choices, label.id);
-        });
-        ui.end_row();
-        if matches!(
-            s.audio,
-            AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
-        ) {
-            let label = ui.label("Microphone");
-            ui.add_enabled_ui(!running, |ui| {
-                let mics = devices.as_deref().map_or(&[][..], |d| &d.microphones[..]);
-                let selected = if s.microphone.is_empty() {
-                    "Default input".to_owned()
-                } else {
-                    mics.iter()
-                        .find(|m| m.id == s.microphone)
-                        .map_or(s.microphone.clone(), |m| m.name.clone())
-                };
-                egui::ComboBox::from_id_salt("microphone")
-                    .selected_text(selected)
-                    .width(220.0)
-                    .truncate()
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut s.microphone, String::new(), "Default input");
-                        for m in mics {
-                            ui.selectable_value(&mut s.microphone, m.id.clone(), &m.name);
-                        }
-                    })
-                    .response
-                    .labelled_by(label.id);
-            });
-            ui.end_row();
-        }
-        if screen || camera || s.audio != AudioChoice::Tone && s.audio != AudioChoice::None {
+        if screen || camera || audio_devices {
             ui.label("");
             ui.horizontal(|ui| {
                 if ui
@@ -201,10 +169,8 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: 
                 matches!(s.video, VideoChoice::Screen | VideoChoice::ScreenAndCamera)
             }
             "cameras" => matches!(s.video, VideoChoice::Camera | VideoChoice::ScreenAndCamera),
-            _ => matches!(
-                s.audio,
-                AudioChoice::Microphone | AudioChoice::MicrophoneAndTone
-            ),
+            "microphones" | "desktop audio" | "outputs" => audio_devices,
+            _ => false,
         };
         for e in &d.errors {
             let kind = e.split(':').next().unwrap_or_default();

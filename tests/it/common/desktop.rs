@@ -364,6 +364,16 @@ impl Pulse {
         p
     }
 
+    /// With a microphone of the sound server's own, `testmic` ("Test-Microphone": a
+    /// `module-remap-source` of the null sink's monitor), which hears what is played.
+    #[allow(dead_code)] // used by tests/gui_devices.rs and `it`, not by every binary
+    pub fn start_with_named_microphone() -> Pulse {
+        Self::start_with(
+            "load-module module-remap-source source_name=testmic master=nullsink.monitor \
+             source_properties=device.description=Test-Microphone\n",
+        )
+    }
+
     /// The fifo behind [`Pulse::start_with_fifo_microphone`]'s source.
     pub fn mic_fifo(&self) -> PathBuf {
         self.dir.path().join("mic.fifo")
