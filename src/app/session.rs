@@ -491,6 +491,7 @@ impl Controller {
                 outputs: specs.to_vec(),
                 pacing: crate::pipeline::Pacing::RealTime,
                 encoder_threads: 1,
+                video_tuning: None,
             };
             match EngineHandle::start(config) {
                 Ok(engine) => {

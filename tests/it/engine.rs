@@ -27,6 +27,7 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
         }],
         pacing: Pacing::RealTime,
         encoder_threads: 1,
+        video_tuning: None,
     })
     .unwrap();
     wait_for(Duration::from_secs(30), "2.5 s of media", || {

@@ -23,6 +23,7 @@ mod mic_reopen;
 mod mixer;
 mod mp4_ffprobe;
 mod package;
+mod quality;
 mod rtmp;
 mod scenes;
 mod sources;
