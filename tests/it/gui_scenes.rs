@@ -130,7 +130,7 @@ fn a_scene_is_made_and_its_image_moved_resized_switched_and_undone_in_the_window
     let resized = layer(&h);
     assert_eq!((resized.x, resized.y), (x, y), "the top left corner stays");
     assert_eq!(resized.width, Some((200 + grow) as u32));
-    assert_eq!(resized.height, Some(((200 + grow) as u32 + 1) / 2));
+    assert_eq!(resized.height, Some(((200 + grow) as u32).div_ceil(2)));
     // Switch back to the first scene, then undo: the resize, the nudge, the move go.
     h.get_by_label("Test pattern").click();
     h.run_steps(2);
@@ -178,7 +178,7 @@ fn an_edit_while_recording_shows_in_the_recorded_pixels() {
         }
     };
     run_until(&mut h, "2 s of recording", recorded_for(2.0));
-    h.get_by_label("Hide").click();
+    h.get_by_label("Hide layer").click();
     h.run_steps(1);
     assert!(!h.state().settings().scenes[0].layers[0].visible);
     run_until(&mut h, "4 s of recording", recorded_for(4.0));

@@ -88,8 +88,6 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 program::show(ui, app, &presets, actions);
                 ui.separator();
-                scenes::show(ui, app, actions);
-                ui.separator();
                 mixer::show(ui, app, actions);
                 ui.separator();
                 destinations::show(ui, app, actions);
@@ -100,6 +98,8 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             let preset = presets.iter().find(|p| p.name == app.settings.preset);
             let program = preview::show(ui, preset, texture.as_ref(), &mut *preview_px, actions);
             scenes_overlay::show(ui, program, app, actions);
+            ui.separator();
+            scenes::show(ui, app, actions);
             ui.separator();
             let recording = app.last_recording().map(|f| (f, app.shown()));
             stats::show(ui, app.view(), recording, &presets, actions);

@@ -22,7 +22,16 @@ const KINDS: [(&str, &str); 7] = [
     ("test", "Test pattern"),
 ];
 
+/// Under the preview, as OBS's docks: scenes, the current scene's sources, properties.
 pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
+    ui.columns(3, |c| {
+        scene_list(&mut c[0], app, actions);
+        layers(&mut c[1], app, actions);
+        properties(&mut c[2], app, actions);
+    });
+}
+
+fn scene_list(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
     ui.heading("Scenes");
     let problem = app.studio().problem.clone();
     let settings = &app.settings;
@@ -111,8 +120,6 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
     }
     ui.checkbox(&mut app.settings.audio_only, "No video (sound only)")
         .on_hover_text("The program has no picture: recordings and streams carry sound only");
-    ui.separator();
-    layers(ui, app, actions);
 }
 
 /// Cut or fade, and the fade's length.
@@ -158,7 +165,7 @@ fn layers(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
     let Some(scene) = settings.scenes.iter().find(|s| s.name == settings.scene) else {
         return;
     };
-    ui.heading(format!("Sources in {}", scene.name));
+    ui.heading("Sources");
     let selected = app.studio().editor.selected;
     if scene.layers.is_empty() {
         ui.weak("No sources: add one.");
@@ -169,15 +176,19 @@ fn layers(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
             if ui.selectable_label(on, &layer.source).clicked() {
                 actions.push(Action::Studio(Edit::Select((!on).then_some(i))));
             }
-            let shown = if layer.visible { "Hide" } else { "Show" };
-            if ui
-                .small_button(shown)
-                .on_hover_text(format!("{shown} {}", layer.source))
-                .clicked()
-            {
+            let shown = if layer.visible {
+                "Hide layer"
+            } else {
+                "Show layer"
+            };
+            if ui.small_button(shown).clicked() {
                 actions.push(Action::Studio(Edit::ToggleVisible(i)));
             }
-            let lock = if layer.locked { "Unlock" } else { "Lock" };
+            let lock = if layer.locked {
+                "Unlock layer"
+            } else {
+                "Lock layer"
+            };
             if ui
                 .small_button(lock)
                 .on_hover_text("A locked layer is not moved in the preview")
@@ -228,8 +239,21 @@ fn layers(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
             }));
         }
     });
-    if let Some(i) = selected.filter(|&i| i < scene.layers.len()) {
-        ui.separator();
-        scenes_props::show(ui, app, i, actions);
+}
+
+/// The selected layer's properties.
+fn properties(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
+    ui.heading("Properties");
+    let s = &app.settings;
+    let count = s
+        .scenes
+        .iter()
+        .find(|c| c.name == s.scene)
+        .map_or(0, |c| c.layers.len());
+    match app.studio().editor.selected.filter(|&i| i < count) {
+        Some(i) => scenes_props::show(ui, app, i, actions),
+        None => {
+            ui.weak("Select a source in the list or in the preview.");
+        }
     }
 }
