@@ -84,6 +84,7 @@ fn a_scene_is_made_and_its_image_moved_resized_switched_and_undone_in_the_window
         .type_text(&image.display().to_string());
     h.run_steps(2);
     assert!(h.query_by_label_contains("give the image file").is_none());
+    assert!(h.query_by_label_contains("cannot be read").is_none());
     assert_eq!(
         h.state().settings().sources[1].path.as_deref(),
         Some(Path::new(&image))

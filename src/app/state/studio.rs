@@ -51,7 +51,12 @@ impl AppState {
     /// Checks the scenes as edited: a set that validates becomes the program's (the running
     /// studio takes it at its next frame); one that does not is shown, the last good kept.
     pub(super) fn scenes_edited(&mut self) {
-        match self.settings.scene_set().validate(&self.scenes_base()) {
+        match self
+            .settings
+            .scene_set()
+            .validate(&self.scenes_base())
+            .and_then(images_readable)
+        {
             Ok(c) => {
                 self.studio.problem = None;
                 if c != *self.studio.good {
@@ -138,7 +143,24 @@ impl AppState {
     }
 }
 
-use crate::capture::scene::Transition;
+use crate::capture::scene::{SourceKind, Transition};
+
+/// Every image source's file can be read as a picture (its header: the studio decodes it
+/// on its own thread, which must not find out then).
+fn images_readable(c: Collection) -> Result<Collection, SceneProblem> {
+    for s in &c.sources {
+        if let SourceKind::Image(path) = &s.kind
+            && let Err(e) = image::image_dimensions(path)
+        {
+            return Err(SceneProblem {
+                place: format!("source \"{}\"", s.name),
+                field: "path",
+                problem: format!("{} cannot be read as a picture: {e}", path.display()),
+            });
+        }
+    }
+    Ok(c)
+}
 
 impl AppState {
     /// The program's size in pixels (the preset's).
