@@ -6,7 +6,7 @@
 
 pub mod mixer;
 mod preset;
-mod scenes;
+pub mod scenes;
 
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
 
