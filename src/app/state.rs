@@ -167,6 +167,10 @@ pub struct AppState {
     last_recording: Option<PathBuf>,
     /// How to wake the window (the folder dialog's answer).
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// The program last sent to the controller (sent again when it changes).
+    sent_program: Option<Program>,
+    /// The hotkey being set in Settings (the next key combination pressed binds it).
+    hotkey_capture: Option<super::hotkeys::Target>,
 }
 
 impl AppState {
@@ -240,7 +244,11 @@ impl AppState {
             record_folder_error: None,
             last_recording: None,
             wake: repaint.now.clone(),
+            sent_program: None,
+            hotkey_capture: None,
         };
+        // The program runs from the start, live or not.
+        app.program_edited();
         for text in notices.into_iter().chain(config_error) {
             app.toast(true, text);
         }
@@ -536,6 +544,7 @@ impl AppState {
             if self.settings.mixer != before.settings.mixer {
                 self.mixer_edited(&before.settings.mixer);
             }
+            self.program_edited();
             self.save();
         }
     }
@@ -698,6 +707,12 @@ impl AppState {
                     picture.set_width(px);
                 }
             }
+            Action::SwitchScene(_)
+            | Action::ToggleMute(_)
+            | Action::CaptureHotkey(_)
+            | Action::BindHotkey(..)
+            | Action::ClearHotkey(_)
+            | Action::CancelHotkeyCapture => self.apply_hotkey_action(action),
         }
     }
 
@@ -875,6 +890,8 @@ fn is_software_renderer(renderer: &str) -> bool {
     .any(|s| r.contains(s))
 }
 
+mod hotkeys;
+mod program;
 mod read;
 #[cfg(test)]
 mod tests;

@@ -43,8 +43,8 @@ use crate::mix::{Mixer, MixerControls, MixerError};
 use crate::output::runner::{open_sink, run_output};
 use crate::output::{OutputError, OutputSink, OutputSpec};
 use workers::{
-    EncoderOut, Pace, SourceCtx, VideoOut, run_audio_encoder, run_audio_source,
-    run_video_encoder, run_video_source,
+    EncoderOut, Pace, SourceCtx, VideoOut, run_audio_encoder, run_audio_source, run_video_encoder,
+    run_video_source,
 };
 
 pub use crate::output::{OutputCounters, OutputMsg, OutputSnapshot, OutputState};

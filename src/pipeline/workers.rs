@@ -121,7 +121,8 @@ pub(super) fn run_video_source(
         }
     }
     // The encoder ends once it has what was queued.
-    *tap.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    *tap.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
 }
 
 /// Where the H.264 thread's results go.
@@ -306,7 +307,8 @@ pub(super) fn run_audio_source(
         first = last;
     }
     // The encoder ends once it has what was queued.
-    *tap.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    *tap.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
 }
 
 /// The audio thread: AAC always; Opus as well while an output takes it (WebRTC), started when

@@ -1,0 +1,98 @@
+//! The program that is always on: the controller runs the program the window asks for from
+//! its start, whether or not an output runs (the engine's encoders run only while one does),
+//! and starts it again when what it shows changes while no output runs.
+
+use super::*;
+
+impl Program {
+    /// True if running `other` instead needs the engine started again: another preset or
+    /// video, or audio coming or going (the mixer's other settings change live).
+    pub fn differs_from(&self, other: &Program) -> bool {
+        self.preset != other.preset
+            || self.video != other.video
+            || self.audio.sources.is_empty() != other.audio.sources.is_empty()
+    }
+}
+
+impl Controller {
+    /// Runs the program asked for last, unless it runs already: started if none runs, started
+    /// again if it changed. Only while no output runs. A program that failed to start is not
+    /// tried again until it changes (its notice said why).
+    pub(super) fn run_program(&mut self) {
+        let Some(program) = self.program.clone() else {
+            return;
+        };
+        if let Some((_, running)) = &self.engine {
+            if !running.differs_from(&program) {
+                return;
+            }
+            self.stop_engine();
+        }
+        if self
+            .failed
+            .as_ref()
+            .is_some_and(|f| !f.differs_from(&program))
+        {
+            return;
+        }
+        let config = EngineConfig {
+            preset: program.preset.clone(),
+            video: program.video.clone(),
+            audio: program.audio.clone(),
+            duration: None,
+            outputs: Vec::new(),
+            pacing: crate::pipeline::Pacing::RealTime,
+            encoder_threads: 1,
+        };
+        match EngineHandle::start(config) {
+            Ok(engine) => {
+                tracing::info!(preset = %program.preset.name, "program started");
+                self.failed = None;
+                self.started(engine, &program);
+            }
+            Err(e) => {
+                self.failed = Some(program);
+                self.notice(true, format!("the program cannot start: {e}"));
+            }
+        }
+    }
+
+    /// Keeps a newly started engine and shows what it makes.
+    pub(super) fn started(&mut self, engine: EngineHandle, program: &Program) {
+        engine.preview().set_fps(self.preview_fps);
+        let picture = engine.preview();
+        let levels = engine.audio_levels();
+        let mixer = engine.mixer();
+        let scenes = engine.scenes();
+        self.update(|v| {
+            v.engine_running = true;
+            v.preset = Some(program.preset.name.clone());
+            v.picture = Some(picture);
+            v.levels = Some(levels);
+            v.mixer = mixer;
+            v.scenes = scenes
+                .as_ref()
+                .map_or_else(Vec::new, |s| s.names().to_vec());
+            v.current_scene = scenes.map(|s| s.current().to_owned());
+            v.history.clear();
+        });
+        self.engine = Some((engine, program.clone()));
+        self.window.clear();
+    }
+
+    /// Asks the running program for scene `name` (its default transition).
+    pub(super) fn switch_scene(&mut self, name: &str) {
+        let scenes = self.engine.as_ref().and_then(|(e, _)| e.scenes());
+        let Some(scenes) = scenes else {
+            self.notice(
+                true,
+                format!("cannot switch to scene \"{name}\": the program is not made of scenes"),
+            );
+            return;
+        };
+        match scenes.switch(name, None) {
+            Ok(()) => tracing::info!(scene = %name, "scene switch asked"),
+            Err(e) => self.notice(true, e.to_string()),
+        }
+    }
+}
