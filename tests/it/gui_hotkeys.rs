@@ -47,6 +47,9 @@ fn a_bound_hotkey_acts_and_the_same_key_typed_in_a_field_does_nothing() {
     // the master, each mixer source, then the scenes.
     h.get_by_label("Settings").click();
     h.run_steps(2);
+    assert!(h.state().app().settings_open(), "Settings did not open");
+    // The window shows after its first frames.
+    h.run_steps(4);
     h.get_by_label("Hotkeys").click();
     h.run_steps(2);
     assert!(h.query_by_label("Mute Sync tone").is_some());
@@ -92,7 +95,8 @@ fn a_bound_hotkey_acts_and_the_same_key_typed_in_a_field_does_nothing() {
         saved.contains("F9") && saved.contains("Sync tone"),
         "{saved}"
     );
-    h.get_by_label("Settings").click();
+    // The action bar's Settings (the window's title is the second) closes it.
+    h.get_all_by_label("Settings").next().unwrap().click();
     h.run_steps(2);
 
     // Typed in a text field: nothing happens.

@@ -5,10 +5,15 @@
 use super::*;
 
 impl AppState {
-    /// Sends the program to the controller if it changed since it was last sent.
+    /// Sends the program to the controller if what it shows changed since it was last sent
+    /// (the mixer's edits reach the running mixer directly).
     pub(super) fn program_edited(&mut self) {
         let program = self.program();
-        if self.sent_program.as_ref() != Some(&program) {
+        if self
+            .sent_program
+            .as_ref()
+            .is_none_or(|sent| sent.differs_from(&program))
+        {
             self.sent_program = Some(program.clone());
             self.session.send(Command::SetProgram(program));
         }
