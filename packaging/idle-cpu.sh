@@ -3,7 +3,7 @@
 # opened under Xvfb (1280x800, Mesa llvmpipe) with the 720p30 preset and a screen scene (the
 # whole Xvfb screen captured), nothing live. CPU time of the process over SECONDS (default 30)
 # from /proc/PID/stat, as % of one core, RUNS times (default 3), with a split by thread from
-# /proc/PID/task/*/stat: the window's thread (`onair`), Mesa's rasterizer (`llvmpipe-*`), the
+# /proc/PID/task/*/stat: the window's thread (the main one), Mesa's rasterizer (`llvmpipe-*`), the
 # program (`src-video`, `cap-*`: capture and compositing; `src-audio`: the mixer), the rest.
 # Also checks that no encoder thread (`enc-*`) exists while idle.
 #
@@ -26,9 +26,11 @@ trap 'kill $xvfb 2>/dev/null || true; rm -rf "$work"' EXIT
 sleep 1
 printf 'preset = "720p30"\nvideo = "%s"\nrecord_folder = "%s"\n' "${VIDEO:-Screen}" "$work" >"$work/gui.toml"
 hz=$(getconf CLK_TCK)
-threads() { # PID -> "name ticks" per thread
+threads() { # PID -> "name ticks" per thread; the main thread (the window's) as `window`
   for t in /proc/"$1"/task/*; do
-    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
+    name="$(tr ' ' _ <"$t/comm")"
+    [[ "${t##*/}" == "$1" ]] && name=window
+    printf '%s %s\n' "$name" "$(awk '{print $14 + $15}' "$t/stat")"
   done
 }
 DISPLAY="$display" ONAIR_CONFIG_DIR="$work" ONAIR_KEYRING=off RUST_LOG=warn "$BIN" 2>"$work/gui.log" &
@@ -45,7 +47,7 @@ for run in $(seq "$runs"); do
   encoders=$(grep -c '^enc-' <<<"$after" || true)
   split=$(join <(sort <<<"$before") <(sort <<<"$after") | awk -v hz="$hz" -v s="$secs" '
     { d = ($3 - $2) * 100 / hz / s }
-    $1 == "onair" { ui += d; next }
+    $1 == "window" { ui += d; next }
     $1 ~ /^llvmpipe/ { raster += d; next }
     $1 == "src-video" || $1 ~ /^cap-/ { video += d; next }
     $1 == "src-audio" { audio += d; next }
