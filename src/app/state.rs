@@ -169,6 +169,10 @@ pub struct AppState {
     studio: studio::StudioState,
     /// How to wake the window (the folder dialog's answer).
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// The program last sent to the controller (sent again when it changes).
+    sent_program: Option<Program>,
+    /// The hotkey being set in Settings (the next key combination pressed binds it).
+    hotkey_capture: Option<super::hotkeys::Target>,
 }
 
 impl AppState {
@@ -243,8 +247,12 @@ impl AppState {
             last_recording: None,
             studio: studio::StudioState::default(),
             wake: repaint.now.clone(),
+            sent_program: None,
+            hotkey_capture: None,
         };
         app.scenes_edited();
+        // The program runs from the start, live or not.
+        app.program_edited();
         for text in notices.into_iter().chain(config_error) {
             app.toast(true, text);
         }
@@ -544,6 +552,7 @@ impl AppState {
             if self.settings.scene_set() != before.settings.scene_set() {
                 self.scenes_edited();
             }
+            self.program_edited();
             self.save();
         }
     }
@@ -709,6 +718,11 @@ impl AppState {
                     picture.set_width(px);
                 }
             }
+            Action::ToggleMute(_)
+            | Action::CaptureHotkey(_)
+            | Action::BindHotkey(..)
+            | Action::ClearHotkey(_)
+            | Action::CancelHotkeyCapture => self.apply_hotkey_action(action),
         }
     }
 
@@ -886,6 +900,8 @@ fn is_software_renderer(renderer: &str) -> bool {
     .any(|s| r.contains(s))
 }
 
+mod hotkeys;
+mod program;
 mod read;
 mod studio;
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod camera_formats;
 mod cli;
 mod engine;
 mod gui;
+mod gui_hotkeys;
 mod gui_scenes;
 mod gui_window;
 mod hardening;
