@@ -139,7 +139,7 @@ fn a_bound_hotkey_acts_and_the_same_key_typed_in_a_field_does_nothing() {
             .as_ref()
             .is_some_and(|m| m.settings().master_muted)
     });
-    // The window's program is not made of scenes: the switch is asked, and refused aloud.
+    // No scene is called "BRB": the switch is refused aloud.
     h.key_press(egui::Key::F5);
     run_until(&mut h, "F5's scene switch to be answered", |_| true);
     settle(&mut h, 500);

@@ -187,7 +187,7 @@ fn an_edit_while_recording_shows_in_the_recorded_pixels() {
     h.run_steps(4);
     let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
     stop.last().unwrap().click();
-    run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
+    run_until(&mut h, "the encoders to stop", |a| !a.view().encoding);
     let file = std::fs::read_dir(takes.path())
         .unwrap()
         .map(|e| e.unwrap().path())

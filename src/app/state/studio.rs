@@ -74,7 +74,15 @@ impl AppState {
 
     /// Puts scene `name` on the program (with the transition while running).
     pub(super) fn switch_scene(&mut self, name: String) {
-        if self.settings.scene == name || !self.settings.scenes.iter().any(|s| s.name == name) {
+        if !self.settings.scenes.iter().any(|s| s.name == name) {
+            // A hotkey bound to a scene since removed or renamed.
+            self.toast(
+                true,
+                format!("cannot switch to scene \"{name}\": no scene has that name"),
+            );
+            return;
+        }
+        if self.settings.scene == name {
             return;
         }
         if let Some(control) = &self.view.scenes

@@ -32,7 +32,6 @@ pub fn show(ui: &mut egui::Ui, rect: egui::Rect, app: &mut AppState, actions: &m
         egui::Id::unique("scene_editing"),
         egui::Sense::click_and_drag(),
     );
-    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Program picture"));
     let (pressed, released, pos, shift) = ui.input(|i| {
         (
             i.pointer.primary_pressed(),
