@@ -1,10 +1,14 @@
 //! What the desktop app remembers between runs, and the stream keys, kept apart.
 //!
-//! `gui.toml` (in the config folder, beside the CLI's `config.toml`) holds the sources, the
-//! destinations without their keys, the custom presets, the recording and preview settings and
-//! the window size. `keys.toml` holds the stream keys, by destination id, in a file created
-//! with mode 0600 (only the user can read it), when there is no platform keyring: see
-//! [`super::keystore`], which keeps them in the keyring where one answers.
+//! `config.toml` in the config folder, the one file `onair broadcast` reads too, holds the
+//! custom presets, the destinations without their keys, the mixer, the program's choice and
+//! the recording and preview settings ([`store`]); `window.toml` beside it the window's own
+//! state (its size, the preview rate). `keys.toml` holds the stream keys, by destination id,
+//! in a file created with mode 0600 (only the user can read it), when there is no platform
+//! keyring: see [`super::keystore`], which keeps them in the keyring where one answers.
+
+mod merge;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,8 +23,7 @@ use crate::config::mixer::{FADER_MAX_DB, FADER_MIN_DB, MixerSettings, SourceKind
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
 
-/// Overrides the config folder (tests, portable installs).
-pub const CONFIG_DIR_ENV: &str = "ONAIR_CONFIG_DIR";
+pub use crate::config::{CONFIG_DIR_ENV, config_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -31,6 +34,9 @@ pub enum SettingsError {
     },
     #[error("{path} is not valid: {message}; fix or delete it (the defaults are used meanwhile)")]
     Parse { path: PathBuf, message: String },
+    /// The config file was refused: the message names the file, the line and the field.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot save {path}: {source}")]
     Write {
         path: PathBuf,
@@ -292,35 +298,52 @@ pub fn prepare_folder(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The folder `gui.toml` and `keys.toml` live in.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV) {
-        return Some(PathBuf::from(dir));
-    }
-    directories::ProjectDirs::from("", "", "onair").map(|d| d.config_dir().to_owned())
+/// Reads an old `gui.toml` (the window's settings before one configuration); a missing file
+/// gives the defaults; a file from before the mixer has its audio choice turned into the
+/// mixer ([`migrate`]).
+pub fn load_gui_toml(path: &Path) -> Result<Settings, SettingsError> {
+    let parse = |e: toml::de::Error| SettingsError::Parse {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    };
+    let mut table: toml::Table = match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(parse)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(source) => {
+            return Err(SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    migrate(&mut table);
+    toml::Value::Table(table).try_into().map_err(parse)
 }
 
 impl Settings {
-    /// Loads `dir/gui.toml`; a missing file gives the defaults; a file from before the mixer
-    /// has its audio choice turned into the mixer ([`migrate`]).
+    /// Loads the settings from `dir` ([`Settings::load_all`]), errors aside (tests, tools).
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
-        let path = dir.join("gui.toml");
-        let parse = |e: toml::de::Error| SettingsError::Parse {
-            path: path.clone(),
-            message: e.message().to_owned(),
-        };
-        let mut table: toml::Table = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(parse)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => return Err(SettingsError::Read { path, source }),
-        };
-        migrate(&mut table);
-        toml::Value::Table(table).try_into().map_err(parse)
+        let loaded = Self::load_all(dir);
+        match loaded.refused {
+            Some(message) => Err(SettingsError::Refused(message)),
+            None => Ok(loaded.settings),
+        }
     }
 
+    /// Saves the settings into `dir` ([`Settings::save_all`]).
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
-        let text = toml::to_string_pretty(self).unwrap_or_default();
-        write_private(&dir.join("gui.toml"), text.as_bytes(), false)
+        self.save_all(dir, false)
+    }
+
+    /// The window's size as last saved in `dir` (`window.toml`, else an old `gui.toml`).
+    pub fn saved_window_size(dir: &Path) -> [f32; 2] {
+        let window = dir.join(store::WINDOW_FILE);
+        if window.exists() {
+            return store::load_window(dir).window_size;
+        }
+        load_gui_toml(&dir.join(store::OLD_FILE))
+            .unwrap_or_default()
+            .window_size
     }
 
     /// The window's preview rate, frames per second: the chosen one, or automatically
@@ -537,7 +560,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let load = |text: &str| {
             std::fs::write(dir.path().join("gui.toml"), text).unwrap();
-            Settings::load(dir.path()).unwrap()
+            load_gui_toml(&dir.path().join("gui.toml")).unwrap()
         };
         let old = load(
             "preset = \"720p30\"\naudio = \"MicrophoneAndTone\"\nmicrophone = \"alsa:hw:CARD=USB\"\n\
@@ -568,8 +591,9 @@ mod tests {
         assert_eq!(kinds(mic_only.clone()), [SourceKind::Microphone]);
         assert_eq!(mic_only.mixer.sources[0].volume_db, 6.0);
         // Saved, the file holds the mixer and none of the old keys, and reads back the same.
+        std::fs::remove_file(dir.path().join("gui.toml")).unwrap();
         old.save(dir.path()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(text.contains("[[mixer.source]]"), "{text}");
         assert!(
             !text.contains("mic_gain_db") && !text.contains("audio ="),
@@ -613,8 +637,8 @@ mod tests {
         keys.save(dir.path()).unwrap();
         assert_eq!(Keys::load(dir.path()).unwrap().get(1), "live_123_secret");
         assert_eq!(format!("{keys:?}"), "Keys(1 stored)");
-        let gui = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
-        assert!(!gui.contains("secret"), "{gui}");
+        let config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(!config.contains("secret"), "{config}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -661,11 +685,16 @@ mod tests {
     fn a_broken_file_says_which_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gui.toml"), "preset = 3").unwrap();
-        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        let err = load_gui_toml(&dir.path().join("gui.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("gui.toml is not valid") && err.contains("fix or delete it"),
             "{err}"
         );
+        std::fs::write(dir.path().join("config.toml"), "\n[program]\npreset = 3").unwrap();
+        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.toml line 3 is not valid"), "{err}");
         assert_eq!(
             Settings::load(&dir.path().join("none")).unwrap(),
             Settings::default()
