@@ -554,7 +554,7 @@ mod tests {
         .to_string();
         assert_eq!(
             err,
-            "config file test.toml line 5: preset \"odd\": width 1281 must be even"
+            "config file test.toml line 4: preset \"odd\": width 1281 must be even"
         );
 
         let err = load(

@@ -7,6 +7,7 @@ use std::process::Command;
 use crate::common::gui::harness;
 use crate::common::peers::{Nginx, NginxOptions};
 use crate::common::*;
+use egui_kittest::kittest::Queryable as _;
 use onair::app::Action;
 use onair::app::services::Service;
 use onair::config::PresetSpec;

@@ -260,7 +260,9 @@ fn an_old_gui_toml_joins_an_existing_config_toml() {
     assert_eq!(names, ["Twitch (2)", "Own WHIP"]);
     let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
     assert!(
-        text.starts_with("# CLI user") && text.contains("key = \"k\""),
+        text.starts_with("version = 1\n")
+            && text.contains("# CLI user\n[[preset]]")
+            && text.contains("key = \"k\""),
         "{text}"
     );
     let cli = Config::from_toml(&text, Path::new("c")).unwrap();
