@@ -181,7 +181,6 @@ impl AppState {
         repaint: Repaint,
     ) -> Self {
         let mut notices = Vec::new();
-        let mut infos = Vec::new();
         let mut config_refused = false;
         let settings = match config_dir.as_deref() {
             Some(dir) => {
@@ -192,8 +191,8 @@ impl AppState {
                         "{why}; running with the defaults, and the file is not written until it is fixed"
                     )
                 }));
+                // The move of an old gui.toml is in the log (load_all), not a notification.
                 notices.extend(loaded.errors);
-                infos.extend(loaded.notes);
                 loaded.settings
             }
             None => Settings::default(),
@@ -260,9 +259,6 @@ impl AppState {
         };
         for text in notices {
             app.toast(true, text);
-        }
-        for text in infos {
-            app.toast(false, text);
         }
         if let Some(event) = app.vault.as_ref().and_then(|v| v.wait(KEYS_STARTUP_WAIT)) {
             app.on_vault_event(event);
