@@ -189,3 +189,71 @@ fn write_then_rename(path: &Path, tmp: &Path, bytes: &[u8], mode: u32) -> std::i
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_finds_the_line_of_a_field_in_a_named_or_numbered_table() {
+        let text = "# c\n[[preset]]\nname = \"a\"\n\n[[preset]]\nname = \"b\"\nwidth = 3\n\
+                    [mixer]\n[[mixer.source]]\nname = \"Mic\"\nkind = \"x\"\n";
+        assert_eq!(
+            locate(
+                text,
+                &[Step::Key("preset"), Step::Index(1), Step::Key("width")]
+            ),
+            Some(7)
+        );
+        // A field that is absent: its table's header.
+        assert_eq!(
+            locate(
+                text,
+                &[Step::Key("preset"), Step::Index(0), Step::Key("fps")]
+            ),
+            Some(2)
+        );
+        let mic = [
+            Step::Key("mixer"),
+            Step::Key("source"),
+            Step::Named("Mic"),
+            Step::Key("kind"),
+        ];
+        assert_eq!(locate(text, &mic), Some(11));
+        assert_eq!(locate(text, &[Step::Key("nothing")]), None);
+        assert_eq!(locate("[[x]", &[Step::Key("x")]), None);
+        assert_eq!((line_of("a\nb\n", 2), line_of("", 9)), (2, 1));
+    }
+
+    #[test]
+    fn a_newer_or_odd_version_is_refused_with_its_line() {
+        assert_eq!(check_version("[a]\nb = 1\n"), Ok(()));
+        assert_eq!(check_version("version = 1\n"), Ok(()));
+        let (line, why) = check_version("\n\nversion = 2\n[[new]]\n").unwrap_err();
+        assert_eq!(line, Some(3));
+        assert!(why.contains("newer onair"), "{why}");
+        let (line, why) = check_version("version = \"one\"\n").unwrap_err();
+        assert_eq!((line, why.contains("whole number")), (Some(1), true));
+        assert!(check_version("version = 0\n").is_err());
+    }
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_whole_and_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("c.toml");
+        write_atomic(&path, b"one", 0o640).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o640);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            write_atomic(&path, b"two", 0o644).unwrap();
+            assert_eq!(mode(&path), 0o600);
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left");
+    }
+}

@@ -674,6 +674,39 @@ mod tests {
     }
 
     #[test]
+    fn a_destination_made_in_the_window_has_its_key_stored_apart() {
+        let c = load(
+            "[[destination]]\nname = \"T\"\nservice = \"Twitch\"\nserver = \"rtmp://h/app\"\nid = 3\nenabled = false\n\
+             [[destination]]\nname = \"W\"\nwhip = \"https://h/whip\"\nid = 4\n\
+             [[destination]]\nname = \"inline\"\nserver = \"rtmp://h/app\"\nkey = \"k\"\nid = 5\n",
+        )
+        .unwrap();
+        let t = c.stored_key_destination("T").unwrap();
+        assert_eq!((t.id, t.whip), (3, false));
+        assert_eq!(
+            t.rtmp_url("s3cret").unwrap().to_string(),
+            "rtmp://h:1935/app/****"
+        );
+        assert!(c.stored_key_destination("W").unwrap().whip);
+        // A key in the file makes it the file's, whatever its id.
+        assert!(c.destination("inline").is_some() && c.stored_key_destination("inline").is_none());
+        let err = load("[[destination]]\nname = \"x\"\nserver = \"rtmp://h/a\"\nwhip = \"https://h\"\nid = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config file test.toml line 1: destination \"x\": give either `server` or `whip`"
+        );
+        let err = load("[[destination]]\nname = \"T\"\nserver = \"rtmp://h/a\"\nid = 1\n[[destination]]\nname = \"T\"\nurl = \"rtmp://h/a/k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 5") && err.contains("already taken"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn unknown_preset_says_how_to_list_them() {
         let err = Config::builtin().preset("4k").unwrap_err().to_string();
         assert!(
