@@ -18,6 +18,7 @@ use onair::bench::{BenchConfig, BenchOutput};
 use onair::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
 use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
 use onair::config::{Config, DEFAULT_PRESET, StoredKeyDestination};
+use onair::encode::VideoTuning;
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
 use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
@@ -344,6 +345,20 @@ struct BenchArgs {
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Also record the stream as FLV and judge it against the source: mean and highest 2 s
+    /// bitrate, PSNR-Y (mean, 5th percentile), SSIM (decoded in-process).
+    #[arg(long)]
+    quality: bool,
+    /// Encoder settings to try, KEY=VALUE,... over the defaults: profile=baseline|main|high,
+    /// content=camera|screen, effort=low|medium|high, refs=1-16, ltr=on|off, bgd=on|off,
+    /// deblock=on|off, rc=window|openh264; `before` first for the settings
+    /// before the quality work.
+    #[arg(long, value_name = "SETTINGS", value_parser = parse_tuning)]
+    tune: Option<VideoTuning>,
+}
+
+fn parse_tuning(s: &str) -> Result<VideoTuning, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -697,6 +712,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         outputs,
         pacing: Pacing::RealTime,
         encoder_threads: args.encoder_threads,
+        video_tuning: None,
     })?;
 
     if let Some(control) = engine.scenes() {
@@ -829,6 +845,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         encoder_threads: args.encoder_threads,
         encoder_alone: !args.pipeline_only,
         rounds: args.rounds.max(1),
+        tuning: args.tune,
+        quality: args.quality,
     });
     if remove_after {
         let _best_effort = std::fs::remove_dir_all(&dir);

@@ -89,4 +89,11 @@ pub enum Action {
         index: usize,
         up: bool,
     },
+    /// Put this scene on the program: at once when stopped; while running, with the
+    /// configured transition (a cut, or a fade of its length).
+    SwitchScene(String),
+    /// An edit of the scenes, their layers and sources (undoable).
+    Studio(crate::app::studio::Edit),
+    /// Choose the image of the source at this index in the desktop's file dialog.
+    PickImage(usize),
 }

@@ -17,6 +17,7 @@ pub mod services;
 mod session;
 pub mod settings;
 mod state;
+pub mod studio;
 pub mod sysinfo;
 
 pub use action::Action;

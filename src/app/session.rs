@@ -166,6 +166,8 @@ pub struct SessionView {
     /// The mixer while the engine runs: its settings (changed from the window, live) and its
     /// sources' meters.
     pub mixer: Option<Arc<MixerControls>>,
+    /// The studio's switches and live edits while the engine runs.
+    pub scenes: Option<Arc<crate::capture::studio::SceneControl>>,
     /// The devices found by the last listing (`None` until the first is done).
     pub devices: Option<Arc<Devices>>,
     /// A listing is under way.
@@ -491,6 +493,7 @@ impl Controller {
                 outputs: specs.to_vec(),
                 pacing: crate::pipeline::Pacing::RealTime,
                 encoder_threads: 1,
+                video_tuning: None,
             };
             match EngineHandle::start(config) {
                 Ok(engine) => {
@@ -498,12 +501,14 @@ impl Controller {
                     let picture = engine.preview();
                     let levels = engine.audio_levels();
                     let mixer = engine.mixer();
+                    let scenes = engine.scenes();
                     self.update(|v| {
                         v.engine_running = true;
                         v.preset = Some(program.preset.name.clone());
                         v.picture = Some(picture);
                         v.levels = Some(levels);
                         v.mixer = mixer;
+                        v.scenes = scenes;
                         v.history.clear();
                     });
                     let ids = engine.output_ids();
@@ -578,6 +583,7 @@ impl Controller {
             v.picture = None;
             v.levels = None;
             v.mixer = None;
+            v.scenes = None;
         });
     }
 

@@ -167,6 +167,8 @@ pub struct AppState {
     record_folder_error: Option<String>,
     /// The last recording saved, for its Open buttons.
     last_recording: Option<PathBuf>,
+    /// The scene editor: selection, undo, the last collection that validated.
+    studio: studio::StudioState,
     /// How to wake the window (the folder dialog's answer).
     wake: Arc<dyn Fn() + Send + Sync>,
 }
@@ -255,8 +257,10 @@ impl AppState {
             file_dialog: FileDialog::default(),
             record_folder_error: None,
             last_recording: None,
+            studio: studio::StudioState::default(),
             wake: repaint.now.clone(),
         };
+        app.scenes_edited();
         for text in notices {
             app.toast(true, text);
         }
@@ -321,7 +325,7 @@ impl AppState {
     pub fn program(&self) -> Program {
         Program {
             preset: self.preset(),
-            video: self.settings.video_source(),
+            video: self.video_source(),
             audio: self.settings.mixer(),
         }
     }
@@ -463,6 +467,7 @@ impl AppState {
         match self.file_dialog.poll() {
             Some((Ask::Folder, Some(dir))) => self.set_record_folder(dir),
             Some((Ask::SaveFile(_), Some(file))) => self.save_log(&file),
+            Some((Ask::Image(index), Some(file))) => self.image_chosen(index, file),
             _ => {}
         }
         for line in self.log.since(self.log_seen) {
@@ -552,6 +557,9 @@ impl AppState {
             if self.settings.mixer != before.settings.mixer {
                 self.mixer_edited(&before.settings.mixer);
             }
+            if self.settings.scene_set() != before.settings.scene_set() {
+                self.scenes_edited();
+            }
             self.save();
         }
     }
@@ -560,6 +568,9 @@ impl AppState {
     pub fn apply(&mut self, action: Action) {
         match action {
             Action::ToggleLive => self.toggle_live(),
+            Action::SwitchScene(name) => self.switch_scene(name),
+            Action::Studio(edit) => self.edit_scenes(edit),
+            Action::PickImage(index) => self.pick_image(index),
             Action::StopLive => {
                 self.session.send(Command::StopLive);
                 self.confirm_stop_live = false;
@@ -892,6 +903,7 @@ fn is_software_renderer(renderer: &str) -> bool {
 }
 
 mod read;
+mod studio;
 #[cfg(test)]
 mod tests;
 mod toggles;

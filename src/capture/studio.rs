@@ -10,8 +10,8 @@
 //! frame by frame.
 
 use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::Receiver;
@@ -30,32 +30,58 @@ use super::{CaptureError, SourceCounters, SourceDevices, VideoSource, Worker, ca
 use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
 
-/// Scene switches asked for while running; read by the studio at its next frame.
+/// Scene switches and new collections asked for while running; read by the studio at its
+/// next frame.
 #[derive(Debug)]
 pub struct SceneControl {
-    names: Vec<String>,
-    default: Transition,
+    /// The scene names and the default transition of the newest collection.
+    names: Mutex<(Vec<String>, Transition)>,
     /// One slot: a newer request replaces one not yet taken (counted in `replaced`).
-    pending: Mutex<Option<(usize, Transition)>>,
-    current: AtomicUsize,
+    pending: Mutex<Option<(String, Transition)>>,
+    /// One slot: a newer collection replaces one not yet taken (not counted: the newest is
+    /// the whole truth).
+    collection: Mutex<Option<(Collection, String)>>,
+    current: Mutex<String>,
     /// Switches done.
     pub switches: AtomicU64,
     /// Requests replaced by a newer one before a frame took them.
     pub replaced: AtomicU64,
+    /// Collections taken by the studio.
+    pub replacements: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SceneControl {
+    fn new(collection: &Collection, start: usize) -> SceneControl {
+        let names: Vec<String> = collection.scenes.iter().map(|s| s.name.clone()).collect();
+        SceneControl {
+            current: Mutex::new(names.get(start).cloned().unwrap_or_default()),
+            names: Mutex::new((names, collection.transition)),
+            pending: Mutex::new(None),
+            collection: Mutex::new(None),
+            switches: AtomicU64::new(0),
+            replaced: AtomicU64::new(0),
+            replacements: AtomicU64::new(0),
+        }
+    }
+
     /// Asks for scene `name` with `transition` (the collection's default if `None`).
     pub fn switch(&self, name: &str, transition: Option<Transition>) -> Result<(), CaptureError> {
-        let index = self.names.iter().position(|n| n == name).ok_or_else(|| {
-            CaptureError::UnknownScene {
-                name: name.to_owned(),
-                available: self.names.join(", "),
+        let transition = {
+            let names = lock(&self.names);
+            if !names.0.iter().any(|n| n == name) {
+                return Err(CaptureError::UnknownScene {
+                    name: name.to_owned(),
+                    available: names.0.join(", "),
+                });
             }
-        })?;
-        let mut slot = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot
-            .replace((index, transition.unwrap_or(self.default)))
+            transition.unwrap_or(names.1)
+        };
+        if lock(&self.pending)
+            .replace((name.to_owned(), transition))
             .is_some()
         {
             self.replaced.fetch_add(1, Relaxed);
@@ -63,20 +89,30 @@ impl SceneControl {
         Ok(())
     }
 
+    /// Gives the studio a new collection (validated), taken at its next frame: sources the
+    /// same by name and kind stay open; the program shows scene `current` (a cut; a scene
+    /// renamed keeps showing), else the scene of the name shown before, else the first.
+    /// A screen or camera source new to the studio shows the "source lost" slate until the
+    /// engine is started again (opening a device may wait; the studio never does).
+    pub fn replace(&self, collection: Collection, current: &str) {
+        *lock(&self.names) = (
+            collection.scenes.iter().map(|s| s.name.clone()).collect(),
+            collection.transition,
+        );
+        *lock(&self.collection) = Some((collection, current.to_owned()));
+    }
+
     /// The scene on the program (the one faded to, during a fade).
-    pub fn current(&self) -> &str {
-        &self.names[self.current.load(Relaxed).min(self.names.len() - 1)]
+    pub fn current(&self) -> String {
+        lock(&self.current).clone()
     }
 
-    pub fn names(&self) -> &[String] {
-        &self.names
+    pub fn names(&self) -> Vec<String> {
+        lock(&self.names).0.clone()
     }
 
-    fn take(&self) -> Option<(usize, Transition)> {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+    fn take(&self) -> Option<(String, Transition)> {
+        lock(&self.pending).take()
     }
 }
 
@@ -110,6 +146,8 @@ enum Content {
 
 struct OpenSource {
     content: Content,
+    /// What it was opened as (a new collection keeps it when name and kind are the same).
+    kind: SourceKind,
     /// Bumped at each new picture: a layer's copy made from an older one is stale.
     version: u64,
 }
@@ -186,38 +224,16 @@ impl Studio {
                     pending.push(first);
                     device(slot, &s.name)
                 }
-                SourceKind::Test => Content::Test {
-                    pattern: TestPattern::new(width, height),
-                    frame: VideoFrame::black(width, height, MediaTime::ZERO),
-                    drawn_at: None,
-                },
-                SourceKind::Image(path) => Content::Still(load_image(path, &s.name)?),
-                SourceKind::Colour(c) => Content::Colour(*c),
-                SourceKind::Text(spec) => Content::Text {
-                    spec: spec.clone(),
-                    image: RgbaImage::default(),
-                    made_for: None,
-                    words: String::new(),
-                },
+                kind => generated(kind, &s.name, width, height)?,
             };
             sources.push(OpenSource {
                 content,
+                kind: s.kind.clone(),
                 version: 0,
             });
         }
-        let caches = collection
-            .scenes
-            .iter()
-            .map(|s| s.layers.iter().map(|_| LayerCache::default()).collect())
-            .collect();
-        let control = Arc::new(SceneControl {
-            names: collection.scenes.iter().map(|s| s.name.clone()).collect(),
-            default: collection.transition,
-            pending: Mutex::new(None),
-            current: AtomicUsize::new(start),
-            switches: AtomicU64::new(0),
-            replaced: AtomicU64::new(0),
-        });
+        let caches = new_caches(&collection);
+        let control = Arc::new(SceneControl::new(&collection, start));
         Ok(Studio {
             width,
             height,
@@ -250,7 +266,10 @@ impl Studio {
 
     /// Takes a pending switch, if any.
     fn take_switch(&mut self, pts: MediaTime) {
-        let Some((to, transition)) = self.control.take() else {
+        let Some((name, transition)) = self.control.take() else {
+            return;
+        };
+        let Some(to) = self.collection.scene(&name) else {
             return;
         };
         if to == self.current {
@@ -271,7 +290,7 @@ impl Studio {
             "scene switch"
         );
         self.current = to;
-        self.control.current.store(to, Relaxed);
+        *lock(&self.control.current) = name;
         self.control.switches.fetch_add(1, Relaxed);
     }
 
@@ -631,6 +650,7 @@ impl VideoSource for Studio {
             });
         }
         frame.pts = pts;
+        self.take_collection();
         self.take_switch(pts);
         self.update_devices();
         let (current, caches) = (self.current, &mut self.caches);
@@ -720,6 +740,10 @@ impl SourceDevices for Studio {
         wait_opened(&mut self.pending)
     }
 }
+
+#[path = "studio_replace.rs"]
+mod replace;
+use replace::{generated, new_caches};
 
 #[cfg(test)]
 #[path = "studio_tests.rs"]

@@ -7,7 +7,7 @@
 pub mod file;
 pub mod mixer;
 mod preset;
-mod scenes;
+pub mod scenes;
 
 pub use file::{At, CONFIG_DIR_ENV, CONFIG_FILE, CONFIG_VERSION, config_dir};
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};

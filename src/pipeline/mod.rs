@@ -31,7 +31,10 @@ use crate::capture::{
 };
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceSettings};
-use crate::encode::{AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings};
+use crate::encode::tuning::H264Profile;
+use crate::encode::{
+    AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings, VideoTuning,
+};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
@@ -99,6 +102,9 @@ pub struct EngineConfig {
     pub pacing: Pacing,
     /// OpenH264 threads (1: one slice per frame; more: that many slices, one thread each).
     pub encoder_threads: u16,
+    /// How OpenH264 is set up; `None`: the defaults for the video source
+    /// ([`VideoTuning::for_source`]).
+    pub video_tuning: Option<VideoTuning>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +227,18 @@ impl EngineHandle {
                 join_named(t);
             }
         };
+        // A WebRTC (WHIP) output gets Constrained Baseline (CAVLC), the profile WebRTC peers
+        // are sure to take (aiortc answers nothing else); the one encode feeds every output.
+        let mut tuning = config
+            .video_tuning
+            .unwrap_or_else(|| VideoTuning::for_source(&config.video));
+        if config
+            .outputs
+            .iter()
+            .any(|o| matches!(o, OutputSpec::Whip { .. }))
+        {
+            tuning.profile = H264Profile::Baseline;
+        }
         let video_encoder = match want_video
             .then(|| {
                 H264Encoder::new(VideoEncodeSettings {
@@ -230,6 +248,7 @@ impl EngineHandle {
                     bitrate_bps: preset.video_kbps * 1000,
                     keyframe_interval_frames: preset.keyframe_interval_frames(),
                     threads: config.encoder_threads.max(1),
+                    tuning,
                 })
             })
             .transpose()

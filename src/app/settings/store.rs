@@ -16,13 +16,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    DestinationSettings, RecordFormat, ScreenChoice, Settings, SettingsError, VideoChoice,
-};
+use super::{DestinationSettings, RecordFormat, Settings, SettingsError};
 use crate::app::services::Service;
-use crate::capture::Corner;
 use crate::config::file::write_atomic;
 use crate::config::mixer::MixerSettings;
+use crate::config::scenes::{SceneFile, SourceFile, TransitionFile};
 use crate::config::{CONFIG_FILE, CONFIG_VERSION, Config, PresetSpec};
 
 /// The window's own state, beside the configuration.
@@ -33,13 +31,15 @@ pub const OLD_FILE: &str = "gui.toml";
 pub const MIGRATED_FILE: &str = "gui.toml.migrated";
 
 /// The top-level keys of `config.toml` the window writes (the rest it keeps as they are).
-/// A section the window starts to edit (`sources`, `scenes`, `transition`, `hotkeys`) is added
-/// here and to [`Sections`].
+/// A section the window starts to edit (`hotkeys`) is added here and to [`Sections`].
 pub const OWNED: &[&str] = &[
     "version",
     "preset",
     "destination",
     "mixer",
+    "sources",
+    "scenes",
+    "transition",
     "program",
     "recording",
     "hls",
@@ -59,6 +59,13 @@ pub struct Sections {
     pub destination: Vec<DestinationEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mixer: Option<MixerSettings>,
+    /// The window's scene collection, `[[sources]]`, `[[scenes]]`, `[transition]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<SourceFile>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenes: Option<Vec<SceneFile>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transition: Option<TransitionFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<ProgramSection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,17 +144,16 @@ impl DestinationEntry {
     }
 }
 
-/// `[program]`: what the window's program shows and at which preset.
+/// `[program]`: the window's preset and the scene on its program.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProgramSection {
     /// The preset the window streams and records with.
     pub preset: String,
-    pub video: VideoChoice,
-    pub screen: ScreenChoice,
-    pub camera: u32,
-    pub pip_corner: Corner,
-    pub pip_percent: u8,
+    /// The scene on the program.
+    pub scene: String,
+    /// No picture: the program is sound only.
+    pub audio_only: bool,
 }
 
 /// `[recording]`.
@@ -186,11 +192,8 @@ impl ProgramSection {
     fn of(s: &Settings) -> Self {
         Self {
             preset: s.preset.clone(),
-            video: s.video,
-            screen: s.screen.clone(),
-            camera: s.camera,
-            pip_corner: s.pip_corner,
-            pip_percent: s.pip_percent,
+            scene: s.scene.clone(),
+            audio_only: s.audio_only,
         }
     }
 }
@@ -249,6 +252,9 @@ impl Sections {
             preset: s.custom_presets.clone(),
             destination,
             mixer: Some(s.mixer.clone()),
+            sources: Some(s.sources.clone()),
+            scenes: Some(s.scenes.clone()),
+            transition: Some(s.transition.clone()),
             program: Some(ProgramSection::of(s)),
             recording: Some(RecordingSection::of(s)),
             hls: Some(HlsSection::of(s)),
@@ -267,13 +273,17 @@ impl Sections {
         if let Some(m) = &self.mixer {
             s.mixer = m.clone();
         }
+        if let (Some(sources), Some(scenes)) = (&self.sources, &self.scenes) {
+            s.sources.clone_from(sources);
+            s.scenes.clone_from(scenes);
+        }
+        if let Some(t) = &self.transition {
+            s.transition = t.clone();
+        }
         if let Some(p) = &self.program {
             s.preset.clone_from(&p.preset);
-            s.video = p.video;
-            s.screen = p.screen.clone();
-            s.camera = p.camera;
-            s.pip_corner = p.pip_corner;
-            s.pip_percent = p.pip_percent;
+            s.scene.clone_from(&p.scene);
+            s.audio_only = p.audio_only;
         }
         if let Some(r) = &self.recording {
             s.record_folder.clone_from(&r.folder);
@@ -415,6 +425,12 @@ impl Settings {
         if old.as_deref() == Some(text.as_str()) {
             return Ok(());
         }
+        // Never write a file the next start (or `onair broadcast`) would refuse.
+        if let Err(e) = Config::from_toml(&text, &path) {
+            return Err(SettingsError::Refused(format!(
+                "not saved ({e}); the file keeps its last good settings"
+            )));
+        }
         write_atomic(&path, text.as_bytes(), 0o644).map_err(err(path))
     }
 }
@@ -470,13 +486,18 @@ fn move_in(dir: &Path, config_text: Option<&str>, sections: &Sections) -> Result
         if sections.mixer.is_some() {
             merged.mixer = from_config.mixer.clone();
         }
+        if sections.scenes.is_some() && sections.sources.is_some() {
+            merged.sources = from_config.sources.clone();
+            merged.scenes = from_config.scenes.clone();
+            merged.scene = from_config.scene.clone();
+        }
+        if sections.transition.is_some() {
+            merged.transition = from_config.transition.clone();
+        }
         if let Some(p) = &sections.program {
             merged.preset.clone_from(&p.preset);
-            merged.video = p.video;
-            merged.screen = p.screen.clone();
-            merged.camera = p.camera;
-            merged.pip_corner = p.pip_corner;
-            merged.pip_percent = p.pip_percent;
+            merged.scene.clone_from(&p.scene);
+            merged.audio_only = p.audio_only;
         }
         if sections.recording.is_some() {
             merged.record_folder = from_config.record_folder.clone();

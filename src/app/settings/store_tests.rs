@@ -208,12 +208,9 @@ fn an_old_gui_toml_is_moved_in_with_every_field() {
     let old = load_gui_toml(&dir.path().join(OLD_FILE)).unwrap();
     // Every field differs from the defaults, so none can be lost unseen.
     let d = Settings::default();
-    assert!(old.preset != d.preset && old.video != d.video && old.screen != d.screen);
-    assert!(
-        old.camera != d.camera
-            && old.pip_corner != d.pip_corner
-            && old.pip_percent != d.pip_percent
-    );
+    // The old video choice (screen + camera, a window, camera 1, top left, 30 %) became the
+    // scene collection (issue 17's migration), which is moved in whole.
+    assert!(old.preset != d.preset && old.sources != d.sources && old.scenes != d.scenes);
     assert!(old.record_folder != d.record_folder && old.record_format != d.record_format);
     assert!(
         old.confirm_stop_recording != d.confirm_stop_recording && old.hls_folder != d.hls_folder

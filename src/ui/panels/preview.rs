@@ -7,14 +7,15 @@ use crate::app::Action;
 use crate::config::Preset;
 
 /// Draws the program picture (`texture`) for `preset`; `preview_px` is the width laid out,
-/// physical pixels, which the engine is told to make its pictures at.
+/// physical pixels, which the engine is told to make its pictures at. Returns where the
+/// program is shown (for the scene editing over it).
 pub fn show(
     ui: &mut egui::Ui,
     preset: Option<&Preset>,
     texture: Option<&egui::TextureHandle>,
     preview_px: &mut u32,
     actions: &mut Vec<Action>,
-) {
+) -> egui::Rect {
     let width = ui.available_width().min(960.0);
     let aspect = preset.map_or(16.0 / 9.0, |p| p.width as f32 / p.height.max(1) as f32);
     let size = egui::vec2(width, width / aspect);
@@ -24,6 +25,7 @@ pub fn show(
     let rect = egui::emath::GuiRounding::round_to_pixels(rect, ppp);
     *preview_px = (rect.width() * ppp).round() as u32;
     actions.push(Action::PreviewWidth(*preview_px));
+    let program = rect;
     match texture {
         Some(texture) => {
             let [w, h] = texture.size();
@@ -48,4 +50,5 @@ pub fn show(
             );
         }
     }
+    program
 }
