@@ -158,7 +158,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
     assert_eq!(stop.len(), 2, "no question before stopping");
     stop.last().unwrap().click();
-    run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
+    run_until(&mut h, "the engine to stop", |a| !a.view().encoding);
     stop_child(&mut player);
 
     let files: Vec<_> = std::fs::read_dir(takes.path())

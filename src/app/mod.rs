@@ -8,6 +8,7 @@
 
 mod action;
 pub mod desktop;
+pub mod hotkeys;
 pub mod keystore;
 pub mod log;
 pub mod meter;

@@ -148,6 +148,8 @@ pub struct Settings {
     /// ([`Settings::preview_rate`]).
     pub preview_fps: Option<u32>,
     pub window_size: [f32; 2],
+    /// Key combinations for scenes and actions (set in Settings).
+    pub hotkeys: Vec<super::hotkeys::Hotkey>,
 }
 
 impl Default for Settings {
@@ -174,6 +176,7 @@ impl Default for Settings {
             preview_addr: DEFAULT_SERVE_ADDR.to_owned(),
             preview_fps: None,
             window_size: [1280.0, 800.0],
+            hotkeys: Vec::new(),
         }
     }
 }

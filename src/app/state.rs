@@ -171,6 +171,10 @@ pub struct AppState {
     studio: studio::StudioState,
     /// How to wake the window (the folder dialog's answer).
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// The program last sent to the controller (sent again when it changes).
+    sent_program: Option<Program>,
+    /// The hotkey being set in Settings (the next key combination pressed binds it).
+    hotkey_capture: Option<super::hotkeys::Target>,
 }
 
 impl AppState {
@@ -259,8 +263,12 @@ impl AppState {
             last_recording: None,
             studio: studio::StudioState::default(),
             wake: repaint.now.clone(),
+            sent_program: None,
+            hotkey_capture: None,
         };
         app.scenes_edited();
+        // The program runs from the start, live or not.
+        app.program_edited();
         for text in notices {
             app.toast(true, text);
         }
@@ -560,6 +568,7 @@ impl AppState {
             if self.settings.scene_set() != before.settings.scene_set() {
                 self.scenes_edited();
             }
+            self.program_edited();
             self.save();
         }
     }
@@ -725,6 +734,11 @@ impl AppState {
                     picture.set_width(px);
                 }
             }
+            Action::ToggleMute(_)
+            | Action::CaptureHotkey(_)
+            | Action::BindHotkey(..)
+            | Action::ClearHotkey(_)
+            | Action::CancelHotkeyCapture => self.apply_hotkey_action(action),
         }
     }
 
@@ -902,6 +916,8 @@ fn is_software_renderer(renderer: &str) -> bool {
     .any(|s| r.contains(s))
 }
 
+mod hotkeys;
+mod program;
 mod read;
 mod studio;
 #[cfg(test)]

@@ -72,16 +72,25 @@ impl Default for VideoTuning {
 }
 
 impl VideoTuning {
-    /// The settings for a video source: the screen-content tools when a screen or window is
-    /// the picture, the camera tools otherwise.
-    pub fn for_source(source: &crate::capture::VideoSourceKind) -> Self {
+    /// The settings for a video source at the program's `width` x `height`: the screen-content
+    /// tools when a screen or window is the picture (for scenes: screen or window layers cover
+    /// at least half of the first scene shown), the camera tools otherwise.
+    pub fn for_source(source: &crate::capture::VideoSourceKind, width: u32, height: u32) -> Self {
         use crate::capture::VideoSourceKind as Kind;
-        let content = match source {
-            Kind::Screen(_) | Kind::ScreenWithCamera { .. } => ContentKind::Screen,
-            _ => ContentKind::Camera,
+        let screen = match source {
+            Kind::Screen(_) | Kind::ScreenWithCamera { .. } => true,
+            Kind::Scenes { collection, start } => {
+                collection.screen_area(*start, width, height) * 2
+                    >= u64::from(width) * u64::from(height)
+            }
+            _ => false,
         };
         Self {
-            content,
+            content: if screen {
+                ContentKind::Screen
+            } else {
+                ContentKind::Camera
+            },
             ..Self::default()
         }
     }
@@ -210,6 +219,44 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// The window's program is always scenes: a scene that is a screen gets the screen tools
+    /// (issue 13 chose them for screen sources), a camera scene or a small screen box does not.
+    #[test]
+    fn scenes_get_the_screen_tools_when_a_screen_covers_half_the_program() {
+        use crate::capture::VideoSourceKind;
+        use crate::capture::scene::{Collection, Layer};
+        let tools = |start: usize, edit: &dyn Fn(&mut Collection)| {
+            let mut collection = Collection::builtin(1280, 720);
+            edit(&mut collection);
+            let source = VideoSourceKind::Scenes {
+                collection: Box::new(collection),
+                start,
+            };
+            VideoTuning::for_source(&source, 1280, 720).content
+        };
+        let none = &|_: &mut Collection| {};
+        assert_eq!(tools(1, none), ContentKind::Screen); // "screen"
+        assert_eq!(tools(3, none), ContentKind::Screen); // "screen+camera"
+        assert_eq!(tools(0, none), ContentKind::Camera); // "test"
+        assert_eq!(tools(2, none), ContentKind::Camera); // "camera"
+        // A screen in a corner box (a quarter), or hidden, or mostly off the picture.
+        let boxed = |x: i32, visible: bool| {
+            move |c: &mut Collection| {
+                c.scenes[1].layers[0] = Layer {
+                    x,
+                    y: 0,
+                    size: Some((640, 720)),
+                    visible,
+                    ..Layer::full(1)
+                }
+            }
+        };
+        assert_eq!(tools(1, &boxed(0, true)), ContentKind::Screen); // exactly half
+        assert_eq!(tools(1, &boxed(641, true)), ContentKind::Camera);
+        assert_eq!(tools(1, &boxed(0, false)), ContentKind::Camera);
+        assert_eq!(tools(1, &boxed(-1, true)), ContentKind::Camera);
+    }
 
     #[test]
     fn tuning_parses_over_the_defaults_and_prints_back() {

@@ -17,6 +17,7 @@ mod cli;
 mod config;
 mod engine;
 mod gui;
+mod gui_hotkeys;
 mod gui_scenes;
 mod gui_window;
 mod hardening;

@@ -68,6 +68,8 @@ impl AppState {
             }
             Err(p) => self.studio.problem = Some(p),
         }
+        // A device new to the program starts it again while no output runs.
+        self.program_edited();
     }
 
     /// Puts scene `name` on the program (with the transition while running).

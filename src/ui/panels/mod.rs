@@ -7,6 +7,7 @@
 mod action_bar;
 mod confirm;
 mod destinations;
+pub mod hotkeys;
 mod log;
 mod mixer;
 mod presets;

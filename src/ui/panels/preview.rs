@@ -19,7 +19,8 @@ pub fn show(
     let width = ui.available_width().min(960.0);
     let aspect = preset.map_or(16.0 / 9.0, |p| p.width as f32 / p.height.max(1) as f32);
     let size = egui::vec2(width, width / aspect);
-    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::hover());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Program picture"));
     // Whole pixels, so that a picture made at this width is shown pixel for pixel.
     let ppp = ui.ctx().pixels_per_point();
     let rect = egui::emath::GuiRounding::round_to_pixels(rect, ppp);
@@ -44,7 +45,7 @@ pub fn show(
             ui.painter().text(
                 rect.center(),
                 egui::Align2::CENTER_CENTER,
-                "The program shows here while you are live, recording or previewing",
+                "No picture: the program has no video, or is starting",
                 egui::FontId::proportional(16.0),
                 Color32::GRAY,
             );

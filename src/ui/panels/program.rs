@@ -10,7 +10,8 @@ use crate::config::mixer::SourceKind;
 
 pub fn show(ui: &mut egui::Ui, app: &mut AppState, presets: &[Preset], actions: &mut Vec<Action>) {
     ui.heading("Program");
-    let running = app.view().engine_running;
+    // The program runs from the start; its preset and sources stay while an output runs.
+    let running = app.view().outputs_running();
     let devices = app.view().devices.clone();
     let listing = app.view().listing_devices;
     // The mixer has sources whose devices are listed (their choices are in the mixer).
