@@ -12,10 +12,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
+use onair::app::keystore::{KeyStore, KeyringUse};
+use onair::app::settings::Keys;
 use onair::bench::{BenchConfig, BenchOutput};
 use onair::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
 use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
-use onair::config::{Config, DEFAULT_PRESET};
+use onair::config::{Config, DEFAULT_PRESET, StoredKeyDestination};
 use onair::encode::VideoTuning;
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
@@ -624,19 +626,27 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             format,
         });
     }
+    let mut keys = None;
     for target in &args.rtmp {
-        let (url, ca_file, dynamic_bitrate) = match config.destination(target) {
-            Some(d) => (
+        let stored = config.stored_key_destination(target).filter(|d| !d.whip);
+        let (url, ca_file, dynamic_bitrate) = match (config.destination(target), stored) {
+            (Some(d), _) => (
                 d.url.clone(),
                 d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
                 d.dynamic_bitrate || args.dynamic_bitrate,
             ),
-            None if target.contains("://") => (
+            (None, Some(d)) => (
+                d.rtmp_url(&stored_key(&config, &mut keys, d)?)
+                    .map_err(|e| anyhow::anyhow!("destination \"{target}\": {e}"))?,
+                d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
+                d.dynamic_bitrate || args.dynamic_bitrate,
+            ),
+            (None, None) if target.contains("://") => (
                 RtmpUrl::parse(target)?,
                 args.rtmp_ca.clone(),
                 args.dynamic_bitrate,
             ),
-            None => bail!(
+            (None, None) => bail!(
                 "no destination named \"{target}\" in the config file, and it is not an rtmp:// URL"
             ),
         };
@@ -652,7 +662,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             },
         });
     }
-    outputs.extend(whip_outputs(&args, &config)?);
+    outputs.extend(whip_outputs(&args, &config, &mut keys)?);
     if let Some(dir) = &args.hls {
         outputs.push(OutputSpec::Hls {
             dir: dir.clone(),
@@ -860,11 +870,16 @@ fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
 }
 
 /// The `--whip` outputs: URLs (each with its `--whip-token`, in order) or config names.
-fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<OutputSpec>> {
+fn whip_outputs(
+    args: &BroadcastArgs,
+    config: &Config,
+    keys: &mut Option<Keys>,
+) -> anyhow::Result<Vec<OutputSpec>> {
+    let stored = |t: &str| config.stored_key_destination(t).filter(|d| d.whip);
     let urls = args
         .whip
         .iter()
-        .filter(|t| config.whip_destination(t).is_none())
+        .filter(|t| config.whip_destination(t).is_none() && stored(t).is_none())
         .count();
     if !args.whip_token.is_empty() && args.whip_token.len() != urls {
         bail!(
@@ -878,6 +893,14 @@ fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<Out
     for target in &args.whip {
         let (target, dynamic_bitrate) = match config.whip_destination(target) {
             Some(d) => (d.target.clone(), d.dynamic_bitrate || args.dynamic_bitrate),
+            None if let Some(d) = stored(target) => {
+                let token = stored_key(config, keys, d)?;
+                (
+                    WhipTarget::new(&d.server, Some(token))
+                        .map_err(|e| anyhow::anyhow!("destination \"{target}\": {e}"))?,
+                    d.dynamic_bitrate || args.dynamic_bitrate,
+                )
+            }
             None if target.contains("://") => (
                 WhipTarget::new(target, tokens.next().cloned())?,
                 args.dynamic_bitrate,
@@ -896,6 +919,41 @@ fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<Out
         });
     }
     Ok(outputs)
+}
+
+/// The stream key (or WHIP token) of a destination made in the window, from where the window
+/// keeps it: the platform keyring, else `keys.toml` beside the config file. Loaded once.
+fn stored_key(
+    config: &Config,
+    keys: &mut Option<Keys>,
+    d: &StoredKeyDestination,
+) -> anyhow::Result<String> {
+    let keys = match keys {
+        Some(k) => k,
+        None => {
+            let dir = config
+                .source
+                .as_deref()
+                .and_then(std::path::Path::parent)
+                .map(std::path::Path::to_owned)
+                .or_else(onair::config::config_dir)
+                .unwrap_or_default();
+            let loaded = KeyStore::open(&dir, KeyringUse::from_env()).load();
+            for text in loaded.notices.iter().chain(&loaded.errors) {
+                tracing::warn!("{text}");
+            }
+            keys.insert(loaded.keys)
+        }
+    };
+    let key = keys.get(d.id);
+    if key.is_empty() {
+        bail!(
+            "destination \"{}\" has no stream key stored: type it in the window's Settings \
+             (kept in the system keyring or keys.toml), or give `key` in the config file",
+            d.name
+        );
+    }
+    Ok(key.to_owned())
 }
 
 /// Where `--stats` lines go: a file or standard output.

@@ -1,10 +1,14 @@
 //! What the desktop app remembers between runs, and the stream keys, kept apart.
 //!
-//! `gui.toml` (in the config folder, beside the CLI's `config.toml`) holds the sources, the
-//! destinations without their keys, the custom presets, the recording and preview settings and
-//! the window size. `keys.toml` holds the stream keys, by destination id, in a file created
-//! with mode 0600 (only the user can read it), when there is no platform keyring: see
-//! [`super::keystore`], which keeps them in the keyring where one answers.
+//! `config.toml` in the config folder, the one file `onair broadcast` reads too, holds the
+//! custom presets, the destinations without their keys, the mixer, the program's choice and
+//! the recording and preview settings ([`store`]); `window.toml` beside it the window's own
+//! state (its size, the preview rate). `keys.toml` holds the stream keys, by destination id,
+//! in a file created with mode 0600 (only the user can read it), when there is no platform
+//! keyring: see [`super::keystore`], which keeps them in the keyring where one answers.
+
+mod merge;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -21,8 +25,7 @@ use crate::config::scenes::{SceneFile, SourceFile, TransitionFile};
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
 
-/// Overrides the config folder (tests, portable installs).
-pub const CONFIG_DIR_ENV: &str = "ONAIR_CONFIG_DIR";
+pub use crate::config::{CONFIG_DIR_ENV, config_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -33,6 +36,9 @@ pub enum SettingsError {
     },
     #[error("{path} is not valid: {message}; fix or delete it (the defaults are used meanwhile)")]
     Parse { path: PathBuf, message: String },
+    /// The config file was refused: the message names the file, the line and the field.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot save {path}: {source}")]
     Write {
         path: PathBuf,
@@ -373,46 +379,63 @@ pub fn prepare_folder(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The folder `gui.toml` and `keys.toml` live in.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV) {
-        return Some(PathBuf::from(dir));
+/// Reads an old `gui.toml` (the window's settings before one configuration); a missing file
+/// gives the defaults; a file from before the mixer has its audio choice turned into the
+/// mixer ([`migrate`]).
+pub fn load_gui_toml(path: &Path) -> Result<Settings, SettingsError> {
+    let parse = |e: toml::de::Error| SettingsError::Parse {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    };
+    let mut table: toml::Table = match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(parse)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(source) => {
+            return Err(SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    migrate(&mut table);
+    let legacy = Legacy::take(&mut table);
+    let had_scenes = table.contains_key("scenes");
+    let mut settings: Settings = toml::Value::Table(table).try_into().map_err(parse)?;
+    if !had_scenes {
+        // A file from before scenes: the old choice's scene, current.
+        let size = preset_size(&settings.preset, &settings.custom_presets);
+        let (set, scene) = legacy.scenes(size);
+        settings.set_scene_set(set);
+        settings.scene = scene;
+        settings.audio_only = legacy.video == Some(VideoChoice::None);
     }
-    directories::ProjectDirs::from("", "", "onair").map(|d| d.config_dir().to_owned())
+    Ok(settings)
 }
 
 impl Settings {
-    /// Loads `dir/gui.toml`; a missing file gives the defaults; a file from before the mixer
-    /// has its audio choice turned into the mixer ([`migrate`]).
+    /// Loads the settings from `dir` ([`Settings::load_all`]), errors aside (tests, tools).
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
-        let path = dir.join("gui.toml");
-        let parse = |e: toml::de::Error| SettingsError::Parse {
-            path: path.clone(),
-            message: e.message().to_owned(),
-        };
-        let mut table: toml::Table = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(parse)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => return Err(SettingsError::Read { path, source }),
-        };
-        migrate(&mut table);
-        let legacy = Legacy::take(&mut table);
-        let had_scenes = table.contains_key("scenes");
-        let mut settings: Settings = toml::Value::Table(table).try_into().map_err(parse)?;
-        if !had_scenes {
-            // A file from before scenes: the old choice's scene, current.
-            let size = preset_size(&settings.preset, &settings.custom_presets);
-            let (set, scene) = legacy.scenes(size);
-            settings.set_scene_set(set);
-            settings.scene = scene;
-            settings.audio_only = legacy.video == Some(VideoChoice::None);
+        let loaded = Self::load_all(dir);
+        match loaded.refused {
+            Some(message) => Err(SettingsError::Refused(message)),
+            None => Ok(loaded.settings),
         }
-        Ok(settings)
     }
 
+    /// Saves the settings into `dir` ([`Settings::save_all`]).
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
-        let text = toml::to_string_pretty(self).unwrap_or_default();
-        write_private(&dir.join("gui.toml"), text.as_bytes(), false)
+        self.save_all(dir, false)
+    }
+
+    /// The window's size as last saved in `dir` (`window.toml`, else an old `gui.toml`).
+    pub fn saved_window_size(dir: &Path) -> [f32; 2] {
+        let window = dir.join(store::WINDOW_FILE);
+        if window.exists() {
+            return store::load_window(dir).window_size;
+        }
+        load_gui_toml(&dir.join(store::OLD_FILE))
+            .unwrap_or_default()
+            .window_size
     }
 
     /// The window's preview rate, frames per second: the chosen one, or automatically
@@ -594,7 +617,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let load = |text: &str| {
             std::fs::write(dir.path().join("gui.toml"), text).unwrap();
-            Settings::load(dir.path()).unwrap()
+            load_gui_toml(&dir.path().join("gui.toml")).unwrap()
         };
         // Screen + camera, a window, the camera top right at 30 % of a 1080p program.
         let old = load(
@@ -625,8 +648,9 @@ mod tests {
             (pip.x as i32, pip.y as i32, Some((pip.w, pip.h)))
         );
         // Saved, the old keys are gone and the scenes read back the same.
+        let _ = std::fs::remove_file(dir.path().join("gui.toml"));
         old.save(dir.path()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(
             text.contains("[[scenes]]") && !text.contains("video ="),
             "{text}"
@@ -646,7 +670,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let load = |text: &str| {
             std::fs::write(dir.path().join("gui.toml"), text).unwrap();
-            Settings::load(dir.path()).unwrap()
+            load_gui_toml(&dir.path().join("gui.toml")).unwrap()
         };
         let old = load(
             "preset = \"720p30\"\naudio = \"MicrophoneAndTone\"\nmicrophone = \"alsa:hw:CARD=USB\"\n\
@@ -677,8 +701,9 @@ mod tests {
         assert_eq!(kinds(mic_only.clone()), [SourceKind::Microphone]);
         assert_eq!(mic_only.mixer.sources[0].volume_db, 6.0);
         // Saved, the file holds the mixer and none of the old keys, and reads back the same.
+        std::fs::remove_file(dir.path().join("gui.toml")).unwrap();
         old.save(dir.path()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(text.contains("[[mixer.source]]"), "{text}");
         assert!(
             !text.contains("mic_gain_db") && !text.contains("audio ="),
@@ -720,8 +745,8 @@ mod tests {
         keys.save(dir.path()).unwrap();
         assert_eq!(Keys::load(dir.path()).unwrap().get(1), "live_123_secret");
         assert_eq!(format!("{keys:?}"), "Keys(1 stored)");
-        let gui = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
-        assert!(!gui.contains("secret"), "{gui}");
+        let config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(!config.contains("secret"), "{config}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -768,11 +793,16 @@ mod tests {
     fn a_broken_file_says_which_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gui.toml"), "preset = 3").unwrap();
-        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        let err = load_gui_toml(&dir.path().join("gui.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("gui.toml is not valid") && err.contains("fix or delete it"),
             "{err}"
         );
+        std::fs::write(dir.path().join("config.toml"), "\n[program]\npreset = 3").unwrap();
+        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.toml line 3 is not valid"), "{err}");
         assert_eq!(
             Settings::load(&dir.path().join("none")).unwrap(),
             Settings::default()

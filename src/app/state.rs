@@ -107,7 +107,9 @@ pub struct AppState {
     /// Why the keyring is not used, when one was wanted.
     no_keyring: Option<String>,
     config_dir: Option<PathBuf>,
-    /// Built-in presets, then the CLI config file's.
+    /// `config.toml` was refused at start (broken, or from a newer onair): it is not written.
+    config_refused: bool,
+    /// The built-in presets.
     config_presets: Vec<Preset>,
     session: Session,
     view: SessionView,
@@ -185,11 +187,20 @@ impl AppState {
         repaint: Repaint,
     ) -> Self {
         let mut notices = Vec::new();
+        let mut config_refused = false;
         let settings = match config_dir.as_deref() {
-            Some(dir) => Settings::load(dir).unwrap_or_else(|e| {
-                notices.push(e.to_string());
-                Settings::default()
-            }),
+            Some(dir) => {
+                let loaded = Settings::load_all(dir);
+                config_refused = loaded.refused.is_some();
+                notices.extend(loaded.refused.map(|why| {
+                    format!(
+                        "{why}; running with the defaults, and the file is not written until it is fixed"
+                    )
+                }));
+                // The move of an old gui.toml is in the log (load_all), not a notification.
+                notices.extend(loaded.errors);
+                loaded.settings
+            }
             None => Settings::default(),
         };
         let vault = config_dir.clone().and_then(|dir| {
@@ -197,10 +208,13 @@ impl AppState {
                 .map_err(|e| notices.push(format!("cannot start the key store: {e}")))
                 .ok()
         });
-        let (config, config_error) = match Config::load(None) {
-            Ok(c) => (c, None),
-            Err(e) => (Config::builtin(), Some(e.to_string())),
-        };
+        // The same file the settings came from; its error was said above.
+        let config = config_dir
+            .as_deref()
+            .map(|d| d.join(crate::config::CONFIG_FILE))
+            .filter(|p| p.exists() && !config_refused)
+            .and_then(|p| Config::load_file(&p).ok())
+            .unwrap_or_else(Config::builtin);
         let opener = Opener::new(repaint.now.clone());
         let session = Session::start(repaint.soon.clone(), config.reconnect);
         session.send(Command::PreviewRate(settings.preview_rate(false)));
@@ -213,7 +227,9 @@ impl AppState {
             vault,
             no_keyring: None,
             config_dir,
-            config_presets: config.presets,
+            config_refused,
+            // The file's presets are the custom presets (settings), editable in the window.
+            config_presets: Config::builtin().presets,
             session,
             view: SessionView::default(),
             log,
@@ -253,7 +269,7 @@ impl AppState {
         app.scenes_edited();
         // The program runs from the start, live or not.
         app.program_edited();
-        for text in notices.into_iter().chain(config_error) {
+        for text in notices {
             app.toast(true, text);
         }
         if let Some(event) = app.vault.as_ref().and_then(|v| v.wait(KEYS_STARTUP_WAIT)) {
@@ -794,7 +810,7 @@ impl AppState {
         let Some(dir) = self.config_dir.clone() else {
             return;
         };
-        if let Err(e) = self.settings.save(&dir) {
+        if let Err(e) = self.settings.save_all(&dir, self.config_refused) {
             self.toast(true, e.to_string());
         }
     }

@@ -31,8 +31,7 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
     let dir = settings::config_dir();
     let size = dir
         .as_deref()
-        .and_then(|d| Settings::load(d).ok())
-        .map_or([1280.0, 800.0], |s| s.window_size);
+        .map_or([1280.0, 800.0], Settings::saved_window_size);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("onair")

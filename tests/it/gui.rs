@@ -258,12 +258,12 @@ fn the_preview_rate_is_automatic_until_chosen() {
     assert!(!rate_disabled(&h));
     // Unticked, the rate in force becomes the chosen one, and is saved.
     assert_eq!(h.state().settings().preview_fps, Some(5));
-    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    let saved = std::fs::read_to_string(config.path().join("window.toml")).unwrap();
     assert!(saved.contains("preview_fps = 5"), "{saved}");
     h.get_by_label("Automatic").click();
     h.run_steps(2);
     assert_eq!(h.state().settings().preview_fps, None);
-    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    let saved = std::fs::read_to_string(config.path().join("window.toml")).unwrap();
     assert!(!saved.contains("preview_fps"), "{saved}");
     // A GPU: the automatic rate is 15 again.
     h.state_mut()
@@ -296,7 +296,7 @@ fn the_stream_key_is_masked_until_shown() {
     h.run_steps(2);
     assert_eq!(h.query_all_by_value("live_123_secret").count(), 0);
     // Settings keep the key apart from everything else.
-    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    let gui = std::fs::read_to_string(config.path().join("config.toml")).unwrap();
     assert!(!gui.contains("secret"));
 }
 
@@ -436,7 +436,7 @@ fn remove_can_be_undone_from_its_notice() {
     assert_eq!(d[0].name, "My channel");
     assert_eq!(h.state().app().keys.get(5), "live_undo");
     assert!(h.query_by_label("Undo").is_none());
-    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    let saved = std::fs::read_to_string(config.path().join("config.toml")).unwrap();
     assert!(saved.contains("My channel"), "{saved}");
 }
 
@@ -592,7 +592,7 @@ fn a_whip_destination_keeps_its_kind_and_masks_its_token() {
     h.run_steps(2);
     assert_eq!(h.query_all_by_value("whip_t0ken_secret").count(), 0);
 
-    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    let gui = std::fs::read_to_string(config.path().join("config.toml")).unwrap();
     assert!(gui.contains("service = \"Whip\""), "{gui}");
     assert!(gui.contains(endpoint), "{gui}");
     assert!(!gui.contains("t0ken"), "{gui}");
@@ -700,7 +700,7 @@ fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() 
     stop.last().unwrap().click();
     run_until(&mut h, "the engine to stop", |a| !a.view().encoding);
     // The mixer as edited is saved for the next start.
-    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    let gui = std::fs::read_to_string(config.path().join("config.toml")).unwrap();
     assert!(gui.contains("volume_db = -10.0"), "{gui}");
 }
 

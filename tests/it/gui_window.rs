@@ -96,7 +96,8 @@ fn the_window_opens_renders_and_quits_cleanly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(config.path().join("gui.toml").exists());
+    assert!(config.path().join("config.toml").exists());
+    assert!(config.path().join("window.toml").exists());
 }
 
 #[test]

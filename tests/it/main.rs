@@ -14,6 +14,7 @@ mod bench;
 mod broadcast;
 mod camera_formats;
 mod cli;
+mod config;
 mod engine;
 mod gui;
 mod gui_hotkeys;
