@@ -90,7 +90,8 @@ fn a_bound_hotkey_acts_and_the_same_key_typed_in_a_field_does_nothing() {
         "Settings shows the combination"
     );
     assert!(h.state().view().recording.since.is_none());
-    let saved = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    // Hotkeys are the window's own: window.toml, not config.toml.
+    let saved = std::fs::read_to_string(config.path().join("window.toml")).unwrap();
     assert!(
         saved.contains("F9") && saved.contains("Sync tone"),
         "{saved}"

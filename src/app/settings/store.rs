@@ -31,7 +31,8 @@ pub const OLD_FILE: &str = "gui.toml";
 pub const MIGRATED_FILE: &str = "gui.toml.migrated";
 
 /// The top-level keys of `config.toml` the window writes (the rest it keeps as they are).
-/// A section the window starts to edit (`hotkeys`) is added here and to [`Sections`].
+/// A section the window starts to edit is added here and to [`Sections`] (hotkeys are the
+/// window's own, in `window.toml`).
 pub const OWNED: &[&str] = &[
     "version",
     "preset",
@@ -226,6 +227,10 @@ pub struct WindowState {
     /// The window's preview refresh, frames per second; absent: automatic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preview_fps: Option<u32>,
+    /// The window's hotkeys (`[[hotkeys]]`): this keyboard's, not the show's; the command line
+    /// has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hotkeys: Vec<crate::app::hotkeys::Hotkey>,
 }
 
 impl Default for WindowState {
@@ -234,6 +239,7 @@ impl Default for WindowState {
         Self {
             window_size: s.window_size,
             preview_fps: s.preview_fps,
+            hotkeys: s.hotkeys,
         }
     }
 }
@@ -380,6 +386,7 @@ impl Settings {
     fn apply_window(&mut self, w: &WindowState) {
         self.window_size = w.window_size;
         self.preview_fps = w.preview_fps;
+        self.hotkeys = w.hotkeys.clone();
     }
 
     /// Saves the window's sections into `dir/config.toml` (keeping the rest of the file) and
@@ -389,6 +396,7 @@ impl Settings {
         let window = WindowState {
             window_size: self.window_size,
             preview_fps: self.preview_fps,
+            hotkeys: self.hotkeys.clone(),
         };
         let err = |path: PathBuf| move |source| SettingsError::Write { path, source };
         let wpath = dir.join(WINDOW_FILE);
