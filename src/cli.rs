@@ -636,7 +636,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
                 d.dynamic_bitrate || args.dynamic_bitrate,
             ),
             (None, Some(d)) => (
-                d.rtmp_url(&stored_key(&config, &mut keys, d)?)
+                d.rtmp_url(&destinations::stored_key(&config, &mut keys, d)?)
                     .map_err(|e| anyhow::anyhow!("destination \"{target}\": {e}"))?,
                 d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
                 d.dynamic_bitrate || args.dynamic_bitrate,
@@ -662,7 +662,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             },
         });
     }
-    outputs.extend(whip_outputs(&args, &config, &mut keys)?);
+    outputs.extend(destinations::whip_outputs(&args, &config, &mut keys)?);
     if let Some(dir) = &args.hls {
         outputs.push(OutputSpec::Hls {
             dir: dir.clone(),
@@ -869,93 +869,6 @@ fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
     network.peek().is_some() && network.all(|o| o.state == OutputState::Failed && o.packets == 0)
 }
 
-/// The `--whip` outputs: URLs (each with its `--whip-token`, in order) or config names.
-fn whip_outputs(
-    args: &BroadcastArgs,
-    config: &Config,
-    keys: &mut Option<Keys>,
-) -> anyhow::Result<Vec<OutputSpec>> {
-    let stored = |t: &str| config.stored_key_destination(t).filter(|d| d.whip);
-    let urls = args
-        .whip
-        .iter()
-        .filter(|t| config.whip_destination(t).is_none() && stored(t).is_none())
-        .count();
-    if !args.whip_token.is_empty() && args.whip_token.len() != urls {
-        bail!(
-            "{} --whip-token for {} --whip URL(s): give one token per URL, in the same order (or none)",
-            args.whip_token.len(),
-            urls
-        );
-    }
-    let mut tokens = args.whip_token.iter();
-    let mut outputs = Vec::new();
-    for target in &args.whip {
-        let (target, dynamic_bitrate) = match config.whip_destination(target) {
-            Some(d) => (d.target.clone(), d.dynamic_bitrate || args.dynamic_bitrate),
-            None if let Some(d) = stored(target) => {
-                let token = stored_key(config, keys, d)?;
-                (
-                    WhipTarget::new(&d.server, Some(token))
-                        .map_err(|e| anyhow::anyhow!("destination \"{target}\": {e}"))?,
-                    d.dynamic_bitrate || args.dynamic_bitrate,
-                )
-            }
-            None if target.contains("://") => (
-                WhipTarget::new(target, tokens.next().cloned())?,
-                args.dynamic_bitrate,
-            ),
-            None => bail!(
-                "no WHIP destination named \"{target}\" in the config file, and it is not an http(s):// URL"
-            ),
-        };
-        outputs.push(OutputSpec::Whip {
-            target,
-            options: WhipOptions {
-                reconnect: config.reconnect,
-                dynamic_bitrate,
-                stun_servers: config.stun_servers.clone(),
-            },
-        });
-    }
-    Ok(outputs)
-}
-
-/// The stream key (or WHIP token) of a destination made in the window, from where the window
-/// keeps it: the platform keyring, else `keys.toml` beside the config file. Loaded once.
-fn stored_key(
-    config: &Config,
-    keys: &mut Option<Keys>,
-    d: &StoredKeyDestination,
-) -> anyhow::Result<String> {
-    let keys = match keys {
-        Some(k) => k,
-        None => {
-            let dir = config
-                .source
-                .as_deref()
-                .and_then(std::path::Path::parent)
-                .map(std::path::Path::to_owned)
-                .or_else(onair::config::config_dir)
-                .unwrap_or_default();
-            let loaded = KeyStore::open(&dir, KeyringUse::from_env()).load();
-            for text in loaded.notices.iter().chain(&loaded.errors) {
-                tracing::warn!("{text}");
-            }
-            keys.insert(loaded.keys)
-        }
-    };
-    let key = keys.get(d.id);
-    if key.is_empty() {
-        bail!(
-            "destination \"{}\" has no stream key stored: type it in the window's Settings \
-             (kept in the system keyring or keys.toml), or give `key` in the config file",
-            d.name
-        );
-    }
-    Ok(key.to_owned())
-}
-
 /// Where `--stats` lines go: a file or standard output.
 type StatsOut = Box<dyn Write + Send>;
 
@@ -1000,5 +913,6 @@ fn write_report(out: &mut dyn Write, report: StatsReport) -> anyhow::Result<()> 
     Ok(())
 }
 
+mod destinations;
 #[cfg(test)]
 mod tests;
