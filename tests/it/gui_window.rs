@@ -161,12 +161,7 @@ fn closing_the_window_mid_recording_asks_and_leaves_a_finished_file() {
     );
     run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
     // Recording: the file grows past its first fragments.
-    let file = || {
-        std::fs::read_dir(takes.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "mp4"))
-    };
+    let file = || first_mp4(takes.path());
     wait_for(Duration::from_secs(30), "3 s of recording", || {
         file().is_some_and(|f| {
             let p = probe_quiet(&f);
@@ -534,12 +529,7 @@ fn the_program_is_on_with_nothing_live_and_encoders_run_only_while_recording() {
             .args(["windowfocus", "--sync", &window]),
     );
     run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
-    let file = || {
-        std::fs::read_dir(takes.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "mp4"))
-    };
+    let file = || first_mp4(takes.path());
     wait_for(Duration::from_secs(30), "2 s of recording", || {
         file().is_some_and(|f| probe_quiet(&f).is_some_and(|d| d >= 2.0))
     });
@@ -582,4 +572,12 @@ fn the_program_is_on_with_nothing_live_and_encoders_run_only_while_recording() {
     let out = terminate(child);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+/// The first MP4 file in `dir`, if one is there yet.
+fn first_mp4(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
 }
