@@ -32,3 +32,4 @@ mod scenes;
 mod sources;
 mod stall;
 mod whip;
+mod window_show;
