@@ -1,6 +1,7 @@
 //! A screen added to the scene while recording, in the window (kittest over the real app and
 //! engine, a screen of a private Xvfb): it shows in the recording within moments of the edit,
-//! in the same continuous file, the encoders and the recording never restarted.
+//! in the same continuous file, the encoders and the recording never restarted; removed, its
+//! capture thread ends and the scene is as before.
 //!
 //! One test in this binary: it points the whole process at its own display (the screen
 //! grabber reads `DISPLAY`) before the app starts any thread.
@@ -69,6 +70,15 @@ fn judge(frame: &[u8]) -> Seen {
     }
 }
 
+/// How many threads of this process capture a screen (`cap-screen`).
+fn screen_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "cap-screen")
+        .count()
+}
+
 /// Every decoded picture of `path`, at [`SMALL`] size, RGB24.
 fn small_frames(path: &Path) -> Vec<Vec<u8>> {
     let out = run_ok(
@@ -117,6 +127,7 @@ fn a_screen_added_while_recording_shows_at_once_in_the_same_recording() {
     .unwrap();
     let mut h = harness_sized(config.path(), KeyringUse::Off, egui::vec2(1280.0, 1400.0));
     h.run_steps(2);
+    assert_eq!(screen_threads(), 0);
     h.get_by_label("Record").click();
     let recording_for = |a: &OnairApp| a.view().recording.since.map(|t| t.elapsed());
     run_until(&mut h, "2 s of recording", |a| {
@@ -131,9 +142,20 @@ fn a_screen_added_while_recording_shows_at_once_in_the_same_recording() {
     h.run_steps(1);
     let scene = &h.state().settings().scenes[0];
     assert_eq!(scene.layers.len(), 2, "{scene:?}");
+    run_until(&mut h, "the screen opened", |_| screen_threads() == 1);
     let added = Instant::now();
     run_until(&mut h, "3 s more", |_| {
         added.elapsed() >= Duration::from_secs(3)
+    });
+    // Removed (the new layer is the selected one): the screen is closed, the scene is blue
+    // again.
+    h.get_by_label("Remove layer").click();
+    h.run_steps(2);
+    assert_eq!(h.state().settings().scenes[0].layers.len(), 1);
+    run_until(&mut h, "the screen closed", |_| screen_threads() == 0);
+    let removed = Instant::now();
+    run_until(&mut h, "1.5 s more", |_| {
+        removed.elapsed() >= Duration::from_millis(1500)
     });
     assert!(
         h.state().view().recording.since.is_some(),
@@ -168,7 +190,7 @@ fn a_screen_added_while_recording_shows_at_once_in_the_same_recording() {
     let mut pts: Vec<f64> = video_packets(file).iter().map(|&(t, _)| t).collect();
     pts.sort_by(f64::total_cmp);
     let span = pts[pts.len() - 1] - pts[0];
-    assert!(span > 4.5, "{span} s recorded");
+    assert!(span > 6.0, "{span} s recorded");
     for w in pts.windows(2) {
         let step = w[1] - w[0];
         assert!(
@@ -202,12 +224,24 @@ fn a_screen_added_while_recording_shows_at_once_in_the_same_recording() {
     let before = &seen[..first_screen];
     let others = before.iter().filter(|s| **s != Seen::Blue).count();
     assert!(others <= 1, "before the screen: {before:?}");
+    let last_screen = seen.iter().rposition(|s| *s == Seen::Screen).unwrap();
+    let shown = &seen[first_screen..=last_screen];
     assert!(
-        seen[first_screen..].iter().all(|s| *s == Seen::Screen),
-        "after the screen showed: {:?}",
-        seen[first_screen..]
+        shown.iter().all(|s| *s == Seen::Screen),
+        "while the screen was in the scene: {:?}",
+        shown
             .iter()
             .filter(|s| **s != Seen::Screen)
             .collect::<Vec<_>>()
     );
+    assert!(shown.len() >= 60, "{} frames of the screen", shown.len());
+    // After the removal: blue to the end.
+    let after = &seen[last_screen + 1..];
+    assert!(
+        after.len() >= 30,
+        "{} frames after the removal",
+        after.len()
+    );
+    let others = after.iter().filter(|s| **s != Seen::Blue).count();
+    assert!(others <= 1, "after the removal: {after:?}");
 }
