@@ -213,3 +213,51 @@ fn an_old_gui_toml_is_moved_in_on_the_first_start() {
     let out = run_ok(onair_in(config.path()).args(["presets", "--json"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"mine\""));
 }
+
+/// Without `--preset` and `--scene`, `onair broadcast` shows what the window last had on its
+/// program (`[program]`): its preset's size and its scene, not 720p30 and the first scene. A
+/// `[program]` preset that is not one is refused in one line naming it.
+#[test]
+fn broadcast_follows_the_window_program_when_not_told() {
+    let config = tempdir();
+    let path = config.path().join("config.toml");
+    let show = "[program]\npreset = \"tiny\"\nscene = \"Live\"\n\n\
+                [[preset]]\nname = \"tiny\"\nwidth = 320\nheight = 180\nfps = 15\nvideo_kbps = 300\n\n\
+                [[sources]]\nname = \"red\"\nkind = \"colour\"\ncolour = \"#c03020\"\n\n\
+                [[sources]]\nname = \"blue\"\nkind = \"colour\"\ncolour = \"#2040c0\"\n\n\
+                [[scenes]]\nname = \"Starting soon\"\n[[scenes.layers]]\nsource = \"red\"\n\n\
+                [[scenes]]\nname = \"Live\"\n[[scenes.layers]]\nsource = \"blue\"\n";
+    std::fs::write(&path, show).unwrap();
+    let rec = config.path().join("show.mp4");
+    run_ok(
+        onair_in(config.path())
+            .args(["broadcast", "--audio", "none", "--duration", "1", "--record"])
+            .arg(&rec),
+    );
+    let p = probe(&rec);
+    let v = stream(&p, "video");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(320), Some(180))
+    );
+    let [r, g, b] = mean_rgb(&rec);
+    assert!(
+        r.abs_diff(0x20) < 12 && g.abs_diff(0x40) < 12 && b.abs_diff(0xc0) < 12,
+        "not the Live scene's blue: {r} {g} {b}"
+    );
+
+    std::fs::write(&path, show.replace("preset = \"tiny\"", "preset = \"gone\"")).unwrap();
+    let out = onair_in(config.path())
+        .args(["broadcast", "--audio", "none", "--duration", "1", "--record"])
+        .arg(config.path().join("never.mp4"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("[program] preset \"gone\"") && stderr.contains("--preset"),
+        "{stderr}"
+    );
+    assert!(!config.path().join("never.mp4").exists());
+}
