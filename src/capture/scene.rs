@@ -64,6 +64,8 @@ pub enum SourceKind {
     /// One colour (alpha allowed), as large as its layer.
     Colour(Rgba),
     Text(TextSpec),
+    /// An MP4 of H.264 and AAC played in a loop; its sound joins the mixer.
+    Video(PathBuf),
 }
 
 impl SourceKind {
@@ -77,6 +79,7 @@ impl SourceKind {
             SourceKind::Image(_) => "image",
             SourceKind::Colour(_) => "colour",
             SourceKind::Text(_) => "text",
+            SourceKind::Video(_) => "video",
         }
     }
 }

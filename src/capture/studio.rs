@@ -26,6 +26,7 @@ use super::raster::{
 };
 use super::scene::{Collection, Crop, Fit, Layer, Rgba, SourceKind, TextSpec, Transition};
 use super::test_pattern::TestPattern;
+use super::video_file::{self, AudioSlot};
 use super::{CaptureError, SourceCounters, SourceDevices, VideoSource, Worker, camera, screen};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
@@ -151,6 +152,8 @@ pub struct Studio {
     text: TextRenderer,
     workers: Vec<Worker>,
     pending: Vec<Receiver<Result<(), CaptureError>>>,
+    /// Video files' sound, for the mixer (taken once).
+    audio: Vec<(String, AudioSlot)>,
 }
 
 struct Fade {
@@ -171,6 +174,7 @@ impl Studio {
     ) -> Result<Studio, CaptureError> {
         let mut workers = Vec::new();
         let mut pending = Vec::new();
+        let mut audio = Vec::new();
         let text = TextRenderer::default();
         let mut sources = Vec::with_capacity(collection.sources.len());
         for s in &collection.sources {
@@ -184,6 +188,12 @@ impl Studio {
                     let (slot, worker, first) = camera::open(t, width, height, fps)?;
                     workers.push(worker);
                     pending.push(first);
+                    device(slot, &s.name)
+                }
+                SourceKind::Video(path) => {
+                    let (slot, worker, sound) = video_file::open(path, &s.name)?;
+                    workers.push(worker);
+                    audio.extend(sound.map(|a| (s.name.clone(), a)));
                     device(slot, &s.name)
                 }
                 SourceKind::Test => Content::Test {
@@ -233,6 +243,7 @@ impl Studio {
             text,
             workers,
             pending,
+            audio,
         })
     }
 
@@ -671,6 +682,10 @@ impl VideoSource for Studio {
 
     fn scenes(&self) -> Option<Arc<SceneControl>> {
         Some(self.control.clone())
+    }
+
+    fn audio_outputs(&mut self) -> Vec<(String, AudioSlot)> {
+        std::mem::take(&mut self.audio)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::media::MediaTime;
 #[serde(deny_unknown_fields)]
 pub(super) struct SourceFile {
     name: String,
-    /// screen, window, camera, test, image, colour, text.
+    /// screen, window, camera, test, image, video, colour, text.
     kind: String,
     monitor: Option<usize>,
     window: Option<String>,
@@ -129,6 +129,16 @@ impl SourceFile {
                     base.join(path)
                 })
             }
+            "video" => {
+                let path = self.path.ok_or_else(|| {
+                    missing("path", "give the video file (an MP4 of H.264 and AAC)")
+                })?;
+                SourceKind::Video(if path.is_absolute() {
+                    path
+                } else {
+                    base.join(path)
+                })
+            }
             "colour" | "color" => SourceKind::Colour(colour(
                 &place,
                 "colour",
@@ -169,7 +179,7 @@ impl SourceFile {
                     "kind",
                     format!(
                         "\"{other}\" is not a source kind; use screen, window, camera, test, \
-                         image, colour or text"
+                         image, video, colour or text"
                     ),
                 ));
             }

@@ -123,6 +123,12 @@ impl ExternalFeed {
     }
 }
 
+impl crate::capture::AudioFeed for ExternalFeed {
+    fn push(&self, pts: MediaTime, samples: &[f32]) -> bool {
+        ExternalFeed::push(self, pts, samples)
+    }
+}
+
 impl AudioInput for ExternalInput {
     fn fill(&mut self, first_sample: u64, out: &mut [f32]) {
         let frames = out.len() / 2;

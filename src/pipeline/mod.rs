@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::capture::studio::SceneControl;
+use crate::capture::video_file::{self, AudioSlot};
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
@@ -189,7 +190,13 @@ impl EngineHandle {
         // Devices first: a missing or refused device is an error before any file exists.
         let mut video_source =
             devices::video_source(&config.video, preset.width, preset.height, preset.fps)?;
-        let mixer = want_audio.then(|| mixer_for(&config.audio));
+        // Video files' sound joins the mixer (which runs for it even without other sources).
+        let clips = video_source
+            .as_mut()
+            .map(|v| v.audio_outputs())
+            .unwrap_or_default();
+        let want_audio = want_audio || !clips.is_empty();
+        let mixer = want_audio.then(|| mixer_for(&config.audio, clips));
         let mixer_controls = mixer.as_ref().map(Mixer::controls);
         let mut audio_source = mixer.map(|m| Box::new(m) as Box<dyn AudioSource>);
         let mut device_threads = Vec::new();
@@ -618,9 +625,11 @@ impl StatsView {
     }
 }
 
-/// The mixer for `settings`, each source's input made (devices not yet opened).
-fn mixer_for(settings: &MixerSettings) -> Mixer {
-    let inputs = settings
+/// The mixer for `settings`, each source's input made (devices not yet opened), and a strip
+/// for each of `clips` (video files' sound, named as their source; set to a free name).
+fn mixer_for(settings: &MixerSettings, clips: Vec<(String, AudioSlot)>) -> Mixer {
+    let mut settings = settings.clone();
+    let mut inputs: Vec<(SourceSettings, Box<dyn AudioInput>)> = settings
         .sources
         .iter()
         .filter_map(|s| {
@@ -628,7 +637,19 @@ fn mixer_for(settings: &MixerSettings) -> Mixer {
             Some((s.clone(), devices::audio_input(&kind, &s.name)))
         })
         .collect();
-    Mixer::new(settings.clone(), inputs)
+    for (name, slot) in clips {
+        if settings.sources.len() >= crate::config::mixer::MAX_SOURCES {
+            tracing::error!(source = %name, "the mixer is full: this video's sound is left out");
+            continue;
+        }
+        let name = settings.free_name(&name);
+        let (feed, input) = crate::mix::external::external(&name, video_file::AUDIO_DELAY);
+        let _set = slot.set(Box::new(feed));
+        let s = SourceSettings::new(name, crate::config::mixer::SourceKind::External, "");
+        settings.sources.push(s.clone());
+        inputs.push((s, Box::new(input)));
+    }
+    Mixer::new(settings, inputs)
 }
 
 /// Runs each source's device loops on threads of their own (named by the source: `cap-screen`,

@@ -27,4 +27,5 @@ mod rtmp;
 mod scenes;
 mod sources;
 mod stall;
+mod video_source;
 mod whip;
