@@ -40,11 +40,8 @@ fn studio(transition: Transition) -> (Studio, Arc<LatestFrame>, Arc<LatestFrame>
     .save(&logo)
     .unwrap();
     let text = TextSpec {
-        text: "LIVE {elapsed}".into(),
-        size: 48,
-        colour: Rgba::WHITE,
         background: Some(Rgba([0, 0, 0, 128])),
-        align: Align::Left,
+        ..TextSpec::plain("LIVE {elapsed}", 48, Rgba::WHITE)
     };
     let src = |name: &str, kind| Source {
         name: name.into(),

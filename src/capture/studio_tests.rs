@@ -210,10 +210,84 @@ fn crop_fill_and_stretch_place_the_picture() {
 #[test]
 fn live_fields_expand() {
     let mut out = String::new();
-    expand("up {elapsed} {x}", MediaTime::from_secs(3725), &mut out);
+    expand("up {elapsed} {x}", MediaTime::from_secs(3725), None, &mut out);
     assert_eq!(out, "up 01:02:05 {x}");
     out.clear();
-    expand("{clock}", MediaTime::ZERO, &mut out);
+    expand("{clock}", MediaTime::ZERO, None, &mut out);
     assert_eq!(out.len(), 8, "{out}");
     assert_eq!(out.as_bytes()[2], b':');
+}
+
+#[test]
+fn a_countdown_shows_what_is_left_and_starts_over_when_shown_again() {
+    let at = |ms: i64| MediaTime::from_millis(ms);
+    let mut out = String::new();
+    let mut words = |length: MediaTime, start: MediaTime, pts: MediaTime| {
+        out.clear();
+        expand("Back in {countdown}", pts, Some((length, start)), &mut out);
+        out.clone()
+    };
+    let five = MediaTime::from_secs(300);
+    assert_eq!(words(five, at(10_000), at(10_000)), "Back in 05:00");
+    assert_eq!(words(five, at(10_000), at(10_500)), "Back in 05:00");
+    assert_eq!(words(five, at(10_000), at(11_000)), "Back in 04:59");
+    assert_eq!(words(five, at(10_000), at(309_001)), "Back in 00:01");
+    assert_eq!(words(five, at(10_000), at(310_000)), "Back in 00:00");
+    assert_eq!(words(five, at(10_000), at(900_000)), "Back in 00:00");
+    let long = MediaTime::from_secs(5400);
+    assert_eq!(words(long, at(0), at(1)), "Back in 1:30:00");
+
+    // In the studio: it starts when its scene first shows, and again when shown again.
+    let text = TextSpec {
+        countdown: Some(MediaTime::from_secs(60)),
+        ..TextSpec::plain("{countdown}", 10, Rgba::WHITE)
+    };
+    let c = Collection {
+        sources: vec![
+            Source {
+                name: "bg".into(),
+                kind: SourceKind::Colour(Rgba([0, 0, 0, 255])),
+            },
+            Source {
+                name: "soon".into(),
+                kind: SourceKind::Text(text),
+            },
+        ],
+        scenes: vec![
+            Scene {
+                name: "Live".into(),
+                layers: vec![Layer::full(0)],
+            },
+            Scene {
+                name: "Soon".into(),
+                layers: vec![Layer::full(0), Layer::full(1)],
+            },
+        ],
+        transition: Transition::Cut,
+        builtin: false,
+    };
+    let mut s = Studio::open(c, 0, 64, 36, 30).unwrap();
+    let shown = |s: &Studio| match &s.sources[1].content {
+        Content::Text { words, .. } => words.clone(),
+        _ => unreachable!(),
+    };
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    let mut run = |s: &mut Studio, from_ms: i64, to_ms: i64| {
+        let mut t = from_ms;
+        while t <= to_ms {
+            s.fill(at(t), &mut frame).unwrap();
+            t += 33;
+        }
+    };
+    run(&mut s, 0, 5_000);
+    s.control().switch("Soon", None).unwrap();
+    run(&mut s, 5_016, 5_016);
+    assert_eq!(shown(&s), "01:00", "starts when first shown");
+    run(&mut s, 5_049, 15_100);
+    assert_eq!(shown(&s), "00:50");
+    s.control().switch("Live", None).unwrap();
+    run(&mut s, 15_133, 20_000);
+    s.control().switch("Soon", None).unwrap();
+    run(&mut s, 20_033, 21_500);
+    assert_eq!(shown(&s), "00:59", "starts over when shown again");
 }

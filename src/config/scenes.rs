@@ -27,6 +27,11 @@ pub(super) struct SourceFile {
     text: Option<String>,
     size: Option<u32>,
     background: Option<String>,
+    /// The outline's colour (text), and its width in pixels (default 2).
+    outline: Option<String>,
+    outline_width: Option<u32>,
+    /// `{countdown}`'s length (text): `MM:SS`, `H:MM:SS` or seconds.
+    countdown: Option<String>,
     align: Option<String>,
 }
 
@@ -160,6 +165,26 @@ impl SourceFile {
                     .as_deref()
                     .map(|c| colour(&place, "background", c))
                     .transpose()?,
+                outline: match (&self.outline, self.outline_width) {
+                    (Some(c), w) => Some((colour(&place, "outline", c)?, w.unwrap_or(2))),
+                    (None, None) => None,
+                    (None, Some(_)) => {
+                        return Err(problem(place, "outline", "is missing; give its colour"));
+                    }
+                },
+                countdown: self
+                    .countdown
+                    .as_deref()
+                    .map(|c| {
+                        parse_duration(c).ok_or_else(|| {
+                            problem(
+                                place.clone(),
+                                "countdown",
+                                format!("\"{c}\" is not a length; write MM:SS, H:MM:SS or seconds"),
+                            )
+                        })
+                    })
+                    .transpose()?,
                 align: match self.align.as_deref() {
                     None | Some("left") => Align::Left,
                     Some("center" | "centre") => Align::Center,
@@ -189,6 +214,23 @@ impl SourceFile {
             kind,
         })
     }
+}
+
+/// `SS`, `MM:SS` or `H:MM:SS` (each part a whole number).
+fn parse_duration(s: &str) -> Option<MediaTime> {
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    let mut secs: i64 = 0;
+    for (i, p) in parts.iter().enumerate() {
+        let v: i64 = p.trim().parse().ok()?;
+        if v < 0 || (i > 0 && v >= 60) {
+            return None;
+        }
+        secs = secs.checked_mul(60)?.checked_add(v)?;
+    }
+    (secs <= 86_400).then(|| MediaTime::from_secs(secs))
 }
 
 /// Builds and checks the collection; `base` is the config file's folder (image paths are
@@ -290,4 +332,19 @@ pub(super) fn collection(
     }
     out.validate()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdown_lengths_parse() {
+        assert_eq!(parse_duration("5:00"), Some(MediaTime::from_secs(300)));
+        assert_eq!(parse_duration("1:30:00"), Some(MediaTime::from_secs(5400)));
+        assert_eq!(parse_duration("90"), Some(MediaTime::from_secs(90)));
+        for bad in ["", "5:60", "a:00", "-1", "1:2:3:4", "25:00:00"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 }

@@ -220,6 +220,9 @@ impl EngineHandle {
         if let Some(m) = &mixer_controls {
             let _first = counters.mixer.set(m.clone());
         }
+        if let Some(s) = &scenes {
+            let _first = counters.scenes.set(s.clone());
+        }
         let stop_devices = |v: Option<Box<dyn VideoSource>>,
                             a: Option<Box<dyn AudioSource>>,
                             threads: Vec<JoinHandle<()>>| {
