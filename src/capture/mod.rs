@@ -251,7 +251,7 @@ pub trait VideoSource: SourceDevices {
 
     /// The sound this source makes (video files), each to join the mixer as a strip of its
     /// own: its name and where the mixer's input is set (once; later calls return nothing).
-    fn audio_outputs(&mut self) -> Vec<(String, video_file::AudioSlot)> {
+    fn audio_outputs(&mut self) -> Vec<(String, video_file::ClipAudio)> {
         Vec::new()
     }
 }

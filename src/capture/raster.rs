@@ -526,14 +526,19 @@ mod tests {
                 .iter()
                 .any(|&(lx, ly)| (lx as f64 - x as f64).hypot(ly as f64 - y as f64) <= 4.5)
         };
-        assert!(red.iter().all(|&p| near(p)), "an outline pixel far from the letters");
+        assert!(
+            red.iter().all(|&p| near(p)),
+            "an outline pixel far from the letters"
+        );
         let edges: Vec<_> = letters
             .iter()
             .filter(|&&(x, y)| x >= 3 && px(x - 1, y)[1] < 255)
             .collect();
         assert!(!edges.is_empty());
         assert!(
-            edges.iter().all(|&&(x, y)| is(px(x - 2, y), [255, 0, 0, 255])),
+            edges
+                .iter()
+                .all(|&&(x, y)| is(px(x - 2, y), [255, 0, 0, 255])),
             "outline left of the letters"
         );
         // Without an outline, no red at all.

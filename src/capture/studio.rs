@@ -26,7 +26,7 @@ use super::raster::{
 };
 use super::scene::{Collection, Crop, Fit, Layer, Rgba, SourceKind, TextSpec, Transition};
 use super::test_pattern::TestPattern;
-use super::video_file::{self, AudioSlot};
+use super::video_file::{self, ClipAudio};
 use super::{CaptureError, SourceCounters, SourceDevices, VideoSource, Worker, camera, screen};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
@@ -156,8 +156,10 @@ pub struct Studio {
     text: TextRenderer,
     workers: Vec<Worker>,
     pending: Vec<Receiver<Result<(), CaptureError>>>,
-    /// Video files' sound, for the mixer (taken once).
-    audio: Vec<(String, AudioSlot)>,
+    /// Video files' sound, for the mixer (taken once), and per such source its index and
+    /// whether it is on the program.
+    audio: Vec<(String, ClipAudio)>,
+    on_air: Vec<(usize, Arc<std::sync::atomic::AtomicBool>)>,
 }
 
 struct Fade {
@@ -179,6 +181,7 @@ impl Studio {
         let mut workers = Vec::new();
         let mut pending = Vec::new();
         let mut audio = Vec::new();
+        let mut on_air = Vec::new();
         let text = TextRenderer::default();
         let mut sources = Vec::with_capacity(collection.sources.len());
         for s in &collection.sources {
@@ -197,7 +200,10 @@ impl Studio {
                 SourceKind::Video(path) => {
                     let (slot, worker, sound) = video_file::open(path, &s.name)?;
                     workers.push(worker);
-                    audio.extend(sound.map(|a| (s.name.clone(), a)));
+                    if let Some(a) = sound {
+                        on_air.push((sources.len(), a.on_air.clone()));
+                        audio.push((s.name.clone(), a));
+                    }
                     device(slot, &s.name)
                 }
                 SourceKind::Test => Content::Test {
@@ -250,6 +256,7 @@ impl Studio {
             workers,
             pending,
             audio,
+            on_air,
         })
     }
 
@@ -722,6 +729,13 @@ impl VideoSource for Studio {
             }
         }
         self.count_repeats();
+        for (i, flag) in &self.on_air {
+            let shown = matches!(
+                self.sources[*i].content,
+                Content::Device { shown: true, .. }
+            );
+            flag.store(shown, Relaxed);
+        }
         Ok(())
     }
 
@@ -729,7 +743,7 @@ impl VideoSource for Studio {
         Some(self.control.clone())
     }
 
-    fn audio_outputs(&mut self) -> Vec<(String, AudioSlot)> {
+    fn audio_outputs(&mut self) -> Vec<(String, ClipAudio)> {
         std::mem::take(&mut self.audio)
     }
 }

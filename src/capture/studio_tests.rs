@@ -210,7 +210,12 @@ fn crop_fill_and_stretch_place_the_picture() {
 #[test]
 fn live_fields_expand() {
     let mut out = String::new();
-    expand("up {elapsed} {x}", MediaTime::from_secs(3725), None, &mut out);
+    expand(
+        "up {elapsed} {x}",
+        MediaTime::from_secs(3725),
+        None,
+        &mut out,
+    );
     assert_eq!(out, "up 01:02:05 {x}");
     out.clear();
     expand("{clock}", MediaTime::ZERO, None, &mut out);

@@ -19,7 +19,7 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -51,6 +51,15 @@ const CONVERT: &str = "convert it, e.g. `ffmpeg -i IN -c:v libx264 -c:a aac OUT.
 
 /// Where a video source's sound goes, once the mixer gives it an input.
 pub type AudioSlot = Arc<OnceLock<Box<dyn AudioFeed>>>;
+
+/// A video source's sound for the mixer: where the mixer's input is set, and whether the
+/// source is on the program now (set by the studio each frame; off, its strip is silent, as
+/// OBS mixes only the sources on the program).
+#[derive(Clone, Default)]
+pub struct ClipAudio {
+    pub feed: AudioSlot,
+    pub on_air: Arc<AtomicBool>,
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Sample {
@@ -127,8 +136,8 @@ pub fn probe(path: &Path, name: &str) -> Result<ClipIndex, CaptureError> {
                     other.push(format!("{:?} video", v.codec_type));
                     continue;
                 };
-                let (headers, nal_len) =
-                    parse_avcc(avcc).ok_or_else(|| bad(format!("has a broken H.264 configuration; {CONVERT}")))?;
+                let (headers, nal_len) = parse_avcc(avcc)
+                    .ok_or_else(|| bad(format!("has a broken H.264 configuration; {CONVERT}")))?;
                 let timebase = timebase.ok_or_else(|| bad("has no video timescale".into()))?;
                 video = Some(VideoTrack {
                     headers,
@@ -140,7 +149,8 @@ pub fn probe(path: &Path, name: &str) -> Result<ClipIndex, CaptureError> {
             SampleEntry::Audio(a) if audio.is_none() && track.track_type == TrackType::Audio => {
                 match &a.codec_specific {
                     AudioCodecSpecific::ES_Descriptor(es) if es.audio_codec == CodecType::AAC => {
-                        let timebase = timebase.ok_or_else(|| bad("has no audio timescale".into()))?;
+                        let timebase =
+                            timebase.ok_or_else(|| bad("has no audio timescale".into()))?;
                         audio = Some(AudioTrack {
                             config: es.decoder_specific_data.to_vec(),
                             timebase,
@@ -159,7 +169,9 @@ pub fn probe(path: &Path, name: &str) -> Result<ClipIndex, CaptureError> {
         } else {
             other.join(", ")
         };
-        return Err(bad(format!("has no H.264 video (found {found}); {CONVERT}")));
+        return Err(bad(format!(
+            "has no H.264 video (found {found}); {CONVERT}"
+        )));
     };
     if audio.is_none()
         && let Some(a) = other.iter().find(|o| o.ends_with("audio"))
@@ -212,7 +224,8 @@ fn top_boxes(file: &mut File) -> Result<Vec<u8>, String> {
             let start = out.len();
             out.resize(start + size as usize, 0);
             file.seek(SeekFrom::Start(at)).map_err(|e| e.to_string())?;
-            file.read_exact(&mut out[start..]).map_err(|e| e.to_string())?;
+            file.read_exact(&mut out[start..])
+                .map_err(|e| e.to_string())?;
         }
         at += size;
     }
@@ -269,15 +282,16 @@ fn samples(track: &mp4parse::Track) -> Result<Vec<Sample>, String> {
 pub fn open(
     path: &Path,
     name: &str,
-) -> Result<(Arc<LatestFrame>, Worker, Option<AudioSlot>), CaptureError> {
+) -> Result<(Arc<LatestFrame>, Worker, Option<ClipAudio>), CaptureError> {
     let index = probe(path, name)?;
     let counters = SourceCounters::new(name, "video");
     counters.set_live(true);
     let slot = Arc::new(LatestFrame::new(Arc::new(counters)));
-    let audio: Option<AudioSlot> = index.has_audio().then(Arc::default);
+    let audio: Option<ClipAudio> = index.has_audio().then(ClipAudio::default);
     let run = {
-        let (slot, audio, name) = (slot.clone(), audio.clone(), name.to_owned());
-        move || play(index, &slot, audio.as_ref(), &name)
+        let (slot, name) = (slot.clone(), name.to_owned());
+        let feed = audio.as_ref().map(|a| a.feed.clone());
+        move || play(index, &slot, feed.as_ref(), &name)
     };
     Ok((
         slot,
@@ -305,7 +319,10 @@ fn play(mut index: ClipIndex, slot: &Arc<LatestFrame>, audio: Option<&AudioSlot>
         let result = Player::new(&index).and_then(|mut p| p.run(&clock, slot, audio, &gone));
         let Err(e) = result else { return };
         let e = format!("{}: {e}", index.path.display());
-        tracing::warn!(source = name, "video file failed: {e}; opening it again every 2 s");
+        tracing::warn!(
+            source = name,
+            "video file failed: {e}; opening it again every 2 s"
+        );
         counters.set_error(&e);
         slot.set_lost(true);
         loop {
@@ -654,8 +671,14 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("/nonexistent/clip.mp4") && e.contains("Intro"), "{e}");
-        assert!(e.contains("check the source's path") && !e.contains('\n'), "{e}");
+        assert!(
+            e.contains("/nonexistent/clip.mp4") && e.contains("Intro"),
+            "{e}"
+        );
+        assert!(
+            e.contains("check the source's path") && !e.contains('\n'),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let png = dir.path().join("not-a-video.mp4");
         std::fs::write(&png, b"\x89PNG\r\n\x1a\n not an mp4 at all").unwrap();

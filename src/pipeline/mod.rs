@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::capture::studio::SceneControl;
-use crate::capture::video_file::{self, AudioSlot};
+use crate::capture::video_file::{self, ClipAudio};
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
@@ -630,7 +630,7 @@ impl StatsView {
 
 /// The mixer for `settings`, each source's input made (devices not yet opened), and a strip
 /// for each of `clips` (video files' sound, named as their source; set to a free name).
-fn mixer_for(settings: &MixerSettings, clips: Vec<(String, AudioSlot)>) -> Mixer {
+fn mixer_for(settings: &MixerSettings, clips: Vec<(String, ClipAudio)>) -> Mixer {
     let mut settings = settings.clone();
     let mut inputs: Vec<(SourceSettings, Box<dyn AudioInput>)> = settings
         .sources
@@ -640,14 +640,15 @@ fn mixer_for(settings: &MixerSettings, clips: Vec<(String, AudioSlot)>) -> Mixer
             Some((s.clone(), devices::audio_input(&kind, &s.name)))
         })
         .collect();
-    for (name, slot) in clips {
+    for (name, clip) in clips {
         if settings.sources.len() >= crate::config::mixer::MAX_SOURCES {
             tracing::error!(source = %name, "the mixer is full: this video's sound is left out");
             continue;
         }
         let name = settings.free_name(&name);
-        let (feed, input) = crate::mix::external::external(&name, video_file::AUDIO_DELAY);
-        let _set = slot.set(Box::new(feed));
+        let (feed, mut input) = crate::mix::external::external(&name, video_file::AUDIO_DELAY);
+        input.gate(clip.on_air);
+        let _set = clip.feed.set(Box::new(feed));
         let s = SourceSettings::new(name, crate::config::mixer::SourceKind::External, "");
         settings.sources.push(s.clone());
         inputs.push((s, Box::new(input)));

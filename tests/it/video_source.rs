@@ -146,7 +146,14 @@ fn a_missing_or_foreign_video_file_is_one_line_naming_it() {
         .unwrap();
         let out = path_in(&dir, "never.mp4");
         let done = onair()
-            .args(["broadcast", "--preset", "small", "--duration", "1", "--config"])
+            .args([
+                "broadcast",
+                "--preset",
+                "small",
+                "--duration",
+                "1",
+                "--config",
+            ])
             .arg(&config)
             .args(["--scene", "Show", "--record"])
             .arg(&out)
