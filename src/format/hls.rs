@@ -139,6 +139,9 @@ pub struct Progress {
     /// segment, the parts and segments listed, and those retired but kept): what a server may
     /// serve besides the playlist and the hinted part.
     pub files: std::sync::Arc<std::collections::BTreeSet<String>>,
+    /// The playlist text published with these files (empty before the first part): a server
+    /// answers with this, never with a newer file on disk that may list files not yet here.
+    pub playlist: std::sync::Arc<str>,
 }
 
 impl Progress {
@@ -346,6 +349,11 @@ impl LivePlaylist {
             hint: self.preload_hint(),
             target_duration_s: self.opts.timing.target_duration_s,
             files: std::sync::Arc::new(self.files()),
+            playlist: if self.segments.is_empty() && !self.ended {
+                std::sync::Arc::from("")
+            } else {
+                std::sync::Arc::from(self.render())
+            },
         }
     }
 
@@ -629,6 +637,8 @@ mod tests {
                         .chain((0..6).map(|i| format!("r1-0.{i}.m4s")))
                         .collect()
                 ),
+                // Exactly the text just published with those files.
+                playlist: u.playlist.as_str().into(),
             }
         );
     }

@@ -271,7 +271,18 @@ async fn playlist(shared: &Shared, head: bool, query: Option<&str>) -> Response 
     if !ready {
         return status(StatusCode::SERVICE_UNAVAILABLE);
     }
-    file(shared, head, PLAYLIST_NAME, "no-cache").await
+    // The text published with the files it lists: the file on disk can be a newer one whose
+    // files are not yet servable.
+    let text = progress.borrow().playlist.clone();
+    if text.is_empty() {
+        return status(StatusCode::NOT_FOUND);
+    }
+    body(
+        head,
+        text.as_bytes().to_vec(),
+        content_type(PLAYLIST_NAME),
+        "no-cache",
+    )
 }
 
 async fn media(shared: &Shared, head: bool, name: &str) -> Response {
@@ -524,8 +535,9 @@ mod tests {
         /// Publishes a playlist naming its last part, as the HLS output does.
         fn publish(&self, msn: u64, parts: u64, complete: Option<u64>) {
             let text = format!("#EXTM3U\n# {msn}.{parts}\n");
-            std::fs::write(self.dir.path().join(PLAYLIST_NAME), text).unwrap();
+            std::fs::write(self.dir.path().join(PLAYLIST_NAME), &text).unwrap();
             self.progress.send_modify(|p| {
+                p.playlist = text.as_str().into();
                 p.last_msn = msn;
                 p.last_parts = parts;
                 p.complete_msn = complete;
@@ -654,6 +666,29 @@ mod tests {
         f.end();
     }
 
+    /// The output writes the playlist, then tells the server which files exist: a playlist read
+    /// from disk in between listed a segment the server still refused (404 for a listed file,
+    /// seen at the end of a stream under load).
+    #[test]
+    fn the_playlist_served_lists_only_files_the_server_serves() {
+        let f = Fixture::start();
+        f.publish(0, 2, None);
+        std::fs::write(f.dir.path().join("r-0.0.m4s"), b"part").unwrap();
+        // The next playlist is on disk; its progress has not been published yet.
+        std::fs::write(
+            f.dir.path().join(PLAYLIST_NAME),
+            "#EXTM3U\n# 0.3\nr-0.2.m4s\n",
+        )
+        .unwrap();
+        std::fs::write(f.dir.path().join("r-0.2.m4s"), b"next").unwrap();
+        let (code, _, body) = f.get("GET", "/live.m3u8");
+        assert_eq!(code, 200);
+        assert!(body.contains("# 0.2") && !body.contains("r-0.2"), "{body}");
+        let (code, _, body) = f.get("HEAD", "/live.m3u8");
+        assert_eq!((code, body.as_str()), (200, ""));
+        f.end();
+    }
+
     #[test]
     fn a_blocking_reload_returns_when_the_part_exists() {
         let f = Fixture::start();
@@ -702,12 +737,10 @@ mod tests {
         // The stream ends while a request waits: the final playlist, at once.
         let answer = f.get_later("/live.m3u8?_HLS_msn=7&_HLS_part=0");
         std::thread::sleep(Duration::from_millis(200));
-        std::fs::write(
-            f.dir.path().join(PLAYLIST_NAME),
-            "#EXTM3U\n#EXT-X-ENDLIST\n",
-        )
-        .unwrap();
-        f.progress.send_modify(|p| p.ended = true);
+        f.progress.send_modify(|p| {
+            p.ended = true;
+            p.playlist = "#EXTM3U\n#EXT-X-ENDLIST\n".into();
+        });
         let (code, body) = answer.recv_timeout(Duration::from_secs(10)).unwrap();
         assert_eq!(code, 200);
         assert!(body.ends_with("#EXT-X-ENDLIST\n"), "{body}");
