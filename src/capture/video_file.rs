@@ -1,4 +1,5 @@
-//! A video file played in a loop (`kind = "video"`): an MP4 of H.264 video and AAC sound.
+//! A video file played in a loop (`kind = "video"`): an MP4 of H.264 video (without
+//! B-frames: OpenH264 does not decode them) and AAC sound.
 //!
 //! ```text
 //! file ─index (mp4parse)─▶ cap-video: OpenH264 ─▶ LatestFrame ─▶ the studio's layers
@@ -177,6 +178,14 @@ pub fn probe(path: &Path, name: &str) -> Result<ClipIndex, CaptureError> {
         && let Some(a) = other.iter().find(|o| o.ends_with("audio"))
     {
         return Err(bad(format!("has {a}, not AAC; {CONVERT}")));
+    }
+    // OpenH264's decoder gives B-frames' streams back broken (seen: a few pictures, then
+    // decode errors): refused with what to do.
+    if video.samples.windows(2).any(|w| w[1].pts < w[0].pts) {
+        return Err(bad(format!(
+            "has B-frames, which OpenH264's decoder does not play; convert it without, e.g. \
+             `ffmpeg -i IN -c:v libx264 -bf 0 -c:a aac OUT.mp4`"
+        )));
     }
     let end = video.samples.iter().map(|s| s.end).max().unwrap_or(0);
     let frames = video.samples.len() as i64;

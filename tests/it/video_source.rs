@@ -1,5 +1,5 @@
-//! The video-file source against the real binary: a 2 s MP4 (H.264 High with B-frames, AAC
-//! mono at 44.1 kHz) whose frames carry their number in boxes and flash with a beep each
+//! The video-file source against the real binary: a 2 s MP4 (H.264 High, CABAC, no B-frames;
+//! AAC mono at 44.1 kHz) whose frames carry their number in boxes and flash with a beep each
 //! second, played in a loop as a scene and recorded; the recording's frames count on in order
 //! across loops, and each flash has its beep within a frame.
 
@@ -14,7 +14,7 @@ const PRESET: &str =
 /// 2 s at 30 fps, 320x180: frame `n`'s bits as eight 40 px boxes along the bottom (white: 1),
 /// a white 22 px square at the top left on frames 0 and 30; a 1 kHz beep of 100 ms at 0 s and
 /// 1 s.
-fn write_clip(path: &Path) {
+fn write_clip(path: &Path, b_frames: bool) {
     let video = "color=black:s=320x180:r=30:d=2,format=yuv420p,\
         geq=lum='if(lt(Y\\,22)*lt(X\\,22)*eq(mod(N\\,30)\\,0)\\,235\\,\
         if(gte(Y\\,140)\\,if(mod(floor(N/pow(2\\,floor(X/40)))\\,2)\\,235\\,16)\\,16))':cb=128:cr=128";
@@ -24,6 +24,7 @@ fn write_clip(path: &Path) {
             .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", video])
             .args(["-f", "lavfi", "-i", audio])
             .args(["-c:v", "libx264", "-g", "30", "-c:a", "aac", "-b:a", "128k"])
+            .args(if b_frames { &[][..] } else { &["-bf", "0"][..] })
             .arg(path),
     );
 }
@@ -63,7 +64,7 @@ fn frame_numbers(path: &Path) -> Vec<Option<u32>> {
 #[test]
 fn a_video_file_plays_in_a_loop_in_order_and_in_sync() {
     let dir = tempdir();
-    write_clip(&dir.path().join("clip.mp4"));
+    write_clip(&dir.path().join("clip.mp4"), false);
     let config = path_in(&dir, "config.toml");
     std::fs::write(
         &config,
@@ -130,9 +131,11 @@ fn a_video_file_plays_in_a_loop_in_order_and_in_sync() {
 fn a_missing_or_foreign_video_file_is_one_line_naming_it() {
     let dir = tempdir();
     std::fs::write(dir.path().join("notes.mp4"), "not a video").unwrap();
+    write_clip(&dir.path().join("bframes.mp4"), true);
     for (file, want) in [
         ("gone.mp4", "check the source's path"),
         ("notes.mp4", "ffmpeg -i IN -c:v libx264 -c:a aac OUT.mp4"),
+        ("bframes.mp4", "has B-frames"),
     ] {
         let config = path_in(&dir, "config.toml");
         std::fs::write(
