@@ -586,7 +586,10 @@ impl<'a> Player<'a> {
                 start += cut as i64;
             }
             // A gap before this frame: silence (a file whose sound starts late).
-            let gap = (start as u64).saturating_sub(a.sent).min(period - a.sent);
+            // (`start` may still be below zero: the resampler gives its first frame short.)
+            let gap = (start.max(0) as u64)
+                .saturating_sub(a.sent)
+                .min(period - a.sent);
             let mut pushed = true;
             if gap > 480 {
                 let silence = vec![0.0f32; gap as usize * 2];
