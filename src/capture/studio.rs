@@ -92,6 +92,8 @@ enum Content {
         fresh: bool,
         /// Shown in this frame (to count a repeat once however many layers show it).
         shown: bool,
+        /// Its pictures carry their own time (a video file): none is taken before it.
+        timed: bool,
     },
     Test {
         pattern: TestPattern,
@@ -204,7 +206,11 @@ impl Studio {
                         on_air.push((sources.len(), a.on_air.clone()));
                         audio.push((s.name.clone(), a));
                     }
-                    device(slot, &s.name)
+                    let mut d = device(slot, &s.name);
+                    if let Content::Device { timed, .. } = &mut d {
+                        *timed = true;
+                    }
+                    d
                 }
                 SourceKind::Test => Content::Test {
                     pattern: TestPattern::new(width, height),
@@ -299,8 +305,9 @@ impl Studio {
         self.control.switches.fetch_add(1, Relaxed);
     }
 
-    /// Takes the devices' new pictures.
-    fn update_devices(&mut self) {
+    /// Takes the devices' new pictures (a timed one's only once its time has come).
+    fn update_devices(&mut self, pts: MediaTime) {
+        let until = pts + self.frame_time / 2;
         for s in &mut self.sources {
             if let Content::Device {
                 slot,
@@ -308,11 +315,16 @@ impl Studio {
                 has_frame,
                 fresh,
                 shown,
+                timed,
                 ..
             } = &mut s.content
             {
                 *shown = false;
-                *fresh = slot.take(front);
+                *fresh = if *timed {
+                    slot.take_until(front, until)
+                } else {
+                    slot.take(front)
+                };
                 if *fresh {
                     *has_frame = true;
                     s.version += 1;
@@ -330,6 +342,7 @@ fn device(slot: Arc<LatestFrame>, name: &str) -> Content {
         label: name.to_ascii_uppercase(),
         fresh: false,
         shown: false,
+        timed: false,
     }
 }
 
@@ -695,7 +708,7 @@ impl VideoSource for Studio {
         }
         frame.pts = pts;
         self.take_switch(pts);
-        self.update_devices();
+        self.update_devices(pts);
         let (current, caches) = (self.current, &mut self.caches);
         draw_scene(
             &self.collection,
