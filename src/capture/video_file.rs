@@ -182,10 +182,11 @@ pub fn probe(path: &Path, name: &str) -> Result<ClipIndex, CaptureError> {
     // OpenH264's decoder gives B-frames' streams back broken (seen: a few pictures, then
     // decode errors): refused with what to do.
     if video.samples.windows(2).any(|w| w[1].pts < w[0].pts) {
-        return Err(bad(format!(
+        return Err(bad(
             "has B-frames, which OpenH264's decoder does not play; convert it without, e.g. \
              `ffmpeg -i IN -c:v libx264 -bf 0 -c:a aac OUT.mp4`"
-        )));
+                .into(),
+        ));
     }
     let end = video.samples.iter().map(|s| s.end).max().unwrap_or(0);
     let frames = video.samples.len() as i64;
