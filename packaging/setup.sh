@@ -36,7 +36,9 @@ test_pkgs=(ffmpeg nginx libnginx-mod-rtmp libnginx-mod-stream openssl procps chr
   # the Debian package (packaging/deb.sh) and its test (tests/package.rs): dpkg-deb and
   # dpkg-shlibdeps (dpkg-dev, with build-essential), Debian's checkers, the shells whose
   # completions it ships, the icon renderer
-  lintian desktop-file-utils appstream man-db zsh fish librsvg2-bin)
+  lintian desktop-file-utils appstream man-db zsh fish librsvg2-bin
+  # the quality clips (drawtext's fonts; tests/it/quality.rs) and packaging/quality.sh's CPU time
+  fonts-dejavu-core time)
 
 pkgs=("${build_pkgs[@]}")
 ((want_test)) && pkgs+=("${test_pkgs[@]}")

@@ -13,6 +13,8 @@
 //! The ratio of the two rates is the pipeline's overhead. Nothing is a copy of the pipeline:
 //! the engine, its threads, queues, fan-out and outputs are those `broadcast` runs.
 
+pub mod quality;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,7 @@ use crate::capture::y4m::Y4mSource;
 use crate::capture::{CaptureError, VideoSource, VideoSourceKind};
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceKind, SourceSettings};
-use crate::encode::{EncodeError, H264Encoder, VideoEncodeSettings};
+use crate::encode::{EncodeError, H264Encoder, VideoEncodeSettings, VideoTuning};
 use crate::media::{MediaTime, VideoFrame};
 use crate::output::hls::HlsOptions;
 use crate::output::{OutputSpec, RecordingFormat};
@@ -57,6 +59,10 @@ pub struct BenchConfig {
     /// Rounds of (encoder alone, pipeline), alternated; the fastest of each is reported, the
     /// one least disturbed by other work on the machine (at least 1).
     pub rounds: u32,
+    /// How OpenH264 is set up (`None`: as `broadcast` sets it up for this source).
+    pub tuning: Option<VideoTuning>,
+    /// Also record FLV and judge every picture against its source ([`quality`]).
+    pub quality: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,8 @@ pub enum BenchError {
     Incomplete { encoded: u64, expected: u64 },
     #[error("output {name} failed: {reason}")]
     OutputFailed { name: String, reason: String },
+    #[error(transparent)]
+    Quality(#[from] quality::QualityError),
 }
 
 /// Frames per second over a span, and the CPU time used meanwhile.
@@ -195,6 +203,10 @@ pub struct BenchReport {
     pub dropped: u64,
     /// Mean video bitrate of what the pipeline encoded.
     pub video_bitrate_kbps: f64,
+    /// The encoder's settings (`--tune`'s syntax).
+    pub tuning: String,
+    /// With `--quality`: bitrate over time and picture quality against the source.
+    pub quality: Option<quality::QualityReport>,
 }
 
 fn open_source(
@@ -213,7 +225,7 @@ fn open_source(
     }
 }
 
-fn encode_settings(preset: &Preset, threads: u16) -> VideoEncodeSettings {
+fn encode_settings(preset: &Preset, threads: u16, tuning: VideoTuning) -> VideoEncodeSettings {
     VideoEncodeSettings {
         width: preset.width,
         height: preset.height,
@@ -221,8 +233,20 @@ fn encode_settings(preset: &Preset, threads: u16) -> VideoEncodeSettings {
         bitrate_bps: preset.video_kbps * 1000,
         keyframe_interval_frames: preset.keyframe_interval_frames(),
         threads: threads.max(1),
+        tuning,
     }
 }
+
+impl BenchConfig {
+    fn tuning(&self) -> VideoTuning {
+        self.tuning.unwrap_or_else(|| {
+            VideoTuning::for_source(&self.video, self.preset.width, self.preset.height)
+        })
+    }
+}
+
+/// The FLV recording `--quality` judges (the bytes an RTMP output would send).
+const QUALITY_RECORDING: &str = "quality.flv";
 
 /// Frames the encoder-alone source fills ahead of the encoder: 8 frames are 11 MB at 720p and
 /// 3.7 MB at 480p, more than a core's L2 (2 MB on this machine's EPYC), so each frame is read
@@ -244,10 +268,11 @@ pub fn encoder_alone(
     video: &VideoSourceKind,
     frames: u64,
     threads: u16,
+    tuning: VideoTuning,
     input: AloneInput,
 ) -> Result<Rate, BenchError> {
     let mut source = open_source(video, preset)?;
-    let mut encoder = H264Encoder::new(encode_settings(preset, threads))?;
+    let mut encoder = H264Encoder::new(encode_settings(preset, threads, tuning))?;
     let ring_len = match input {
         AloneInput::FromMemory => ALONE_RING,
         AloneInput::JustWritten => 1,
@@ -286,7 +311,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
     if config.frames == 0 {
         return Err(BenchError::NoFrames);
     }
-    if config.outputs.is_empty() {
+    if config.outputs.is_empty() && !config.quality {
         return Err(BenchError::NoOutputs);
     }
     let preset = &config.preset;
@@ -305,6 +330,7 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
                     &config.video,
                     config.frames,
                     config.encoder_threads,
+                    config.tuning(),
                     input,
                 )?);
             }
@@ -326,6 +352,34 @@ pub fn run(config: &BenchConfig) -> Result<BenchReport, BenchError> {
         return Err(BenchError::NoFrames);
     };
     let mut report = report(config, &last, pipeline, alone);
+    if config.quality {
+        // Every round encoded the same frames the same way: the last one's recording is judged.
+        let dir = if config.rounds > 1 {
+            config.dir.join(format!("round-{}", config.rounds - 1))
+        } else {
+            config.dir.clone()
+        };
+        let video = quality::read_flv_video(&dir.join(QUALITY_RECORDING))?;
+        let mut source = open_source(&config.video, preset)?;
+        let scores = quality::judge(
+            &video,
+            source.as_mut(),
+            preset.width,
+            preset.height,
+            preset.frame_timebase(),
+        )?;
+        if scores.len() as u64 != config.frames {
+            return Err(BenchError::Incomplete {
+                encoded: scores.len() as u64,
+                expected: config.frames,
+            });
+        }
+        report.quality = Some(quality::QualityReport::new(
+            &scores,
+            preset.fps,
+            preset.video_kbps * 1000,
+        ));
+    }
     report.pipeline_fps_rounds = pipeline_runs.iter().map(|r| r.fps).collect();
     report.encoder_alone_fps_rounds = alone_runs.iter().map(|r| r.fps).collect();
     report.encoder_alone_just_written_fps_rounds = hot_runs.iter().map(|r| r.fps).collect();
@@ -348,11 +402,17 @@ fn pipeline(config: &BenchConfig, dir: &Path) -> Result<(Rate, StatsSnapshot), B
             })
         })?;
     }
-    let outputs = config
+    let mut outputs: Vec<OutputSpec> = config
         .outputs
         .iter()
         .map(|o| output_spec(*o, dir))
         .collect();
+    if config.quality {
+        outputs.push(OutputSpec::Recording {
+            path: dir.join(QUALITY_RECORDING),
+            format: RecordingFormat::Flv,
+        });
+    }
     let duration = preset.frame_timebase().ticks_to_time(config.frames as i64);
     let cpu_before = cputime::process().unwrap_or_default();
     let started = Instant::now();
@@ -368,6 +428,7 @@ fn pipeline(config: &BenchConfig, dir: &Path) -> Result<(Rate, StatsSnapshot), B
         outputs,
         pacing: Pacing::FreeRunning,
         encoder_threads: config.encoder_threads,
+        video_tuning: Some(config.tuning()),
     })?;
     let last = engine.finish();
     let rate = Rate::new(
@@ -517,6 +578,8 @@ fn report(
         } else {
             0.0
         },
+        tuning: config.tuning().to_string(),
+        quality: None,
     }
 }
 
@@ -537,8 +600,15 @@ mod tests {
         // Fewer frames than the ring, and more.
         for frames in [3, ALONE_RING as u64 + 5] {
             for input in [AloneInput::FromMemory, AloneInput::JustWritten] {
-                let rate =
-                    encoder_alone(&preset, &VideoSourceKind::Test, frames, 1, input).unwrap();
+                let rate = encoder_alone(
+                    &preset,
+                    &VideoSourceKind::Test,
+                    frames,
+                    1,
+                    VideoTuning::default(),
+                    input,
+                )
+                .unwrap();
                 assert_eq!(rate.frames, frames, "{input:?}");
             }
         }

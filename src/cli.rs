@@ -12,10 +12,13 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
+use onair::app::keystore::{KeyStore, KeyringUse};
+use onair::app::settings::Keys;
 use onair::bench::{BenchConfig, BenchOutput};
 use onair::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
 use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
-use onair::config::{Config, DEFAULT_PRESET};
+use onair::config::{Config, DEFAULT_PRESET, StoredKeyDestination};
+use onair::encode::VideoTuning;
 use onair::media::MediaTime;
 use onair::output::hls::{DEFAULT_SERVE_ADDR, HlsOptions};
 use onair::output::rtmp::{RtmpOptions, RtmpOutput, RtmpUrl};
@@ -342,6 +345,20 @@ struct BenchArgs {
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Also record the stream as FLV and judge it against the source: mean and highest 2 s
+    /// bitrate, PSNR-Y (mean, 5th percentile), SSIM (decoded in-process).
+    #[arg(long)]
+    quality: bool,
+    /// Encoder settings to try, KEY=VALUE,... over the defaults: profile=baseline|main|high,
+    /// content=camera|screen, effort=low|medium|high, refs=1-16, ltr=on|off, bgd=on|off,
+    /// deblock=on|off, rc=window|openh264; `before` first for the settings
+    /// before the quality work.
+    #[arg(long, value_name = "SETTINGS", value_parser = parse_tuning)]
+    tune: Option<VideoTuning>,
+}
+
+fn parse_tuning(s: &str) -> Result<VideoTuning, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -609,19 +626,27 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             format,
         });
     }
+    let mut keys = None;
     for target in &args.rtmp {
-        let (url, ca_file, dynamic_bitrate) = match config.destination(target) {
-            Some(d) => (
+        let stored = config.stored_key_destination(target).filter(|d| !d.whip);
+        let (url, ca_file, dynamic_bitrate) = match (config.destination(target), stored) {
+            (Some(d), _) => (
                 d.url.clone(),
                 d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
                 d.dynamic_bitrate || args.dynamic_bitrate,
             ),
-            None if target.contains("://") => (
+            (None, Some(d)) => (
+                d.rtmp_url(&destinations::stored_key(&config, &mut keys, d)?)
+                    .map_err(|e| anyhow::anyhow!("destination \"{target}\": {e}"))?,
+                d.ca_file.clone().or_else(|| args.rtmp_ca.clone()),
+                d.dynamic_bitrate || args.dynamic_bitrate,
+            ),
+            (None, None) if target.contains("://") => (
                 RtmpUrl::parse(target)?,
                 args.rtmp_ca.clone(),
                 args.dynamic_bitrate,
             ),
-            None => bail!(
+            (None, None) => bail!(
                 "no destination named \"{target}\" in the config file, and it is not an rtmp:// URL"
             ),
         };
@@ -637,7 +662,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
             },
         });
     }
-    outputs.extend(whip_outputs(&args, &config)?);
+    outputs.extend(destinations::whip_outputs(&args, &config, &mut keys)?);
     if let Some(dir) = &args.hls {
         outputs.push(OutputSpec::Hls {
             dir: dir.clone(),
@@ -687,6 +712,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         outputs,
         pacing: Pacing::RealTime,
         encoder_threads: args.encoder_threads,
+        video_tuning: None,
     })?;
 
     if let Some(control) = engine.scenes() {
@@ -819,6 +845,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         encoder_threads: args.encoder_threads,
         encoder_alone: !args.pipeline_only,
         rounds: args.rounds.max(1),
+        tuning: args.tune,
+        quality: args.quality,
     });
     if remove_after {
         let _best_effort = std::fs::remove_dir_all(&dir);
@@ -839,45 +867,6 @@ fn every_destination_failed_unsent(s: &StatsSnapshot) -> bool {
         .filter(|o| o.kind == "rtmp" || o.kind == "whip")
         .peekable();
     network.peek().is_some() && network.all(|o| o.state == OutputState::Failed && o.packets == 0)
-}
-
-/// The `--whip` outputs: URLs (each with its `--whip-token`, in order) or config names.
-fn whip_outputs(args: &BroadcastArgs, config: &Config) -> anyhow::Result<Vec<OutputSpec>> {
-    let urls = args
-        .whip
-        .iter()
-        .filter(|t| config.whip_destination(t).is_none())
-        .count();
-    if !args.whip_token.is_empty() && args.whip_token.len() != urls {
-        bail!(
-            "{} --whip-token for {} --whip URL(s): give one token per URL, in the same order (or none)",
-            args.whip_token.len(),
-            urls
-        );
-    }
-    let mut tokens = args.whip_token.iter();
-    let mut outputs = Vec::new();
-    for target in &args.whip {
-        let (target, dynamic_bitrate) = match config.whip_destination(target) {
-            Some(d) => (d.target.clone(), d.dynamic_bitrate || args.dynamic_bitrate),
-            None if target.contains("://") => (
-                WhipTarget::new(target, tokens.next().cloned())?,
-                args.dynamic_bitrate,
-            ),
-            None => bail!(
-                "no WHIP destination named \"{target}\" in the config file, and it is not an http(s):// URL"
-            ),
-        };
-        outputs.push(OutputSpec::Whip {
-            target,
-            options: WhipOptions {
-                reconnect: config.reconnect,
-                dynamic_bitrate,
-                stun_servers: config.stun_servers.clone(),
-            },
-        });
-    }
-    Ok(outputs)
 }
 
 /// Where `--stats` lines go: a file or standard output.
@@ -924,5 +913,6 @@ fn write_report(out: &mut dyn Write, report: StatsReport) -> anyhow::Result<()> 
     Ok(())
 }
 
+mod destinations;
 #[cfg(test)]
 mod tests;

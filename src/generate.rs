@@ -99,10 +99,16 @@ fn files_and_environment() -> Roff {
     item(
         &mut r,
         "~/.config/onair/config.toml",
-        "Your own bitrate presets, destinations and reconnection settings, read by the window \
-         and by onair broadcast (--config gives another file).",
+        "The configuration the window and onair broadcast share: presets, destinations (without \
+         their keys), mixer, sources, scenes, recording and preview settings (--config gives \
+         another file). A gui.toml from an earlier onair is moved in on the window's first \
+         start and kept as gui.toml.migrated.",
     );
-    item(&mut r, "~/.config/onair/gui.toml", "The window's settings.");
+    item(
+        &mut r,
+        "~/.config/onair/window.toml",
+        "The window's own state: its size and preview rate.",
+    );
     item(
         &mut r,
         "~/.config/onair/keys.toml",

@@ -134,7 +134,7 @@ fn show_file_selects_the_recording_and_the_log_is_copied_and_saved_in_local_time
     h.run_steps(4);
     h.get_all_by_label("Stop recording").last().unwrap().click();
     run_until(&mut h, "the recording to be saved", |a| {
-        !a.view().engine_running && a.view().recording.since.is_none()
+        !a.view().encoding && a.view().recording.since.is_none()
     });
     h.run_steps(2);
     let file = std::fs::read_dir(takes.path())

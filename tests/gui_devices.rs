@@ -68,11 +68,12 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
 
     let config = tempdir();
     let takes = tempdir();
-    // The mixer as saved with a microphone that is no longer there.
+    // The window's file from before scenes, with the screen chosen and the mixer as saved with
+    // a microphone that is no longer there (moved into config.toml at the start).
     std::fs::write(
         config.path().join("gui.toml"),
         format!(
-            "preset = \"720p30\"\nrecord_folder = \"{}\"\nhls_folder = \"{}\"\n\
+            "preset = \"720p30\"\nvideo = \"Screen\"\nrecord_folder = \"{}\"\nhls_folder = \"{}\"\n\
              [mixer]\n[[mixer.source]]\nname = \"Mic/Aux\"\nkind = \"microphone\"\n\
              device = \"gone_mic\"\n",
             takes.path().display(),
@@ -92,10 +93,13 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
         .collect();
     assert_eq!(mics, [("testmic", "Test-Microphone")], "{devices:?}");
 
-    // Pick the screen; the microphone's device in its strip's properties.
-    pick(&mut h, "Video", "Screen or window");
-    pick(&mut h, "Screen", "Screen 0:");
-    h.get_by_label("Properties").click();
+    // The old choice is the scene on the program; the microphone's device is picked in its
+    // strip's properties (the scenes' Properties heading has the same words).
+    assert_eq!(h.state().settings().scene, "Screen");
+    h.get_all_by_label("Properties")
+        .find(|n| n.accesskit_node().role() != Role::Label)
+        .unwrap()
+        .click();
     h.run_steps(2);
     let missing = "This microphone is not connected";
     assert!(
@@ -127,13 +131,13 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     assert!(figures.len() >= 4, "{figures:?}");
 
     // Mute: the program falls silent while recording goes on; unmute: the tone is back.
-    h.get_by_label("Mute").click();
+    h.get_all_by_label("Mute").next().unwrap().click(); // the strip's (then the master's)
     h.run_steps(1);
     assert!(h.state().settings().mixer.sources[0].muted);
     let silent = |a: &OnairApp| peak_after(a, 0).is_some_and(|(p, _)| p == SILENCE_DBFS);
     run_until(&mut h, "silence while muted", silent);
     let mut seen = peak_after(h.state(), 0).map_or(0, |(_, w)| w);
-    h.get_by_label("Mute").click();
+    h.get_all_by_label("Mute").next().unwrap().click(); // the strip's (then the master's)
     run_until(&mut h, "the tone again after unmuting", |a| {
         peak_after(a, seen).is_some_and(|(p, _)| (p + 12.0).abs() < 1.5)
     });
@@ -158,7 +162,7 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
     let stop = h.get_all_by_label("Stop recording").collect::<Vec<_>>();
     assert_eq!(stop.len(), 2, "no question before stopping");
     stop.last().unwrap().click();
-    run_until(&mut h, "the engine to stop", |a| !a.view().engine_running);
+    run_until(&mut h, "the engine to stop", |a| !a.view().encoding);
     stop_child(&mut player);
 
     let files: Vec<_> = std::fs::read_dir(takes.path())
@@ -168,11 +172,11 @@ fn screen_and_microphone_picked_in_the_window_are_recorded_and_meters_and_mute_f
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     judge(&files[0]);
-    // The choices were saved for the next start.
-    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
+    // The choices were saved for the next start, in the one configuration.
+    let saved = std::fs::read_to_string(config.path().join("config.toml")).unwrap();
     assert!(
-        gui.contains("video = \"Screen\"") && gui.contains("device = \"testmic\""),
-        "{gui}"
+        saved.contains("kind = \"screen\"") && saved.contains("device = \"testmic\""),
+        "{saved}"
     );
 }
 

@@ -100,8 +100,8 @@ fn stream_keys_live_in_the_system_keyring() {
     }
     assert!(!keys_file.exists());
     drop(h);
-    let gui = std::fs::read_to_string(config.path().join("gui.toml")).unwrap();
-    assert!(!gui.contains("live_"), "no key in gui.toml");
+    let saved = std::fs::read_to_string(config.path().join("config.toml")).unwrap();
+    assert!(!saved.contains("live_"), "no key in config.toml");
 
     // The next start reads it back from the keyring.
     let mut h = open(config.path());

@@ -89,4 +89,21 @@ pub enum Action {
         index: usize,
         up: bool,
     },
+    /// Put this scene on the program: at once when stopped; while running, with the
+    /// configured transition (a cut, or a fade of its length).
+    SwitchScene(String),
+    /// An edit of the scenes, their layers and sources (undoable).
+    Studio(crate::app::studio::Edit),
+    /// Choose the image of the source at this index in the desktop's file dialog.
+    PickImage(usize),
+    /// Mute or unmute the mixer's source of this name, or the master (`None`).
+    ToggleMute(Option<String>),
+    /// Listen for the next key combination, to bind it to this hotkey (Settings).
+    CaptureHotkey(crate::app::hotkeys::Target),
+    /// Bind this combination to this hotkey (taken from any other).
+    BindHotkey(crate::app::hotkeys::Target, crate::app::hotkeys::Combo),
+    /// Unbind this hotkey.
+    ClearHotkey(crate::app::hotkeys::Target),
+    /// Stop listening for a combination (Escape).
+    CancelHotkeyCapture,
 }

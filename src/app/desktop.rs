@@ -220,6 +220,8 @@ pub enum Ask {
     Folder,
     /// Where to save a file of this name (the log).
     SaveFile(String),
+    /// A picture for the image source at this index.
+    Image(usize),
 }
 
 /// The desktop's file dialog (`rfd`: the XDG desktop portal, else `zenity`; the system's
@@ -252,6 +254,9 @@ impl FileDialog {
                 let chosen = match asked {
                     Ask::Folder => dialog.pick_folder(),
                     Ask::SaveFile(name) => dialog.set_file_name(name).save_file(),
+                    Ask::Image(_) => dialog
+                        .add_filter("Pictures", &["png", "jpg", "jpeg", "webp", "gif"])
+                        .pick_file(),
                 };
                 let _ = tx.try_send(chosen);
                 wake();

@@ -8,6 +8,7 @@
 
 mod action;
 pub mod desktop;
+pub mod hotkeys;
 pub mod keystore;
 pub mod log;
 pub mod meter;
@@ -17,6 +18,7 @@ pub mod services;
 mod session;
 pub mod settings;
 mod state;
+pub mod studio;
 pub mod sysinfo;
 
 pub use action::Action;

@@ -3,10 +3,11 @@
 //!
 //! The window never waits on media or the network. It sends [`Command`]s through a bounded
 //! channel (`try_send`: when full, the click is refused with a notice and counted, never
-//! blocking) to the controller thread, which starts the engine with the first output, adds and
-//! removes outputs, stops the engine (which may take seconds: RTMP flushes) when the last
-//! output stops, and publishes a [`SessionView`] four times a second while anything runs,
-//! each time asking the window to repaint. Idle, it sleeps.
+//! blocking) to the controller thread, which runs the program from the window's start
+//! ([`Command::SetProgram`]; started again when it changes while no output runs), adds and
+//! removes outputs (the engine's encoders run only while one does; removing one may take
+//! seconds: RTMP flushes), and publishes a [`SessionView`] four times a second while the
+//! program runs, each time asking the window to repaint. Without a program, it sleeps.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+
+mod program;
 
 use super::sysinfo;
 use crate::capture::VideoSourceKind;
@@ -43,7 +46,7 @@ const RATE_WINDOW_MS: i64 = 2_000;
 /// Graph history: 5 minutes of one sample per tick.
 pub const HISTORY_SAMPLES: usize = 5 * 60 * 4;
 
-/// What the program is made of; fixed while the engine runs (but the mixer's settings,
+/// What the program is made of; fixed while an output runs (but the mixer's settings,
 /// which change live through [`SessionView::mixer`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
@@ -95,6 +98,9 @@ pub enum Command {
     /// A mixer source (new, or with another device) joins the running engine's mixer,
     /// replacing one of the same name.
     AttachAudioSource(SourceSettings),
+    /// Run this program (started now, or again if what it shows changed, once no output
+    /// runs).
+    SetProgram(Program),
     /// Stop everything and end the controller thread.
     Shutdown,
 }
@@ -138,6 +144,10 @@ pub struct HistoryPoint {
 #[derive(Debug, Clone, Default)]
 pub struct SessionView {
     pub engine_running: bool,
+    /// The encoders run (an output does).
+    pub encoding: bool,
+    /// The scene on the program (`None` unless made of scenes).
+    pub current_scene: Option<String>,
     /// The preset the running engine uses.
     pub preset: Option<String>,
     pub live: Activity,
@@ -166,6 +176,8 @@ pub struct SessionView {
     /// The mixer while the engine runs: its settings (changed from the window, live) and its
     /// sources' meters.
     pub mixer: Option<Arc<MixerControls>>,
+    /// The studio's switches and live edits while the engine runs.
+    pub scenes: Option<Arc<crate::capture::studio::SceneControl>>,
     /// The devices found by the last listing (`None` until the first is done).
     pub devices: Option<Arc<Devices>>,
     /// A listing is under way.
@@ -195,6 +207,8 @@ impl Session {
             repaint,
             reconnect,
             engine: None,
+            program: None,
+            failed: None,
             live: Vec::new(),
             recording: None,
             preview: None,
@@ -292,7 +306,12 @@ struct Controller {
     view: Arc<Mutex<SessionView>>,
     repaint: Arc<dyn Fn() + Send + Sync>,
     reconnect: ReconnectPolicy,
-    engine: Option<(EngineHandle, Preset)>,
+    /// The engine and the program it runs.
+    engine: Option<(EngineHandle, Program)>,
+    /// The program the window asked for last (run as soon as no output runs).
+    program: Option<Program>,
+    /// The program that failed to start last (not tried again until it changes).
+    failed: Option<Program>,
     live: Vec<(String, OutputId)>,
     recording: Option<(OutputId, PathBuf)>,
     preview: Option<OutputId>,
@@ -470,18 +489,30 @@ impl Controller {
                     self.notice(true, format!("audio source \"{name}\": {e}"));
                 }
             }
+            Command::SetProgram(program) => self.program = Some(program),
             Command::Shutdown => {}
         }
         if self.live.is_empty() && self.recording.is_none() && self.preview.is_none() {
-            self.stop_engine();
+            self.run_program();
         }
     }
 
-    /// Adds outputs, starting the engine first if none runs, and returns the ids of those
-    /// added, in order: all of them, or those before the first that failed (with a notice).
-    /// An engine started here starts with them, so they begin at its first keyframe; outputs
-    /// added to a running engine begin at its next one.
+    /// Adds outputs, starting the engine first if none runs (or the program changed and no
+    /// output runs), and returns the ids of those added, in order: all of them, or those
+    /// before the first that failed (with a notice). An engine started here starts with them,
+    /// so they begin at its first keyframe; outputs added to a running engine start its
+    /// encoders (the first one) and begin at their next keyframe.
     fn add(&mut self, program: &Program, specs: &[OutputSpec]) -> Vec<OutputId> {
+        self.program = Some(program.clone());
+        let idle = self.live.is_empty() && self.recording.is_none() && self.preview.is_none();
+        if idle
+            && self
+                .engine
+                .as_ref()
+                .is_some_and(|(_, p)| p.differs_from(program))
+        {
+            self.stop_engine();
+        }
         if self.engine.is_none() {
             let config = EngineConfig {
                 preset: program.preset.clone(),
@@ -491,24 +522,12 @@ impl Controller {
                 outputs: specs.to_vec(),
                 pacing: crate::pipeline::Pacing::RealTime,
                 encoder_threads: 1,
+                video_tuning: None,
             };
             match EngineHandle::start(config) {
                 Ok(engine) => {
-                    engine.preview().set_fps(self.preview_fps);
-                    let picture = engine.preview();
-                    let levels = engine.audio_levels();
-                    let mixer = engine.mixer();
-                    self.update(|v| {
-                        v.engine_running = true;
-                        v.preset = Some(program.preset.name.clone());
-                        v.picture = Some(picture);
-                        v.levels = Some(levels);
-                        v.mixer = mixer;
-                        v.history.clear();
-                    });
                     let ids = engine.output_ids();
-                    self.engine = Some((engine, program.preset.clone()));
-                    self.window.clear();
+                    self.started(engine, program);
                     return ids;
                 }
                 Err(e) => {
@@ -516,14 +535,14 @@ impl Controller {
                     return Vec::new();
                 }
             }
-        } else if let Some((_, preset)) = &self.engine
-            && preset.name != program.preset.name
+        } else if let Some((_, running)) = &self.engine
+            && running.preset.name != program.preset.name
         {
             self.notice(
                 false,
                 format!(
                     "still using preset {} while something runs; the new one applies once everything is stopped",
-                    preset.name
+                    running.preset.name
                 ),
             );
         }
@@ -567,6 +586,8 @@ impl Controller {
         self.window.clear();
         self.update(|v| {
             v.engine_running = false;
+            v.encoding = false;
+            v.current_scene = None;
             v.preset = None;
             v.live = Activity::default();
             v.recording = Activity::default();
@@ -578,6 +599,7 @@ impl Controller {
             v.picture = None;
             v.levels = None;
             v.mixer = None;
+            v.scenes = None;
         });
     }
 
@@ -621,7 +643,15 @@ impl Controller {
                 .as_ref()
                 .and_then(|(id, _)| engine.output_snapshot(*id));
             let preview = self.preview.and_then(|id| engine.output_snapshot(id));
-            fresh = Some((snap, destinations, recording, preview));
+            let scene = engine.scenes().map(|s| s.current().to_owned());
+            fresh = Some((
+                snap,
+                destinations,
+                recording,
+                preview,
+                engine.encoding(),
+                scene,
+            ));
         }
         let oldest = self.window.front().cloned();
         let mut newest = None;
@@ -636,10 +666,13 @@ impl Controller {
                 None
             };
             v.memory_bytes = memory;
-            let Some((snap, destinations, recording, preview)) = fresh else {
+            let Some((snap, destinations, recording, preview, encoding, scene)) = fresh else {
                 return;
             };
-            if let Some(prev) = &oldest {
+            v.encoding = encoding;
+            v.current_scene = scene;
+            // Rates and graphs are the encoders' (idle, they do not run).
+            if let Some(prev) = oldest.as_ref().filter(|_| encoding) {
                 let dt = (snap.time_ms - prev.time_ms) as f64 / 1000.0;
                 if dt > 0.0 {
                     let frames = snap.video.encoded.saturating_sub(prev.video.encoded);
@@ -676,9 +709,14 @@ impl Controller {
             v.destinations = destinations;
             v.recording_output = recording;
             v.preview_output = preview;
-            newest = Some(snap.clone());
+            if encoding {
+                newest = Some(snap.clone());
+            }
             v.stats = Some(snap);
         });
+        if newest.is_none() {
+            self.window.clear();
+        }
         if let Some(snap) = newest {
             while self
                 .window

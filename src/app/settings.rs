@@ -1,10 +1,14 @@
 //! What the desktop app remembers between runs, and the stream keys, kept apart.
 //!
-//! `gui.toml` (in the config folder, beside the CLI's `config.toml`) holds the sources, the
-//! destinations without their keys, the custom presets, the recording and preview settings and
-//! the window size. `keys.toml` holds the stream keys, by destination id, in a file created
-//! with mode 0600 (only the user can read it), when there is no platform keyring: see
-//! [`super::keystore`], which keeps them in the keyring where one answers.
+//! `config.toml` in the config folder, the one file `onair broadcast` reads too, holds the
+//! custom presets, the destinations without their keys, the mixer, the program's choice and
+//! the recording and preview settings ([`store`]); `window.toml` beside it the window's own
+//! state (its size, the preview rate). `keys.toml` holds the stream keys, by destination id,
+//! in a file created with mode 0600 (only the user can read it), when there is no platform
+//! keyring: see [`super::keystore`], which keeps them in the keyring where one answers.
+
+mod merge;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,14 +17,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::services::Service;
-use crate::capture::{CameraTarget, Corner, PipLayout, ScreenTarget, VideoSourceKind};
+use super::studio::{OldChoice, SceneSet, from_choice};
+use crate::capture::{Corner, PipLayout, ScreenTarget};
 use crate::config::PresetSpec;
 use crate::config::mixer::{FADER_MAX_DB, FADER_MIN_DB, MixerSettings, SourceKind, SourceSettings};
+use crate::config::scenes::{SceneFile, SourceFile, TransitionFile};
 use crate::output::RecordingFormat;
 use crate::output::hls::DEFAULT_SERVE_ADDR;
 
-/// Overrides the config folder (tests, portable installs).
-pub const CONFIG_DIR_ENV: &str = "ONAIR_CONFIG_DIR";
+pub use crate::config::{CONFIG_DIR_ENV, config_dir};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -31,6 +36,9 @@ pub enum SettingsError {
     },
     #[error("{path} is not valid: {message}; fix or delete it (the defaults are used meanwhile)")]
     Parse { path: PathBuf, message: String },
+    /// The config file was refused: the message names the file, the line and the field.
+    #[error("{0}")]
+    Refused(String),
     #[error("cannot save {path}: {source}")]
     Write {
         path: PathBuf,
@@ -38,8 +46,7 @@ pub enum SettingsError {
     },
 }
 
-/// Which picture the program carries, as picked in the app; the devices are in
-/// [`Settings::screen`], [`Settings::camera`].
+/// Which picture the program carried in files from before scenes (read to migrate them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VideoChoice {
     TestPattern,
@@ -50,7 +57,7 @@ pub enum VideoChoice {
     None,
 }
 
-/// The screen to capture, as `onair devices` names it.
+/// The screen captured in files from before scenes, as `onair devices` names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScreenChoice {
     /// A monitor by index.
@@ -118,13 +125,15 @@ impl DestinationSettings {
 pub struct Settings {
     pub preset: String,
     pub custom_presets: Vec<PresetSpec>,
-    pub video: VideoChoice,
-    pub screen: ScreenChoice,
-    /// The camera's index in the device list.
-    pub camera: u32,
-    pub pip_corner: Corner,
-    /// Width of the camera box, % of the program's width.
-    pub pip_percent: u8,
+    /// The program's picture: sources, scenes of layers and the transition, in the shape of
+    /// config.toml's `[[sources]]`, `[[scenes]]` and `[transition]`.
+    pub sources: Vec<SourceFile>,
+    pub scenes: Vec<SceneFile>,
+    pub transition: TransitionFile,
+    /// The scene on the program.
+    pub scene: String,
+    /// No picture: the program is sound only.
+    pub audio_only: bool,
     /// The program's sound: the mixer's sources, faders, filters and monitoring (the same
     /// shape as the CLI config's `[mixer]`).
     pub mixer: MixerSettings,
@@ -139,18 +148,21 @@ pub struct Settings {
     /// ([`Settings::preview_rate`]).
     pub preview_fps: Option<u32>,
     pub window_size: [f32; 2],
+    /// Key combinations for scenes and actions (set in Settings).
+    pub hotkeys: Vec<super::hotkeys::Hotkey>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
+        let (first, first_scene) = Legacy::default().scenes((1280, 720));
         Self {
             preset: crate::config::DEFAULT_PRESET.to_owned(),
             custom_presets: Vec::new(),
-            video: VideoChoice::TestPattern,
-            screen: ScreenChoice::Monitor(0),
-            camera: 0,
-            pip_corner: PipLayout::default().corner,
-            pip_percent: PipLayout::default().width_percent,
+            sources: first.sources,
+            scenes: first.scenes,
+            transition: first.transition,
+            scene: first_scene,
+            audio_only: false,
             mixer: MixerSettings::with_sources(vec![SourceSettings::new(
                 TONE_NAME,
                 SourceKind::Tone,
@@ -164,6 +176,7 @@ impl Default for Settings {
             preview_addr: DEFAULT_SERVE_ADDR.to_owned(),
             preview_fps: None,
             window_size: [1280.0, 800.0],
+            hotkeys: Vec::new(),
         }
     }
 }
@@ -191,29 +204,103 @@ pub fn source_name(kind: SourceKind) -> &'static str {
 }
 
 impl Settings {
-    /// The program's picture as the engine takes it.
-    pub fn video_source(&self) -> VideoSourceKind {
-        let camera = CameraTarget::Index(self.camera);
-        match self.video {
-            VideoChoice::TestPattern => VideoSourceKind::Test,
-            VideoChoice::Screen => VideoSourceKind::Screen(self.screen.target()),
-            VideoChoice::Camera => VideoSourceKind::Camera(camera),
-            VideoChoice::ScreenAndCamera => VideoSourceKind::ScreenWithCamera {
-                screen: self.screen.target(),
-                camera,
-                pip: PipLayout {
-                    corner: self.pip_corner,
-                    width_percent: self.pip_percent.clamp(5, 100),
-                },
-            },
-            VideoChoice::None => VideoSourceKind::None,
+    /// The sources, scenes and transition.
+    pub fn scene_set(&self) -> SceneSet {
+        SceneSet {
+            sources: self.sources.clone(),
+            scenes: self.scenes.clone(),
+            transition: self.transition.clone(),
         }
+    }
+
+    pub fn set_scene_set(&mut self, set: SceneSet) {
+        self.sources = set.sources;
+        self.scenes = set.scenes;
+        self.transition = set.transition;
     }
 
     /// The program's sound as the engine takes it: the mixer's sources.
     pub fn mixer(&self) -> MixerSettings {
         self.mixer.clone()
     }
+}
+
+/// The picture choice of files from before scenes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Legacy {
+    video: Option<VideoChoice>,
+    screen: Option<ScreenChoice>,
+    camera: Option<u32>,
+    pip_corner: Option<Corner>,
+    pip_percent: Option<u8>,
+}
+
+impl Legacy {
+    /// Takes the old keys out of `table`.
+    fn take(table: &mut toml::Table) -> Legacy {
+        let mut old = toml::Table::new();
+        for key in ["video", "screen", "camera", "pip_corner", "pip_percent"] {
+            if let Some(v) = table.remove(key) {
+                old.insert(key.into(), v);
+            }
+        }
+        // A value of the wrong shape is left out, as before (the defaults stood in).
+        toml::Value::Table(old).try_into().unwrap_or_default()
+    }
+
+    /// The scenes equivalent to the old choice (the test pattern by default).
+    fn scenes(&self, program: (u32, u32)) -> (SceneSet, String) {
+        let choice = match self.video {
+            Some(VideoChoice::Screen) => OldChoice::Screen,
+            Some(VideoChoice::Camera) => OldChoice::Camera,
+            Some(VideoChoice::ScreenAndCamera) => OldChoice::ScreenAndCamera,
+            Some(VideoChoice::TestPattern | VideoChoice::None) | None => OldChoice::TestPattern,
+        };
+        let screen = match self.screen.as_ref().map(ScreenChoice::target) {
+            Some(ScreenTarget::Window(id)) => SourceFile {
+                name: "Window".into(),
+                kind: "window".into(),
+                window: Some(id),
+                ..SourceFile::default()
+            },
+            Some(ScreenTarget::Monitor(i)) => SourceFile {
+                name: "Screen".into(),
+                kind: "screen".into(),
+                monitor: Some(i),
+                ..SourceFile::default()
+            },
+            None => SourceFile {
+                name: "Screen".into(),
+                kind: "screen".into(),
+                monitor: Some(0),
+                ..SourceFile::default()
+            },
+        };
+        let pip = PipLayout::default();
+        from_choice(
+            choice,
+            &screen,
+            self.camera.unwrap_or(0),
+            (
+                self.pip_corner.unwrap_or(pip.corner),
+                self.pip_percent.unwrap_or(pip.width_percent),
+            ),
+            program,
+        )
+    }
+}
+
+/// The program's size for preset `name` (built-in or custom), 1280x720 if unknown.
+fn preset_size(name: &str, custom: &[PresetSpec]) -> (u32, u32) {
+    if let Some(p) = custom.iter().find(|p| p.name == name) {
+        return (p.width, p.height);
+    }
+    crate::config::Config::builtin()
+        .presets
+        .iter()
+        .find(|p| p.name == name)
+        .map_or((1280, 720), |p| (p.width, p.height))
 }
 
 /// Turns the audio choice of files from before the mixer (`audio`, `microphone`,
@@ -292,35 +379,63 @@ pub fn prepare_folder(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The folder `gui.toml` and `keys.toml` live in.
-pub fn config_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV) {
-        return Some(PathBuf::from(dir));
+/// Reads an old `gui.toml` (the window's settings before one configuration); a missing file
+/// gives the defaults; a file from before the mixer has its audio choice turned into the
+/// mixer ([`migrate`]).
+pub fn load_gui_toml(path: &Path) -> Result<Settings, SettingsError> {
+    let parse = |e: toml::de::Error| SettingsError::Parse {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    };
+    let mut table: toml::Table = match std::fs::read_to_string(path) {
+        Ok(text) => toml::from_str(&text).map_err(parse)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(source) => {
+            return Err(SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    migrate(&mut table);
+    let legacy = Legacy::take(&mut table);
+    let had_scenes = table.contains_key("scenes");
+    let mut settings: Settings = toml::Value::Table(table).try_into().map_err(parse)?;
+    if !had_scenes {
+        // A file from before scenes: the old choice's scene, current.
+        let size = preset_size(&settings.preset, &settings.custom_presets);
+        let (set, scene) = legacy.scenes(size);
+        settings.set_scene_set(set);
+        settings.scene = scene;
+        settings.audio_only = legacy.video == Some(VideoChoice::None);
     }
-    directories::ProjectDirs::from("", "", "onair").map(|d| d.config_dir().to_owned())
+    Ok(settings)
 }
 
 impl Settings {
-    /// Loads `dir/gui.toml`; a missing file gives the defaults; a file from before the mixer
-    /// has its audio choice turned into the mixer ([`migrate`]).
+    /// Loads the settings from `dir` ([`Settings::load_all`]), errors aside (tests, tools).
     pub fn load(dir: &Path) -> Result<Self, SettingsError> {
-        let path = dir.join("gui.toml");
-        let parse = |e: toml::de::Error| SettingsError::Parse {
-            path: path.clone(),
-            message: e.message().to_owned(),
-        };
-        let mut table: toml::Table = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(parse)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(source) => return Err(SettingsError::Read { path, source }),
-        };
-        migrate(&mut table);
-        toml::Value::Table(table).try_into().map_err(parse)
+        let loaded = Self::load_all(dir);
+        match loaded.refused {
+            Some(message) => Err(SettingsError::Refused(message)),
+            None => Ok(loaded.settings),
+        }
     }
 
+    /// Saves the settings into `dir` ([`Settings::save_all`]).
     pub fn save(&self, dir: &Path) -> Result<(), SettingsError> {
-        let text = toml::to_string_pretty(self).unwrap_or_default();
-        write_private(&dir.join("gui.toml"), text.as_bytes(), false)
+        self.save_all(dir, false)
+    }
+
+    /// The window's size as last saved in `dir` (`window.toml`, else an old `gui.toml`).
+    pub fn saved_window_size(dir: &Path) -> [f32; 2] {
+        let window = dir.join(store::WINDOW_FILE);
+        if window.exists() {
+            return store::load_window(dir).window_size;
+        }
+        load_gui_toml(&dir.join(store::OLD_FILE))
+            .unwrap_or_default()
+            .window_size
     }
 
     /// The window's preview rate, frames per second: the chosen one, or automatically
@@ -486,26 +601,12 @@ mod tests {
     }
 
     #[test]
-    fn the_sources_picked_become_the_engines_sources() {
-        let mut s = Settings {
-            video: VideoChoice::ScreenAndCamera,
-            screen: ScreenChoice::Monitor(1),
-            camera: 2,
-            pip_corner: Corner::TopRight,
-            pip_percent: 200,
-            ..Settings::default()
-        };
-        assert_eq!(
-            s.video_source(),
-            VideoSourceKind::ScreenWithCamera {
-                screen: ScreenTarget::Monitor(1),
-                camera: CameraTarget::Index(2),
-                pip: PipLayout {
-                    corner: Corner::TopRight,
-                    width_percent: 100,
-                },
-            }
-        );
+    fn an_old_video_choice_becomes_its_scene_and_the_default_is_the_test_pattern() {
+        let s = Settings::default();
+        assert_eq!(s.scene, "Test pattern");
+        let c = s.scene_set().validate(Path::new("/")).unwrap();
+        assert_eq!(c.scenes.len(), 1);
+        assert_eq!(c.sources[0].kind, crate::capture::scene::SourceKind::Test);
         // The tone by default, so a first recording has sound on any machine.
         let m = s.mixer();
         assert_eq!(m.sources.len(), 1);
@@ -513,23 +614,55 @@ mod tests {
             (m.sources[0].kind, m.sources[0].name.as_str()),
             (SourceKind::Tone, TONE_NAME)
         );
-        s.screen = ScreenChoice::Window("77".into());
-        s.video = VideoChoice::Screen;
-        assert_eq!(
-            s.video_source(),
-            VideoSourceKind::Screen(ScreenTarget::Window("77".into()))
-        );
-        // A file from before the device choices still loads, with the defaults for them.
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("gui.toml"),
-            "video = \"TestPattern\"\naudio = \"Tone\"\n",
-        )
-        .unwrap();
-        let old = Settings::load(dir.path()).unwrap();
-        assert_eq!(old.screen, ScreenChoice::Monitor(0));
-        assert_eq!(old.mixer, Settings::default().mixer);
-        assert_eq!(old.video_source(), VideoSourceKind::Test);
+        let load = |text: &str| {
+            std::fs::write(dir.path().join("gui.toml"), text).unwrap();
+            load_gui_toml(&dir.path().join("gui.toml")).unwrap()
+        };
+        // Screen + camera, a window, the camera top right at 30 % of a 1080p program.
+        let old = load(
+            "preset = \"1080p30\"\nvideo = \"ScreenAndCamera\"\ncamera = 2\n\
+             pip_corner = \"TopRight\"\npip_percent = 30\n[screen]\nWindow = \"77\"\n",
+        );
+        assert_eq!(old.scene, "Screen + camera");
+        let c = old.scene_set().validate(Path::new("/")).unwrap();
+        assert_eq!(
+            c.sources[0].kind,
+            crate::capture::scene::SourceKind::Screen(ScreenTarget::Window("77".into()))
+        );
+        assert_eq!(
+            c.sources[1].kind,
+            crate::capture::scene::SourceKind::Camera(crate::capture::CameraTarget::Index(2))
+        );
+        let pip = crate::capture::compose::Compositor::pip_rect(
+            1920,
+            1080,
+            PipLayout {
+                corner: Corner::TopRight,
+                width_percent: 30,
+            },
+        );
+        let l = &c.scenes[0].layers[1];
+        assert_eq!(
+            (l.x, l.y, l.size),
+            (pip.x as i32, pip.y as i32, Some((pip.w, pip.h)))
+        );
+        // Saved, the old keys are gone and the scenes read back the same.
+        let _ = std::fs::remove_file(dir.path().join("gui.toml"));
+        old.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(
+            text.contains("[[scenes]]") && !text.contains("video ="),
+            "{text}"
+        );
+        assert_eq!(Settings::load(dir.path()).unwrap(), old);
+        // Each old choice.
+        assert_eq!(load("video = \"Screen\"\n").scene, "Screen");
+        assert_eq!(load("video = \"Camera\"\n").scene, "Camera");
+        let none = load("video = \"None\"\n");
+        assert!(none.audio_only);
+        assert_eq!(none.scene, "Test pattern");
+        assert!(!load("video = \"TestPattern\"\n").audio_only);
     }
 
     #[test]
@@ -537,7 +670,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let load = |text: &str| {
             std::fs::write(dir.path().join("gui.toml"), text).unwrap();
-            Settings::load(dir.path()).unwrap()
+            load_gui_toml(&dir.path().join("gui.toml")).unwrap()
         };
         let old = load(
             "preset = \"720p30\"\naudio = \"MicrophoneAndTone\"\nmicrophone = \"alsa:hw:CARD=USB\"\n\
@@ -568,8 +701,9 @@ mod tests {
         assert_eq!(kinds(mic_only.clone()), [SourceKind::Microphone]);
         assert_eq!(mic_only.mixer.sources[0].volume_db, 6.0);
         // Saved, the file holds the mixer and none of the old keys, and reads back the same.
+        std::fs::remove_file(dir.path().join("gui.toml")).unwrap();
         old.save(dir.path()).unwrap();
-        let text = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
         assert!(text.contains("[[mixer.source]]"), "{text}");
         assert!(
             !text.contains("mic_gain_db") && !text.contains("audio ="),
@@ -595,11 +729,9 @@ mod tests {
             server: "rtmp://live.twitch.tv/app".into(),
             enabled: true,
         });
-        s.video = VideoChoice::ScreenAndCamera;
-        s.screen = ScreenChoice::Window("4194305".into());
-        s.camera = 1;
-        s.pip_corner = Corner::TopLeft;
-        s.pip_percent = 30;
+        s.scenes[0].layers[0].x = 40;
+        s.scenes[0].layers[0].locked = true;
+        s.transition.kind = Some("cut".into());
         let mut mic = SourceSettings::new(MIC_NAME, SourceKind::Microphone, "alsa:pulse");
         mic.volume_db = -4.5;
         mic.muted = true;
@@ -613,8 +745,8 @@ mod tests {
         keys.save(dir.path()).unwrap();
         assert_eq!(Keys::load(dir.path()).unwrap().get(1), "live_123_secret");
         assert_eq!(format!("{keys:?}"), "Keys(1 stored)");
-        let gui = std::fs::read_to_string(dir.path().join("gui.toml")).unwrap();
-        assert!(!gui.contains("secret"), "{gui}");
+        let config = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+        assert!(!config.contains("secret"), "{config}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -661,11 +793,16 @@ mod tests {
     fn a_broken_file_says_which_and_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("gui.toml"), "preset = 3").unwrap();
-        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        let err = load_gui_toml(&dir.path().join("gui.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("gui.toml is not valid") && err.contains("fix or delete it"),
             "{err}"
         );
+        std::fs::write(dir.path().join("config.toml"), "\n[program]\npreset = 3").unwrap();
+        let err = Settings::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.toml line 3 is not valid"), "{err}");
         assert_eq!(
             Settings::load(&dir.path().join("none")).unwrap(),
             Settings::default()

@@ -107,7 +107,9 @@ pub struct AppState {
     /// Why the keyring is not used, when one was wanted.
     no_keyring: Option<String>,
     config_dir: Option<PathBuf>,
-    /// Built-in presets, then the CLI config file's.
+    /// `config.toml` was refused at start (broken, or from a newer onair): it is not written.
+    config_refused: bool,
+    /// The built-in presets.
     config_presets: Vec<Preset>,
     session: Session,
     view: SessionView,
@@ -165,8 +167,14 @@ pub struct AppState {
     record_folder_error: Option<String>,
     /// The last recording saved, for its Open buttons.
     last_recording: Option<PathBuf>,
+    /// The scene editor: selection, undo, the last collection that validated.
+    studio: studio::StudioState,
     /// How to wake the window (the folder dialog's answer).
     wake: Arc<dyn Fn() + Send + Sync>,
+    /// The program last sent to the controller (sent again when it changes).
+    sent_program: Option<Program>,
+    /// The hotkey being set in Settings (the next key combination pressed binds it).
+    hotkey_capture: Option<super::hotkeys::Target>,
 }
 
 impl AppState {
@@ -179,11 +187,20 @@ impl AppState {
         repaint: Repaint,
     ) -> Self {
         let mut notices = Vec::new();
+        let mut config_refused = false;
         let settings = match config_dir.as_deref() {
-            Some(dir) => Settings::load(dir).unwrap_or_else(|e| {
-                notices.push(e.to_string());
-                Settings::default()
-            }),
+            Some(dir) => {
+                let loaded = Settings::load_all(dir);
+                config_refused = loaded.refused.is_some();
+                notices.extend(loaded.refused.map(|why| {
+                    format!(
+                        "{why}; running with the defaults, and the file is not written until it is fixed"
+                    )
+                }));
+                // The move of an old gui.toml is in the log (load_all), not a notification.
+                notices.extend(loaded.errors);
+                loaded.settings
+            }
             None => Settings::default(),
         };
         let vault = config_dir.clone().and_then(|dir| {
@@ -191,10 +208,13 @@ impl AppState {
                 .map_err(|e| notices.push(format!("cannot start the key store: {e}")))
                 .ok()
         });
-        let (config, config_error) = match Config::load(None) {
-            Ok(c) => (c, None),
-            Err(e) => (Config::builtin(), Some(e.to_string())),
-        };
+        // The same file the settings came from; its error was said above.
+        let config = config_dir
+            .as_deref()
+            .map(|d| d.join(crate::config::CONFIG_FILE))
+            .filter(|p| p.exists() && !config_refused)
+            .and_then(|p| Config::load_file(&p).ok())
+            .unwrap_or_else(Config::builtin);
         let opener = Opener::new(repaint.now.clone());
         let session = Session::start(repaint.soon.clone(), config.reconnect);
         session.send(Command::PreviewRate(settings.preview_rate(false)));
@@ -207,7 +227,9 @@ impl AppState {
             vault,
             no_keyring: None,
             config_dir,
-            config_presets: config.presets,
+            config_refused,
+            // The file's presets are the custom presets (settings), editable in the window.
+            config_presets: Config::builtin().presets,
             session,
             view: SessionView::default(),
             log,
@@ -239,9 +261,15 @@ impl AppState {
             file_dialog: FileDialog::default(),
             record_folder_error: None,
             last_recording: None,
+            studio: studio::StudioState::default(),
             wake: repaint.now.clone(),
+            sent_program: None,
+            hotkey_capture: None,
         };
-        for text in notices.into_iter().chain(config_error) {
+        app.scenes_edited();
+        // The program runs from the start, live or not.
+        app.program_edited();
+        for text in notices {
             app.toast(true, text);
         }
         if let Some(event) = app.vault.as_ref().and_then(|v| v.wait(KEYS_STARTUP_WAIT)) {
@@ -305,7 +333,7 @@ impl AppState {
     pub fn program(&self) -> Program {
         Program {
             preset: self.preset(),
-            video: self.settings.video_source(),
+            video: self.video_source(),
             audio: self.settings.mixer(),
         }
     }
@@ -447,6 +475,7 @@ impl AppState {
         match self.file_dialog.poll() {
             Some((Ask::Folder, Some(dir))) => self.set_record_folder(dir),
             Some((Ask::SaveFile(_), Some(file))) => self.save_log(&file),
+            Some((Ask::Image(index), Some(file))) => self.image_chosen(index, file),
             _ => {}
         }
         for line in self.log.since(self.log_seen) {
@@ -536,6 +565,10 @@ impl AppState {
             if self.settings.mixer != before.settings.mixer {
                 self.mixer_edited(&before.settings.mixer);
             }
+            if self.settings.scene_set() != before.settings.scene_set() {
+                self.scenes_edited();
+            }
+            self.program_edited();
             self.save();
         }
     }
@@ -544,6 +577,9 @@ impl AppState {
     pub fn apply(&mut self, action: Action) {
         match action {
             Action::ToggleLive => self.toggle_live(),
+            Action::SwitchScene(name) => self.switch_scene(name),
+            Action::Studio(edit) => self.edit_scenes(edit),
+            Action::PickImage(index) => self.pick_image(index),
             Action::StopLive => {
                 self.session.send(Command::StopLive);
                 self.confirm_stop_live = false;
@@ -698,6 +734,11 @@ impl AppState {
                     picture.set_width(px);
                 }
             }
+            Action::ToggleMute(_)
+            | Action::CaptureHotkey(_)
+            | Action::BindHotkey(..)
+            | Action::ClearHotkey(_)
+            | Action::CancelHotkeyCapture => self.apply_hotkey_action(action),
         }
     }
 
@@ -769,7 +810,7 @@ impl AppState {
         let Some(dir) = self.config_dir.clone() else {
             return;
         };
-        if let Err(e) = self.settings.save(&dir) {
+        if let Err(e) = self.settings.save_all(&dir, self.config_refused) {
             self.toast(true, e.to_string());
         }
     }
@@ -875,7 +916,10 @@ fn is_software_renderer(renderer: &str) -> bool {
     .any(|s| r.contains(s))
 }
 
+mod hotkeys;
+mod program;
 mod read;
+mod studio;
 #[cfg(test)]
 mod tests;
 mod toggles;

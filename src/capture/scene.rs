@@ -215,6 +215,34 @@ pub struct SceneProblem {
 }
 
 impl Collection {
+    /// Program pixels that visible screen or window layers of scene `index` cover (overlaps
+    /// counted twice, boxes clipped to the program), in a program of `width` x `height`.
+    pub fn screen_area(&self, index: usize, width: u32, height: u32) -> u64 {
+        let Some(scene) = self.scenes.get(index) else {
+            return 0;
+        };
+        scene
+            .layers
+            .iter()
+            .filter(|l| {
+                l.visible
+                    && self
+                        .sources
+                        .get(l.source)
+                        .is_some_and(|s| matches!(s.kind, SourceKind::Screen(_)))
+            })
+            .map(|l| {
+                let (w, h) = l.size.unwrap_or((width, height));
+                let span = |at: i32, len: u32, limit: u32| {
+                    let start = i64::from(at).clamp(0, i64::from(limit));
+                    let end = (i64::from(at) + i64::from(len)).clamp(0, i64::from(limit));
+                    (end - start) as u64
+                };
+                span(l.x, w, width) * span(l.y, h, height)
+            })
+            .sum()
+    }
+
     pub fn scene(&self, name: &str) -> Option<usize> {
         self.scenes.iter().position(|s| s.name == name)
     }

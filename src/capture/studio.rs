@@ -10,8 +10,8 @@
 //! frame by frame.
 
 use std::fmt::Write as _;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::Receiver;
@@ -31,32 +31,58 @@ use super::{CaptureError, SourceCounters, SourceDevices, VideoSource, Worker, ca
 use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
 
-/// Scene switches asked for while running; read by the studio at its next frame.
+/// Scene switches and new collections asked for while running; read by the studio at its
+/// next frame.
 #[derive(Debug)]
 pub struct SceneControl {
-    names: Vec<String>,
-    default: Transition,
+    /// The scene names and the default transition of the newest collection.
+    names: Mutex<(Vec<String>, Transition)>,
     /// One slot: a newer request replaces one not yet taken (counted in `replaced`).
-    pending: Mutex<Option<(usize, Transition)>>,
-    current: AtomicUsize,
+    pending: Mutex<Option<(String, Transition)>>,
+    /// One slot: a newer collection replaces one not yet taken (not counted: the newest is
+    /// the whole truth).
+    collection: Mutex<Option<(Collection, String)>>,
+    current: Mutex<String>,
     /// Switches done.
     pub switches: AtomicU64,
     /// Requests replaced by a newer one before a frame took them.
     pub replaced: AtomicU64,
+    /// Collections taken by the studio.
+    pub replacements: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SceneControl {
+    fn new(collection: &Collection, start: usize) -> SceneControl {
+        let names: Vec<String> = collection.scenes.iter().map(|s| s.name.clone()).collect();
+        SceneControl {
+            current: Mutex::new(names.get(start).cloned().unwrap_or_default()),
+            names: Mutex::new((names, collection.transition)),
+            pending: Mutex::new(None),
+            collection: Mutex::new(None),
+            switches: AtomicU64::new(0),
+            replaced: AtomicU64::new(0),
+            replacements: AtomicU64::new(0),
+        }
+    }
+
     /// Asks for scene `name` with `transition` (the collection's default if `None`).
     pub fn switch(&self, name: &str, transition: Option<Transition>) -> Result<(), CaptureError> {
-        let index = self.names.iter().position(|n| n == name).ok_or_else(|| {
-            CaptureError::UnknownScene {
-                name: name.to_owned(),
-                available: self.names.join(", "),
+        let transition = {
+            let names = lock(&self.names);
+            if !names.0.iter().any(|n| n == name) {
+                return Err(CaptureError::UnknownScene {
+                    name: name.to_owned(),
+                    available: names.0.join(", "),
+                });
             }
-        })?;
-        let mut slot = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot
-            .replace((index, transition.unwrap_or(self.default)))
+            transition.unwrap_or(names.1)
+        };
+        if lock(&self.pending)
+            .replace((name.to_owned(), transition))
             .is_some()
         {
             self.replaced.fetch_add(1, Relaxed);
@@ -64,20 +90,30 @@ impl SceneControl {
         Ok(())
     }
 
+    /// Gives the studio a new collection (validated), taken at its next frame: sources the
+    /// same by name and kind stay open; the program shows scene `current` (a cut; a scene
+    /// renamed keeps showing), else the scene of the name shown before, else the first.
+    /// A screen or camera source new to the studio shows the "source lost" slate until the
+    /// engine is started again (opening a device may wait; the studio never does).
+    pub fn replace(&self, collection: Collection, current: &str) {
+        *lock(&self.names) = (
+            collection.scenes.iter().map(|s| s.name.clone()).collect(),
+            collection.transition,
+        );
+        *lock(&self.collection) = Some((collection, current.to_owned()));
+    }
+
     /// The scene on the program (the one faded to, during a fade).
-    pub fn current(&self) -> &str {
-        &self.names[self.current.load(Relaxed).min(self.names.len() - 1)]
+    pub fn current(&self) -> String {
+        lock(&self.current).clone()
     }
 
-    pub fn names(&self) -> &[String] {
-        &self.names
+    pub fn names(&self) -> Vec<String> {
+        lock(&self.names).0.clone()
     }
 
-    fn take(&self) -> Option<(usize, Transition)> {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
+    fn take(&self) -> Option<(String, Transition)> {
+        lock(&self.pending).take()
     }
 }
 
@@ -94,6 +130,8 @@ enum Content {
         shown: bool,
         /// Its pictures carry their own time (a video file): none is taken before it.
         timed: bool,
+        /// A video file's: set while a layer on the program shows it (its sound is heard).
+        on_air: Option<Arc<std::sync::atomic::AtomicBool>>,
     },
     Test {
         pattern: TestPattern,
@@ -117,6 +155,8 @@ enum Content {
 
 struct OpenSource {
     content: Content,
+    /// What it was opened as (a new collection keeps it when name and kind are the same).
+    kind: SourceKind,
     /// Bumped at each new picture: a layer's copy made from an older one is stale.
     version: u64,
 }
@@ -158,10 +198,12 @@ pub struct Studio {
     text: TextRenderer,
     workers: Vec<Worker>,
     pending: Vec<Receiver<Result<(), CaptureError>>>,
-    /// Video files' sound, for the mixer (taken once), and per such source its index and
-    /// whether it is on the program.
+    /// Video files' sound, for the mixer (taken once).
     audio: Vec<(String, ClipAudio)>,
-    on_air: Vec<(usize, Arc<std::sync::atomic::AtomicBool>)>,
+    /// The engine's clock (given once), for video files opened while running.
+    clock: Option<Clock>,
+    /// The loops of video files opened while running (joined when the studio goes).
+    live_loops: Vec<std::thread::JoinHandle<()>>,
 }
 
 struct Fade {
@@ -183,7 +225,6 @@ impl Studio {
         let mut workers = Vec::new();
         let mut pending = Vec::new();
         let mut audio = Vec::new();
-        let mut on_air = Vec::new();
         let text = TextRenderer::default();
         let mut sources = Vec::with_capacity(collection.sources.len());
         for s in &collection.sources {
@@ -200,52 +241,23 @@ impl Studio {
                     device(slot, &s.name)
                 }
                 SourceKind::Video(path) => {
-                    let (slot, worker, sound) = video_file::open(path, &s.name)?;
+                    let (d, worker, sound) = open_video(path, &s.name)?;
                     workers.push(worker);
                     if let Some(a) = sound {
-                        on_air.push((sources.len(), a.on_air.clone()));
                         audio.push((s.name.clone(), a));
-                    }
-                    let mut d = device(slot, &s.name);
-                    if let Content::Device { timed, .. } = &mut d {
-                        *timed = true;
                     }
                     d
                 }
-                SourceKind::Test => Content::Test {
-                    pattern: TestPattern::new(width, height),
-                    frame: VideoFrame::black(width, height, MediaTime::ZERO),
-                    drawn_at: None,
-                },
-                SourceKind::Image(path) => Content::Still(load_image(path, &s.name)?),
-                SourceKind::Colour(c) => Content::Colour(*c),
-                SourceKind::Text(spec) => Content::Text {
-                    spec: spec.clone(),
-                    image: RgbaImage::default(),
-                    made_for: None,
-                    words: String::new(),
-                    since: MediaTime::ZERO,
-                    drawn: None,
-                },
+                kind => generated(kind, &s.name, width, height)?,
             };
             sources.push(OpenSource {
                 content,
+                kind: s.kind.clone(),
                 version: 0,
             });
         }
-        let caches = collection
-            .scenes
-            .iter()
-            .map(|s| s.layers.iter().map(|_| LayerCache::default()).collect())
-            .collect();
-        let control = Arc::new(SceneControl {
-            names: collection.scenes.iter().map(|s| s.name.clone()).collect(),
-            default: collection.transition,
-            pending: Mutex::new(None),
-            current: AtomicUsize::new(start),
-            switches: AtomicU64::new(0),
-            replaced: AtomicU64::new(0),
-        });
+        let caches = new_caches(&collection);
+        let control = Arc::new(SceneControl::new(&collection, start));
         Ok(Studio {
             width,
             height,
@@ -262,7 +274,8 @@ impl Studio {
             workers,
             pending,
             audio,
-            on_air,
+            clock: None,
+            live_loops: Vec::new(),
         })
     }
 
@@ -280,7 +293,10 @@ impl Studio {
 
     /// Takes a pending switch, if any.
     fn take_switch(&mut self, pts: MediaTime) {
-        let Some((to, transition)) = self.control.take() else {
+        let Some((name, transition)) = self.control.take() else {
+            return;
+        };
+        let Some(to) = self.collection.scene(&name) else {
             return;
         };
         if to == self.current {
@@ -301,7 +317,7 @@ impl Studio {
             "scene switch"
         );
         self.current = to;
-        self.control.current.store(to, Relaxed);
+        *lock(&self.control.current) = name;
         self.control.switches.fetch_add(1, Relaxed);
     }
 
@@ -343,7 +359,22 @@ fn device(slot: Arc<LatestFrame>, name: &str) -> Content {
         fresh: false,
         shown: false,
         timed: false,
+        on_air: None,
     }
+}
+
+/// A video file opened: its content (timed, with its on-program flag), its loop and sound.
+fn open_video(
+    path: &std::path::Path,
+    name: &str,
+) -> Result<(Content, Worker, Option<ClipAudio>), CaptureError> {
+    let (slot, worker, sound) = video_file::open(path, name)?;
+    let mut d = device(slot, name);
+    if let Content::Device { timed, on_air, .. } = &mut d {
+        *timed = true;
+        *on_air = sound.as_ref().map(|a| a.on_air.clone());
+    }
+    Ok((d, worker, sound))
 }
 
 /// The source's own size, if it has one a layer takes by default (images, text).
@@ -707,6 +738,7 @@ impl VideoSource for Studio {
             });
         }
         frame.pts = pts;
+        self.take_collection();
         self.take_switch(pts);
         self.update_devices(pts);
         let (current, caches) = (self.current, &mut self.caches);
@@ -742,12 +774,15 @@ impl VideoSource for Studio {
             }
         }
         self.count_repeats();
-        for (i, flag) in &self.on_air {
-            let shown = matches!(
-                self.sources[*i].content,
-                Content::Device { shown: true, .. }
-            );
-            flag.store(shown, Relaxed);
+        for s in &self.sources {
+            if let Content::Device {
+                on_air: Some(flag),
+                shown,
+                ..
+            } = &s.content
+            {
+                flag.store(*shown, Relaxed);
+            }
         }
         Ok(())
     }
@@ -762,6 +797,36 @@ impl VideoSource for Studio {
 }
 
 impl Studio {
+    /// A video file added while running: opened and its loop started here (a file is read,
+    /// not waited for). Its sound joins the mixer when the program starts again (the mixer's
+    /// strips are made at its start); a file that cannot be opened shows nothing.
+    fn open_video_live(&mut self, path: &std::path::Path, name: &str) -> Content {
+        let (content, worker, sound) = match open_video(path, name) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return Content::Colour(Rgba([0, 0, 0, 0]));
+            }
+        };
+        if let (Content::Device { slot, .. }, Some(clock)) = (&content, self.clock) {
+            slot.set_clock(clock);
+        }
+        match std::thread::Builder::new()
+            .name(worker.name)
+            .spawn(worker.run)
+        {
+            Ok(thread) => self.live_loops.push(thread),
+            Err(e) => tracing::warn!(source = %name, "cannot start its loop: {e}"),
+        }
+        if sound.is_some() {
+            tracing::warn!(
+                source = %name,
+                "a video file added while running is heard once the program starts again"
+            );
+        }
+        content
+    }
+
     /// Each shown device that had no new picture for this frame: one repeat.
     fn count_repeats(&self) {
         for s in &self.sources {
@@ -780,12 +845,23 @@ impl Studio {
     }
 }
 
+impl Drop for Studio {
+    fn drop(&mut self) {
+        // The loops end when their pictures' slots go.
+        self.sources.clear();
+        for t in self.live_loops.drain(..) {
+            let _ignored = t.join();
+        }
+    }
+}
+
 impl SourceDevices for Studio {
     fn take_workers(&mut self) -> Vec<Worker> {
         std::mem::take(&mut self.workers)
     }
 
     fn set_clock(&mut self, clock: Clock) {
+        self.clock = Some(clock);
         for s in &self.sources {
             if let Content::Device { slot, .. } = &s.content {
                 slot.set_clock(clock);
@@ -807,6 +883,10 @@ impl SourceDevices for Studio {
         wait_opened(&mut self.pending)
     }
 }
+
+#[path = "studio_replace.rs"]
+mod replace;
+use replace::{generated, new_caches};
 
 #[cfg(test)]
 #[path = "studio_tests.rs"]

@@ -296,3 +296,51 @@ fn a_countdown_shows_what_is_left_and_starts_over_when_shown_again() {
     run(&mut s, 20_033, 21_500);
     assert_eq!(shown(&s), "00:59", "starts over when shown again");
 }
+
+/// A new collection is taken at the next frame: an attached device stays open (same name
+/// and kind), a changed colour shows, a renamed current scene stays on the program.
+#[test]
+fn a_replaced_collection_keeps_unchanged_sources_open_and_the_scene_shown() {
+    let slot = Arc::new(LatestFrame::new(Arc::new(SourceCounters::new(
+        "cam", "camera",
+    ))));
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(Source {
+        name: "cam".into(),
+        kind: SourceKind::Test,
+    });
+    c.scenes[1].layers.push(Layer {
+        size: Some((32, 18)),
+        ..Layer::full(2)
+    });
+    let mut s = Studio::open(c.clone(), 1, 64, 36, 30).unwrap();
+    s.attach(2, slot.clone(), "cam");
+    let control = s.control();
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(MediaTime::ZERO, &mut frame).unwrap();
+    assert_eq!(Arc::strong_count(&slot), 2, "the studio holds the device");
+    // Scene B renamed "Live", its colour green, the device moved.
+    let mut new = c.clone();
+    new.scenes[1].name = "Live".into();
+    new.sources[1] = colour("blue", [0, 200, 0]);
+    new.scenes[1].layers[1].x = 32;
+    control.replace(new, "Live");
+    assert_eq!(control.names(), ["A", "Live"]);
+    s.fill(FRAME, &mut frame).unwrap();
+    assert_eq!(control.current(), "Live");
+    assert_eq!(control.replacements.load(Relaxed), 1);
+    assert_eq!(
+        luma(&frame, 40, 30),
+        crate::capture::raster::yuv_of(0, 200, 0).0,
+        "the new colour"
+    );
+    assert_eq!(Arc::strong_count(&slot), 2, "the device stayed open");
+    // A collection without the device lets it go (its loop ends with the last holder).
+    let mut fewer = c.clone();
+    fewer.sources.pop();
+    fewer.scenes[1].layers.pop();
+    control.replace(fewer, "B");
+    s.fill(FRAME * 2, &mut frame).unwrap();
+    assert_eq!(Arc::strong_count(&slot), 1);
+    assert_eq!(control.current(), "B");
+}

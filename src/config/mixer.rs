@@ -331,6 +331,8 @@ impl SourceSettings {
 pub struct MixerSettings {
     /// The master fader, dB.
     pub master_db: f32,
+    /// The program is silent (the master muted; meters before it go on moving).
+    pub master_muted: bool,
     /// The program limiter's ceiling, dBFS: no program sample goes above it.
     pub limiter_dbfs: f32,
     /// Where monitoring is heard: an output device's id or part of its name; empty: the
@@ -346,6 +348,7 @@ impl Default for MixerSettings {
     fn default() -> Self {
         Self {
             master_db: 0.0,
+            master_muted: false,
             limiter_dbfs: LIMITER_DEFAULT_DBFS,
             monitor_device: String::new(),
             monitor_program: false,

@@ -4,11 +4,15 @@
 //! config directory (`--config FILE` overrides). The file is validated once, on load, into
 //! [`Preset`] values that later stages never re-check.
 
+pub mod file;
 pub mod mixer;
 mod preset;
-mod scenes;
+pub mod scenes;
 
+pub use file::{At, CONFIG_DIR_ENV, CONFIG_FILE, CONFIG_VERSION, config_dir};
 pub use preset::{BUILTIN_PRESETS, DEFAULT_PRESET, Preset, PresetSpec};
+
+use file::{Step, locate};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,11 +30,11 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path} is not valid TOML: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: At, message: String },
     #[error("config file {path}: preset \"{preset}\": {field} {problem}")]
     InvalidPreset {
-        path: PathBuf,
+        path: At,
         preset: String,
         field: &'static str,
         problem: String,
@@ -39,23 +43,23 @@ pub enum ConfigError {
     UnknownPreset { name: String, count: usize },
     #[error("config file {path}: destination \"{destination}\": {problem}")]
     InvalidDestination {
-        path: PathBuf,
+        path: At,
         destination: String,
         problem: String,
     },
     #[error("config file {path}: [mixer] {problem}")]
     InvalidMixer {
-        path: PathBuf,
+        path: At,
         problem: mixer::MixerProblem,
     },
     #[error("config file {path}: {problem}")]
     InvalidScenes {
-        path: PathBuf,
+        path: At,
         problem: crate::capture::scene::SceneProblem,
     },
     #[error("config file {path}: [reconnect] {field} {problem}")]
     InvalidReconnect {
-        path: PathBuf,
+        path: At,
         field: &'static str,
         problem: String,
     },
@@ -75,8 +79,21 @@ struct ConfigFile {
     reconnect: ReconnectSpec,
     #[serde(default)]
     webrtc: WebRtcSpec,
+    /// The file's format; absent: 1. A newer one is refused ([`file::check_version`]).
+    #[allow(dead_code)]
+    version: Option<i64>,
     /// The audio mixer, as the window saves it.
     mixer: Option<mixer::MixerSettings>,
+    /// The window's program, recording, preview and hotkey settings: read and checked by the
+    /// window (app/settings), kept as they are here.
+    #[allow(dead_code)]
+    program: Option<toml::Table>,
+    #[allow(dead_code)]
+    recording: Option<toml::Table>,
+    #[allow(dead_code)]
+    hls: Option<toml::Table>,
+    #[allow(dead_code)]
+    hotkeys: Option<toml::Table>,
     /// Sources that scenes show, `[[sources]]` tables.
     #[serde(default)]
     sources: Vec<scenes::SourceFile>,
@@ -114,6 +131,15 @@ struct DestinationSpec {
     /// Lower the video bitrate when this destination's link cannot carry it.
     #[serde(default)]
     dynamic_bitrate: bool,
+    /// Which stored key (keyring or `keys.toml`, by this id) is the stream key or token of a
+    /// destination made in the window, which has no `key` here.
+    id: Option<u64>,
+    /// The window's service choice (Twitch, YouTube, ...): only the window reads it.
+    #[allow(dead_code)]
+    service: Option<String>,
+    /// Whether the window's Go live includes it; `onair broadcast` goes where it is told.
+    #[allow(dead_code)]
+    enabled: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,6 +167,26 @@ pub struct WhipDestination {
     pub dynamic_bitrate: bool,
 }
 
+/// A destination made in the window: its stream key (or WHIP token) is not in the file but
+/// stored under `id`, in the platform keyring or `keys.toml` (app::keystore).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKeyDestination {
+    pub name: String,
+    pub id: u64,
+    /// The RTMP server without the key, or the WHIP endpoint.
+    pub server: String,
+    pub whip: bool,
+    pub ca_file: Option<PathBuf>,
+    pub dynamic_bitrate: bool,
+}
+
+impl StoredKeyDestination {
+    /// The RTMP URL with `key`; the error never shows the key.
+    pub fn rtmp_url(&self, key: &str) -> Result<RtmpUrl, String> {
+        RtmpUrl::with_key(&self.server, key).map_err(|e| e.to_string())
+    }
+}
+
 /// The loaded configuration: built-in presets plus the user's.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -149,6 +195,8 @@ pub struct Config {
     pub presets: Vec<Preset>,
     pub destinations: Vec<Destination>,
     pub whip_destinations: Vec<WhipDestination>,
+    /// Destinations whose key is stored apart (made in the window).
+    pub stored_key_destinations: Vec<StoredKeyDestination>,
     pub reconnect: ReconnectPolicy,
     /// STUN servers for WHIP destinations (`host:port`).
     pub stun_servers: Vec<String>,
@@ -166,6 +214,7 @@ impl Config {
             presets: BUILTIN_PRESETS.iter().map(|p| p.to_preset()).collect(),
             destinations: Vec::new(),
             whip_destinations: Vec::new(),
+            stored_key_destinations: Vec::new(),
             reconnect: ReconnectPolicy::default(),
             stun_servers: Vec::new(),
             mixer: None,
@@ -173,9 +222,10 @@ impl Config {
         }
     }
 
-    /// The platform's default config file: `$XDG_CONFIG_HOME/onair/config.toml` on Linux.
+    /// The default config file: `config.toml` in the config folder ([`config_dir`]: the
+    /// window's too; `$XDG_CONFIG_HOME/onair/config.toml` on Linux).
     pub fn default_path() -> Option<PathBuf> {
-        directories::ProjectDirs::from("", "", "onair").map(|d| d.config_dir().join("config.toml"))
+        config_dir().map(|d| d.join(CONFIG_FILE))
     }
 
     /// Loads `path` if given (it must exist), else the default file if it exists, else the
@@ -198,18 +248,32 @@ impl Config {
         Self::from_toml(&text, path)
     }
 
-    /// Parses and validates config text; `path` is only for messages.
+    /// Parses and validates config text; `path` is only for messages, which name the line.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let at = |steps: &[Step]| At {
             path: path.to_owned(),
-            message: e.message().to_owned(),
+            line: locate(text, steps),
+        };
+        file::check_version(text).map_err(|(line, message)| ConfigError::Parse {
+            path: At {
+                path: path.to_owned(),
+                line,
+            },
+            message,
+        })?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: At {
+                path: path.to_owned(),
+                line: e.span().map(|s| file::line_of(text, s.start)),
+            },
+            message: e.message().trim_end().to_owned(),
         })?;
         let mut config = Self::builtin();
         config.source = Some(path.to_owned());
-        for spec in file.preset {
+        for (i, spec) in file.preset.into_iter().enumerate() {
             let preset = spec.validate(&config.presets).map_err(|(field, problem)| {
                 ConfigError::InvalidPreset {
-                    path: path.to_owned(),
+                    path: at(&[Step::Key("preset"), Step::Index(i), Step::Key(field)]),
                     preset: spec.name.clone(),
                     field,
                     problem,
@@ -217,18 +281,21 @@ impl Config {
             })?;
             config.presets.push(preset);
         }
-        for spec in file.destination {
+        for (i, spec) in file.destination.into_iter().enumerate() {
             let invalid = |problem| ConfigError::InvalidDestination {
-                path: path.to_owned(),
+                path: at(&[Step::Key("destination"), Step::Index(i)]),
                 destination: spec.name.clone(),
                 problem,
             };
             if config.destination(&spec.name).is_some()
                 || config.whip_destination(&spec.name).is_some()
+                || config.stored_key_destination(&spec.name).is_some()
             {
                 return Err(invalid("name is already taken; choose another".into()));
             }
-            if spec.whip.is_some() {
+            if let Some(stored) = spec.stored_key().map_err(invalid)? {
+                config.stored_key_destinations.push(stored);
+            } else if spec.whip.is_some() {
                 config
                     .whip_destinations
                     .push(spec.validate_whip().map_err(invalid)?);
@@ -244,7 +311,7 @@ impl Config {
                 .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
             {
                 return Err(ConfigError::Parse {
-                    path: path.to_owned(),
+                    path: at(&[Step::Key("webrtc"), Step::Key("stun")]),
                     message: format!(
                         "[webrtc] stun: \"{server}\" is not host:port (e.g. \"stun.example.net:3478\")"
                     ),
@@ -253,7 +320,7 @@ impl Config {
             config.stun_servers.push(hostport.to_owned());
         }
         let bad = |field, problem: String| ConfigError::InvalidReconnect {
-            path: path.to_owned(),
+            path: at(&[Step::Key("reconnect"), Step::Key(field)]),
             field,
             problem,
         };
@@ -276,8 +343,16 @@ impl Config {
             config.reconnect.max_attempts = n;
         }
         if let Some(m) = file.mixer {
-            let bad = |problem| ConfigError::InvalidMixer {
-                path: path.to_owned(),
+            let bad = |problem: mixer::MixerProblem| ConfigError::InvalidMixer {
+                path: match &problem.source {
+                    Some(name) => at(&[
+                        Step::Key("mixer"),
+                        Step::Key("source"),
+                        Step::Named(name),
+                        Step::Key(problem.field),
+                    ]),
+                    None => at(&[Step::Key("mixer"), Step::Key(problem.field)]),
+                },
                 problem,
             };
             m.validate().map_err(bad)?;
@@ -300,7 +375,7 @@ impl Config {
             let base = path.parent().unwrap_or(Path::new("."));
             let collection = scenes::collection(file.sources, file.scenes, file.transition, base)
                 .map_err(|problem| ConfigError::InvalidScenes {
-                path: path.to_owned(),
+                path: at(&scene_steps(&problem)),
                 problem,
             })?;
             config.scenes = Some(collection);
@@ -311,6 +386,11 @@ impl Config {
     /// The destination called `name`, if the config has one.
     pub fn destination(&self, name: &str) -> Option<&Destination> {
         self.destinations.iter().find(|d| d.name == name)
+    }
+
+    /// The destination made in the window called `name`, if the config has one.
+    pub fn stored_key_destination(&self, name: &str) -> Option<&StoredKeyDestination> {
+        self.stored_key_destinations.iter().find(|d| d.name == name)
     }
 
     /// The WHIP destination called `name`, if the config has one.
@@ -329,7 +409,56 @@ impl Config {
     }
 }
 
+/// Where a scene problem is in the file: `source "logo"` or `scene "Live" layer 2 (...)`
+/// name their table; the field is looked up in it.
+fn scene_steps(problem: &crate::capture::scene::SceneProblem) -> Vec<Step<'_>> {
+    let quoted = |s: &'static str| {
+        let rest = problem.place.strip_prefix(s)?.strip_prefix(" \"")?;
+        rest.split_once('"').map(|(name, _)| name)
+    };
+    if let Some(name) = quoted("source") {
+        vec![
+            Step::Key("sources"),
+            Step::Named(name),
+            Step::Key(problem.field),
+        ]
+    } else if let Some(name) = quoted("scene") {
+        vec![Step::Key("scenes"), Step::Named(name)]
+    } else if problem.place.contains("transition") {
+        vec![Step::Key("transition"), Step::Key(problem.field)]
+    } else {
+        Vec::new()
+    }
+}
+
 impl DestinationSpec {
+    /// A destination made in the window (an `id`, no key or token in the file), checked; `None`
+    /// for a destination written with its key.
+    fn stored_key(&self) -> Result<Option<StoredKeyDestination>, String> {
+        let Some(id) = self.id else {
+            return Ok(None);
+        };
+        if self.key.is_some() || self.token.is_some() || self.url.is_some() {
+            return Ok(None);
+        }
+        if self.name.trim().is_empty() {
+            return Err("name must not be empty".into());
+        }
+        let (server, whip) = match (&self.server, &self.whip) {
+            (Some(s), None) => (s.clone(), false),
+            (None, Some(w)) => (w.clone(), true),
+            _ => return Err("give either `server` or `whip`".into()),
+        };
+        Ok(Some(StoredKeyDestination {
+            name: self.name.clone(),
+            id,
+            server,
+            whip,
+            ca_file: self.ca_file.clone(),
+            dynamic_bitrate: self.dynamic_bitrate,
+        }))
+    }
+
     fn validate_whip(&self) -> Result<WhipDestination, String> {
         if self.name.trim().is_empty() {
             return Err("name must not be empty".into());
@@ -425,7 +554,7 @@ mod tests {
         .to_string();
         assert_eq!(
             err,
-            "config file test.toml: preset \"odd\": width 1281 must be even"
+            "config file test.toml line 4: preset \"odd\": width 1281 must be even"
         );
 
         let err = load(
@@ -453,7 +582,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("config file test.toml is not valid TOML: unknown field `widht`"),
+            err.starts_with("config file test.toml line 3 is not valid: unknown field `widht`"),
             "{err}"
         );
         assert!(load("[[preset]\n").is_err());
@@ -491,7 +620,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(
-            err.starts_with("config file test.toml: destination \"x\": `http://h/app/****`"),
+            err.starts_with("config file test.toml line 1: destination \"x\": `http://h/app/****`"),
             "{err}"
         );
         assert!(!err.contains("s3cret"));
@@ -507,7 +636,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "config file test.toml: [reconnect] max_attempts 0 must be between 1 and 10000"
+            "config file test.toml line 2: [reconnect] max_attempts 0 must be between 1 and 10000"
         );
     }
 
@@ -542,6 +671,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("already taken"), "{err}");
+    }
+
+    #[test]
+    fn a_destination_made_in_the_window_has_its_key_stored_apart() {
+        let c = load(
+            "[[destination]]\nname = \"T\"\nservice = \"Twitch\"\nserver = \"rtmp://h/app\"\nid = 3\nenabled = false\n\
+             [[destination]]\nname = \"W\"\nwhip = \"https://h/whip\"\nid = 4\n\
+             [[destination]]\nname = \"inline\"\nserver = \"rtmp://h/app\"\nkey = \"k\"\nid = 5\n",
+        )
+        .unwrap();
+        let t = c.stored_key_destination("T").unwrap();
+        assert_eq!((t.id, t.whip), (3, false));
+        assert_eq!(
+            t.rtmp_url("s3cret").unwrap().to_string(),
+            "rtmp://h:1935/app/****"
+        );
+        assert!(c.stored_key_destination("W").unwrap().whip);
+        // A key in the file makes it the file's, whatever its id.
+        assert!(c.destination("inline").is_some() && c.stored_key_destination("inline").is_none());
+        let err = load("[[destination]]\nname = \"x\"\nserver = \"rtmp://h/a\"\nwhip = \"https://h\"\nid = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "config file test.toml line 1: destination \"x\": give either `server` or `whip`"
+        );
+        let err = load("[[destination]]\nname = \"T\"\nserver = \"rtmp://h/a\"\nid = 1\n[[destination]]\nname = \"T\"\nurl = \"rtmp://h/a/k\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 5") && err.contains("already taken"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::scene::{
     Align, Collection, Crop, Fit, Layer, Rgba, Scene, SceneProblem, Source, SourceKind, TextSpec,
@@ -12,78 +12,122 @@ use crate::capture::scene::{
 use crate::capture::{CameraTarget, ScreenTarget};
 use crate::media::MediaTime;
 
-#[derive(Debug, Deserialize)]
+/// A `[[sources]]` table (the window edits these as they are written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SourceFile {
-    name: String,
+pub struct SourceFile {
+    pub name: String,
     /// screen, window, camera, test, image, video, colour, text.
-    kind: String,
-    monitor: Option<usize>,
-    window: Option<String>,
-    camera: Option<String>,
-    path: Option<PathBuf>,
-    #[serde(alias = "color")]
-    colour: Option<String>,
-    text: Option<String>,
-    size: Option<u32>,
-    background: Option<String>,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(alias = "color", skip_serializing_if = "Option::is_none")]
+    pub colour: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<String>,
     /// The outline's colour (text), and its width in pixels (default 2).
-    outline: Option<String>,
-    outline_width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outline_width: Option<u32>,
     /// `{countdown}`'s length (text): `MM:SS`, `H:MM:SS` or seconds.
-    countdown: Option<String>,
-    align: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub countdown: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub align: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A `[[scenes]]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SceneFile {
-    name: String,
+pub struct SceneFile {
+    pub name: String,
     #[serde(default)]
-    layers: Vec<LayerFile>,
+    pub layers: Vec<LayerFile>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A `[[scenes.layers]]` table, bottom layer first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct LayerFile {
-    source: String,
+pub struct LayerFile {
+    pub source: String,
     #[serde(default)]
-    x: i32,
+    pub x: i32,
     #[serde(default)]
-    y: i32,
-    width: Option<u32>,
-    height: Option<u32>,
+    pub y: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
     #[serde(default)]
-    crop: CropFile,
-    fit: Option<String>,
+    pub crop: CropFile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fit: Option<String>,
     #[serde(default = "yes")]
-    visible: bool,
+    pub visible: bool,
+    /// Locked in the window's editor (not moved by a click or a drag); the program ignores it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub locked: bool,
+}
+
+impl LayerFile {
+    /// A layer showing `source` at the source's own size (the program's for devices).
+    pub fn new(source: &str) -> LayerFile {
+        LayerFile {
+            source: source.to_owned(),
+            x: 0,
+            y: 0,
+            width: None,
+            height: None,
+            crop: CropFile::default(),
+            fit: None,
+            visible: true,
+            locked: false,
+        }
+    }
 }
 
 fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CropFile {
-    #[serde(default)]
-    left: u32,
-    #[serde(default)]
-    top: u32,
-    #[serde(default)]
-    right: u32,
-    #[serde(default)]
-    bottom: u32,
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct TransitionFile {
+pub struct CropFile {
+    #[serde(default)]
+    pub left: u32,
+    #[serde(default)]
+    pub top: u32,
+    #[serde(default)]
+    pub right: u32,
+    #[serde(default)]
+    pub bottom: u32,
+}
+
+/// The `[transition]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionFile {
     /// cut or fade (default fade).
-    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// The fade's length (default 300).
-    duration_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<i64>,
 }
 
 fn problem(place: String, field: &'static str, problem: impl Into<String>) -> SceneProblem {
@@ -235,7 +279,7 @@ fn parse_duration(s: &str) -> Option<MediaTime> {
 
 /// Builds and checks the collection; `base` is the config file's folder (image paths are
 /// relative to it).
-pub(super) fn collection(
+pub fn collection(
     sources: Vec<SourceFile>,
     scenes: Vec<SceneFile>,
     transition: Option<TransitionFile>,

@@ -1,5 +1,7 @@
-//! H.264 through OpenH264: Constrained Baseline, bitrate rate control, a keyframe at every
-//! keyframe interval of media time, and a picture in every slot of the frame grid.
+//! H.264 through OpenH264: the profile and tools of a [`VideoTuning`], the bitrate held by
+//! [`WindowRateControl`] (OpenH264 at a QP chosen per frame) or by OpenH264's own bitrate
+//! mode, a keyframe at every keyframe interval of media time, and a picture in every slot of
+//! the frame grid.
 //!
 //! The encoder keeps the stream's cadence itself ([`Cadence`]): keyframes fall on multiples of
 //! the interval in media time (OpenH264's own frame-counting period is off), and the slots
@@ -7,7 +9,9 @@
 //! before the next picture with repeats of the one before ([`Repeater`]: a few bytes, no
 //! encoding), or with that picture encoded again when a keyframe time falls among them. So the
 //! video every output gets has one picture per frame interval and its keyframes on time,
-//! across any stall: no sample longer than a frame, no HLS part or segment overrun.
+//! across any stall: no sample longer than a frame, no HLS part or segment overrun. The rate
+//! control is told of each picture: whether it is a keyframe (the cadence's, a forced one, a
+//! filled keyframe slot) before it is encoded, and its size after, repeats included.
 
 use std::time::{Duration, Instant};
 
@@ -15,12 +19,14 @@ use bytes::Bytes;
 use openh264::OpenH264API;
 use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
-    RateControlMode, UsageType,
+    RateControlMode, SpsPpsStrategy, UsageType,
 };
 use openh264::formats::YUVSlices;
 
 use super::EncodeError;
 use super::cadence::{Cadence, EmptySlot};
+use super::ratecontrol::{CostMeter, WindowRateControl};
+use super::tuning::{ContentKind, Effort, H264Profile, RateControl, VideoTuning};
 use crate::format::avc;
 use crate::format::avc_repeat::Repeater;
 use crate::media::{EncodedPacket, MediaTime, StreamKind, Timebase, VideoConfig, VideoFrame};
@@ -36,11 +42,23 @@ pub struct VideoEncodeSettings {
     /// OpenH264 threads: 1 encodes one slice per frame on the calling thread; N > 1 cuts each
     /// frame into N slices encoded in parallel (a few % more bits).
     pub threads: u16,
+    pub tuning: VideoTuning,
+}
+
+/// onair's rate control and what it needs between frames.
+struct Window {
+    rc: WindowRateControl,
+    meter: CostMeter,
+    /// The QP OpenH264 was last given.
+    qp: i32,
 }
 
 pub struct H264Encoder {
     settings: VideoEncodeSettings,
     encoder: Encoder,
+    /// The parameters OpenH264 runs with (the per-frame QP is set through them).
+    params: openh264_sys2::SEncParamExt,
+    window: Option<Window>,
     config: Option<VideoConfig>,
     annexb: Vec<u8>,
     cadence: Cadence,
@@ -54,35 +72,62 @@ pub struct EncodedPicture {
     pub packet: EncodedPacket,
     /// Set with the first picture (and whenever the SPS/PPS change).
     pub new_config: Option<VideoConfig>,
-    /// Time spent inside OpenH264 for this picture.
+    /// Time spent inside OpenH264 for this picture (and choosing its QP).
     pub encode_time: Duration,
+    /// The QP onair's rate control chose (None under OpenH264's own).
+    pub qp: Option<u8>,
 }
 
 impl H264Encoder {
     pub fn new(settings: VideoEncodeSettings) -> Result<Self, EncodeError> {
+        let tuning = settings.tuning;
+        let window = tuning.rate_control == RateControl::Window;
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(settings.bitrate_bps))
-            .rate_control_mode(RateControlMode::Bitrate)
+            .rate_control_mode(if window {
+                RateControlMode::Off
+            } else {
+                RateControlMode::Bitrate
+            })
             .max_frame_rate(FrameRate::from_hz(settings.fps as f32))
             // No periodic IDR of OpenH264's own (it counts pictures): `Cadence` asks for each.
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
             // Every frame in must come out: a skipped frame would be a hole in every output.
             .skip_frames(false)
-            .usage_type(UsageType::CameraVideoRealTime)
-            .complexity(Complexity::Medium)
+            .usage_type(match tuning.content {
+                ContentKind::Camera => UsageType::CameraVideoRealTime,
+                ContentKind::Screen => UsageType::ScreenContentRealTime,
+            })
+            .complexity(match tuning.effort {
+                Effort::Low => Complexity::Low,
+                Effort::Medium => Complexity::Medium,
+                Effort::High => Complexity::High,
+            })
             // Scene-change IDRs would break the fixed keyframe cadence that HLS segments and
             // streaming services rely on.
             .scene_change_detect(false)
+            .background_detection(tuning.background_detection)
+            // `configure` sets CONSTANT_ID: a change OpenH264 always starts over for, taking
+            // every parameter (some are taken only then).
+            .sps_pps_strategy(SpsPpsStrategy::IncreasingId)
             .num_threads(settings.threads.max(1));
         let mut encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError::H264(e.to_string()))?;
         Self::quiet(&mut encoder);
-        if settings.threads > 1 {
-            Self::use_slices(&mut encoder, settings)?;
-        }
+        let params = Self::configure(&mut encoder, settings)?;
         Ok(Self {
             settings,
             encoder,
+            params,
+            window: window.then(|| Window {
+                rc: WindowRateControl::new(
+                    settings.bitrate_bps,
+                    settings.fps,
+                    settings.width * settings.height,
+                ),
+                meter: CostMeter::new(settings.width, settings.height),
+                qp: -1,
+            }),
             config: None,
             annexb: Vec::with_capacity(1 << 20),
             cadence: Cadence::new(
@@ -112,13 +157,16 @@ impl H264Encoder {
         }
     }
 
-    /// Slice threading: OpenH264 threads across slices, and the crate always asks for one
-    /// slice per frame. The crate opens the encoder on its first frame, so a black frame opens
-    /// it (its output is thrown away), then the parameters are read back and set again with
-    /// `threads` fixed slices: OpenH264 resets the encoder on that change, so the first real
-    /// frame is an IDR and the keyframe cadence counts from it.
-    #[allow(unsafe_code)] // the crate has no slice-count setting; two FFI calls, see SAFETY
-    fn use_slices(encoder: &mut Encoder, settings: VideoEncodeSettings) -> Result<(), EncodeError> {
+    /// Sets what the crate has no setting for (profile and entropy coding, references, the
+    /// deblocking filter, slices) through `SEncParamExt`. The crate
+    /// opens the encoder on its first frame, so a black frame opens it (its output is thrown
+    /// away); then the parameters are read back, changed and set again, and OpenH264 starts
+    /// over with them: the first real frame is an IDR and the keyframe cadence counts from it.
+    #[allow(unsafe_code)] // the crate has no such settings; FFI calls, see SAFETY
+    fn configure(
+        encoder: &mut Encoder,
+        settings: VideoEncodeSettings,
+    ) -> Result<openh264_sys2::SEncParamExt, EncodeError> {
         let black = VideoFrame::black(
             settings.width,
             settings.height,
@@ -144,9 +192,24 @@ impl H264Encoder {
                 "reading the encoder parameters failed (code {rc})"
             )));
         }
+        let tuning = settings.tuning;
+        let (profile, cabac) = match tuning.profile {
+            H264Profile::Baseline => (openh264_sys2::PRO_BASELINE, 0),
+            H264Profile::Main => (openh264_sys2::PRO_MAIN, 1),
+            H264Profile::High => (openh264_sys2::PRO_HIGH, 1),
+        };
+        params.eSpsPpsIdStrategy = openh264_sys2::CONSTANT_ID;
+        params.iEntropyCodingModeFlag = cabac;
+        params.iNumRefFrame = i32::from(tuning.ref_frames);
+        params.bEnableLongTermReference = tuning.long_term_refs;
+        params.iLoopFilterDisableIdc = if tuning.deblocking { 0 } else { 1 };
         let layer = &mut params.sSpatialLayers[0];
-        layer.sSliceArgument.uiSliceMode = openh264_sys2::SM_FIXEDSLCNUM_SLICE;
-        layer.sSliceArgument.uiSliceNum = u32::from(settings.threads);
+        layer.uiProfileIdc = profile;
+        layer.iDLayerQp = 26;
+        if settings.threads > 1 {
+            layer.sSliceArgument.uiSliceMode = openh264_sys2::SM_FIXEDSLCNUM_SLICE;
+            layer.sSliceArgument.uiSliceNum = u32::from(settings.threads);
+        }
         // SAFETY: as above; SetOption reads one SEncParamExt from `params`, valid for the call.
         let rc = unsafe {
             encoder.raw_api().set_option(
@@ -156,8 +219,30 @@ impl H264Encoder {
         };
         if rc != 0 {
             return Err(EncodeError::H264(format!(
-                "setting {} slices failed (code {rc})",
+                "setting the encoder parameters ({tuning}, {} slices) failed (code {rc})",
                 settings.threads
+            )));
+        }
+        Ok(params)
+    }
+
+    /// Gives OpenH264 the QP for the next frame (its rate control is off).
+    #[allow(unsafe_code)] // one FFI call, see SAFETY
+    fn set_qp(&mut self, qp: i32) -> Result<(), EncodeError> {
+        self.params.sSpatialLayers[0].iDLayerQp = qp;
+        // SAFETY: the encoder is open (`configure` encoded a frame); SetOption reads one
+        // SEncParamExt from `params`, valid for the call. Only the QP differs from the
+        // parameters in force, which OpenH264 takes without starting over
+        // (WelsEncoderParamAdjust).
+        let rc = unsafe {
+            self.encoder.raw_api().set_option(
+                openh264_sys2::ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+                (&raw mut self.params).cast(),
+            )
+        };
+        if rc != 0 {
+            return Err(EncodeError::H264(format!(
+                "setting QP {qp} failed (code {rc})"
             )));
         }
         Ok(())
@@ -168,8 +253,8 @@ impl H264Encoder {
     }
 
     /// Changes the target bitrate from the next frame on (dynamic bitrate). At most the
-    /// preset's bitrate, which OpenH264 was opened with as its maximum. Before the first frame
-    /// the encoder is not open yet: the call is refused.
+    /// preset's bitrate. Before the first frame the encoder is not open yet: the call is
+    /// refused.
     #[allow(unsafe_code)] // the crate has no safe setter; one FFI call, see SAFETY
     pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), EncodeError> {
         if self.config.is_none() {
@@ -178,6 +263,10 @@ impl H264Encoder {
             ));
         }
         let bps = bitrate_bps.min(self.settings.bitrate_bps);
+        if let Some(window) = &mut self.window {
+            window.rc.set_bitrate(bps);
+            return Ok(());
+        }
         let mut info = openh264_sys2::SBitrateInfo {
             iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
             iBitrate: i32::try_from(bps).unwrap_or(i32::MAX),
@@ -221,10 +310,14 @@ impl H264Encoder {
                 }
                 EmptySlot::Repeat(at) => {
                     if let Some(data) = self.repeater.as_mut().and_then(Repeater::repeat) {
+                        if let Some(window) = &mut self.window {
+                            window.rc.repeated(data.len());
+                        }
                         out.push(EncodedPicture {
                             packet: self.packet(at, false, data),
                             new_config: None,
                             encode_time: Duration::ZERO,
+                            qp: None,
                         });
                     }
                 }
@@ -233,8 +326,9 @@ impl H264Encoder {
         Ok(out)
     }
 
-    /// Encodes one frame: a keyframe if a keyframe time has come (or `force_keyframe`).
-    /// Returns `None` if the encoder produced no picture for this frame.
+    /// Encodes one frame: a keyframe if a keyframe time has come, or `force_keyframe` (an
+    /// output joined, a receiver asked). Returns `None` if the encoder produced no picture for
+    /// this frame.
     pub fn encode(
         &mut self,
         frame: &VideoFrame,
@@ -251,14 +345,26 @@ impl H264Encoder {
         pts: MediaTime,
         force_keyframe: bool,
     ) -> Result<Option<EncodedPicture>, EncodeError> {
+        let started = Instant::now();
+        // The first picture is an IDR whatever is asked (OpenH264 starts with one).
+        let keyframe = force_keyframe || self.config.is_none();
         if force_keyframe {
             self.encoder.force_intra_frame();
         }
         let (w, h) = (frame.width as usize, frame.height as usize);
         let (y, u, v) = frame.planes();
+        let mut qp = None;
+        if let Some(window) = &mut self.window {
+            let cost = window.meter.measure(y, w);
+            let chosen = window.rc.qp_for(keyframe, cost);
+            qp = Some(chosen);
+            if i32::from(chosen) != window.qp {
+                window.qp = i32::from(chosen);
+                self.set_qp(i32::from(chosen))?;
+            }
+        }
         let source = YUVSlices::new((y, u, v), (w, h), (w, w / 2, w / 2));
         let millis = u64::try_from(pts.as_millis_floor()).unwrap_or(0);
-        let started = Instant::now();
         let bitstream = self
             .encoder
             .encode_at(&source, openh264::Timestamp::from_millis(millis))
@@ -271,6 +377,16 @@ impl H264Encoder {
         self.annexb.clear();
         bitstream.write_vec(&mut self.annexb);
         let access_unit = avc::annexb_to_avcc(&self.annexb);
+        if let Some(window) = &mut self.window {
+            window.rc.encoded(access_unit.data.len(), access_unit.idr);
+            tracing::trace!(
+                qp = qp.unwrap_or(0),
+                idr = access_unit.idr,
+                predicted_key = keyframe,
+                bytes = access_unit.data.len(),
+                "picture"
+            );
+        }
         let mut new_config = None;
         if let Some(record) = access_unit.config_record() {
             let record = record.map_err(|e| EncodeError::H264(e.to_string()))?;
@@ -308,6 +424,7 @@ impl H264Encoder {
             packet: self.packet(pts, access_unit.idr, data),
             new_config,
             encode_time,
+            qp,
         }))
     }
 
@@ -332,6 +449,10 @@ mod tests {
 
     /// 320x240 at 30 fps and 500 kbit/s, a keyframe every 10 frames, one thread.
     fn small() -> H264Encoder {
+        small_tuned(VideoTuning::default())
+    }
+
+    fn small_tuned(tuning: VideoTuning) -> H264Encoder {
         H264Encoder::new(VideoEncodeSettings {
             width: 320,
             height: 240,
@@ -339,6 +460,7 @@ mod tests {
             bitrate_bps: 500_000,
             keyframe_interval_frames: 10,
             threads: 1,
+            tuning,
         })
         .unwrap()
     }
@@ -363,7 +485,7 @@ mod tests {
                     .as_ref()
                     .expect("config with the first picture");
                 assert_eq!(cfg.avcc[0], 1, "configurationVersion");
-                assert_eq!(cfg.avcc[1], 66, "Constrained Baseline profile_idc");
+                assert_eq!(cfg.avcc[1], 77, "Main profile_idc (the default tuning)");
             } else {
                 assert!(pic.new_config.is_none());
             }
@@ -418,10 +540,15 @@ mod tests {
     /// A stall: frames 5-7 and 13-21 never reach the encoder. Every slot still gets a
     /// picture; the repeats decode to exact copies of the picture before; the keyframe time
     /// at frame 20 gets that picture encoded again as a keyframe; the pictures after each gap
-    /// decode cleanly.
+    /// decode cleanly. With CABAC (Main, the default) and CAVLC (Baseline).
     #[test]
     fn empty_slots_get_repeats_and_keyframes_stay_on_time() {
-        let mut enc = small();
+        stall_with(VideoTuning::default());
+        stall_with(VideoTuning::before());
+    }
+
+    fn stall_with(tuning: VideoTuning) {
+        let mut enc = small_tuned(tuning);
         let tb = Timebase::per_second(30);
         // The source makes every frame (a live source does, then the queue drops some).
         let mut src = TestPattern::new(320, 240);
@@ -513,6 +640,7 @@ mod tests {
             bitrate_bps: 1_000_000,
             keyframe_interval_frames: 10,
             threads: 2,
+            tuning: VideoTuning::default(),
         };
         let mut enc = H264Encoder::new(settings).unwrap();
         let mut src = TestPattern::new(640, 360);
@@ -549,6 +677,7 @@ mod tests {
             bitrate_bps: 2_000_000,
             keyframe_interval_frames: 300,
             threads: 1,
+            tuning: VideoTuning::default(),
         };
         let mut enc = H264Encoder::new(settings).unwrap();
         assert!(enc.set_bitrate(500_000).is_err());

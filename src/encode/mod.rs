@@ -7,10 +7,13 @@ pub mod aac;
 pub mod cadence;
 pub mod h264;
 pub mod opus;
+pub mod ratecontrol;
+pub mod tuning;
 
 pub use aac::AacEncoder;
 pub use h264::{H264Encoder, VideoEncodeSettings};
 pub use opus::OpusEncoder;
+pub use tuning::VideoTuning;
 
 /// Why an encoder failed. Both libraries report little more than a code.
 #[derive(Debug, thiserror::Error)]

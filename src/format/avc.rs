@@ -234,6 +234,15 @@ impl BitWriter {
         self.ue(u32::try_from(k).unwrap_or(u32::MAX));
     }
 
+    pub(crate) fn is_byte_aligned(&self) -> bool {
+        self.nbits.is_multiple_of(8)
+    }
+
+    /// Zeros to the byte boundary (the trailing bits written already); the RBSP.
+    pub(crate) fn into_aligned(self) -> Vec<u8> {
+        self.bytes
+    }
+
     /// `rbsp_trailing_bits()`: a one, then zeros to the byte boundary; the RBSP.
     pub(crate) fn finish(mut self) -> Vec<u8> {
         self.bits(1, 1);

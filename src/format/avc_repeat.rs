@@ -15,8 +15,9 @@
 //! so they now point at the repeat, whose pixels are those of the picture they were coded
 //! against.
 //!
-//! Supported: frame pictures, CAVLC, no weighted prediction, no slice groups, picture order
-//! count type 2 (OpenH264's Constrained Baseline, every picture a reference). For anything else
+//! Supported: frame pictures, CAVLC or CABAC (Main and High: the skip flags are arithmetic
+//! coded, [`skipped_macroblocks_cabac`]), no weighted prediction, no slice groups, picture order
+//! count type 2 (OpenH264's streams, every picture a reference). For anything else
 //! [`Repeater::new`] is `None` and a dropped frame stays a longer sample.
 
 use super::avc::{BitReader, BitWriter, Sps, nal_to_rbsp, nal_type, nal_unit_type, rbsp_to_nal};
@@ -32,6 +33,8 @@ struct Pps {
     pps_id: u32,
     sps_id: u32,
     cabac: bool,
+    /// 26 + `pic_init_qp_minus26`: a repeat's slice QP (its CABAC contexts start from it).
+    pic_init_qp: i32,
     slice_groups: bool,
     weighted_pred: bool,
     deblocking_filter_control: bool,
@@ -54,7 +57,7 @@ impl Pps {
         let _num_ref_idx_l1_default_active_minus1 = r.ue()?;
         let weighted_pred = r.flag()?;
         let _weighted_bipred_idc = r.bits(2)?;
-        let _pic_init_qp_minus26 = r.se()?;
+        let pic_init_qp = 26 + r.se()?;
         let _pic_init_qs_minus26 = r.se()?;
         let _chroma_qp_index_offset = r.se()?;
         let deblocking_filter_control = r.flag()?;
@@ -64,6 +67,7 @@ impl Pps {
             pps_id,
             sps_id,
             cabac,
+            pic_init_qp,
             slice_groups,
             weighted_pred,
             deblocking_filter_control,
@@ -98,7 +102,6 @@ impl Repeater {
             && sps.max_num_ref_frames >= 1
             && sps.log2_max_frame_num <= 16
             && pps.sps_id == sps.sps_id
-            && !pps.cabac
             && !pps.slice_groups
             && !pps.weighted_pred;
         supported.then_some(Self {
@@ -133,13 +136,22 @@ impl Repeater {
         w.ue(0); // num_ref_idx_l0_active_minus1: one reference, the picture before
         w.flag(false); // ref_pic_list_modification_flag_l0
         w.flag(false); // adaptive_ref_pic_marking_mode_flag: sliding window
+        if self.pps.cabac {
+            w.ue(0); // cabac_init_idc
+        }
         w.se(0); // slice_qp_delta
         if self.pps.deblocking_filter_control {
             w.ue(1); // disable_deblocking_filter_idc: nothing to filter in a copy
         }
         // slice_data(): every macroblock skipped.
-        w.ue(u32::try_from(self.sps.frame_mbs()).ok()?);
-        let nal = rbsp_to_nal((REPEAT_REF_IDC << 5) | nal_type::SLICE, &w.finish());
+        let macroblocks = u32::try_from(self.sps.frame_mbs()).ok()?;
+        let rbsp = if self.pps.cabac {
+            skipped_macroblocks_cabac(w, macroblocks, self.pps.pic_init_qp)
+        } else {
+            w.ue(macroblocks); // mb_skip_run
+            w.finish()
+        };
+        let nal = rbsp_to_nal((REPEAT_REF_IDC << 5) | nal_type::SLICE, &rbsp);
         self.last_frame_num = Some(frame_num);
         self.offset = (self.offset + 1) % self.max_frame_num();
         let mut au = u32::try_from(nal.len()).ok()?.to_be_bytes().to_vec();
@@ -224,6 +236,183 @@ impl Repeater {
         Some((num, Some(rbsp_to_nal(header, &rbsp))))
     }
 }
+
+/// CABAC slice data of `macroblocks` skipped macroblocks after the slice header in `w`, with
+/// the slice's trailing bits: the RBSP. Each macroblock is `mb_skip_flag` 1 (ctxIdx 11: with
+/// every neighbour skipped, ctxIdxInc is 0, 9.3.3.1.1.1) then `end_of_slice_flag`, 1 after the
+/// last; the arithmetic encoder is 9.3.4's. The flush's last bit is the `rbsp_stop_one_bit`.
+fn skipped_macroblocks_cabac(mut w: BitWriter, macroblocks: u32, slice_qp: i32) -> Vec<u8> {
+    while !w.is_byte_aligned() {
+        w.flag(true); // cabac_alignment_one_bit
+    }
+    // ctxIdx 11 for cabac_init_idc 0: (m, n) = (23, 33), Table 9-13.
+    let pre = (((23 * slice_qp.clamp(0, 51)) >> 4) + 33).clamp(1, 126);
+    let (mut state, mut mps) = if pre <= 63 {
+        ((63 - pre) as usize, 0)
+    } else {
+        ((pre - 64) as usize, 1)
+    };
+    let mut e = ArithmeticEncoder::new(w);
+    for n in 1..=macroblocks {
+        // mb_skip_flag = 1.
+        let lps = u32::from(RANGE_TAB_LPS[state][((e.range >> 6) & 3) as usize]);
+        e.range -= lps;
+        if mps == 1 {
+            state = (state + 1).min(62);
+        } else {
+            e.low += e.range;
+            e.range = lps;
+            if state == 0 {
+                mps = 1 - mps;
+            }
+            state = usize::from(TRANS_IDX_LPS[state]);
+        }
+        e.renorm();
+        // end_of_slice_flag: a terminating bin.
+        e.range -= 2;
+        if n < macroblocks {
+            e.renorm();
+        } else {
+            e.low += e.range;
+            e.flush();
+        }
+    }
+    e.w.into_aligned()
+}
+
+/// 9.3.4.2's encoder state: `low` (10 bits), `range` (9 bits), the outstanding bits.
+struct ArithmeticEncoder {
+    w: BitWriter,
+    low: u32,
+    range: u32,
+    first_bit: bool,
+    outstanding: u32,
+}
+
+impl ArithmeticEncoder {
+    fn new(w: BitWriter) -> Self {
+        Self {
+            w,
+            low: 0,
+            range: 510,
+            first_bit: true,
+            outstanding: 0,
+        }
+    }
+
+    /// RenormE (9.3.4.3).
+    fn renorm(&mut self) {
+        while self.range < 256 {
+            if self.low < 256 {
+                self.put_bit(0);
+            } else if self.low >= 512 {
+                self.low -= 512;
+                self.put_bit(1);
+            } else {
+                self.low -= 256;
+                self.outstanding += 1;
+            }
+            self.range <<= 1;
+            self.low <<= 1;
+        }
+    }
+
+    /// PutBit (9.3.4.3).
+    fn put_bit(&mut self, b: u32) {
+        if self.first_bit {
+            self.first_bit = false;
+        } else {
+            self.w.bits(b, 1);
+        }
+        while self.outstanding > 0 {
+            self.w.bits(1 - b, 1);
+            self.outstanding -= 1;
+        }
+    }
+
+    /// EncodeFlush (9.3.4.5), after a terminating bin of 1.
+    fn flush(&mut self) {
+        self.range = 2;
+        self.renorm();
+        self.put_bit((self.low >> 9) & 1);
+        self.w.bits(((self.low >> 7) & 3) | 1, 2);
+    }
+}
+
+/// Table 9-44: rangeTabLPS[pStateIdx][qCodIRangeIdx].
+const RANGE_TAB_LPS: [[u8; 4]; 64] = [
+    [128, 176, 208, 240],
+    [128, 167, 197, 227],
+    [128, 158, 187, 216],
+    [123, 150, 178, 205],
+    [116, 142, 169, 195],
+    [111, 135, 160, 185],
+    [105, 128, 152, 175],
+    [100, 122, 144, 166],
+    [95, 116, 137, 158],
+    [90, 110, 130, 150],
+    [85, 104, 123, 142],
+    [81, 99, 117, 135],
+    [77, 94, 111, 128],
+    [73, 89, 105, 122],
+    [69, 85, 100, 116],
+    [66, 80, 95, 110],
+    [62, 76, 90, 104],
+    [59, 72, 86, 99],
+    [56, 69, 81, 94],
+    [53, 65, 77, 89],
+    [51, 62, 73, 85],
+    [48, 59, 69, 80],
+    [46, 56, 66, 76],
+    [43, 53, 63, 72],
+    [41, 50, 59, 69],
+    [39, 48, 56, 65],
+    [37, 45, 54, 62],
+    [35, 43, 51, 59],
+    [33, 41, 48, 56],
+    [32, 39, 46, 53],
+    [30, 37, 43, 50],
+    [29, 35, 41, 48],
+    [27, 33, 39, 45],
+    [26, 31, 37, 43],
+    [24, 30, 35, 41],
+    [23, 28, 33, 39],
+    [22, 27, 32, 37],
+    [21, 26, 30, 35],
+    [20, 24, 29, 33],
+    [19, 23, 27, 31],
+    [18, 22, 26, 30],
+    [17, 21, 25, 28],
+    [16, 20, 23, 27],
+    [15, 19, 22, 25],
+    [14, 18, 21, 24],
+    [14, 17, 20, 23],
+    [13, 16, 19, 22],
+    [12, 15, 18, 21],
+    [12, 14, 17, 20],
+    [11, 14, 16, 19],
+    [11, 13, 15, 18],
+    [10, 12, 15, 17],
+    [10, 12, 14, 16],
+    [9, 11, 13, 15],
+    [9, 11, 12, 14],
+    [8, 10, 12, 14],
+    [8, 9, 11, 13],
+    [7, 9, 11, 12],
+    [7, 9, 10, 12],
+    [7, 8, 10, 11],
+    [6, 8, 9, 11],
+    [6, 7, 9, 10],
+    [6, 7, 8, 9],
+    [2, 2, 2, 2],
+];
+
+/// Table 9-45: transIdxLPS[pStateIdx] (transIdxMPS is pStateIdx + 1, at most 62).
+const TRANS_IDX_LPS: [u8; 64] = [
+    0, 0, 1, 2, 2, 4, 4, 5, 6, 7, 8, 9, 9, 11, 11, 12, 13, 13, 15, 15, 16, 16, 18, 18, 19, 19, 21,
+    21, 22, 22, 23, 24, 24, 25, 26, 26, 27, 27, 28, 29, 29, 30, 30, 30, 31, 32, 32, 33, 33, 33, 34,
+    34, 35, 35, 35, 36, 36, 36, 37, 37, 37, 38, 38, 63,
+];
 
 #[cfg(test)]
 mod tests {
@@ -362,19 +551,17 @@ mod tests {
         assert_eq!(read(&out[7..]).1, 1);
     }
 
-    #[test]
-    fn unsupported_streams_get_no_repeats() {
-        let (sps, _) = params();
-        // CABAC.
+    /// A PPS like OpenH264's, with CABAC or weighted prediction.
+    fn pps(cabac: bool, weighted_pred: bool) -> Vec<u8> {
         let mut w = BitWriter::default();
         w.ue(0);
         w.ue(0);
-        w.flag(true); // entropy_coding_mode_flag
+        w.flag(cabac); // entropy_coding_mode_flag
         w.flag(false);
         w.ue(0);
         w.ue(0);
         w.ue(0);
-        w.flag(false);
+        w.flag(weighted_pred);
         w.bits(0, 2);
         w.se(0);
         w.se(0);
@@ -382,9 +569,17 @@ mod tests {
         w.flag(true);
         w.flag(false);
         w.flag(false);
-        let pps = rbsp_to_nal(0x68, &w.finish());
-        assert!(Repeater::new(&sps, &pps).is_none());
-        assert!(Repeater::new(&[0x67], &pps).is_none(), "truncated SPS");
+        rbsp_to_nal(0x68, &w.finish())
+    }
+
+    #[test]
+    fn unsupported_streams_get_no_repeats() {
+        let (sps, _) = params();
+        assert!(Repeater::new(&sps, &pps(false, true)).is_none(), "weighted");
+        assert!(
+            Repeater::new(&[0x67], &pps(false, false)).is_none(),
+            "truncated SPS"
+        );
         // A non-reference picture stops the repeats.
         let (sps, pps) = params();
         let mut rep = Repeater::new(&sps, &pps).unwrap();
@@ -393,5 +588,31 @@ mod tests {
         rep.picture(slice(true, 0));
         assert_eq!(rep.picture(non_ref.clone()), non_ref);
         assert!(rep.repeat().is_none());
+    }
+
+    /// CABAC (Main profile): the header has `cabac_init_idc`, then alignment ones, then the
+    /// arithmetic code of 3600 skip flags, a few bytes. (That it decodes to a copy is checked
+    /// with OpenH264's decoder in `encode::h264`'s tests.)
+    #[test]
+    fn a_cabac_repeat_is_a_short_p_slice() {
+        let (sps, _) = params();
+        let mut rep = Repeater::new(&sps, &pps(true, false)).expect("CABAC is supported");
+        rep.picture(slice(true, 0));
+        let au = rep.repeat().unwrap();
+        let rbsp = nal_to_rbsp(&au[5..]);
+        let mut r = BitReader::new(&rbsp);
+        assert_eq!((r.ue(), r.ue(), r.ue()), (Some(0), Some(0), Some(0)));
+        assert_eq!(r.bits(15), Some(1));
+        assert_eq!((r.flag(), r.ue()), (Some(true), Some(0)), "one reference");
+        assert_eq!((r.flag(), r.flag()), (Some(false), Some(false)));
+        assert_eq!(r.ue(), Some(0), "cabac_init_idc");
+        assert_eq!(r.se(), Some(0), "slice_qp_delta");
+        assert_eq!(r.ue(), Some(1), "deblocking off");
+        while !r.position().is_multiple_of(8) {
+            assert_eq!(r.bit(), Some(1), "cabac_alignment_one_bit");
+        }
+        assert!(rbsp.len() * 8 > r.position(), "arithmetic code follows");
+        assert_ne!(rbsp.last(), Some(&0), "ends with the stop bit's byte");
+        assert!(au.len() < 48, "{} bytes", au.len());
     }
 }

@@ -327,7 +327,11 @@ impl Mixer {
                 strip.apply(s);
             }
         }
-        self.master_target = db_to_linear(settings.master_db);
+        self.master_target = if settings.master_muted {
+            0.0
+        } else {
+            db_to_linear(settings.master_db)
+        };
         self.limiter
             .set_ceiling(settings.limiter_dbfs - CODEC_HEADROOM_DB);
         self.monitor_program = settings.monitor_program;

@@ -122,6 +122,12 @@ impl Fanout {
         }
     }
 
+    /// Forgets the audio kept for starting outputs (the encoders start again: their packets
+    /// must not mix with an earlier run's).
+    pub fn clear_recent_audio(&self) {
+        self.lock().recent_audio.clear();
+    }
+
     /// Adds an output taking `audio`; it starts at the next video keyframe.
     pub fn add(
         &self,

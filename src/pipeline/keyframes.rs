@@ -51,6 +51,7 @@ mod tests {
             bitrate_bps: 500_000,
             keyframe_interval_frames: 60,
             threads: 1,
+            tuning: crate::encode::VideoTuning::default(),
         })
         .unwrap();
         let mut requests = KeyframeRequests::new(MediaTime::from_secs(1));

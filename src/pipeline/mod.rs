@@ -6,11 +6,15 @@
 //! src-audio ──chunks──▶ enc-aac ──┘   (try_send each)    └─▶ out-N
 //! ```
 //!
+//! The program (sources, mixer, preview) runs from the start; the encoders only while an
+//! output does (see `encoders`).
+//!
 //! Stopping: the sources stop (at `duration`, or when asked), which closes the encoders'
 //! queues; the encoders flush and exit; then the fan-out drops every output's sender, and each
 //! output drains its queue, finalizes its file and exits. [`EngineHandle::stop`] joins them all.
 
 pub mod cputime;
+mod encoders;
 pub mod fanout;
 mod keyframes;
 mod pool;
@@ -32,7 +36,9 @@ use crate::capture::{
 };
 use crate::config::Preset;
 use crate::config::mixer::{MixerSettings, SourceSettings};
-use crate::encode::{AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings};
+use crate::encode::{
+    AacEncoder, EncodeError, H264Encoder, OpusEncoder, VideoEncodeSettings, VideoTuning,
+};
 use crate::media::frame::{AUDIO_CHANNELS, AUDIO_RATE_HZ};
 use crate::media::time::Clock;
 use crate::media::{AudioChunk, MediaTime, Timebase, VideoFrame};
@@ -40,7 +46,7 @@ use crate::mix::{Mixer, MixerControls, MixerError};
 use crate::output::runner::{open_sink, run_output};
 use crate::output::{OutputError, OutputSink, OutputSpec};
 use workers::{
-    EncoderOut, Pace, SourceCtx, run_audio_encoder, run_audio_source, run_video_encoder,
+    EncoderOut, Pace, SourceCtx, VideoOut, run_audio_encoder, run_audio_source, run_video_encoder,
     run_video_source,
 };
 
@@ -100,6 +106,9 @@ pub struct EngineConfig {
     pub pacing: Pacing,
     /// OpenH264 threads (1: one slice per frame; more: that many slices, one thread each).
     pub encoder_threads: u16,
+    /// How OpenH264 is set up; `None`: the defaults for the video source
+    /// ([`VideoTuning::for_source`]).
+    pub video_tuning: Option<VideoTuning>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,15 +179,18 @@ pub struct EngineHandle {
     mixer: Option<Arc<MixerControls>>,
     /// Scene switches (`None` unless the video is a studio of scenes).
     scenes: Option<Arc<SceneControl>>,
-    encoders: Vec<JoinHandle<()>>,
+    /// The encoders: running only while an output is.
+    encoders: encoders::Encoders,
     outputs: Vec<OutputThread>,
     /// Outputs removed while running, whose threads are still finishing.
     finished_outputs: Vec<Arc<OutputCounters>>,
 }
 
 impl EngineHandle {
-    /// Starts the sources, encoders and every output in `config`. Every output file is created
-    /// and every encoder initialised before any thread starts, so a bad path fails here.
+    /// Starts the sources and every output in `config`, and the encoders if there is one (else
+    /// they start with the first output [`add_output`](Self::add_output) adds). Every output
+    /// file is created and every encoder initialised before any thread starts, so a bad path
+    /// fails here.
     pub fn start(config: EngineConfig) -> Result<Self, EngineError> {
         let want_video = config.video != VideoSourceKind::None;
         let free_running = config.pacing == Pacing::FreeRunning;
@@ -231,33 +243,45 @@ impl EngineHandle {
                 join_named(t);
             }
         };
-        let video_encoder = match want_video
-            .then(|| {
-                H264Encoder::new(VideoEncodeSettings {
-                    width: preset.width,
-                    height: preset.height,
-                    fps: preset.fps,
-                    bitrate_bps: preset.video_kbps * 1000,
-                    keyframe_interval_frames: preset.keyframe_interval_frames(),
-                    threads: config.encoder_threads.max(1),
-                })
-            })
-            .transpose()
-        {
-            Ok(e) => e,
-            Err(e) => {
-                stop_devices(video_source, audio_source, device_threads);
-                return Err(e.into());
-            }
+        let fanout = Arc::new(Fanout::new(want_video, want_audio, free_running));
+        // Free-running: how far video has been encoded (audio waits for it); MAX when there
+        // is no video or it has ended.
+        let video_progress = Arc::new(AtomicI64::new(if want_video { 0 } else { i64::MAX }));
+        // Queued, being encoded, kept as the last picture, being filled.
+        let (pool, video_recycle) =
+            pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 3);
+        // Sample buffers go back to the source (full: the buffer is freed).
+        let (audio_recycle, audio_recycled) = bounded(AUDIO_QUEUE_CHUNKS + 2);
+        let encoders = encoders::Encoders {
+            preset: preset.clone(),
+            threads: config.encoder_threads,
+            tuning: config.video_tuning.unwrap_or_else(|| {
+                VideoTuning::for_source(&config.video, preset.width, preset.height)
+            }),
+            video_tap: Arc::default(),
+            audio_tap: Arc::default(),
+            video_recycle: video_source.is_some().then_some(video_recycle),
+            audio_recycle: audio_source.is_some().then_some(audio_recycle),
+            progress: video_progress.clone(),
+            counters: counters.clone(),
+            fanout: fanout.clone(),
+            running: Vec::new(),
         };
-        let audio_encoder = match want_audio
-            .then(|| AacEncoder::new(preset.audio_kbps * 1000))
-            .transpose()
-        {
-            Ok(e) => e,
-            Err(e) => {
-                stop_devices(video_source, audio_source, device_threads);
-                return Err(e.into());
+        // Encoders only with an output (made before any file is, so a bad setting fails
+        // first); without, the program runs alone until one joins.
+        let made = if config.outputs.is_empty() {
+            None
+        } else {
+            let whip = config
+                .outputs
+                .iter()
+                .any(|o| matches!(o, OutputSpec::Whip { .. }));
+            match encoders.make(whip) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    stop_devices(video_source, audio_source, device_threads);
+                    return Err(e);
+                }
             }
         };
         // The clock starts before the outputs open: the HLS output maps engine time to the
@@ -281,47 +305,34 @@ impl EngineHandle {
         }
 
         let stop = Arc::new(AtomicBool::new(false));
-        let fanout = Arc::new(Fanout::new(want_video, want_audio, free_running));
-        // Free-running: how far video has been encoded (audio waits for it); MAX when there
-        // is no video or it has ended.
-        let video_progress = Arc::new(AtomicI64::new(if want_video { 0 } else { i64::MAX }));
+        let (video_tap, audio_tap) = (encoders.video_tap.clone(), encoders.audio_tap.clone());
         let mut handle = Self {
             clock,
             stop: stop.clone(),
             counters: counters.clone(),
-            fanout: fanout.clone(),
+            fanout,
             preview: Arc::new(ProgramPreview::new(0)),
             sources: Vec::new(),
             devices: device_threads,
             mixer: mixer_controls,
             scenes,
-            encoders: Vec::new(),
+            encoders,
             outputs: Vec::new(),
             finished_outputs: Vec::new(),
         };
         for (spec, sink, counters) in sinks {
             handle.spawn_output(&spec, sink, counters)?;
         }
+        if made.is_some() {
+            handle.encoders.start(made, false)?;
+        }
         let pace = if free_running {
-            Pace::FreeRunning(video_progress.clone())
+            Pace::FreeRunning(video_progress)
         } else {
             Pace::RealTime
         };
-
-        // Outputs start at the first keyframe sent once every stream is described: the audio's
-        // description must be there before the video thread can encode its first picture, or
-        // a loaded machine loses that keyframe and the output starts one interval late.
-        if let (Some(encoder), Some(_)) = (&audio_encoder, &audio_source) {
-            fanout.set_audio_config(encoder.config().clone());
-            // Known before any Opus encoder runs, so a WebRTC output starts at once.
-            fanout.set_audio_config(OpusEncoder::stream_config(preset.audio_kbps * 1000));
-        }
-        if let (Some(encoder), Some(mut source)) = (video_encoder, video_source) {
+        if let Some(mut source) = video_source {
             source.set_clock(clock);
-            let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
-            // Queued, being encoded, kept as the last picture, being filled.
-            let (pool, recycle) =
-                pool::FramePool::new(preset.width, preset.height, VIDEO_QUEUE_FRAMES + 3);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
@@ -330,28 +341,18 @@ impl EngineHandle {
                 pace: pace.clone(),
             };
             let frame_tb = preset.frame_timebase();
-            handle.encoders.push(spawn("enc-h264", {
-                let (counters, fanout) = (counters.clone(), fanout.clone());
-                let preview = handle.preview.clone();
-                move || {
-                    let out = EncoderOut {
-                        counters: &counters,
-                        fanout: &fanout,
-                        progress: &video_progress,
-                        preview: &preview,
-                    };
-                    run_video_encoder(encoder, &rx, &recycle, &out);
-                }
-            })?);
+            let preview = handle.preview.clone();
             handle.sources.push(spawn("src-video", move || {
-                run_video_source(source, frame_tb, pool, &tx, &ctx)
+                let out = VideoOut {
+                    pool,
+                    tap: &video_tap,
+                    preview: &preview,
+                };
+                run_video_source(source, frame_tb, out, &ctx)
             })?);
         }
-        if let (Some(encoder), Some(mut source)) = (audio_encoder, audio_source) {
+        if let Some(mut source) = audio_source {
             source.set_clock(clock);
-            let (tx, rx) = bounded(AUDIO_QUEUE_CHUNKS);
-            // Sample buffers go back to the source (full: the buffer is freed).
-            let (recycle_tx, recycle_rx) = bounded(AUDIO_QUEUE_CHUNKS + 2);
             let ctx = SourceCtx {
                 clock,
                 stop: stop.clone(),
@@ -359,13 +360,8 @@ impl EngineHandle {
                 end: config.duration,
                 pace,
             };
-            handle.encoders.push(spawn("enc-aac", {
-                let (counters, fanout) = (counters.clone(), fanout.clone());
-                let opus_bps = preset.audio_kbps * 1000;
-                move || run_audio_encoder(encoder, opus_bps, &rx, &recycle_tx, &counters, &fanout)
-            })?);
             handle.sources.push(spawn("src-audio", move || {
-                run_audio_source(source, &tx, &recycle_rx, &ctx)
+                run_audio_source(source, &audio_tap, &audio_recycled, &ctx)
             })?);
         }
         tracing::info!(preset = %config.preset.name, outputs = config.outputs.len(), "engine started");
@@ -383,11 +379,28 @@ impl EngineHandle {
         let name = unique_name(&taken, spec.display_name());
         let counters = Arc::new(OutputCounters::new(name, spec.kind()));
         let sink = open_sink(spec, self.clock, &counters)?;
-        self.spawn_output(spec, sink, counters)
+        let id = self.spawn_output(spec, sink, counters)?;
+        // The first output starts the encoders (after it joined the fan-out, so that it
+        // starts at their first keyframe).
+        let whip = matches!(spec, OutputSpec::Whip { .. });
+        if let Err(e) = self.encoders.start(None, whip) {
+            self.remove_output(id);
+            return Err(e);
+        }
+        Ok(id)
     }
 
-    /// Stops one output: it writes what it has queued, finalizes, and its thread ends.
+    /// True while the encoders run (while an output does).
+    pub fn encoding(&self) -> bool {
+        self.encoders.is_running()
+    }
+
+    /// Stops one output: it writes what it has queued, finalizes, and its thread ends. The
+    /// last one stops the encoders first, so that it gets their last packets.
     pub fn remove_output(&mut self, id: OutputId) {
+        if self.outputs.iter().all(|o| o.id == id) {
+            self.encoders.stop();
+        }
         self.fanout.remove(id);
         if let Some(i) = self.outputs.iter().position(|o| o.id == id) {
             let counters = self.outputs.remove(i).join();
@@ -574,9 +587,8 @@ impl EngineHandle {
         for t in self.devices.drain(..) {
             join_named(t);
         }
-        for t in self.encoders.drain(..) {
-            join_named(t);
-        }
+        // The sources emptied their taps as they ended.
+        self.encoders.stop();
         self.fanout.close();
         for o in std::mem::take(&mut self.outputs) {
             let counters = o.join();

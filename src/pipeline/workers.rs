@@ -41,13 +41,26 @@ impl SourceCtx {
     }
 }
 
+/// Where the video source's frames go.
+pub(super) struct VideoOut<'a> {
+    pub(super) pool: pool::FramePool,
+    /// The H.264 thread's queue while it runs.
+    pub(super) tap: &'a encoders::Tap<VideoFrame>,
+    /// The program picture for a front end's preview (with or without an encoder).
+    pub(super) preview: &'a ProgramPreview,
+}
+
 pub(super) fn run_video_source(
     mut source: Box<dyn VideoSource>,
     frame_tb: Timebase,
-    mut pool: pool::FramePool,
-    tx: &Sender<VideoFrame>,
+    out: VideoOut<'_>,
     ctx: &SourceCtx,
 ) {
+    let VideoOut {
+        mut pool,
+        tap,
+        preview,
+    } = out;
     let interval = frame_tb.ticks_to_time(1);
     for n in 0.. {
         let pts = frame_tb.ticks_to_time(n);
@@ -55,7 +68,10 @@ pub(super) fn run_video_source(
             break;
         }
         let mut frame = pool.take();
-        if !ctx.free_running() {
+        let tx = encoders::tap_sender(tap);
+        // Free-running needs an encoder to set the pace; without one, real time.
+        let free_running = ctx.free_running() && tx.is_some();
+        if !free_running {
             ctx.clock.sleep_until(pts);
             if ctx.clock.now() - pts > interval {
                 ctx.counters.video_late.fetch_add(1, Relaxed);
@@ -70,7 +86,15 @@ pub(super) fn run_video_source(
             .video_source_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
         ctx.counters.video_captured.fetch_add(1, Relaxed);
-        if ctx.free_running() {
+        preview.offer(&frame);
+        let Some(tx) = tx else {
+            // No encoder: the buffer is used again for the next frame.
+            if !pool.give_back(frame) {
+                ctx.counters.video_buffers_freed.fetch_add(1, Relaxed);
+            }
+            continue;
+        };
+        if free_running {
             // Nothing may be dropped: wait for the encoder.
             if tx.send(frame).is_err() {
                 break;
@@ -87,9 +111,18 @@ pub(super) fn run_video_source(
                     ctx.counters.video_buffers_freed.fetch_add(1, Relaxed);
                 }
             }
-            Err(TrySendError::Disconnected(_)) => break,
+            // The encoder failed and ended: the program goes on without it.
+            Err(TrySendError::Disconnected(frame)) => {
+                encoders::clear_tap(tap, &tx);
+                if !pool.give_back(frame) {
+                    ctx.counters.video_buffers_freed.fetch_add(1, Relaxed);
+                }
+            }
         }
     }
+    // The encoder ends once it has what was queued.
+    *tap.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
 }
 
 /// Where the H.264 thread's results go.
@@ -99,8 +132,6 @@ pub(super) struct EncoderOut<'a> {
     pub(super) fanout: &'a Fanout,
     /// Media time encoded so far (free-running audio waits on it).
     pub(super) progress: &'a AtomicI64,
-    /// The program picture for a front end's preview.
-    pub(super) preview: &'a ProgramPreview,
 }
 
 pub(super) fn run_video_encoder(
@@ -113,7 +144,6 @@ pub(super) fn run_video_encoder(
         counters,
         fanout,
         progress,
-        preview,
     } = *out;
     // Whatever ends this loop, audio waiting for video's progress must not wait forever, and
     // the thread's CPU time is recorded (for `onair bench`).
@@ -179,7 +209,6 @@ pub(super) fn run_video_encoder(
                 break;
             }
         }
-        preview.offer(&frame);
         let granted = keyframe_requests.next_frame(frame.pts, fanout.take_keyframe_request());
         if granted {
             counters.video_requested_keyframes.fetch_add(1, Relaxed);
@@ -208,7 +237,7 @@ pub(super) fn run_video_encoder(
 
 pub(super) fn run_audio_source(
     mut source: Box<dyn AudioSource>,
-    tx: &Sender<AudioChunk>,
+    tap: &encoders::Tap<AudioChunk>,
     recycled: &Receiver<Vec<i16>>,
     ctx: &SourceCtx,
 ) {
@@ -216,6 +245,8 @@ pub(super) fn run_audio_source(
     let end_sample = ctx.end.map(|e| tb.time_to_ticks(e));
     let mut first: i64 = 0;
     let mut meter = stats::LevelMeter::default();
+    // Without an encoder, the last chunk's buffer is used again.
+    let mut spare: Option<Vec<i16>> = None;
     loop {
         let mut last = first + AUDIO_CHUNK_FRAMES as i64;
         if let Some(end) = end_sample {
@@ -224,25 +255,39 @@ pub(super) fn run_audio_source(
         if last <= first || ctx.stop.load(Relaxed) {
             break;
         }
+        let tx = encoders::tap_sender(tap);
+        let free_running = ctx.free_running() && tx.is_some();
         // A chunk is "captured" once its last sample's time has passed, like a microphone's;
         // in real time a device source gets its delay on top, for its samples to arrive.
         let due = tb.ticks_to_time(last);
         // Read each time: the mixer's follows its sources' sync offsets.
         let delay = source.delay();
-        ctx.wait_for(if ctx.free_running() { due } else { due + delay });
+        if free_running {
+            ctx.wait_for(due);
+        } else {
+            ctx.clock.sleep_until(due + delay);
+        }
         // A buffer the encoder gave back, or a new one while the pool fills up.
-        let mut samples = recycled.try_recv().unwrap_or_default();
+        let mut samples = spare
+            .take()
+            .or_else(|| recycled.try_recv().ok())
+            .unwrap_or_default();
         samples.resize((last - first) as usize * AUDIO_CHANNELS, 0);
         source.fill(first as u64, &mut samples);
         meter.push(&samples, &ctx.counters.audio_levels);
         ctx.counters
             .audio_captured_samples
             .fetch_add((last - first) as u64, Relaxed);
+        let Some(tx) = tx else {
+            spare = Some(samples);
+            first = last;
+            continue;
+        };
         let chunk = AudioChunk {
             pts: tb.ticks_to_time(first),
             samples,
         };
-        if ctx.free_running() {
+        if free_running {
             if tx.send(chunk).is_err() {
                 break;
             }
@@ -256,10 +301,14 @@ pub(super) fn run_audio_source(
                     .audio_dropped_encoder_queue
                     .fetch_add(1, Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => break,
+            // The encoder failed and ended: the program goes on without it.
+            Err(TrySendError::Disconnected(_)) => encoders::clear_tap(tap, &tx),
         }
         first = last;
     }
+    // The encoder ends once it has what was queued.
+    *tap.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
 }
 
 /// The audio thread: AAC always; Opus as well while an output takes it (WebRTC), started when

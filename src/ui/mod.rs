@@ -31,8 +31,7 @@ pub fn run(log: Arc<LogRing>, quit: Arc<AtomicBool>) -> Result<(), eframe::Error
     let dir = settings::config_dir();
     let size = dir
         .as_deref()
-        .and_then(|d| Settings::load(d).ok())
-        .map_or([1280.0, 800.0], |s| s.window_size);
+        .map_or([1280.0, 800.0], Settings::saved_window_size);
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("onair")
@@ -253,14 +252,15 @@ impl OnairApp {
 /// The keyboard shortcuts: Ctrl+L, Ctrl+R, Ctrl+P as the three big buttons, but never while
 /// a text field has the keyboard (they would act on what is being typed); Ctrl+Q closes the
 /// window (asking first while live or recording), from anywhere.
-fn shortcuts(ctx: &egui::Context, actions: &mut Vec<Action>) {
+fn shortcuts(ctx: &egui::Context, app: &AppState, actions: &mut Vec<Action>) {
     use egui::{Key, KeyboardShortcut, Modifiers};
     let bound = [
         (Key::L, Action::ToggleLive),
         (Key::R, Action::ToggleRecording),
         (Key::P, Action::TogglePreview),
     ];
-    let typing = ctx.text_edit_focused();
+    // Settings listening for a hotkey's combination takes every key.
+    let typing = ctx.text_edit_focused() || app.hotkey_capture().is_some();
     for (key, action) in bound.into_iter().filter(|_| !typing) {
         let shortcut = KeyboardShortcut::new(Modifiers::COMMAND, key);
         if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
@@ -292,7 +292,9 @@ impl eframe::App for OnairApp {
         }
         self.refresh(&ctx);
         let mut actions = Vec::new();
-        shortcuts(&ctx, &mut actions);
+        // The hotkeys set in Settings first: a combination bound there wins.
+        panels::hotkeys::keys(&ctx, &self.app, &mut actions);
+        shortcuts(&ctx, &self.app, &mut actions);
         if let Some(rect) = ctx.input(|i| i.viewport().inner_rect) {
             self.app.set_window_size([rect.width(), rect.height()]);
         }

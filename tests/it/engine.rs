@@ -27,6 +27,7 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
         }],
         pacing: Pacing::RealTime,
         encoder_threads: 1,
+        video_tuning: None,
     })
     .unwrap();
     wait_for(Duration::from_secs(30), "2.5 s of media", || {
@@ -81,8 +82,9 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
 
     // The first file never missed a frame: continuous 30 fps from 0, across the join.
     let first_packets = video_packets(&first);
-    let encoded = last.video.encoded as usize;
-    assert_eq!(first_packets.len(), encoded);
+    // Every slot holds a picture: encoded, or a repeat where the machine stalled the engine.
+    let pictures = (last.video.encoded + last.video.repeated) as usize;
+    assert_eq!(first_packets.len(), pictures, "{:?}", last.video);
     for (n, (t, _)) in first_packets.iter().enumerate() {
         assert!((t - n as f64 / 30.0).abs() < 0.001, "frame {n} at {t}");
     }
@@ -98,4 +100,85 @@ fn an_output_joins_mid_stream_at_a_keyframe_and_its_own_zero() {
         [0.0, 2.0, 4.0, 6.0],
         "keyframes of the running output"
     );
+}
+
+/// The engine runs with no output: the program (sources, mixer, preview) goes on, no encoder
+/// runs. The first output starts the encoders: its file begins with a keyframe at its own
+/// zero, with its audio whole from there (AAC pre-roll) and in sync; the last output's leaving
+/// stops them, and an output after that starts them again, the same way. The engine's clock
+/// runs on across all of it.
+#[test]
+fn the_encoders_start_with_the_first_output_and_stop_with_the_last() {
+    let dir = tempdir();
+    let (first, second) = (path_in(&dir, "first.mp4"), path_in(&dir, "second.mp4"));
+    let preset = Config::builtin().preset("480p30").unwrap().clone();
+    let mut engine = EngineHandle::start(EngineConfig {
+        preset,
+        video: VideoSourceKind::Test,
+        audio: MixerSettings::with_sources(vec![SourceSettings::new("Tone", SourceKind::Tone, "")]),
+        duration: None,
+        outputs: Vec::new(),
+        pacing: Pacing::RealTime,
+        encoder_threads: 1,
+        video_tuning: None,
+    })
+    .unwrap();
+    engine.preview().set_fps(10);
+    wait_for(Duration::from_secs(30), "1.3 s of program", || {
+        engine.now().as_millis_floor() >= 1_300
+    });
+    let idle = engine.snapshot();
+    assert!(!engine.encoding());
+    assert_eq!(idle.video.encoded, 0, "{idle:?}");
+    assert!(idle.video.captured >= 30, "{idle:?}");
+    assert!(engine.preview().seq() > 0, "no preview picture while idle");
+    let levels = engine.audio_levels();
+    wait_for(Duration::from_secs(5), "the program's audio level", || {
+        levels.get().is_some()
+    });
+    for (path, from) in [(&first, 1_300), (&second, 5_700)] {
+        wait_for(Duration::from_secs(30), "the next start", || {
+            engine.now().as_millis_floor() >= from
+        });
+        let id = engine
+            .add_output(&OutputSpec::Recording {
+                path: path.clone(),
+                format: RecordingFormat::Mp4,
+            })
+            .unwrap();
+        assert!(engine.encoding());
+        wait_for(Duration::from_secs(30), "3.2 s of recording", || {
+            engine.now().as_millis_floor() >= from + 3_200
+        });
+        engine.remove_output(id);
+        assert!(!engine.encoding(), "the encoders run on without an output");
+    }
+    let last = engine.stop();
+    assert!(
+        last.outputs
+            .iter()
+            .all(|o| o.state == OutputState::Stopped && o.dropped_queue_full == 0),
+        "{last:?}"
+    );
+    for path in [&first, &second] {
+        let packets = video_packets(path);
+        assert!(packets[0].1, "{path:?} starts with a keyframe");
+        assert_eq!(packets[0].0, 0.0, "{path:?}");
+        assert!(
+            (85..=110).contains(&packets.len()),
+            "{path:?}: {} frames",
+            packets.len()
+        );
+        assert!(decode_errors(path, &[]).is_empty(), "{path:?}");
+        // Audio from the file's zero (the pre-roll hidden by the edit list).
+        let (_, start) = audio_samples(path);
+        assert!(
+            (-0.043..0.001).contains(&start),
+            "{path:?}: audio starts at {start} s"
+        );
+        // The engine's whole seconds (white square, beep) stay together in the file.
+        let squares = markers(path, 480).squares.len();
+        assert!(squares >= 2, "{path:?}: {squares} white squares");
+        assert_in_sync(path, 480, squares);
+    }
 }

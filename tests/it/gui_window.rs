@@ -96,7 +96,8 @@ fn the_window_opens_renders_and_quits_cleanly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(config.path().join("gui.toml").exists());
+    assert!(config.path().join("config.toml").exists());
+    assert!(config.path().join("window.toml").exists());
 }
 
 #[test]
@@ -160,12 +161,7 @@ fn closing_the_window_mid_recording_asks_and_leaves_a_finished_file() {
     );
     run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
     // Recording: the file grows past its first fragments.
-    let file = || {
-        std::fs::read_dir(takes.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "mp4"))
-    };
+    let file = || first_mp4(takes.path());
     wait_for(Duration::from_secs(30), "3 s of recording", || {
         file().is_some_and(|f| {
             let p = probe_quiet(&f);
@@ -354,4 +350,234 @@ fn preview_in_browser_opens_the_page_with_the_desktops_handler() {
             );
         }
     }
+}
+
+/// The names of a process's threads, from `/proc/PID/task/*/comm`.
+fn thread_names(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The window, as `import` reads it: width, height and RGB rows.
+fn window_pixels(
+    display: &Display,
+    window: &str,
+    dir: &std::path::Path,
+) -> (usize, usize, Vec<u8>) {
+    let png = dir.join("window.png");
+    run_ok(
+        display
+            .command("import")
+            .args(["-window", window])
+            .arg(&png),
+    );
+    let size = run_ok(
+        Command::new("identify")
+            .args(["-format", "%w %h"])
+            .arg(&png),
+    );
+    let size = String::from_utf8_lossy(&size.stdout).to_string();
+    let mut wh = size.split_whitespace().map(|n| n.parse::<usize>().unwrap());
+    let (w, h) = (wh.next().unwrap(), wh.next().unwrap());
+    let rgb = run_ok(
+        Command::new("convert")
+            .arg(&png)
+            .args(["-depth", "8", "rgb:-"]),
+    )
+    .stdout;
+    assert_eq!(rgb.len(), w * h * 3);
+    (w, h, rgb)
+}
+
+/// The pixels of the test pattern's three clearest bars (yellow, cyan, magenta) in the
+/// window right of the setup column (x from 380: the meters left of it can be yellow), and
+/// where they start.
+struct Bars {
+    counts: [usize; 3],
+    left: usize,
+    top: usize,
+}
+
+fn bars(w: usize, h: usize, rgb: &[u8]) -> Bars {
+    let mut counts = [0; 3];
+    let (mut left, mut top) = (w, h);
+    for y in 0..h {
+        for x in 380..w {
+            let p = &rgb[(y * w + x) * 3..][..3];
+            let (r, g, b) = (i32::from(p[0]), i32::from(p[1]), i32::from(p[2]));
+            let hi = |c: i32| c > 140;
+            let lo = |c: i32| c < 70;
+            let which = if hi(r) && hi(g) && lo(b) {
+                0
+            } else if lo(r) && hi(g) && hi(b) {
+                1
+            } else if hi(r) && lo(g) && hi(b) {
+                2
+            } else {
+                continue;
+            };
+            counts[which] += 1;
+            left = left.min(x);
+            top = top.min(y);
+        }
+    }
+    Bars { counts, left, top }
+}
+
+/// Bright green pixels (a meter's lit part) left of `right`.
+fn lit_meter_pixels(w: usize, h: usize, rgb: &[u8], right: usize) -> usize {
+    (0..h)
+        .flat_map(|y| (0..right.min(w)).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = &rgb[(y * w + x) * 3..][..3];
+            p[1] > 150 && p[0] < 120 && p[2] < 120
+        })
+        .count()
+}
+
+/// The program is on from the moment the window opens, nothing live: the real window under
+/// Xvfb shows the test pattern's bars in its preview (with its sync square at the picture's
+/// top-left corner) and the mixer's meters lit by the tone, and no encoder thread exists.
+/// Recording starts the encoders (their threads appear) and the file starts with a keyframe at
+/// its own time zero, although the program had been running for seconds; once stopped, the
+/// encoder threads are gone again and the program goes on.
+#[test]
+fn the_program_is_on_with_nothing_live_and_encoders_run_only_while_recording() {
+    let display = Display::start();
+    let config = tempdir();
+    let takes = tempdir();
+    std::fs::write(
+        config.path().join("gui.toml"),
+        format!(
+            "preset = \"480p30\"\nrecord_folder = \"{}\"\nconfirm_stop_recording = false\n",
+            takes.path().display()
+        ),
+    )
+    .unwrap();
+    let child = display.open_app(config.path());
+    let pid = child.id();
+    let window = find_window(&display);
+    // The picture: the bars fill the preview, right of the setup column.
+    let mut seen = None;
+    wait_for(Duration::from_secs(30), "the program's picture", || {
+        let (w, h, rgb) = window_pixels(&display, &window, config.path());
+        let b = bars(w, h, &rgb);
+        let ok = b.counts.iter().all(|&c| c > 2_000);
+        seen = Some((w, h, rgb, b));
+        ok
+    });
+    let (w, h, rgb, b) = seen.unwrap();
+    println!(
+        "bar pixels (yellow, cyan, magenta): {:?}, from ({}, {})",
+        b.counts, b.left, b.top
+    );
+    // The bars scroll, so the first of these three can be a bar or two in: the picture's
+    // left edge is where the row below its top stops being the panel's background (the sync
+    // square is there). The preview box starts 8 px right of the column's edge, 92 px down.
+    let at = |x: usize, y: usize| &rgb[(y * w + x) * 3..][..3];
+    let row = b.top + 10;
+    let background = at(382, row).to_vec();
+    let left = (382..w)
+        .find(|&x| {
+            at(x, row)
+                .iter()
+                .zip(&background)
+                .any(|(a, b)| a.abs_diff(*b) > 10)
+        })
+        .unwrap();
+    assert!(
+        (380..420).contains(&left) && (80..120).contains(&b.top) && left <= b.left,
+        "the picture starts at ({left}, {}), the bars at x {}",
+        b.top,
+        b.left
+    );
+    // The sync square: black (or white, once a second), at the picture's top-left corner.
+    let corner = at(left + 8, b.top + 8);
+    let grey = corner.iter().max().unwrap() - corner.iter().min().unwrap() < 12;
+    let dark_or_white = corner[0] < 50 || corner[0] > 200;
+    assert!(
+        grey && dark_or_white,
+        "the sync square's pixel is {corner:?}"
+    );
+    assert!(h > b.top + 100);
+    // The meters move with the tone (it beeps each second): lit in one of a few looks.
+    let mut lit = 0;
+    wait_for(Duration::from_secs(10), "a lit meter", || {
+        let (w, h, rgb) = window_pixels(&display, &window, config.path());
+        lit = lit_meter_pixels(w, h, &rgb, b.left);
+        lit > 200
+    });
+    println!("lit meter pixels: {lit}");
+    // Nothing live: the program's threads run, no encoder's.
+    let names = thread_names(pid);
+    assert!(names.iter().any(|n| n == "src-video"), "{names:?}");
+    assert!(names.iter().any(|n| n == "src-audio"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("enc-")),
+        "idle: {names:?}"
+    );
+
+    // Record: the encoders start with the output.
+    run_ok(
+        display
+            .command("xdotool")
+            .args(["windowfocus", "--sync", &window]),
+    );
+    run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
+    let file = || first_mp4(takes.path());
+    wait_for(Duration::from_secs(30), "2 s of recording", || {
+        file().is_some_and(|f| probe_quiet(&f).is_some_and(|d| d >= 2.0))
+    });
+    let names = thread_names(pid);
+    assert!(
+        names.iter().any(|n| n == "enc-h264"),
+        "recording: {names:?}"
+    );
+    assert!(names.iter().any(|n| n == "enc-aac"), "recording: {names:?}");
+    run_ok(display.command("xdotool").args(["key", "ctrl+r"]));
+    wait_for(Duration::from_secs(30), "the encoders to stop", || {
+        !thread_names(pid).iter().any(|n| n.starts_with("enc-"))
+    });
+    let names = thread_names(pid);
+    assert!(
+        names.iter().any(|n| n == "src-video"),
+        "the program stopped: {names:?}"
+    );
+    let f = file().unwrap();
+    wait_for(Duration::from_secs(10), "the file to be finalized", || {
+        top_level_boxes(&std::fs::read(&f).unwrap())
+            .last()
+            .map(String::as_str)
+            == Some("moov")
+    });
+    let packets = video_packets(&f);
+    assert!(packets.len() >= 50, "{} video packets", packets.len());
+    assert!(
+        packets[0].1,
+        "the first picture is not a keyframe: {:?}",
+        &packets[..3]
+    );
+    assert!(
+        packets[0].0.abs() < 1e-3,
+        "the first picture is at {} s, not 0",
+        packets[0].0
+    );
+    let errors = decode_errors(&f, &[]);
+    assert!(errors.is_empty(), "{errors}");
+    let out = terminate(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("ERROR"), "{stderr}");
+}
+
+/// The first MP4 file in `dir`, if one is there yet.
+fn first_mp4(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
 }

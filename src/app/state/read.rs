@@ -105,7 +105,7 @@ impl AppState {
             keys_loaded: self.keys_place.is_some(),
         }
     }
-    /// The presets that cannot be edited: built-in, then the CLI config file's.
+    /// The presets that cannot be edited: the built-in ones.
     pub fn builtin_presets(&self) -> &[Preset] {
         &self.config_presets
     }

@@ -51,7 +51,10 @@ pub fn show(ui: &mut egui::Ui, app: &mut AppState, actions: &mut Vec<Action>) {
     }
     egui::Grid::new("master").num_columns(2).show(ui, |ui| {
         let label = ui.label("Master");
-        ui.add(fader(&mut mixer.master_db)).labelled_by(label.id);
+        ui.horizontal(|ui| {
+            ui.add(fader(&mut mixer.master_db)).labelled_by(label.id);
+            ui.toggle_value(&mut mixer.master_muted, "Mute");
+        });
         ui.end_row();
         let label = ui.label("Monitor through");
         let outputs = devices.as_deref().map_or(&[][..], |d| &d.outputs[..]);

@@ -7,11 +7,15 @@
 mod action_bar;
 mod confirm;
 mod destinations;
+pub mod hotkeys;
 mod log;
 mod mixer;
 mod presets;
 mod preview;
 mod program;
+mod scenes;
+mod scenes_overlay;
+mod scenes_props;
 mod settings;
 mod stats;
 mod toasts;
@@ -93,7 +97,10 @@ pub fn show(w: &mut OnairApp, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     egui::CentralPanel::default().frame(central).show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| {
             let preset = presets.iter().find(|p| p.name == app.settings.preset);
-            preview::show(ui, preset, texture.as_ref(), &mut *preview_px, actions);
+            let program = preview::show(ui, preset, texture.as_ref(), &mut *preview_px, actions);
+            scenes_overlay::show(ui, program, app, actions);
+            ui.separator();
+            scenes::show(ui, app, actions);
             ui.separator();
             let recording = app.last_recording().map(|f| (f, app.shown()));
             stats::show(ui, app.view(), recording, &presets, actions);

@@ -92,6 +92,10 @@ pub fn show(ctx: &egui::Context, app: &mut AppState, actions: &mut Vec<Action>) 
                 });
             ui.separator();
             presets::show(ui, app, actions);
+            ui.separator();
+            egui::CollapsingHeader::new("Hotkeys").show(ui, |ui| {
+                super::hotkeys::show(ui, app, actions);
+            });
         });
     if !open {
         app.close_settings();

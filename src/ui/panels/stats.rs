@@ -53,7 +53,8 @@ pub fn show(
             ui.label("Memory");
             ui.label(view.memory_bytes.map_or("–".into(), bytes));
             ui.end_row();
-            if let (Some(s), Some(p)) = (&view.stats, &preset) {
+            // The encoder's figures while it runs (while an output does).
+            if let (Some(s), Some(p), true) = (&view.stats, &preset, view.encoding) {
                 let target = f64::from(p.fps);
                 ui.label("FPS");
                 let fps_colour = if view.fps < 0.8 * target {
