@@ -23,6 +23,7 @@ pub mod studio;
 pub mod test_pattern;
 pub mod tone;
 pub mod video_file;
+mod video_file_aac;
 #[cfg(target_os = "linux")]
 pub mod x11grab;
 pub mod y4m;

@@ -32,6 +32,7 @@ use rubato::{Async, FixedAsync, PolynomialDegree, Resampler};
 
 use super::convert::ensure_size;
 use super::latest::LatestFrame;
+use super::video_file_aac::{AacDecoder, FrameInfo};
 use super::{AudioFeed, CaptureError, REOPEN_INTERVAL, SourceCounters, Worker, sleep_unless};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, Timebase, VideoFrame};
@@ -368,7 +369,7 @@ struct Player<'a> {
 }
 
 struct AudioState {
-    aac: fdk_aac::dec::Decoder,
+    aac: AacDecoder,
     /// Loop and 48 kHz frames handed over in it.
     k: i64,
     sent: u64,
@@ -386,12 +387,7 @@ impl<'a> Player<'a> {
             .map_err(|e| format!("cannot start OpenH264's decoder: {e}"))?;
         let audio = match &index.audio {
             Some(track) => {
-                let mut aac = fdk_aac::dec::Decoder::new(fdk_aac::dec::Transport::Raw);
-                aac.config_raw(&track.config)
-                    .map_err(|e| format!("its AAC configuration is refused: {e}"))?;
-                // Mono comes out as two equal channels; more than two are mixed down.
-                let _ = aac.set_min_output_channels(2);
-                let _ = aac.set_max_output_channels(2);
+                let aac = AacDecoder::new(&track.config)?;
                 Some(AudioState {
                     aac,
                     k: 0,
@@ -556,21 +552,26 @@ impl<'a> Player<'a> {
             a.next += 1;
             self.read(s)?;
             let a = self.audio.as_mut().unwrap_or_else(|| unreachable!());
-            a.aac
-                .fill(&self.buf)
-                .map_err(|e| format!("AAC decoding fails ({e})"))?;
-            if let Err(e) = a.aac.decode_frame(&mut a.pcm) {
-                tracing::debug!("AAC frame {}: {e}", a.next - 1);
-                continue;
-            }
-            let info = a.aac.stream_info();
-            let rate = u32::try_from(info.sampleRate).unwrap_or(0);
-            let frames = usize::try_from(info.frameSize).unwrap_or(0);
+            let FrameInfo {
+                rate,
+                frames,
+                delay,
+            } = match a.aac.decode(&self.buf, &mut a.pcm) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!("AAC frame {}: {e}", a.next - 1);
+                    continue;
+                }
+            };
             if rate == 0 || frames == 0 {
                 continue;
             }
-            // Where this frame starts in the loop, at 48 kHz (before zero: the priming).
-            let start = Timebase::AUDIO_48K.time_to_ticks(track.timebase.ticks_to_time(s.pts));
+            // Where this frame's output starts in the loop, at 48 kHz (before zero: the
+            // priming): its time, later by what the decoder still holds back (none for
+            // AAC-LC as set up; the sound would otherwise come after its picture).
+            let held = MediaTime::from_nanos(i64::from(delay) * 1_000_000_000 / i64::from(rate));
+            let start =
+                Timebase::AUDIO_48K.time_to_ticks(track.timebase.ticks_to_time(s.pts) - held);
             a.samples.clear();
             a.samples
                 .extend(a.pcm[..frames * 2].iter().map(|&v| f32::from(v) / 32768.0));

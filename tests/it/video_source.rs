@@ -1,7 +1,7 @@
 //! The video-file source against the real binary: a 2 s MP4 (H.264 High, CABAC, no B-frames;
 //! AAC mono at 44.1 kHz) whose frames carry their number in boxes and flash with a beep each
 //! second, played in a loop as a scene and recorded; the recording's frames count on in order
-//! across loops, and each flash has its beep within a frame.
+//! across loops, and each flash has its beep within 22 ms.
 
 use std::path::Path;
 use std::process::Command;
@@ -109,25 +109,34 @@ fn a_video_file_plays_in_a_loop_in_order_and_in_sync() {
     );
     let loops = seq.windows(2).filter(|w| w[1] + 30 < w[0]).count();
     assert!(loops >= 2, "{loops} loops in {seq:?}");
-    // The flashes and the beeps: every flash has its beep within 50 ms. Measured here: the
-    // beep 32-41 ms after its flash in 6 runs (a one-frame lag whose cause is not found yet;
-    // OPEN), so one frame (33 ms) fails about one run in three.
+    // The flashes and the beeps: every flash has its beep within 22 ms. The file's loop
+    // starts at any point between two program frames, so a flash shows on the program frame
+    // nearest its time (up to half a frame, 16.7 ms, either way) while its beep keeps its
+    // exact time; 22 ms leaves 5 ms for the measurement. (fdk-aac's decoder with its
+    // defaults held the sound back 38 ms: beeps came 32-41 ms after their flashes.)
     let m = markers(&out, 180);
     assert!(m.squares.len() >= 4, "flashes at {:?}", m.squares);
     assert!(m.beeps.len() >= 4, "beeps at {:?}", m.beeps);
-    for v in &m.squares {
-        let a = m
-            .beeps
-            .iter()
-            .copied()
-            .min_by(|a, b| (a - v).abs().total_cmp(&(b - v).abs()))
-            .unwrap();
-        assert!(
-            (a - v).abs() <= 0.050,
-            "flash at {v:.3} s, beep at {a:.3} s; beeps {:?}",
-            m.beeps
-        );
-    }
+    let offsets: Vec<f64> = m
+        .squares
+        .iter()
+        .map(|v| {
+            let a = m
+                .beeps
+                .iter()
+                .copied()
+                .min_by(|a, b| (a - v).abs().total_cmp(&(b - v).abs()))
+                .unwrap();
+            (a - v) * 1000.0
+        })
+        .collect();
+    eprintln!("beep after flash, ms: {offsets:.1?}");
+    assert!(
+        offsets.iter().all(|o| o.abs() <= 22.0),
+        "beeps after their flashes (ms): {offsets:.1?}; flashes {:?}, beeps {:?}",
+        m.squares,
+        m.beeps
+    );
 }
 
 #[test]
