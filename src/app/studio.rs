@@ -211,7 +211,8 @@ pub enum Edit {
     /// The source at this index in the set, as edited in its properties.
     Source {
         index: usize,
-        source: SourceFile,
+        /// Boxed: a source's fields make the biggest action by far.
+        source: Box<SourceFile>,
     },
     /// The scene's layer at this index, as edited in its properties.
     Layer {
@@ -495,7 +496,7 @@ impl Editor {
                             }
                         }
                     }
-                    set.sources[index] = source;
+                    set.sources[index] = *source;
                 }
             }
             Edit::Layer { index, layer } => {

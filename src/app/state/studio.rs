@@ -142,7 +142,10 @@ impl AppState {
             return;
         };
         source.path = Some(path);
-        self.edit_scenes(Edit::Source { index, source });
+        self.edit_scenes(Edit::Source {
+            index,
+            source: Box::new(source),
+        });
         self.scenes_edited();
         self.save();
     }

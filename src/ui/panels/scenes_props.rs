@@ -43,7 +43,7 @@ pub fn show(ui: &mut egui::Ui, app: &AppState, index: usize, actions: &mut Vec<A
     if s != *source && !s.name.trim().is_empty() {
         actions.push(Action::Studio(Edit::Source {
             index: si,
-            source: s,
+            source: Box::new(s),
         }));
     }
     ui.strong("Layer");
