@@ -43,6 +43,8 @@ pub struct SceneControl {
     /// the whole truth).
     collection: Mutex<Option<(Collection, String)>>,
     current: Mutex<String>,
+    /// During a fade, the scene faded from.
+    fading_from: Mutex<Option<String>>,
     /// Switches done.
     pub switches: AtomicU64,
     /// Requests replaced by a newer one before a frame took them.
@@ -63,6 +65,7 @@ impl SceneControl {
             names: Mutex::new((names, collection.transition)),
             pending: Mutex::new(None),
             collection: Mutex::new(None),
+            fading_from: Mutex::new(None),
             switches: AtomicU64::new(0),
             replaced: AtomicU64::new(0),
             replacements: AtomicU64::new(0),
@@ -106,6 +109,11 @@ impl SceneControl {
     /// The scene on the program (the one faded to, during a fade).
     pub fn current(&self) -> String {
         lock(&self.current).clone()
+    }
+
+    /// During a fade, the scene faded from (the program shows it mixed into `current`).
+    pub fn fading_from(&self) -> Option<String> {
+        lock(&self.fading_from).clone()
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -316,6 +324,10 @@ impl Studio {
             %transition,
             "scene switch"
         );
+        *lock(&self.control.fading_from) = self
+            .fade
+            .as_ref()
+            .map(|f| self.collection.scenes[f.from].name.clone());
         self.current = to;
         *lock(&self.control.current) = name;
         self.control.switches.fetch_add(1, Relaxed);
@@ -758,6 +770,7 @@ impl VideoSource for Studio {
             let w = (into.max(0) * 256 / fade.length.as_nanos().max(1)).min(256);
             if w >= 256 || fade.from == current {
                 self.fade = None;
+                *lock(&self.control.fading_from) = None;
             } else {
                 let from = fade.from;
                 draw_scene(

@@ -72,6 +72,9 @@ impl Studio {
             let from = new.scene(&self.collection.scenes[f.from].name)?;
             Some(Fade { from, ..f })
         });
+        if self.fade.is_none() {
+            *lock(&self.control.fading_from) = None;
+        }
         self.caches = new_caches(&new);
         self.current = current;
         *lock(&self.control.current) = new.scenes[current].name.clone();

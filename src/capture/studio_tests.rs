@@ -50,13 +50,25 @@ fn a_fade_of_500_ms_at_30_fps_spans_15_monotonic_frames_and_a_cut_one() {
     let control = s.control();
     let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
     let mut seen = Vec::new();
+    let mut fading = Vec::new();
     for n in 0..40i64 {
         if n == 5 {
             control.switch("B", None).unwrap();
         }
         s.fill(FRAME * n, &mut frame).unwrap();
         seen.push(luma(&frame, 10, 10));
+        fading.push(control.fading_from());
     }
+    // The fade's frames say where they fade from (the window shows "A -> B").
+    let from_a = fading.iter().filter(|f| f.as_deref() == Some("A")).count();
+    assert_eq!(from_a, 14, "{fading:?}");
+    assert!(fading[5..5 + 14].iter().all(|f| f.as_deref() == Some("A")));
+    assert!(
+        fading[..5]
+            .iter()
+            .chain(&fading[5 + 14..])
+            .all(Option::is_none)
+    );
     assert!(seen[..5].iter().all(|&v| v == y_a), "{seen:?}");
     let mixed: Vec<u8> = seen[5..]
         .iter()
@@ -343,4 +355,88 @@ fn a_replaced_collection_keeps_unchanged_sources_open_and_the_scene_shown() {
     s.fill(FRAME * 2, &mut frame).unwrap();
     assert_eq!(Arc::strong_count(&slot), 1);
     assert_eq!(control.current(), "B");
+}
+
+/// A video file in a new collection: the same name and file stays open (its loop keeps
+/// running), a new one is opened and its loop started at once (its picture shows), and the
+/// loops end with the studio.
+#[test]
+fn a_replaced_collection_keeps_a_video_file_open_and_opens_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip_of = |colour: &str| {
+        let path = dir.path().join(format!("{colour}.mp4"));
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+            .args(["-i", &format!("color=c=0x{colour}:s=64x36:r=30:d=1")])
+            .args(["-c:v", "libx264", "-bf", "0", "-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        path
+    };
+    let (red, green) = (clip_of("C80000"), clip_of("00C800"));
+    let video = |name: &str, path: &std::path::Path| Source {
+        name: name.into(),
+        kind: SourceKind::Video(path.to_owned()),
+    };
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(video("clip", &red));
+    c.scenes[1].layers.push(Layer::full(2));
+    let mut s = Studio::open(c.clone(), 1, 64, 36, 30).unwrap();
+    let clock = crate::media::time::Clock::start();
+    s.set_clock(clock);
+    let worker = s.take_workers().pop().unwrap();
+    let first_loop = std::thread::Builder::new()
+        .name(worker.name)
+        .spawn(worker.run)
+        .unwrap();
+    let slot = |s: &Studio, i: usize| match &s.sources[i].content {
+        Content::Device { slot, timed, .. } => {
+            assert!(*timed);
+            slot.clone()
+        }
+        _ => panic!("source {i} is not a video"),
+    };
+    let control = s.control();
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(clock.now(), &mut frame).unwrap();
+    let clip = slot(&s, 2);
+    // Same name and file, a colour changed: the same slot, no new loop.
+    let mut new = c.clone();
+    new.sources[1] = colour("blue", [0, 200, 0]);
+    control.replace(new.clone(), "B");
+    s.fill(clock.now(), &mut frame).unwrap();
+    assert!(Arc::ptr_eq(&clip, &slot(&s, 2)), "the file stayed open");
+    assert!(s.live_loops.is_empty());
+    // A second video source on top: opened and played now.
+    new.sources.push(video("clip 2", &green));
+    new.scenes[1].layers.push(Layer {
+        size: Some((32, 18)),
+        ..Layer::full(3)
+    });
+    control.replace(new, "B");
+    s.fill(clock.now(), &mut frame).unwrap();
+    assert_eq!(s.live_loops.len(), 1, "its loop runs");
+    let want = crate::capture::raster::yuv_of(0, 200, 0).0;
+    let mut shown = false;
+    for _ in 0..500 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        s.fill(clock.now(), &mut frame).unwrap();
+        if matches!(
+            s.sources[3].content,
+            Content::Device {
+                has_frame: true,
+                ..
+            }
+        ) && luma(&frame, 4, 4).abs_diff(want) <= 6
+        {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "the new file's picture shows in its layer");
+    drop((clip, control));
+    drop(s);
+    first_loop.join().unwrap();
 }
