@@ -641,9 +641,15 @@ impl StatsView {
 }
 
 /// The mixer for `settings`, each source's input made (devices not yet opened), and a strip
-/// for each of `clips` (video files' sound, named as their source; set to a free name).
+/// for each of `clips` (video files' sound, named as their source): with the settings of the
+/// "external" source of that name, else the defaults under a free name.
 fn mixer_for(settings: &MixerSettings, clips: Vec<(String, ClipAudio)>) -> Mixer {
     let mut settings = settings.clone();
+    // "external" sources with no video playing are left out.
+    settings.sources.retain(|s| {
+        s.kind != crate::config::mixer::SourceKind::External
+            || clips.iter().any(|(name, _)| *name == s.name)
+    });
     let mut inputs: Vec<(SourceSettings, Box<dyn AudioInput>)> = settings
         .sources
         .iter()
@@ -657,12 +663,22 @@ fn mixer_for(settings: &MixerSettings, clips: Vec<(String, ClipAudio)>) -> Mixer
             tracing::error!(source = %name, "the mixer is full: this video's sound is left out");
             continue;
         }
-        let name = settings.free_name(&name);
-        let (feed, mut input) = crate::mix::external::external(&name, video_file::AUDIO_DELAY);
+        let set = settings
+            .source(&name)
+            .filter(|s| s.kind == crate::config::mixer::SourceKind::External)
+            .cloned();
+        let s = set.unwrap_or_else(|| {
+            let s = SourceSettings::new(
+                settings.free_name(&name),
+                crate::config::mixer::SourceKind::External,
+                "",
+            );
+            settings.sources.push(s.clone());
+            s
+        });
+        let (feed, mut input) = crate::mix::external::external(&s.name, video_file::AUDIO_DELAY);
         input.gate(clip.on_air);
         let _set = clip.feed.set(Box::new(feed));
-        let s = SourceSettings::new(name, crate::config::mixer::SourceKind::External, "");
-        settings.sources.push(s.clone());
         inputs.push((s, Box::new(input)));
     }
     Mixer::new(settings, inputs)
