@@ -554,7 +554,10 @@ mod tests {
         ))
         .unwrap_err()
         .to_string();
-        assert!(err.contains("mixer source \"outro\""), "{err}");
+        assert!(
+            err.contains("[mixer] source \"outro\": kind \"external\" is a video source's sound"),
+            "{err}"
+        );
         assert!(
             err.contains("no [[sources]] of kind \"video\" named \"outro\""),
             "{err}"

@@ -21,12 +21,12 @@ fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
     }
 }
 
-/// The scene on the program, "A -> B" during a fade from A to B.
+/// The scene on the program, quoted; `"A" -> "B"` during a fade from A to B.
 fn program_scene(view: &SessionView) -> Option<String> {
     let now = view.current_scene.as_deref()?;
     Some(match view.fading_from.as_deref() {
-        Some(from) if from != now => format!("{from} -> {now}"),
-        _ => now.to_owned(),
+        Some(from) if from != now => format!("\"{from}\" -> \"{now}\""),
+        _ => format!("\"{now}\""),
     })
 }
 
@@ -264,11 +264,11 @@ mod tests {
         });
         h.run();
         h.get_by_label("Scene on the program");
-        h.get_by_label("Live");
+        h.get_by_label("\"Live\"");
         h.state_mut().fading_from = Some("Starting soon".into());
         h.run();
-        h.get_by_label("Starting soon -> Live");
-        assert!(h.query_by_label("Live").is_none());
+        h.get_by_label("\"Starting soon\" -> \"Live\"");
+        assert!(h.query_by_label("\"Live\"").is_none());
         // Not made of scenes: no row.
         h.state_mut().current_scene = None;
         h.run();
