@@ -442,3 +442,47 @@ fn a_replaced_collection_keeps_a_video_file_open_and_opens_a_new_one() {
     drop(s);
     first_loop.join().unwrap();
 }
+
+/// A collection of 20 scenes and 50 layers over 5 shared sources opens each source once, and
+/// a source shown by several layers is drawn once per frame (the test pattern's version).
+#[test]
+fn twenty_scenes_of_fifty_layers_share_their_sources() {
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(Source {
+        name: "pattern".into(),
+        kind: SourceKind::Test,
+    });
+    c.sources.push(colour("grey", [100, 100, 100]));
+    c.sources.push(Source {
+        name: "title".into(),
+        kind: SourceKind::Text(TextSpec::plain("Title", 12, Rgba::WHITE)),
+    });
+    c.scenes = (0..20)
+        .map(|i| Scene {
+            name: format!("Scene {i}"),
+            layers: (0..if i < 10 { 3 } else { 2 })
+                .map(|l| Layer {
+                    x: l * 8,
+                    size: Some((16, 10)),
+                    ..Layer::full(((i + l) % 5) as usize)
+                })
+                .collect(),
+        })
+        .collect();
+    let layers: usize = c.scenes.iter().map(|s| s.layers.len()).sum();
+    assert_eq!(layers, 50);
+    // Scene 2 shows the pattern in all three of its layers.
+    c.scenes[2].layers = vec![Layer::full(2), Layer::full(2), Layer::full(2)];
+    let mut s = Studio::open(c, 2, 64, 36, 30).unwrap();
+    assert_eq!(s.sources.len(), 5, "one open source each");
+    assert_eq!(s.caches.iter().map(Vec::len).sum::<usize>(), 50);
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    for n in 0..3 {
+        s.fill(FRAME * n, &mut frame).unwrap();
+        assert_eq!(
+            s.sources[2].version,
+            n as u64 + 1,
+            "the pattern drawn once per frame for its three layers"
+        );
+    }
+}
