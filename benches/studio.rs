@@ -2,6 +2,8 @@
 //! frame), a 720p camera scaled into a corner (new every frame), a PNG-like logo with alpha
 //! and a text layer; and the same during a fade to a second scene (both drawn, then mixed).
 //! Device pictures come through their `LatestFrame` slots as from capture threads.
+//! `studio_load`: a scene collection of 20 scenes and 50 layers from config text to an open
+//! studio (parse, validate, open the sources that are not devices).
 
 #![allow(clippy::unwrap_used)] // a bench: a panic is the failure report
 
@@ -13,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use onair::capture::latest::LatestFrame;
 use onair::capture::scene::{
-    Align, Collection, Layer, Rgba, Scene, Source, SourceKind, TextSpec, Transition,
+    Collection, Layer, Rgba, Scene, Source, SourceKind, TextSpec, Transition,
 };
 use onair::capture::studio::Studio;
 use onair::capture::{SourceCounters, VideoSource};
@@ -40,11 +42,8 @@ fn studio(transition: Transition) -> (Studio, Arc<LatestFrame>, Arc<LatestFrame>
     .save(&logo)
     .unwrap();
     let text = TextSpec {
-        text: "LIVE {elapsed}".into(),
-        size: 48,
-        colour: Rgba::WHITE,
         background: Some(Rgba([0, 0, 0, 128])),
-        align: Align::Left,
+        ..TextSpec::plain("LIVE {elapsed}", 48, Rgba::WHITE)
     };
     let src = |name: &str, kind| Source {
         name: name.into(),
@@ -152,9 +151,81 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Config text of 12 sources (4 PNG images of 256x256 in `dir`, 4 texts with a box or an
+/// outline, 3 colours, the test pattern) and 20 scenes of 50 layers in all (2 or 3 each).
+fn collection_text(dir: &std::path::Path) -> String {
+    let mut t = String::from(
+        "[[preset]]\nname = \"p\"\nwidth = 1920\nheight = 1080\nfps = 60\nvideo_kbps = 6000\n\n",
+    );
+    for i in 0..4 {
+        let path = dir.join(format!("image{i}.png"));
+        image::RgbaImage::from_fn(256, 256, |x, y| {
+            image::Rgba([x as u8, y as u8, (i * 60) as u8, (x ^ y) as u8])
+        })
+        .save(&path)
+        .unwrap();
+        t += &format!(
+            "[[sources]]\nname = \"image {i}\"\nkind = \"image\"\npath = {:?}\n\n",
+            path.display().to_string()
+        );
+        t += &format!(
+            "[[sources]]\nname = \"text {i}\"\nkind = \"text\"\ntext = \"Title {i} {{clock}}\"\n\
+             size = 48\n{}\n\n",
+            if i % 2 == 0 {
+                "background = \"#00000080\""
+            } else {
+                "outline = \"#000000\"\noutline_width = 3"
+            }
+        );
+    }
+    for i in 0..3 {
+        t += &format!(
+            "[[sources]]\nname = \"colour {i}\"\nkind = \"colour\"\ncolour = \"#20{i}0{i}0\"\n\n"
+        );
+    }
+    t += "[[sources]]\nname = \"pattern\"\nkind = \"test\"\n\n";
+    let mut layers = 0;
+    for scene in 0..20 {
+        t += &format!("[[scenes]]\nname = \"Scene {scene}\"\n");
+        let n = if scene < 10 { 3 } else { 2 };
+        for l in 0..n {
+            let source = match (scene + l) % 3 {
+                0 => format!("colour {}", scene % 3),
+                1 => format!("image {}", (scene + l) % 4),
+                _ => format!("text {}", scene % 4),
+            };
+            t += &format!(
+                "[[scenes.layers]]\nsource = \"{source}\"\nx = {}\ny = {}\n",
+                l * 100,
+                l * 50
+            );
+            layers += 1;
+        }
+        t += "\n";
+    }
+    assert_eq!(layers, 50);
+    t
+}
+
+fn load(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("onair-bench-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = collection_text(&dir);
+    let path = dir.join("config.toml");
+    c.bench_function("studio_load/20_scenes_50_layers", |b| {
+        b.iter(|| {
+            let config = onair::config::Config::from_toml(&text, &path).unwrap();
+            let collection = config.scenes.unwrap();
+            assert_eq!(collection.scenes.len(), 20);
+            black_box(Studio::open(collection, 0, W, H, 60).unwrap())
+        });
+    });
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(5)).warm_up_time(Duration::from_secs(1));
-    targets = bench
+    targets = bench, load
 }
 criterion_main!(benches);

@@ -88,12 +88,20 @@ pub fn joining(before: &MixerSettings, now: &MixerSettings) -> Vec<SourceSetting
 /// mutes, offsets, filters, monitoring, and the master; a source gone from `now` leaves it.
 /// Sources not running yet join through [`joining`].
 pub fn carry_over(running: &mut MixerSettings, now: &MixerSettings) {
-    let sources = now
+    let mut sources: Vec<SourceSettings> = now
         .sources
         .iter()
         .filter(|s| running.source(&s.name).is_some())
         .cloned()
         .collect();
+    // A video file's sound the engine added (not in the window's list) keeps playing.
+    sources.extend(
+        running
+            .sources
+            .iter()
+            .filter(|s| s.kind == SourceKind::External && now.source(&s.name).is_none())
+            .cloned(),
+    );
     *running = MixerSettings {
         sources,
         ..now.clone()
@@ -160,6 +168,24 @@ mod tests {
         add_source(&mut m, SourceKind::Microphone).unwrap();
         add_source(&mut m, SourceKind::Microphone).unwrap();
         m
+    }
+
+    /// A mixer edit in the window keeps the running video file's sound, which the window's
+    /// list does not have (the engine added it); a source removed in the window goes.
+    #[test]
+    fn an_edit_keeps_the_running_video_sound() {
+        let now = mixer();
+        let mut running = now.clone();
+        running
+            .sources
+            .push(SourceSettings::new("intro", SourceKind::External, ""));
+        let mut edited = now.clone();
+        edited.sources.retain(|s| s.name != "Mic/Aux 2");
+        edited.master_db = -3.0;
+        carry_over(&mut running, &edited);
+        let names: Vec<_> = running.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["Sync tone", "Mic/Aux", "intro"]);
+        assert_eq!(running.master_db, -3.0);
     }
 
     #[test]

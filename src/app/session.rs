@@ -149,6 +149,8 @@ pub struct SessionView {
     pub encoding: bool,
     /// The scene on the program (`None` unless made of scenes).
     pub current_scene: Option<String>,
+    /// During a fade, the scene faded from.
+    pub fading_from: Option<String>,
     /// The preset the running engine uses.
     pub preset: Option<String>,
     pub live: Activity,
@@ -645,7 +647,9 @@ impl Controller {
                 .as_ref()
                 .and_then(|(id, _)| engine.output_snapshot(*id));
             let preview = self.preview.and_then(|id| engine.output_snapshot(id));
-            let scene = engine.scenes().map(|s| s.current().to_owned());
+            let scene = engine
+                .scenes()
+                .map(|s| (s.current().to_owned(), s.fading_from()));
             fresh = Some((
                 snap,
                 destinations,
@@ -672,7 +676,8 @@ impl Controller {
                 return;
             };
             v.encoding = encoding;
-            v.current_scene = scene;
+            v.fading_from = scene.as_ref().and_then(|s| s.1.clone());
+            v.current_scene = scene.map(|s| s.0);
             // Rates and graphs are the encoders' (idle, they do not run).
             if let Some(prev) = oldest.as_ref().filter(|_| encoding) {
                 let dt = (snap.time_ms - prev.time_ms) as f64 / 1000.0;

@@ -211,7 +211,8 @@ pub enum Edit {
     /// The source at this index in the set, as edited in its properties.
     Source {
         index: usize,
-        source: SourceFile,
+        /// Boxed: a source's fields make the biggest action by far.
+        source: Box<SourceFile>,
     },
     /// The scene's layer at this index, as edited in its properties.
     Layer {
@@ -328,6 +329,7 @@ impl Editor {
                 let mut img = RgbaImage::default();
                 let words = spec.text.replace("{clock}", "00:00:00");
                 let words = words.replace("{elapsed}", "00:00:00");
+                let words = words.replace("{countdown}", "00:00");
                 self.text
                     .get_or_insert_with(TextRenderer::default)
                     .render(spec, &words, &mut img);
@@ -494,7 +496,7 @@ impl Editor {
                             }
                         }
                     }
-                    set.sources[index] = source;
+                    set.sources[index] = *source;
                 }
             }
             Edit::Layer { index, layer } => {
@@ -673,6 +675,7 @@ fn new_source(set: &SceneSet, kind: &'static str) -> SourceFile {
             },
         ),
         "image" => ("Image", SourceFile::default()),
+        "video" => ("Video", SourceFile::default()),
         "colour" => (
             "Colour",
             SourceFile {

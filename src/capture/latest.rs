@@ -79,6 +79,19 @@ impl LatestFrame {
         true
     }
 
+    /// Consumer: as [`LatestFrame::take`], but only a frame whose `pts` is at most `until`
+    /// (a timed producer, such as a video file, hands frames over a little ahead of their
+    /// time; a consumer running late must not show one before its time).
+    pub fn take_until(&self, front: &mut VideoFrame, until: MediaTime) -> bool {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if !slot.fresh || slot.frame.pts > until {
+            return false;
+        }
+        std::mem::swap(&mut slot.frame, front);
+        slot.fresh = false;
+        true
+    }
+
     /// Marks the device lost (the program shows the slate) or back.
     pub fn set_lost(&self, lost: bool) {
         if self.lost.swap(lost, Relaxed) != lost && lost {

@@ -22,6 +22,8 @@ pub mod screen;
 pub mod studio;
 pub mod test_pattern;
 pub mod tone;
+pub mod video_file;
+mod video_file_aac;
 #[cfg(target_os = "linux")]
 pub mod x11grab;
 pub mod y4m;
@@ -192,6 +194,12 @@ pub enum CaptureError {
         path: PathBuf,
         detail: String,
     },
+    #[error("source \"{source_name}\": the video file {path} {detail}")]
+    Video {
+        source_name: String,
+        path: PathBuf,
+        detail: String,
+    },
     #[error("cannot open the {kind} \"{name}\": {detail}")]
     Open {
         kind: &'static str,
@@ -241,6 +249,19 @@ pub trait VideoSource: SourceDevices {
     fn scenes(&self) -> Option<std::sync::Arc<studio::SceneControl>> {
         None
     }
+
+    /// The sound this source makes (video files), each to join the mixer as a strip of its
+    /// own: its name and where the mixer's input is set (once; later calls return nothing).
+    fn audio_outputs(&mut self) -> Vec<(String, video_file::ClipAudio)> {
+        Vec::new()
+    }
+}
+
+/// Sound handed to the mixer by a source's thread (a video file's): 48 kHz interleaved
+/// stereo `f32` whose first sample is at engine time `pts`. Never waits beyond a copy; false
+/// once the mixer dropped the input.
+pub trait AudioFeed: Send + Sync {
+    fn push(&self, pts: MediaTime, samples: &[f32]) -> bool;
 }
 
 /// One sound for the mixer, before mixing: 48 kHz interleaved stereo `f32`, full scale ±1.

@@ -72,7 +72,8 @@ impl TextRenderer {
     pub fn render(&self, spec: &TextSpec, text: &str, out: &mut RgbaImage) {
         let font = self.font.as_scaled(PxScale::from(spec.size as f32));
         let line_h = (font.ascent() - font.descent() + font.line_gap()).ceil();
-        let pad = (spec.size / 4).max(1) as f32;
+        let outline = spec.outline.map_or(0, |(_, w)| w);
+        let pad = ((spec.size / 4).max(1) + outline) as f32;
         let line_width = |line: &str| {
             let mut w = 0.0;
             let mut prev = None;
@@ -99,7 +100,9 @@ impl TextRenderer {
         let bg = spec.background.unwrap_or(Rgba([0, 0, 0, 0])).0;
         out.pixels
             .extend(std::iter::repeat_n(bg, (w * h) as usize).flatten());
-        let fg = spec.colour.0;
+        // The letters' coverage first, then the outline (the coverage spread by its width)
+        // and the letters over the box.
+        let mut cover = vec![0f32; (w * h) as usize];
         for (i, line) in text.lines().enumerate() {
             let lw = line_width(line);
             let x0 = pad
@@ -123,7 +126,8 @@ impl TextRenderer {
                     continue;
                 };
                 let b = outlined.px_bounds();
-                outlined.draw(|gx, gy, cover| {
+                let cover_at = &mut cover;
+                outlined.draw(|gx, gy, c| {
                     let (px, py) = (
                         b.min.x as i64 + i64::from(gx),
                         b.min.y as i64 + i64::from(gy),
@@ -131,12 +135,50 @@ impl TextRenderer {
                     if px < 0 || py < 0 || px >= i64::from(w) || py >= i64::from(h) {
                         return;
                     }
-                    let at = ((py as usize) * w as usize + px as usize) * 4;
-                    over(&mut out.pixels[at..at + 4], fg, cover.clamp(0.0, 1.0));
+                    let at = (py as usize) * w as usize + px as usize;
+                    cover_at[at] = cover_at[at].max(c.clamp(0.0, 1.0));
                 });
             }
         }
+        if let Some((colour, width)) = spec.outline {
+            let spread = dilate(&cover, w as usize, h as usize, width as usize);
+            for (px, &c) in out.pixels.chunks_exact_mut(4).zip(&spread) {
+                if c > 0.0 {
+                    over(px, colour.0, c);
+                }
+            }
+        }
+        for (px, &c) in out.pixels.chunks_exact_mut(4).zip(&cover) {
+            if c > 0.0 {
+                over(px, spec.colour.0, c);
+            }
+        }
     }
+}
+
+/// The largest coverage within `r` pixels (a disc) of each pixel of a `w` x `h` mask.
+fn dilate(cover: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    // Per row offset of the disc: how far it reaches sideways.
+    let reach: Vec<usize> = (0..=r)
+        .map(|dy| (((r * r + r) as f64 - (dy * dy) as f64).max(0.0)).sqrt() as usize)
+        .collect();
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let mut m = 0f32;
+            for (dy, &dx) in reach.iter().enumerate() {
+                for yy in [y.checked_sub(dy), (y + dy < h).then_some(y + dy)]
+                    .into_iter()
+                    .flatten()
+                {
+                    let row = &cover[yy * w + x.saturating_sub(dx)..=yy * w + (x + dx).min(w - 1)];
+                    m = row.iter().copied().fold(m, f32::max);
+                }
+            }
+            out[y * w + x] = m;
+        }
+    }
+    out
 }
 
 /// Straight-alpha "over": `fg` at `cover` of its alpha onto `dst`.
@@ -425,11 +467,9 @@ mod tests {
     fn text_is_drawn_in_its_colour_on_its_box() {
         let r = TextRenderer::default();
         let spec = TextSpec {
-            text: String::new(),
-            size: 40,
-            colour: Rgba([255, 0, 0, 255]),
             background: Some(Rgba([0, 0, 255, 255])),
             align: Align::Center,
+            ..TextSpec::plain("", 40, Rgba([255, 0, 0, 255]))
         };
         let mut out = RgbaImage::default();
         r.render(&spec, "HI\nthere", &mut out);
@@ -450,5 +490,58 @@ mod tests {
         let w1 = out.width;
         r.render(&spec, "HI there, everyone", &mut out);
         assert!(out.width > w1);
+    }
+
+    #[test]
+    fn an_outline_rings_the_letters_in_its_colour_and_width() {
+        let r = TextRenderer::default();
+        let white = Rgba([255, 255, 255, 255]);
+        let plain = TextSpec::plain("IL", 40, white);
+        let ringed = TextSpec {
+            outline: Some((Rgba([255, 0, 0, 255]), 3)),
+            ..plain.clone()
+        };
+        let (mut a, mut b) = (RgbaImage::default(), RgbaImage::default());
+        r.render(&plain, "IL", &mut a);
+        r.render(&ringed, "IL", &mut b);
+        // Wider and taller by the outline on each side.
+        assert_eq!((b.width, b.height), (a.width + 6, a.height + 6));
+        let (w, h) = (b.width as usize, b.height as usize);
+        let px = |x: usize, y: usize| &b.pixels[(y * w + x) * 4..(y * w + x) * 4 + 4];
+        let is = |p: &[u8], c: [u8; 4]| p == c;
+        let letters: Vec<(usize, usize)> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| is(px(x, y), [255, 255, 255, 255]))
+            .collect();
+        let red: Vec<(usize, usize)> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .filter(|&(x, y)| is(px(x, y), [255, 0, 0, 255]))
+            .collect();
+        assert!(letters.len() > 200, "{} letter pixels", letters.len());
+        assert!(red.len() > 150, "{} outline pixels", red.len());
+        // Every outline pixel is within its width (and a pixel of antialiasing) of a letter,
+        // and each letter pixel at a letter's left edge has red 2 px to its left.
+        let near = |(x, y): (usize, usize)| {
+            letters
+                .iter()
+                .any(|&(lx, ly)| (lx as f64 - x as f64).hypot(ly as f64 - y as f64) <= 4.5)
+        };
+        assert!(
+            red.iter().all(|&p| near(p)),
+            "an outline pixel far from the letters"
+        );
+        let edges: Vec<_> = letters
+            .iter()
+            .filter(|&&(x, y)| x >= 3 && px(x - 1, y)[1] < 255)
+            .collect();
+        assert!(!edges.is_empty());
+        assert!(
+            edges
+                .iter()
+                .all(|&&(x, y)| is(px(x - 2, y), [255, 0, 0, 255])),
+            "outline left of the letters"
+        );
+        // Without an outline, no red at all.
+        assert!(!a.pixels.chunks_exact(4).any(|p| p == [255, 0, 0, 255]));
     }
 }

@@ -41,14 +41,35 @@ pub enum Align {
 /// A text source: its words (with live fields), font size and colours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextSpec {
-    /// The text; `{clock}` is the local time (HH:MM:SS), `{elapsed}` the program's time.
+    /// The text; `{clock}` is the local time (HH:MM:SS), `{elapsed}` the program's time,
+    /// `{countdown}` what is left of [`TextSpec::countdown`] (MM:SS, H:MM:SS from an hour).
     pub text: String,
     /// Font size in program pixels (the height of a line).
     pub size: u32,
     pub colour: Rgba,
     /// A box behind the text (with a margin of a quarter of the size), if any.
     pub background: Option<Rgba>,
+    /// A line around the letters: its colour and width in pixels (1 to 50).
+    pub outline: Option<(Rgba, u32)>,
+    /// `{countdown}`'s length: it starts each time the text comes onto the program (as
+    /// OBS's countdown script does) and stops at 00:00.
+    pub countdown: Option<MediaTime>,
     pub align: Align,
+}
+
+impl TextSpec {
+    /// Plain text of `size` in `colour`: no box, no outline, no countdown, left-aligned.
+    pub fn plain(text: &str, size: u32, colour: Rgba) -> TextSpec {
+        TextSpec {
+            text: text.into(),
+            size,
+            colour,
+            background: None,
+            outline: None,
+            countdown: None,
+            align: Align::Left,
+        }
+    }
 }
 
 /// What a source shows.
@@ -64,6 +85,8 @@ pub enum SourceKind {
     /// One colour (alpha allowed), as large as its layer.
     Colour(Rgba),
     Text(TextSpec),
+    /// An MP4 of H.264 and AAC played in a loop; its sound joins the mixer.
+    Video(PathBuf),
 }
 
 impl SourceKind {
@@ -77,6 +100,7 @@ impl SourceKind {
             SourceKind::Image(_) => "image",
             SourceKind::Colour(_) => "colour",
             SourceKind::Text(_) => "text",
+            SourceKind::Video(_) => "video",
         }
     }
 }
@@ -324,6 +348,16 @@ impl Collection {
             if let SourceKind::Text(t) = &s.kind {
                 if !(4..=1000).contains(&t.size) {
                     return Err(bad("size", format!("{} must be 4 to 1000 pixels", t.size)));
+                }
+                if let Some((_, w)) = t.outline
+                    && !(1..=50).contains(&w)
+                {
+                    return Err(bad("outline_width", format!("{w} must be 1 to 50 pixels")));
+                }
+                if let Some(d) = t.countdown
+                    && !(MediaTime::from_secs(1) <= d && d <= MediaTime::from_secs(86_400))
+                {
+                    return Err(bad("countdown", "must be 1 second to 24 hours".into()));
                 }
                 if t.text.chars().count() > 1000 {
                     return Err(bad("text", "is longer than 1000 characters".into()));

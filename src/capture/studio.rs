@@ -26,6 +26,7 @@ use super::raster::{
 };
 use super::scene::{Collection, Crop, Fit, Layer, Rgba, SourceKind, TextSpec, Transition};
 use super::test_pattern::TestPattern;
+use super::video_file::{self, ClipAudio};
 use super::{CaptureError, SourceCounters, SourceDevices, VideoSource, Worker, camera, screen};
 use crate::media::time::Clock;
 use crate::media::{MediaTime, VideoFrame};
@@ -44,6 +45,8 @@ pub struct SceneControl {
     /// The devices of the newest collection, and the new ones waiting to be opened.
     devices: Mutex<DeviceBook>,
     current: Mutex<String>,
+    /// During a fade, the scene faded from.
+    fading_from: Mutex<Option<String>>,
     /// Switches done.
     pub switches: AtomicU64,
     /// Requests replaced by a newer one before a frame took them.
@@ -65,6 +68,7 @@ impl SceneControl {
             pending: Mutex::new(None),
             collection: Mutex::new(None),
             devices: Mutex::new(DeviceBook::of(collection)),
+            fading_from: Mutex::new(None),
             switches: AtomicU64::new(0),
             replaced: AtomicU64::new(0),
             replacements: AtomicU64::new(0),
@@ -97,6 +101,11 @@ impl SceneControl {
         lock(&self.current).clone()
     }
 
+    /// During a fade, the scene faded from (the program shows it mixed into `current`).
+    pub fn fading_from(&self) -> Option<String> {
+        lock(&self.fading_from).clone()
+    }
+
     pub fn names(&self) -> Vec<String> {
         lock(&self.names).0.clone()
     }
@@ -117,6 +126,10 @@ enum Content {
         fresh: bool,
         /// Shown in this frame (to count a repeat once however many layers show it).
         shown: bool,
+        /// Its pictures carry their own time (a video file): none is taken before it.
+        timed: bool,
+        /// A video file's: set while a layer on the program shows it (its sound is heard).
+        on_air: Option<Arc<std::sync::atomic::AtomicBool>>,
     },
     Test {
         pattern: TestPattern,
@@ -130,6 +143,10 @@ enum Content {
         /// The second the words were made for (`None`: not yet).
         made_for: Option<i64>,
         words: String,
+        /// When it came onto the program this time (the countdown's start), and the last
+        /// frame it was drawn in.
+        since: MediaTime,
+        drawn: Option<MediaTime>,
     },
     Colour(Rgba),
 }
@@ -179,6 +196,12 @@ pub struct Studio {
     text: TextRenderer,
     workers: Vec<Worker>,
     pending: Vec<Receiver<Result<(), CaptureError>>>,
+    /// Video files' sound, for the mixer (taken once).
+    audio: Vec<(String, ClipAudio)>,
+    /// The engine's clock (given once), for video files opened while running.
+    clock: Option<Clock>,
+    /// The loops of video files opened while running (joined when the studio goes).
+    live_loops: Vec<std::thread::JoinHandle<()>>,
 }
 
 struct Fade {
@@ -199,6 +222,7 @@ impl Studio {
     ) -> Result<Studio, CaptureError> {
         let mut workers = Vec::new();
         let mut pending = Vec::new();
+        let mut audio = Vec::new();
         let text = TextRenderer::default();
         let mut sources = Vec::with_capacity(collection.sources.len());
         for s in &collection.sources {
@@ -213,6 +237,14 @@ impl Studio {
                     workers.push(worker);
                     pending.push(first);
                     device(slot, &s.name)
+                }
+                SourceKind::Video(path) => {
+                    let (d, worker, sound) = open_video(path, &s.name)?;
+                    workers.push(worker);
+                    if let Some(a) = sound {
+                        audio.push((s.name.clone(), a));
+                    }
+                    d
                 }
                 kind => generated(kind, &s.name, width, height)?,
             };
@@ -239,6 +271,9 @@ impl Studio {
             text,
             workers,
             pending,
+            audio,
+            clock: None,
+            live_loops: Vec::new(),
         })
     }
 
@@ -279,13 +314,18 @@ impl Studio {
             %transition,
             "scene switch"
         );
+        *lock(&self.control.fading_from) = self
+            .fade
+            .as_ref()
+            .map(|f| self.collection.scenes[f.from].name.clone());
         self.current = to;
         *lock(&self.control.current) = name;
         self.control.switches.fetch_add(1, Relaxed);
     }
 
-    /// Takes the devices' new pictures.
-    fn update_devices(&mut self) {
+    /// Takes the devices' new pictures (a timed one's only once its time has come).
+    fn update_devices(&mut self, pts: MediaTime) {
+        let until = pts + self.frame_time / 2;
         for s in &mut self.sources {
             if let Content::Device {
                 slot,
@@ -293,11 +333,16 @@ impl Studio {
                 has_frame,
                 fresh,
                 shown,
+                timed,
                 ..
             } = &mut s.content
             {
                 *shown = false;
-                *fresh = slot.take(front);
+                *fresh = if *timed {
+                    slot.take_until(front, until)
+                } else {
+                    slot.take(front)
+                };
                 if *fresh {
                     *has_frame = true;
                     s.version += 1;
@@ -315,7 +360,23 @@ fn device(slot: Arc<LatestFrame>, name: &str) -> Content {
         label: name.to_ascii_uppercase(),
         fresh: false,
         shown: false,
+        timed: false,
+        on_air: None,
     }
+}
+
+/// A video file opened: its content (timed, with its on-program flag), its loop and sound.
+fn open_video(
+    path: &std::path::Path,
+    name: &str,
+) -> Result<(Content, Worker, Option<ClipAudio>), CaptureError> {
+    let (slot, worker, sound) = video_file::open(path, name)?;
+    let mut d = device(slot, name);
+    if let Content::Device { timed, on_air, .. } = &mut d {
+        *timed = true;
+        *on_air = sound.as_ref().map(|a| a.on_air.clone());
+    }
+    Ok((d, worker, sound))
 }
 
 /// The source's own size, if it has one a layer takes by default (images, text).
@@ -584,10 +645,25 @@ fn prepare(
             image,
             made_for,
             words,
+            since,
+            drawn,
         } => {
-            let live = spec.text.contains("{clock}") || spec.text.contains("{elapsed}");
+            // Not drawn in the last frames: it comes onto the program now.
+            if drawn.is_none_or(|d| pts - d > SHOWN_AGAIN || pts < d) {
+                *since = pts;
+            }
+            let countdown = spec.countdown.map(|d| (d, *since));
+            *drawn = Some(pts);
+            let live = spec.text.contains("{clock}")
+                || spec.text.contains("{elapsed}")
+                || spec.text.contains("{countdown}");
             let now = if spec.text.contains("{clock}") {
                 jiff::Timestamp::now().as_second()
+            } else if let Some((d, start)) = countdown {
+                // The words change with the seconds left (and the elapsed time, if shown).
+                remaining_secs(d, start, pts)
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(pts.as_secs_floor())
             } else {
                 pts.as_secs_floor()
             };
@@ -595,7 +671,7 @@ fn prepare(
             if *made_for != Some(key) {
                 *made_for = Some(key);
                 words.clear();
-                expand(&spec.text, pts, words);
+                expand(&spec.text, pts, countdown, words);
                 text.render(spec, words, image);
                 source.version += 1;
             }
@@ -605,8 +681,24 @@ fn prepare(
     Ok(())
 }
 
-/// The text with its live fields filled in.
-fn expand(template: &str, pts: MediaTime, out: &mut String) {
+/// A text not drawn for longer than this comes onto the program again when next drawn (its
+/// countdown starts over).
+const SHOWN_AGAIN: MediaTime = MediaTime::from_millis(250);
+
+/// Whole seconds left of a countdown of `length` started at `start`, at `pts` (rounded up:
+/// it shows the full length at its start and 00:00 only at its end).
+fn remaining_secs(length: MediaTime, start: MediaTime, pts: MediaTime) -> i64 {
+    let left = (length - (pts - start)).as_nanos().max(0);
+    (left + 999_999_999) / 1_000_000_000
+}
+
+/// The text with its live fields filled in; `countdown`: its length and start.
+fn expand(
+    template: &str,
+    pts: MediaTime,
+    countdown: Option<(MediaTime, MediaTime)>,
+    out: &mut String,
+) {
     let mut rest = template;
     while let Some(at) = rest.find('{') {
         out.push_str(&rest[..at]);
@@ -618,6 +710,14 @@ fn expand(template: &str, pts: MediaTime, out: &mut String) {
         } else if let Some(after) = tail.strip_prefix("{elapsed}") {
             let s = pts.as_secs_floor().max(0);
             let _ = write!(out, "{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{countdown}") {
+            let s = countdown.map_or(0, |(d, start)| remaining_secs(d, start, pts));
+            if s >= 3600 {
+                let _ = write!(out, "{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+            } else {
+                let _ = write!(out, "{:02}:{:02}", s / 60, s % 60);
+            }
             rest = after;
         } else {
             out.push('{');
@@ -641,7 +741,7 @@ impl VideoSource for Studio {
         frame.pts = pts;
         self.take_collection();
         self.take_switch(pts);
-        self.update_devices();
+        self.update_devices(pts);
         let (current, caches) = (self.current, &mut self.caches);
         draw_scene(
             &self.collection,
@@ -659,6 +759,7 @@ impl VideoSource for Studio {
             let w = (into.max(0) * 256 / fade.length.as_nanos().max(1)).min(256);
             if w >= 256 || fade.from == current {
                 self.fade = None;
+                *lock(&self.control.fading_from) = None;
             } else {
                 let from = fade.from;
                 draw_scene(
@@ -675,15 +776,59 @@ impl VideoSource for Studio {
             }
         }
         self.count_repeats();
+        for s in &self.sources {
+            if let Content::Device {
+                on_air: Some(flag),
+                shown,
+                ..
+            } = &s.content
+            {
+                flag.store(*shown, Relaxed);
+            }
+        }
         Ok(())
     }
 
     fn scenes(&self) -> Option<Arc<SceneControl>> {
         Some(self.control.clone())
     }
+
+    fn audio_outputs(&mut self) -> Vec<(String, ClipAudio)> {
+        std::mem::take(&mut self.audio)
+    }
 }
 
 impl Studio {
+    /// A video file added while running: opened and its loop started here (a file is read,
+    /// not waited for). Its sound joins the mixer when the program starts again (the mixer's
+    /// strips are made at its start); a file that cannot be opened shows nothing.
+    fn open_video_live(&mut self, path: &std::path::Path, name: &str) -> Content {
+        let (content, worker, sound) = match open_video(path, name) {
+            Ok(opened) => opened,
+            Err(e) => {
+                tracing::warn!("{e}");
+                return Content::Colour(Rgba([0, 0, 0, 0]));
+            }
+        };
+        if let (Content::Device { slot, .. }, Some(clock)) = (&content, self.clock) {
+            slot.set_clock(clock);
+        }
+        match std::thread::Builder::new()
+            .name(worker.name)
+            .spawn(worker.run)
+        {
+            Ok(thread) => self.live_loops.push(thread),
+            Err(e) => tracing::warn!(source = %name, "cannot start its loop: {e}"),
+        }
+        if sound.is_some() {
+            tracing::warn!(
+                source = %name,
+                "a video file added while running is heard once the program starts again"
+            );
+        }
+        content
+    }
+
     /// Each shown device that had no new picture for this frame: one repeat.
     fn count_repeats(&self) {
         for s in &self.sources {
@@ -702,12 +847,23 @@ impl Studio {
     }
 }
 
+impl Drop for Studio {
+    fn drop(&mut self) {
+        // The loops end when their pictures' slots go.
+        self.sources.clear();
+        for t in self.live_loops.drain(..) {
+            let _ignored = t.join();
+        }
+    }
+}
+
 impl SourceDevices for Studio {
     fn take_workers(&mut self) -> Vec<Worker> {
         std::mem::take(&mut self.workers)
     }
 
     fn set_clock(&mut self, clock: Clock) {
+        self.clock = Some(clock);
         for s in &self.sources {
             if let Content::Device { slot, .. } = &s.content {
                 slot.set_clock(clock);

@@ -200,6 +200,8 @@ impl Studio {
                 let slot = device_slot(&s.kind);
                 slot.set_lost(true);
                 device(slot, &s.name)
+            } else if let SourceKind::Video(path) = &s.kind {
+                self.open_video_live(path, &s.name)
             } else {
                 match generated(&s.kind, &s.name, self.width, self.height) {
                     Ok(c) => c,
@@ -226,6 +228,9 @@ impl Studio {
             let from = new.scene(&self.collection.scenes[f.from].name)?;
             Some(Fade { from, ..f })
         });
+        if self.fade.is_none() {
+            *lock(&self.control.fading_from) = None;
+        }
         self.caches = new_caches(&new);
         self.current = current;
         *lock(&self.control.current) = new.scenes[current].name.clone();
@@ -253,9 +258,13 @@ pub(super) fn generated(
             image: RgbaImage::default(),
             made_for: None,
             words: String::new(),
+            since: MediaTime::ZERO,
+            drawn: None,
         },
         // Devices are opened by their modules; nothing stands in here.
-        SourceKind::Screen(_) | SourceKind::Camera(_) => Content::Colour(Rgba([0, 0, 0, 0])),
+        SourceKind::Screen(_) | SourceKind::Camera(_) | SourceKind::Video(_) => {
+            Content::Colour(Rgba([0, 0, 0, 0]))
+        }
     })
 }
 

@@ -51,13 +51,27 @@ fn a_fade_of_500_ms_at_30_fps_spans_15_monotonic_frames_and_a_cut_one() {
     let control = s.control();
     let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
     let mut seen = Vec::new();
+    let mut fading = Vec::new();
     for n in 0..40i64 {
         if n == 5 {
             control.switch("B", None).unwrap();
         }
         s.fill(FRAME * n, &mut frame).unwrap();
         seen.push(luma(&frame, 10, 10));
+        fading.push(control.fading_from());
     }
+    // The fade's 15 frames say where they fade from (the window shows "A" -> "B").
+    assert!(
+        fading[5..5 + 15].iter().all(|f| f.as_deref() == Some("A")),
+        "{fading:?}"
+    );
+    assert!(
+        fading[..5]
+            .iter()
+            .chain(&fading[5 + 15..])
+            .all(Option::is_none),
+        "{fading:?}"
+    );
     assert!(seen[..5].iter().all(|&v| v == y_a), "{seen:?}");
     let mixed: Vec<u8> = seen[5..]
         .iter()
@@ -211,12 +225,91 @@ fn crop_fill_and_stretch_place_the_picture() {
 #[test]
 fn live_fields_expand() {
     let mut out = String::new();
-    expand("up {elapsed} {x}", MediaTime::from_secs(3725), &mut out);
+    expand(
+        "up {elapsed} {x}",
+        MediaTime::from_secs(3725),
+        None,
+        &mut out,
+    );
     assert_eq!(out, "up 01:02:05 {x}");
     out.clear();
-    expand("{clock}", MediaTime::ZERO, &mut out);
+    expand("{clock}", MediaTime::ZERO, None, &mut out);
     assert_eq!(out.len(), 8, "{out}");
     assert_eq!(out.as_bytes()[2], b':');
+}
+
+#[test]
+fn a_countdown_shows_what_is_left_and_starts_over_when_shown_again() {
+    let at = |ms: i64| MediaTime::from_millis(ms);
+    let mut out = String::new();
+    let mut words = |length: MediaTime, start: MediaTime, pts: MediaTime| {
+        out.clear();
+        expand("Back in {countdown}", pts, Some((length, start)), &mut out);
+        out.clone()
+    };
+    let five = MediaTime::from_secs(300);
+    assert_eq!(words(five, at(10_000), at(10_000)), "Back in 05:00");
+    assert_eq!(words(five, at(10_000), at(10_500)), "Back in 05:00");
+    assert_eq!(words(five, at(10_000), at(11_000)), "Back in 04:59");
+    assert_eq!(words(five, at(10_000), at(309_001)), "Back in 00:01");
+    assert_eq!(words(five, at(10_000), at(310_000)), "Back in 00:00");
+    assert_eq!(words(five, at(10_000), at(900_000)), "Back in 00:00");
+    let long = MediaTime::from_secs(5400);
+    assert_eq!(words(long, at(0), at(1)), "Back in 1:30:00");
+
+    // In the studio: it starts when its scene first shows, and again when shown again.
+    let text = TextSpec {
+        countdown: Some(MediaTime::from_secs(60)),
+        ..TextSpec::plain("{countdown}", 10, Rgba::WHITE)
+    };
+    let c = Collection {
+        sources: vec![
+            Source {
+                name: "bg".into(),
+                kind: SourceKind::Colour(Rgba([0, 0, 0, 255])),
+            },
+            Source {
+                name: "soon".into(),
+                kind: SourceKind::Text(text),
+            },
+        ],
+        scenes: vec![
+            Scene {
+                name: "Live".into(),
+                layers: vec![Layer::full(0)],
+            },
+            Scene {
+                name: "Soon".into(),
+                layers: vec![Layer::full(0), Layer::full(1)],
+            },
+        ],
+        transition: Transition::Cut,
+        builtin: false,
+    };
+    let mut s = Studio::open(c, 0, 64, 36, 30).unwrap();
+    let shown = |s: &Studio| match &s.sources[1].content {
+        Content::Text { words, .. } => words.clone(),
+        _ => unreachable!(),
+    };
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    let mut run = |s: &mut Studio, from_ms: i64, to_ms: i64| {
+        let mut t = from_ms;
+        while t <= to_ms {
+            s.fill(at(t), &mut frame).unwrap();
+            t += 33;
+        }
+    };
+    run(&mut s, 0, 5_000);
+    s.control().switch("Soon", None).unwrap();
+    run(&mut s, 5_016, 5_016);
+    assert_eq!(shown(&s), "01:00", "starts when first shown");
+    run(&mut s, 5_049, 15_100);
+    assert_eq!(shown(&s), "00:50");
+    s.control().switch("Live", None).unwrap();
+    run(&mut s, 15_133, 20_000);
+    s.control().switch("Soon", None).unwrap();
+    run(&mut s, 20_033, 21_500);
+    assert_eq!(shown(&s), "00:59", "starts over when shown again");
 }
 
 /// A new collection is taken at the next frame: an attached device stays open (same name
@@ -412,4 +505,132 @@ fn a_camera_added_while_running_that_cannot_open_shows_the_slate_and_keeps_looki
         )
         .is_none()
     );
+}
+
+/// A video file in a new collection: the same name and file stays open (its loop keeps
+/// running), a new one is opened and its loop started at once (its picture shows), and the
+/// loops end with the studio.
+#[test]
+fn a_replaced_collection_keeps_a_video_file_open_and_opens_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip_of = |colour: &str| {
+        let path = dir.path().join(format!("{colour}.mp4"));
+        let made = std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi"])
+            .args(["-i", &format!("color=c=0x{colour}:s=64x36:r=30:d=1")])
+            .args(["-c:v", "libx264", "-bf", "0", "-pix_fmt", "yuv420p"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        path
+    };
+    let (red, green) = (clip_of("C80000"), clip_of("00C800"));
+    let video = |name: &str, path: &std::path::Path| Source {
+        name: name.into(),
+        kind: SourceKind::Video(path.to_owned()),
+    };
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(video("clip", &red));
+    c.scenes[1].layers.push(Layer::full(2));
+    let mut s = Studio::open(c.clone(), 1, 64, 36, 30).unwrap();
+    let clock = crate::media::time::Clock::start();
+    s.set_clock(clock);
+    let worker = s.take_workers().pop().unwrap();
+    let first_loop = std::thread::Builder::new()
+        .name(worker.name)
+        .spawn(worker.run)
+        .unwrap();
+    let slot = |s: &Studio, i: usize| match &s.sources[i].content {
+        Content::Device { slot, timed, .. } => {
+            assert!(*timed);
+            slot.clone()
+        }
+        _ => panic!("source {i} is not a video"),
+    };
+    let control = s.control();
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(clock.now(), &mut frame).unwrap();
+    let clip = slot(&s, 2);
+    // Same name and file, a colour changed: the same slot, no new loop.
+    let mut new = c.clone();
+    new.sources[1] = colour("blue", [0, 200, 0]);
+    control.replace(new.clone(), "B");
+    s.fill(clock.now(), &mut frame).unwrap();
+    assert!(Arc::ptr_eq(&clip, &slot(&s, 2)), "the file stayed open");
+    assert!(s.live_loops.is_empty());
+    // A second video source on top: opened and played now.
+    new.sources.push(video("clip 2", &green));
+    new.scenes[1].layers.push(Layer {
+        size: Some((32, 18)),
+        ..Layer::full(3)
+    });
+    control.replace(new, "B");
+    s.fill(clock.now(), &mut frame).unwrap();
+    assert_eq!(s.live_loops.len(), 1, "its loop runs");
+    let want = crate::capture::raster::yuv_of(0, 200, 0).0;
+    let mut shown = false;
+    for _ in 0..500 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        s.fill(clock.now(), &mut frame).unwrap();
+        if matches!(
+            s.sources[3].content,
+            Content::Device {
+                has_frame: true,
+                ..
+            }
+        ) && luma(&frame, 4, 4).abs_diff(want) <= 6
+        {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "the new file's picture shows in its layer");
+    drop((clip, control));
+    drop(s);
+    first_loop.join().unwrap();
+}
+
+/// A collection of 20 scenes and 50 layers over 5 shared sources opens each source once, and
+/// a source shown by several layers is drawn once per frame (the test pattern's version).
+#[test]
+fn twenty_scenes_of_fifty_layers_share_their_sources() {
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(Source {
+        name: "pattern".into(),
+        kind: SourceKind::Test,
+    });
+    c.sources.push(colour("grey", [100, 100, 100]));
+    c.sources.push(Source {
+        name: "title".into(),
+        kind: SourceKind::Text(TextSpec::plain("Title", 12, Rgba::WHITE)),
+    });
+    c.scenes = (0..20)
+        .map(|i| Scene {
+            name: format!("Scene {i}"),
+            layers: (0..if i < 10 { 3 } else { 2 })
+                .map(|l| Layer {
+                    x: l * 8,
+                    size: Some((16, 10)),
+                    ..Layer::full(((i + l) % 5) as usize)
+                })
+                .collect(),
+        })
+        .collect();
+    let layers: usize = c.scenes.iter().map(|s| s.layers.len()).sum();
+    assert_eq!(layers, 50);
+    // Scene 2 shows the pattern in all three of its layers.
+    c.scenes[2].layers = vec![Layer::full(2), Layer::full(2), Layer::full(2)];
+    let mut s = Studio::open(c, 2, 64, 36, 30).unwrap();
+    assert_eq!(s.sources.len(), 5, "one open source each");
+    assert_eq!(s.caches.iter().map(Vec::len).sum::<usize>(), 50);
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    for n in 0..3 {
+        s.fill(FRAME * n, &mut frame).unwrap();
+        assert_eq!(
+            s.sources[2].version,
+            n as u64 + 1,
+            "the pattern drawn once per frame for its three layers"
+        );
+    }
 }

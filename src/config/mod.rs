@@ -371,17 +371,24 @@ impl Config {
                 problem,
             };
             m.validate().map_err(bad)?;
-            if let Some(s) = m
-                .sources
-                .iter()
-                .find(|s| s.kind == mixer::SourceKind::External)
-            {
+            // An "external" strip is a video source's sound, set by the video source's name
+            // (as the window saves it); any other is a mistake.
+            if let Some(s) = m.sources.iter().find(|s| {
+                s.kind == mixer::SourceKind::External
+                    && !file
+                        .sources
+                        .iter()
+                        .any(|v| v.kind == "video" && v.name == s.name)
+            }) {
                 return Err(bad(mixer::MixerProblem {
                     source: Some(s.name.clone()),
                     field: "kind",
-                    problem: "\"external\" sources are made by the engine; use microphone, \
-                              desktop or tone"
-                        .into(),
+                    problem: format!(
+                        "\"external\" is a video source's sound, named as the video source, and \
+                         there is no [[sources]] of kind \"video\" named \"{}\"; name one, or \
+                         use microphone, desktop or tone",
+                        s.name
+                    ),
                 }));
             }
             config.mixer = Some(m);
@@ -435,10 +442,12 @@ impl Config {
     pub fn preset_or_program(&self, name: Option<&str>) -> Result<&Preset, ConfigError> {
         match (name, &self.program.preset) {
             (Some(n), _) => self.preset(n),
-            (None, Some(n)) => self.preset(n).map_err(|_| ConfigError::UnknownProgramPreset {
-                name: n.clone(),
-                path: self.source.clone().unwrap_or_default(),
-            }),
+            (None, Some(n)) => self
+                .preset(n)
+                .map_err(|_| ConfigError::UnknownProgramPreset {
+                    name: n.clone(),
+                    path: self.source.clone().unwrap_or_default(),
+                }),
             (None, None) => self.preset(DEFAULT_PRESET),
         }
     }
@@ -547,6 +556,49 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Path::new("test.toml"))
+    }
+
+    /// A video source's sound is set in [mixer] as an "external" source of its name; one
+    /// naming no video source is refused with what to do.
+    #[test]
+    fn a_video_sources_sound_is_set_in_the_mixer_by_its_name() {
+        let video = r#"
+            [[sources]]
+            name = "intro"
+            kind = "video"
+            path = "intro.mp4"
+
+            [[scenes]]
+            name = "Show"
+            [[scenes.layers]]
+            source = "intro"
+
+            [mixer]
+            [[mixer.source]]
+            name = "intro"
+            kind = "external"
+            volume_db = -6.0
+            muted = true
+            "#;
+        let c = load(video).unwrap();
+        let m = c.mixer.unwrap();
+        assert_eq!(m.sources.len(), 1);
+        assert_eq!(m.sources[0].kind, mixer::SourceKind::External);
+        assert_eq!((m.sources[0].volume_db, m.sources[0].muted), (-6.0, true));
+        let err = load(&video.replace(
+            "name = \"intro\"\n            kind = \"external\"",
+            "name = \"outro\"\n            kind = \"external\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("[mixer] source \"outro\": kind \"external\" is a video source's sound"),
+            "{err}"
+        );
+        assert!(
+            err.contains("no [[sources]] of kind \"video\" named \"outro\""),
+            "{err}"
+        );
     }
 
     #[test]

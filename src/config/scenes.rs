@@ -17,7 +17,7 @@ use crate::media::MediaTime;
 #[serde(deny_unknown_fields)]
 pub struct SourceFile {
     pub name: String,
-    /// screen, window, camera, test, image, colour, text.
+    /// screen, window, camera, test, image, video, colour, text.
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<usize>,
@@ -35,6 +35,14 @@ pub struct SourceFile {
     pub size: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub background: Option<String>,
+    /// The outline's colour (text), and its width in pixels (default 2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outline_width: Option<u32>,
+    /// `{countdown}`'s length (text): `MM:SS`, `H:MM:SS` or seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub countdown: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub align: Option<String>,
 }
@@ -170,6 +178,16 @@ impl SourceFile {
                     base.join(path)
                 })
             }
+            "video" => {
+                let path = self.path.ok_or_else(|| {
+                    missing("path", "give the video file (an MP4 of H.264 and AAC)")
+                })?;
+                SourceKind::Video(if path.is_absolute() {
+                    path
+                } else {
+                    base.join(path)
+                })
+            }
             "colour" | "color" => SourceKind::Colour(colour(
                 &place,
                 "colour",
@@ -191,6 +209,26 @@ impl SourceFile {
                     .as_deref()
                     .map(|c| colour(&place, "background", c))
                     .transpose()?,
+                outline: match (&self.outline, self.outline_width) {
+                    (Some(c), w) => Some((colour(&place, "outline", c)?, w.unwrap_or(2))),
+                    (None, None) => None,
+                    (None, Some(_)) => {
+                        return Err(problem(place, "outline", "is missing; give its colour"));
+                    }
+                },
+                countdown: self
+                    .countdown
+                    .as_deref()
+                    .map(|c| {
+                        parse_duration(c).ok_or_else(|| {
+                            problem(
+                                place.clone(),
+                                "countdown",
+                                format!("\"{c}\" is not a length; write MM:SS, H:MM:SS or seconds"),
+                            )
+                        })
+                    })
+                    .transpose()?,
                 align: match self.align.as_deref() {
                     None | Some("left") => Align::Left,
                     Some("center" | "centre") => Align::Center,
@@ -210,7 +248,7 @@ impl SourceFile {
                     "kind",
                     format!(
                         "\"{other}\" is not a source kind; use screen, window, camera, test, \
-                         image, colour or text"
+                         image, video, colour or text"
                     ),
                 ));
             }
@@ -220,6 +258,23 @@ impl SourceFile {
             kind,
         })
     }
+}
+
+/// `SS`, `MM:SS` or `H:MM:SS` (each part a whole number).
+fn parse_duration(s: &str) -> Option<MediaTime> {
+    let parts: Vec<&str> = s.trim().split(':').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    let mut secs: i64 = 0;
+    for (i, p) in parts.iter().enumerate() {
+        let v: i64 = p.trim().parse().ok()?;
+        if v < 0 || (i > 0 && v >= 60) {
+            return None;
+        }
+        secs = secs.checked_mul(60)?.checked_add(v)?;
+    }
+    (secs <= 86_400).then(|| MediaTime::from_secs(secs))
 }
 
 /// Builds and checks the collection; `base` is the config file's folder (image paths are
@@ -321,4 +376,19 @@ pub fn collection(
     }
     out.validate()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn countdown_lengths_parse() {
+        assert_eq!(parse_duration("5:00"), Some(MediaTime::from_secs(300)));
+        assert_eq!(parse_duration("1:30:00"), Some(MediaTime::from_secs(5400)));
+        assert_eq!(parse_duration("90"), Some(MediaTime::from_secs(90)));
+        for bad in ["", "5:60", "a:00", "-1", "1:2:3:4", "25:00:00"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
 }

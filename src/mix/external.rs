@@ -48,6 +48,9 @@ pub struct ExternalFeed {
 pub struct ExternalInput {
     shared: Arc<Shared>,
     delay: MediaTime,
+    /// Heard only while this holds (a video source on the program), faded over 10 ms.
+    gate: Option<Arc<AtomicBool>>,
+    gain: f32,
 }
 
 /// A new external input called `name`; the mixer asks for sample `n` `delay` after its time
@@ -68,8 +71,21 @@ pub fn external(name: &str, delay: MediaTime) -> (ExternalFeed, ExternalInput) {
         ExternalFeed {
             shared: shared.clone(),
         },
-        ExternalInput { shared, delay },
+        ExternalInput {
+            shared,
+            delay,
+            gate: None,
+            gain: 1.0,
+        },
     )
+}
+
+impl ExternalInput {
+    /// Makes the input heard only while `open` holds (read at each fill).
+    pub fn gate(&mut self, open: Arc<AtomicBool>) {
+        self.gain = if open.load(Relaxed) { 1.0 } else { 0.0 };
+        self.gate = Some(open);
+    }
 }
 
 impl ExternalFeed {
@@ -123,6 +139,12 @@ impl ExternalFeed {
     }
 }
 
+impl crate::capture::AudioFeed for ExternalFeed {
+    fn push(&self, pts: MediaTime, samples: &[f32]) -> bool {
+        ExternalFeed::push(self, pts, samples)
+    }
+}
+
 impl AudioInput for ExternalInput {
     fn fill(&mut self, first_sample: u64, out: &mut [f32]) {
         let frames = out.len() / 2;
@@ -154,6 +176,25 @@ impl AudioInput for ExternalInput {
         }
         slot.next_read = first_sample + frames as u64;
         drop(slot);
+        if let Some(gate) = &self.gate {
+            let target = if gate.load(Relaxed) { 1.0 } else { 0.0 };
+            if target != self.gain || target == 0.0 {
+                // 10 ms from silent to heard and back.
+                let step = (target - self.gain).signum() / 480.0;
+                for frame in out.chunks_exact_mut(2) {
+                    if self.gain != target {
+                        self.gain = (self.gain + step).clamp(0.0, 1.0);
+                        if (step > 0.0 && self.gain >= target)
+                            || (step < 0.0 && self.gain <= target)
+                        {
+                            self.gain = target;
+                        }
+                    }
+                    frame[0] *= self.gain;
+                    frame[1] *= self.gain;
+                }
+            }
+        }
         if missing > 0 {
             let c = &self.shared.counters;
             c.underrun_samples.fetch_add(missing, Relaxed);
@@ -213,5 +254,30 @@ mod tests {
         );
         drop(input);
         assert!(!feed.push(MediaTime::from_millis(50), &frames(2400, 480)));
+    }
+
+    #[test]
+    fn a_closed_gate_silences_the_input_and_opening_fades_it_in() {
+        let (feed, mut input) = external("clip", MediaTime::from_millis(20));
+        let open = Arc::new(AtomicBool::new(false));
+        input.gate(open.clone());
+        let ones = vec![1.0f32; 4800 * 2];
+        assert!(feed.push(MediaTime::ZERO, &ones));
+        let mut out = vec![9.0f32; 960];
+        input.fill(0, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0), "closed: silent");
+        open.store(true, Relaxed);
+        input.fill(480, &mut out);
+        assert!(out[0] > 0.0 && out[0] < 0.01, "fades in: {}", out[0]);
+        assert!(
+            (out[958] - 1.0).abs() < 1e-6,
+            "whole after 10 ms: {}",
+            out[958]
+        );
+        input.fill(960, &mut out);
+        assert!(out.iter().all(|&v| (v - 1.0).abs() < 1e-6));
+        open.store(false, Relaxed);
+        input.fill(1440, &mut out);
+        assert!(out[958].abs() < 1e-6 && out[0] > 0.99, "fades out");
     }
 }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::capture::studio::{self, SceneControl};
+use crate::capture::video_file::{self, ClipAudio};
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
@@ -201,7 +202,13 @@ impl EngineHandle {
         // Devices first: a missing or refused device is an error before any file exists.
         let mut video_source =
             devices::video_source(&config.video, preset.width, preset.height, preset.fps)?;
-        let mixer = want_audio.then(|| mixer_for(&config.audio));
+        // Video files' sound joins the mixer (which runs for it even without other sources).
+        let clips = video_source
+            .as_mut()
+            .map(|v| v.audio_outputs())
+            .unwrap_or_default();
+        let want_audio = want_audio || !clips.is_empty();
+        let mixer = want_audio.then(|| mixer_for(&config.audio, clips));
         let mixer_controls = mixer.as_ref().map(Mixer::controls);
         let mut audio_source = mixer.map(|m| Box::new(m) as Box<dyn AudioSource>);
         let mut device_threads = Vec::new();
@@ -224,6 +231,9 @@ impl EngineHandle {
         }
         if let Some(m) = &mixer_controls {
             let _first = counters.mixer.set(m.clone());
+        }
+        if let Some(s) = &scenes {
+            let _first = counters.scenes.set(s.clone());
         }
         let stop_devices = |v: Option<Box<dyn VideoSource>>,
                             a: Option<Box<dyn AudioSource>>,
@@ -680,9 +690,17 @@ impl StatsView {
     }
 }
 
-/// The mixer for `settings`, each source's input made (devices not yet opened).
-fn mixer_for(settings: &MixerSettings) -> Mixer {
-    let inputs = settings
+/// The mixer for `settings`, each source's input made (devices not yet opened), and a strip
+/// for each of `clips` (video files' sound, named as their source): with the settings of the
+/// "external" source of that name, else the defaults under a free name.
+fn mixer_for(settings: &MixerSettings, clips: Vec<(String, ClipAudio)>) -> Mixer {
+    let mut settings = settings.clone();
+    // "external" sources with no video playing are left out.
+    settings.sources.retain(|s| {
+        s.kind != crate::config::mixer::SourceKind::External
+            || clips.iter().any(|(name, _)| *name == s.name)
+    });
+    let mut inputs: Vec<(SourceSettings, Box<dyn AudioInput>)> = settings
         .sources
         .iter()
         .filter_map(|s| {
@@ -690,7 +708,30 @@ fn mixer_for(settings: &MixerSettings) -> Mixer {
             Some((s.clone(), devices::audio_input(&kind, &s.name)))
         })
         .collect();
-    Mixer::new(settings.clone(), inputs)
+    for (name, clip) in clips {
+        if settings.sources.len() >= crate::config::mixer::MAX_SOURCES {
+            tracing::error!(source = %name, "the mixer is full: this video's sound is left out");
+            continue;
+        }
+        let set = settings
+            .source(&name)
+            .filter(|s| s.kind == crate::config::mixer::SourceKind::External)
+            .cloned();
+        let s = set.unwrap_or_else(|| {
+            let s = SourceSettings::new(
+                settings.free_name(&name),
+                crate::config::mixer::SourceKind::External,
+                "",
+            );
+            settings.sources.push(s.clone());
+            s
+        });
+        let (feed, mut input) = crate::mix::external::external(&s.name, video_file::AUDIO_DELAY);
+        input.gate(clip.on_air);
+        let _set = clip.feed.set(Box::new(feed));
+        inputs.push((s, Box::new(input)));
+    }
+    Mixer::new(settings, inputs)
 }
 
 /// Runs each source's device loops on threads of their own (named by the source: `cap-screen`,

@@ -56,6 +56,8 @@ pub struct EngineCounters {
     pub sources: Mutex<Vec<Arc<SourceCounters>>>,
     /// The audio mixer (its sources, their levels), once the engine has one.
     pub mixer: std::sync::OnceLock<Arc<MixerControls>>,
+    /// The studio's scene switches, once the program is made of scenes.
+    pub scenes: std::sync::OnceLock<Arc<crate::capture::studio::SceneControl>>,
 }
 
 impl EngineCounters {
@@ -165,6 +167,9 @@ pub struct StatsSnapshot {
     pub video: VideoStats,
     pub audio: AudioStats,
     pub outputs: Vec<OutputSnapshot>,
+    /// The scene on the program (the one faded to, during a fade); `None` unless the program
+    /// is made of scenes.
+    pub scene: Option<String>,
     /// Sources: video devices (state `live`/`lost`, frames, repeats), then the mixer's audio
     /// sources (state, underruns, drift, and their fader, mute, offset, filters and levels).
     pub sources: Vec<SourceReport>,
@@ -257,6 +262,7 @@ impl EngineCounters {
                 monitor: self.mixer.get().map(|m| m.monitor.snapshot()),
             },
             outputs,
+            scene: self.scenes.get().map(|s| s.current().to_owned()),
             sources: self
                 .sources
                 .lock()

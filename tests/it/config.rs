@@ -231,7 +231,14 @@ fn broadcast_follows_the_window_program_when_not_told() {
     let rec = config.path().join("show.mp4");
     run_ok(
         onair_in(config.path())
-            .args(["broadcast", "--audio", "none", "--duration", "1", "--record"])
+            .args([
+                "broadcast",
+                "--audio",
+                "none",
+                "--duration",
+                "1",
+                "--record",
+            ])
             .arg(&rec),
     );
     let p = probe(&rec);
@@ -246,9 +253,20 @@ fn broadcast_follows_the_window_program_when_not_told() {
         "not the Live scene's blue: {r} {g} {b}"
     );
 
-    std::fs::write(&path, show.replace("preset = \"tiny\"", "preset = \"gone\"")).unwrap();
+    std::fs::write(
+        &path,
+        show.replace("preset = \"tiny\"", "preset = \"gone\""),
+    )
+    .unwrap();
     let out = onair_in(config.path())
-        .args(["broadcast", "--audio", "none", "--duration", "1", "--record"])
+        .args([
+            "broadcast",
+            "--audio",
+            "none",
+            "--duration",
+            "1",
+            "--record",
+        ])
         .arg(config.path().join("never.mp4"))
         .output()
         .unwrap();

@@ -672,7 +672,10 @@ fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() 
         .union(h.get_by_label("Remove filter").rect());
     for button in ["Go live", "Stop recording"] {
         let b = h.get_by_label(button).rect();
-        assert!(!window.intersects(b), "the filters window {window:?} covers {button} {b:?}");
+        assert!(
+            !window.intersects(b),
+            "the filters window {window:?} covers {button} {b:?}"
+        );
     }
     h.get_by_label("Remove filter").click();
     run_until(&mut h, "no filter on the running strip", |a| {

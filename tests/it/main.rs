@@ -32,5 +32,6 @@ mod rtmp;
 mod scenes;
 mod sources;
 mod stall;
+mod video_source;
 mod whip;
 mod window_show;

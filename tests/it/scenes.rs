@@ -168,8 +168,16 @@ fn switching_while_recording_fades_frame_by_frame_and_cuts_in_one() {
     wait_for(Duration::from_secs(60), "a second of program", || {
         last_stats(&stats).is_some_and(|v| v["time_ms"].as_i64() >= Some(1000))
     });
+    assert_eq!(
+        last_stats(&stats).unwrap()["scene"],
+        "A",
+        "stats name the scene"
+    );
     writeln!(stdin, "scene B").unwrap();
     std::thread::sleep(Duration::from_millis(1500));
+    wait_for(Duration::from_secs(10), "the stats to name scene B", || {
+        last_stats(&stats).is_some_and(|v| v["scene"] == "B")
+    });
     writeln!(stdin, "cut A").unwrap();
     writeln!(stdin, "scene Nope").unwrap();
     std::thread::sleep(Duration::from_millis(1000));

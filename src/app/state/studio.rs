@@ -142,7 +142,10 @@ impl AppState {
             return;
         };
         source.path = Some(path);
-        self.edit_scenes(Edit::Source { index, source });
+        self.edit_scenes(Edit::Source {
+            index,
+            source: Box::new(source),
+        });
         self.scenes_edited();
         self.save();
     }
@@ -156,9 +159,19 @@ impl AppState {
 use crate::capture::scene::{SourceKind, Transition};
 
 /// Every image source's file can be read as a picture (its header: the studio decodes it
-/// on its own thread, which must not find out then).
+/// on its own thread, which must not find out then), and every video file's index says it
+/// can be played (H.264 without B-frames, AAC).
 fn images_readable(c: Collection) -> Result<Collection, SceneProblem> {
     for s in &c.sources {
+        if let SourceKind::Video(path) = &s.kind
+            && let Err(e) = crate::capture::video_file::probe(path, &s.name)
+        {
+            return Err(SceneProblem {
+                place: format!("source \"{}\"", s.name),
+                field: "path",
+                problem: e.to_string(),
+            });
+        }
         if let SourceKind::Image(path) = &s.kind
             && let Err(e) = image::image_dimensions(path)
         {

@@ -12,11 +12,12 @@ use crate::app::{Action, AppState};
 use crate::config::scenes::TransitionFile;
 
 /// The kinds a new source may be, as the config file names them, and as the menu does.
-const KINDS: [(&str, &str); 7] = [
+const KINDS: [(&str, &str); 8] = [
     ("screen", "Screen"),
     ("window", "Window"),
     ("camera", "Camera"),
     ("image", "Image"),
+    ("video", "Video file"),
     ("colour", "Colour"),
     ("text", "Text"),
     ("test", "Test pattern"),

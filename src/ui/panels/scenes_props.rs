@@ -43,7 +43,7 @@ pub fn show(ui: &mut egui::Ui, app: &AppState, index: usize, actions: &mut Vec<A
     if s != *source && !s.name.trim().is_empty() {
         actions.push(Action::Studio(Edit::Source {
             index: si,
-            source: s,
+            source: Box::new(s),
         }));
     }
     ui.strong("Layer");
@@ -149,6 +149,26 @@ fn source_fields(
             });
             ui.end_row();
         }
+        "video" => {
+            let label = ui.label("Video file");
+            let mut path = s
+                .path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let r = ui.add(
+                egui::TextEdit::singleline(&mut path)
+                    .hint_text("MP4: H.264 (no B-frames), AAC")
+                    .desired_width(220.0),
+            );
+            if r.labelled_by(label.id).changed() {
+                s.path = (!path.is_empty()).then(|| path.into());
+            }
+            ui.end_row();
+            ui.label("");
+            ui.weak("Plays in a loop; heard while on the program");
+            ui.end_row();
+        }
         "colour" | "color" => {
             ui.label("Colour");
             colour_field(ui, &mut s.colour, Rgba([0xd1, 0xd1, 0xd1, 255]));
@@ -206,8 +226,42 @@ fn source_fields(
                 .response
                 .labelled_by(label.id);
             ui.end_row();
+            ui.label("Outline");
+            ui.horizontal(|ui| {
+                let mut lined = s.outline.is_some();
+                ui.checkbox(&mut lined, "Outline");
+                if lined && s.outline.is_none() {
+                    s.outline = Some("#000000FF".into());
+                } else if !lined {
+                    s.outline = None;
+                    s.outline_width = None;
+                }
+                if lined {
+                    colour_field(ui, &mut s.outline, Rgba([0, 0, 0, 255]));
+                    let mut w = s.outline_width.unwrap_or(2);
+                    ui.add(egui::DragValue::new(&mut w).range(1..=50).suffix(" px"));
+                    if w != s.outline_width.unwrap_or(2) {
+                        s.outline_width = Some(w);
+                    }
+                }
+            });
+            ui.end_row();
+            let label = ui.label("Countdown");
+            let mut countdown = s.countdown.clone().unwrap_or_default();
+            if ui
+                .add(
+                    egui::TextEdit::singleline(&mut countdown)
+                        .hint_text("MM:SS")
+                        .desired_width(80.0),
+                )
+                .labelled_by(label.id)
+                .changed()
+            {
+                s.countdown = (!countdown.is_empty()).then_some(countdown);
+            }
+            ui.end_row();
             ui.label("");
-            ui.weak("{clock}: the time, {elapsed}: the program's time");
+            ui.weak("{clock}: the time, {elapsed}: the program's time, {countdown}: time left");
             ui.end_row();
         }
         _ => {}

@@ -21,6 +21,15 @@ fn level(value: f64, warn: f64, alarm: f64) -> Color32 {
     }
 }
 
+/// The scene on the program, quoted; `"A" -> "B"` during a fade from A to B.
+fn program_scene(view: &SessionView) -> Option<String> {
+    let now = view.current_scene.as_deref()?;
+    Some(match view.fading_from.as_deref() {
+        Some(from) if from != now => format!("\"{from}\" -> \"{now}\""),
+        _ => format!("\"{now}\""),
+    })
+}
+
 pub fn show(
     ui: &mut egui::Ui,
     view: &SessionView,
@@ -53,6 +62,11 @@ pub fn show(
             ui.label("Memory");
             ui.label(view.memory_bytes.map_or("–".into(), bytes));
             ui.end_row();
+            if let Some(scene) = program_scene(view) {
+                ui.label("Scene on the program");
+                ui.label(scene);
+                ui.end_row();
+            }
             // The encoder's figures while it runs (while an output does).
             if let (Some(s), Some(p), true) = (&view.stats, &preset, view.encoding) {
                 let target = f64::from(p.fps);
@@ -226,4 +240,38 @@ fn display_name(view: &SessionView, output: &str) -> String {
         return "Browser preview".into();
     }
     output.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+
+    fn panel(view: SessionView) -> Harness<'static, SessionView> {
+        Harness::new_ui_state(
+            |ui, view: &mut SessionView| show(ui, view, None, &[], &mut Vec::new()),
+            view,
+        )
+    }
+
+    #[test]
+    fn the_stats_name_the_scene_on_the_program_and_a_fade_as_from_to() {
+        let mut h = panel(SessionView {
+            current_scene: Some("Live".into()),
+            ..SessionView::default()
+        });
+        h.run();
+        h.get_by_label("Scene on the program");
+        h.get_by_label("\"Live\"");
+        h.state_mut().fading_from = Some("Starting soon".into());
+        h.run();
+        h.get_by_label("\"Starting soon\" -> \"Live\"");
+        assert!(h.query_by_label("\"Live\"").is_none());
+        // Not made of scenes: no row.
+        h.state_mut().current_scene = None;
+        h.run();
+        assert!(h.query_by_label("Scene on the program").is_none());
+    }
 }
