@@ -191,13 +191,13 @@ struct Model {
 }
 
 impl Model {
-    /// `coeff`: the first guess, worth one frame of cost `cost`.
-    fn new(coeff: f64, cost: f64, decay: f64) -> Self {
+    /// `coeff`: the first guess, worth one frame of cost `cost`; the first peak if `as_peak`.
+    fn new(coeff: f64, cost: f64, decay: f64, as_peak: bool) -> Self {
         Self {
             num: coeff * cost,
             den: cost,
             decay,
-            peak: coeff,
+            peak: if as_peak { coeff } else { 0.0 },
         }
     }
     fn coeff(&self) -> f64 {
@@ -273,8 +273,12 @@ impl WindowRateControl {
             recent: VecDeque::new(),
             recent_sum: 0.0,
             capped: false,
-            p_model: Model::new(0.6 * qstep(28.0), typical, P_MODEL_DECAY),
-            key_model: Model::new(0.9 * qstep(28.0), typical, KEY_MODEL_DECAY),
+            // The P frames' guess is their first peak (the first scrolls of text stay in the
+            // window); the keyframes' is not: made at 720p, it was 4x a 480p keyframe's and
+            // held every later keyframe at QP 44-51 (its peak decays a keyframe at a time),
+            // and the P frame after each re-coded the picture (380-500 kbit at 1000 kbit/s).
+            p_model: Model::new(0.6 * qstep(28.0), typical, P_MODEL_DECAY, true),
+            key_model: Model::new(0.9 * qstep(28.0), typical, KEY_MODEL_DECAY, false),
             base_qp: None,
             first_qp: first_qp.clamp(20.0, 40.0),
             carry: 0.0,
