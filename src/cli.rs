@@ -373,7 +373,8 @@ struct BroadcastArgs {
     /// test, none, screen[:N], window:ID|TITLE, camera[:N|NAME], screen[:N]+camera[:N|NAME]
     /// (the camera over the screen; see --pip), or y4m:FILE (8-bit 4:2:0 at the preset's size,
     /// played in real time, looped). Ids from `onair devices`.
-    /// Default: the config file's first scene if it has [[scenes]], else test.
+    /// Default: the config file's scene on the window's program (`[program] scene`) or its
+    /// first, if it has [[scenes]]; else test.
     #[arg(long, value_name = "SOURCE", value_parser = parse_video, conflicts_with = "scene")]
     video: Option<VideoSourceKind>,
     /// Start on this scene (from the config file's [[scenes]], else the built-in test,
@@ -397,9 +398,10 @@ struct BroadcastArgs {
     /// Start with the microphones muted.
     #[arg(long)]
     mute: bool,
-    /// Bitrate preset (see `onair presets`).
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_PRESET)]
-    preset: String,
+    /// Bitrate preset (see `onair presets`; default: the window's, `[program] preset` in the
+    /// config file, else 720p30).
+    #[arg(long, value_name = "NAME")]
+    preset: Option<String>,
     /// Record to FILE (.mp4 or .flv); repeat for several files. Never replaces a file.
     #[arg(long, value_name = "FILE")]
     record: Vec<PathBuf>,
@@ -514,7 +516,7 @@ pub fn main() -> ExitCode {
             Command::Scenes { json, config } => Config::load(config.as_deref())
                 .map_err(anyhow::Error::from)
                 .and_then(|c| {
-                    let preset = c.preset(DEFAULT_PRESET)?.clone();
+                    let preset = c.preset_or_program(None)?.clone();
                     crate::scenes_cli::list(json, &c, &preset)
                 }),
             Command::Devices { json } => devices(json),
@@ -596,7 +598,7 @@ fn devices(json: bool) -> anyhow::Result<ExitCode> {
 
 fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
-    let preset = config.preset(&args.preset)?.clone();
+    let preset = config.preset_or_program(args.preset.as_deref())?.clone();
     if args
         .mic_gain
         .is_some_and(|db| !db.is_finite() || !(-100.0..=26.0).contains(&db))

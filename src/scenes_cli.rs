@@ -40,7 +40,13 @@ pub fn program(
                 collection.scene_names()
             )
         })?,
-        None if config.scenes.is_some() => 0,
+        // The window's scene on its program, if the file still has it; else the first.
+        None if config.scenes.is_some() => config
+            .program
+            .scene
+            .as_deref()
+            .and_then(|name| collection.scene(name))
+            .unwrap_or(0),
         None => return Ok(None),
     };
     // The built-in scenes are today's choices: only the chosen one's devices are opened.

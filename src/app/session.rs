@@ -4,7 +4,8 @@
 //! The window never waits on media or the network. It sends [`Command`]s through a bounded
 //! channel (`try_send`: when full, the click is refused with a notice and counted, never
 //! blocking) to the controller thread, which runs the program from the window's start
-//! ([`Command::SetProgram`]; started again when it changes while no output runs), adds and
+//! ([`Command::SetProgram`]; started again when it changes while no output runs; a device
+//! added to its scenes while one runs is opened into the running program), adds and
 //! removes outputs (the engine's encoders run only while one does; removing one may take
 //! seconds: RTMP flushes), and publishes a [`SessionView`] four times a second while the
 //! program runs, each time asking the window to repaint. Without a program, it sleeps.
@@ -342,6 +343,7 @@ impl Controller {
                 }
                 self.handle(command);
             }
+            self.open_scene_devices();
             self.publish();
         }
     }

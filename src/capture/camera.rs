@@ -251,19 +251,75 @@ fn camera_loop(
     slot: &Arc<LatestFrame>,
     first: &Sender<Result<(), CaptureError>>,
 ) {
-    let gone = || Arc::strong_count(slot) <= 1;
-    let counters = slot.counters().clone();
-    let mut device = match open_camera(index, name, want) {
+    match open_camera(index, name, want) {
         Ok(d) => {
             let _sent = first.try_send(Ok(()));
-            counters.set_live(true);
-            Some(d)
+            slot.counters().set_live(true);
+            capture_loop(index, name, want, slot, d);
         }
         Err(e) => {
             let _sent = first.try_send(Err(e));
-            return;
         }
+    }
+}
+
+/// [`open`] into the slot a running studio already shows. Never fails: a camera missing or
+/// failing now marks the slot lost (the slate) and is looked for again every
+/// [`REOPEN_INTERVAL`] by the loop; the error (if it is missing) comes beside it, to be told.
+pub fn start_into(
+    target: &CameraTarget,
+    want: (u32, u32, u32),
+    slot: &Arc<LatestFrame>,
+) -> (Worker, Option<CaptureError>) {
+    let missing = find(target).err();
+    if let Some(e) = &missing {
+        slot.counters().set_error(&e.to_string());
+        slot.set_lost(true);
+    }
+    let run = {
+        let slot = slot.clone();
+        let target = target.clone();
+        move || retry_loop(&target, want, &slot)
     };
+    let worker = Worker {
+        name: "cap-camera".into(),
+        run: Box::new(run),
+    };
+    (worker, missing)
+}
+
+/// Finds and opens the camera, every [`REOPEN_INTERVAL`] until it opens (the slot lost
+/// meanwhile), then captures as [`capture_loop`] does.
+fn retry_loop(target: &CameraTarget, want: (u32, u32, u32), slot: &Arc<LatestFrame>) {
+    let gone = || Arc::strong_count(slot) <= 1;
+    while !gone() {
+        let opened = find(target)
+            .and_then(|(index, name)| Ok((open_camera(&index, &name, want)?, index, name)));
+        match opened {
+            Ok((device, index, name)) => return capture_loop(&index, &name, want, slot, device),
+            Err(e) => {
+                slot.counters().set_error(&e.to_string());
+                slot.set_lost(true);
+                if !sleep_unless(&gone, REOPEN_INTERVAL) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Captures from the open `device` until the slot's consumer is gone (its `Arc` count drops
+/// to one); on a failure shows the slate and reopens every [`REOPEN_INTERVAL`].
+fn capture_loop(
+    index: &CameraIndex,
+    name: &str,
+    want: (u32, u32, u32),
+    slot: &Arc<LatestFrame>,
+    device: Opened,
+) {
+    let gone = || Arc::strong_count(slot) <= 1;
+    let counters = slot.counters().clone();
+    let mut device = Some(device);
     let mut mjpeg = MjpegDecoder::default();
     let mut work = VideoFrame::black(2, 2, MediaTime::ZERO);
     while !gone() {

@@ -267,13 +267,41 @@ pub fn label(target: &ScreenTarget) -> String {
 /// Opens the screen once to check it can be captured (so a bad choice fails before anything
 /// starts) and returns the slot it will fill and the device loop to run.
 pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker), CaptureError> {
+    let counters = Arc::new(SourceCounters::new(label(target), "screen"));
+    let slot = Arc::new(LatestFrame::new(counters));
+    let (device, work, rgba) = first_grab(target, &slot)?;
+    let worker = worker(target, fps, &slot, Some(device), work, rgba);
+    Ok((slot, worker))
+}
+
+/// [`open`] into the slot a running studio already shows. Never fails: a screen that cannot
+/// be captured now marks the slot lost (the slate) and is tried again every
+/// [`REOPEN_INTERVAL`] by the loop; the error comes beside it, to be told.
+pub fn start_into(
+    target: &ScreenTarget,
+    fps: u32,
+    slot: &Arc<LatestFrame>,
+) -> (Worker, Option<CaptureError>) {
+    match first_grab(target, slot) {
+        Ok((device, work, rgba)) => (worker(target, fps, slot, Some(device), work, rgba), None),
+        Err(e) => {
+            slot.counters().set_error(&e.to_string());
+            slot.set_lost(true);
+            let work = VideoFrame::black(2, 2, MediaTime::ZERO);
+            (worker(target, fps, slot, None, work, Vec::new()), Some(e))
+        }
+    }
+}
+
+/// Finds the screen and grabs it once into `slot`: the device and the buffers to go on with.
+fn first_grab(
+    target: &ScreenTarget,
+    slot: &LatestFrame,
+) -> Result<(Device, VideoFrame, Vec<u8>), CaptureError> {
     let mut device = find(target)?;
     let mut rgba = Vec::new();
     let mut work = VideoFrame::black(2, 2, MediaTime::ZERO);
-    let first = device.capture(&mut rgba, &mut work);
-    let counters = Arc::new(SourceCounters::new(label(target), "screen"));
-    let slot = Arc::new(LatestFrame::new(counters));
-    match first {
+    match device.capture(&mut rgba, &mut work) {
         Ok(()) => slot.publish(&mut work),
         Err(Failure::Lost(detail)) => {
             return Err(CaptureError::Open {
@@ -284,19 +312,28 @@ pub fn open(target: &ScreenTarget, fps: u32) -> Result<(Arc<LatestFrame>, Worker
         }
         Err(Failure::Frame(_)) => {}
     }
+    slot.counters().set_live(true);
+    Ok((device, work, rgba))
+}
+
+/// The device loop ([`capture_loop`]) as a worker; `device: None` starts by reopening.
+fn worker(
+    target: &ScreenTarget,
+    fps: u32,
+    slot: &Arc<LatestFrame>,
+    device: Option<Device>,
+    work: VideoFrame,
+    rgba: Vec<u8>,
+) -> Worker {
     let run = {
         let slot = slot.clone();
         let target = target.clone();
-        move || capture_loop(Some(device), &target, fps, &slot, work, rgba)
+        move || capture_loop(device, &target, fps, &slot, work, rgba)
     };
-    slot.counters().set_live(true);
-    Ok((
-        slot,
-        Worker {
-            name: "cap-screen".into(),
-            run: Box::new(run),
-        },
-    ))
+    Worker {
+        name: "cap-screen".into(),
+        run: Box::new(run),
+    }
 }
 
 /// Captures at `fps` until the slot's consumer is gone (its `Arc` count drops to one); on a

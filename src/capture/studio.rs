@@ -39,8 +39,10 @@ pub struct SceneControl {
     /// One slot: a newer request replaces one not yet taken (counted in `replaced`).
     pending: Mutex<Option<(String, Transition)>>,
     /// One slot: a newer collection replaces one not yet taken (not counted: the newest is
-    /// the whole truth).
-    collection: Mutex<Option<(Collection, String)>>,
+    /// the whole truth); with it, the slots of its devices new to the studio.
+    collection: Mutex<Option<Handoff>>,
+    /// The devices of the newest collection, and the new ones waiting to be opened.
+    devices: Mutex<DeviceBook>,
     current: Mutex<String>,
     /// Switches done.
     pub switches: AtomicU64,
@@ -62,6 +64,7 @@ impl SceneControl {
             names: Mutex::new((names, collection.transition)),
             pending: Mutex::new(None),
             collection: Mutex::new(None),
+            devices: Mutex::new(DeviceBook::of(collection)),
             switches: AtomicU64::new(0),
             replaced: AtomicU64::new(0),
             replacements: AtomicU64::new(0),
@@ -87,19 +90,6 @@ impl SceneControl {
             self.replaced.fetch_add(1, Relaxed);
         }
         Ok(())
-    }
-
-    /// Gives the studio a new collection (validated), taken at its next frame: sources the
-    /// same by name and kind stay open; the program shows scene `current` (a cut; a scene
-    /// renamed keeps showing), else the scene of the name shown before, else the first.
-    /// A screen or camera source new to the studio shows the "source lost" slate until the
-    /// engine is started again (opening a device may wait; the studio never does).
-    pub fn replace(&self, collection: Collection, current: &str) {
-        *lock(&self.names) = (
-            collection.scenes.iter().map(|s| s.name.clone()).collect(),
-            collection.transition,
-        );
-        *lock(&self.collection) = Some((collection, current.to_owned()));
     }
 
     /// The scene on the program (the one faded to, during a fade).
@@ -478,24 +468,23 @@ fn draw_scene(
             } => {
                 *shown = true;
                 let lost = slot.is_lost();
+                if !lost && !*has_frame {
+                    // Nothing until its first picture (a device still opening).
+                    continue;
+                }
                 let Some(p) = place(layer, (front.width, front.height), box_size) else {
                     continue;
                 };
-                let covered = if lost || !*has_frame {
+                let covered = if lost {
                     covers(layer.x, layer.y, box_size.0, box_size.1)
                 } else {
                     covers(p.x, p.y, p.w, p.h)
                 };
                 begin(&mut first, frame, covered);
-                if lost || !*has_frame {
-                    // The slate (or black until the first picture) over the layer's box.
-                    let area = clip_rect(pw, ph, layer.x, layer.y, box_size);
-                    if let Some(area) = area {
-                        if lost {
-                            draw_slate(frame, area, label);
-                        } else {
-                            super::convert::fill_rect(frame, area, super::convert::BLACK);
-                        }
+                if lost {
+                    // The slate over the layer's box.
+                    if let Some(area) = clip_rect(pw, ph, layer.x, layer.y, box_size) {
+                        draw_slate(frame, area, label);
                     }
                     continue;
                 }
@@ -743,7 +732,8 @@ impl SourceDevices for Studio {
 
 #[path = "studio_replace.rs"]
 mod replace;
-use replace::{generated, new_caches};
+pub use replace::start_device;
+use replace::{DeviceBook, Handoff, generated, new_caches};
 
 #[cfg(test)]
 #[path = "studio_tests.rs"]

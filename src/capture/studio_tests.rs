@@ -6,6 +6,7 @@ use crate::capture::SourceCounters;
 use crate::capture::scene::{
     Collection, Crop, Fit, Layer, Rgba, Scene, Source, SourceKind, Transition,
 };
+use crate::capture::studio::start_device;
 
 fn colour(name: &str, rgb: [u8; 3]) -> Source {
     Source {
@@ -264,4 +265,151 @@ fn a_replaced_collection_keeps_unchanged_sources_open_and_the_scene_shown() {
     s.fill(FRAME * 2, &mut frame).unwrap();
     assert_eq!(Arc::strong_count(&slot), 1);
     assert_eq!(control.current(), "B");
+}
+
+/// The collection `two_scenes` with a screen source "desk" shown at the top left of scene A.
+fn with_desk() -> Collection {
+    let mut c = two_scenes(Transition::Cut);
+    c.sources.push(Source {
+        name: "desk".into(),
+        kind: SourceKind::Screen(crate::capture::ScreenTarget::Monitor(0)),
+    });
+    c.scenes[0].layers.push(Layer {
+        size: Some((32, 18)),
+        ..Layer::full(2)
+    });
+    c
+}
+
+/// A screen added to a running studio: its slot comes with the collection, the engine's
+/// owner takes it once to open the device, the studio shows nothing from it until its first
+/// picture, then the picture; removed, the studio lets the slot go (its loop ends).
+#[test]
+fn a_device_added_while_running_shows_from_its_slot_and_goes_when_removed() {
+    let mut s = Studio::open(two_scenes(Transition::Cut), 0, 64, 36, 30).unwrap();
+    let control = s.control();
+    let red = crate::capture::raster::yuv_of(200, 0, 0).0;
+    control.replace(with_desk(), "A");
+    let new = control.take_new_devices();
+    assert_eq!(new.len(), 1);
+    assert!(control.take_new_devices().is_empty(), "taken once");
+    let (source, slot) = new.into_iter().next().unwrap();
+    assert_eq!(source.name, "desk");
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(MediaTime::ZERO, &mut frame).unwrap();
+    assert_eq!(
+        luma(&frame, 5, 5),
+        red,
+        "nothing from the device before its picture"
+    );
+    let mut pic = VideoFrame::black(64, 36, MediaTime::ZERO);
+    pic.planes_mut().0.fill(200);
+    slot.publish(&mut pic);
+    s.fill(FRAME, &mut frame).unwrap();
+    assert_eq!(luma(&frame, 5, 5), 200, "the device's picture");
+    assert_eq!(luma(&frame, 40, 30), red, "outside its layer");
+    assert_eq!(Arc::strong_count(&slot), 2, "the studio holds it");
+    // The same device in the next edit stays; gone from the scenes, it is let go.
+    let mut moved = with_desk();
+    moved.scenes[0].layers[1].x = 32;
+    control.replace(moved, "A");
+    assert!(control.take_new_devices().is_empty(), "already open");
+    s.fill(FRAME * 2, &mut frame).unwrap();
+    assert_eq!(Arc::strong_count(&slot), 2);
+    control.replace(two_scenes(Transition::Cut), "A");
+    s.fill(FRAME * 3, &mut frame).unwrap();
+    assert_eq!(Arc::strong_count(&slot), 1);
+    // Added again: a new slot (the old loop has ended).
+    control.replace(with_desk(), "A");
+    let again = control.take_new_devices();
+    assert_eq!(again.len(), 1);
+    assert!(!Arc::ptr_eq(&again[0].1, &slot));
+    // A slot lost (the device could not be opened) shows the slate over its layer.
+    again[0].1.set_lost(true);
+    s.fill(FRAME * 4, &mut frame).unwrap();
+    let slate = (0..18)
+        .flat_map(|y| (0..32).map(move |x| (x, y)))
+        .filter(|&(x, y)| luma(&frame, x, y) == crate::capture::compose::SLATE_LUMA)
+        .count();
+    assert!(slate > 200, "{slate} slate pixels");
+}
+
+/// Collections replaced before the studio took them: a new device's slot goes on with the
+/// newest (so the studio, whichever it takes, shows the slot that is opened); slots never
+/// taken are let go when the engine stops (`release`).
+#[test]
+fn a_new_device_keeps_its_slot_across_collections_the_studio_did_not_take() {
+    let mut s = Studio::open(two_scenes(Transition::Cut), 0, 64, 36, 30).unwrap();
+    let control = s.control();
+    control.replace(with_desk(), "A");
+    let mut green = with_desk();
+    green.sources[0] = colour("red", [0, 200, 0]);
+    control.replace(green, "A");
+    let mut new = control.take_new_devices();
+    assert_eq!(new.len(), 1, "one slot for the device of both");
+    let (_, slot) = new.remove(0);
+    let mut pic = VideoFrame::black(64, 36, MediaTime::ZERO);
+    pic.planes_mut().0.fill(200);
+    slot.publish(&mut pic);
+    let mut frame = VideoFrame::black(64, 36, MediaTime::ZERO);
+    s.fill(MediaTime::ZERO, &mut frame).unwrap();
+    assert_eq!(luma(&frame, 5, 5), 200);
+    assert_eq!(
+        luma(&frame, 40, 30),
+        crate::capture::raster::yuv_of(0, 200, 0).0
+    );
+    // Removed and added back before a frame: a new slot, which the studio takes.
+    control.replace(two_scenes(Transition::Cut), "A");
+    control.replace(with_desk(), "A");
+    let back = control.take_new_devices();
+    assert_eq!(back.len(), 1);
+    s.fill(FRAME, &mut frame).unwrap();
+    assert_eq!(Arc::strong_count(&slot), 1, "the first slot let go");
+    assert_eq!(
+        Arc::strong_count(&back[0].1),
+        2,
+        "the studio shows the new one"
+    );
+    // Given but never taken: released when the engine stops.
+    let mut other = with_desk();
+    other.sources[2].name = "desk 2".into();
+    control.replace(other, "A");
+    let untaken = control.take_new_devices();
+    assert_eq!(untaken.len(), 1);
+    control.release();
+    assert_eq!(Arc::strong_count(&untaken[0].1), 1);
+}
+
+/// A camera added while running that cannot be found: the slate at once, the error to tell,
+/// and a loop that looks for it every 2 s until the studio lets the slot go.
+#[test]
+fn a_camera_added_while_running_that_cannot_open_shows_the_slate_and_keeps_looking() {
+    let kind = SourceKind::Camera(crate::capture::CameraTarget::Name(
+        "no camera has this name".into(),
+    ));
+    let slot = Arc::new(LatestFrame::new(Arc::new(SourceCounters::new(
+        "camera x", "camera",
+    ))));
+    let (worker, error) = start_device(&kind, &slot, 64, 36, 30).unwrap();
+    assert!(error.is_some());
+    assert!(slot.is_lost());
+    assert_eq!(worker.name, "cap-camera");
+    let thread = std::thread::Builder::new()
+        .name("cap-camera".into())
+        .spawn(worker.run)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(!thread.is_finished(), "it keeps looking");
+    drop(slot);
+    thread.join().unwrap();
+    assert!(
+        start_device(
+            &SourceKind::Test,
+            &Arc::new(LatestFrame::new(Arc::new(SourceCounters::new("t", "test")))),
+            64,
+            36,
+            30
+        )
+        .is_none()
+    );
 }

@@ -41,6 +41,11 @@ pub enum ConfigError {
     },
     #[error("unknown preset \"{name}\"; `onair presets` lists the {count} available")]
     UnknownPreset { name: String, count: usize },
+    #[error(
+        "config file {}: [program] preset \"{name}\" is not a preset; choose one in the window or pass --preset",
+        path.display()
+    )]
+    UnknownProgramPreset { name: String, path: PathBuf },
     #[error("config file {path}: destination \"{destination}\": {problem}")]
     InvalidDestination {
         path: At,
@@ -86,7 +91,6 @@ struct ConfigFile {
     mixer: Option<mixer::MixerSettings>,
     /// The window's program, recording, preview and hotkey settings: read and checked by the
     /// window (app/settings), kept as they are here.
-    #[allow(dead_code)]
     program: Option<toml::Table>,
     #[allow(dead_code)]
     recording: Option<toml::Table>,
@@ -204,6 +208,16 @@ pub struct Config {
     pub mixer: Option<mixer::MixerSettings>,
     /// The scenes and their sources, if the file has `[[scenes]]`.
     pub scenes: Option<crate::capture::scene::Collection>,
+    /// The window's `[program]` choice, which the command line follows when not told.
+    pub program: ProgramChoice,
+}
+
+/// The preset and scene the window last had on its program (`[program]`): `onair broadcast`
+/// and `onair scenes` use them when `--preset` / `--scene` are not given.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProgramChoice {
+    pub preset: Option<String>,
+    pub scene: Option<String>,
 }
 
 impl Config {
@@ -219,6 +233,7 @@ impl Config {
             stun_servers: Vec::new(),
             mixer: None,
             scenes: None,
+            program: ProgramChoice::default(),
         }
     }
 
@@ -371,6 +386,14 @@ impl Config {
             }
             config.mixer = Some(m);
         }
+        let text_of = |key| {
+            let t = file.program.as_ref()?;
+            t.get(key)?.as_str().map(str::to_owned)
+        };
+        config.program = ProgramChoice {
+            preset: text_of("preset").filter(|p| !p.is_empty()),
+            scene: text_of("scene").filter(|s| !s.is_empty()),
+        };
         if !(file.scenes.is_empty() && file.sources.is_empty() && file.transition.is_none()) {
             let base = path.parent().unwrap_or(Path::new("."));
             let collection = scenes::collection(file.sources, file.scenes, file.transition, base)
@@ -406,6 +429,18 @@ impl Config {
                 name: name.to_owned(),
                 count: self.presets.len(),
             })
+    }
+
+    /// The preset named `name`, or the window's (`[program] preset`), or [`DEFAULT_PRESET`].
+    pub fn preset_or_program(&self, name: Option<&str>) -> Result<&Preset, ConfigError> {
+        match (name, &self.program.preset) {
+            (Some(n), _) => self.preset(n),
+            (None, Some(n)) => self.preset(n).map_err(|_| ConfigError::UnknownProgramPreset {
+                name: n.clone(),
+                path: self.source.clone().unwrap_or_default(),
+            }),
+            (None, None) => self.preset(DEFAULT_PRESET),
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use crate::capture::studio::SceneControl;
+use crate::capture::studio::{self, SceneControl};
 use crate::capture::{
     AudioInput, AudioSource, CaptureError, VideoSource, VideoSourceKind, Worker, devices,
 };
@@ -532,6 +532,52 @@ impl EngineHandle {
         attached
     }
 
+    /// Starts the device loops of screens, windows and cameras added to the running studio's
+    /// scenes ([`SceneControl::take_new_devices`]), here on the caller's thread (a device may
+    /// take a moment to open), never on the media thread, which shows each from its slot as
+    /// soon as it has a picture. Nothing else restarts: encoders, outputs and the clock go on.
+    /// A device that cannot be opened now shows the slate and is tried again every 2 s; its
+    /// error is returned, to be told.
+    pub fn open_scene_devices(&mut self) -> Vec<EngineError> {
+        let Some(scenes) = self.scenes.clone() else {
+            return Vec::new();
+        };
+        let new = scenes.take_new_devices();
+        if new.is_empty() {
+            return Vec::new();
+        }
+        self.join_finished_devices();
+        let p = &self.encoders.preset;
+        let mut errors = Vec::new();
+        for (source, slot) in new {
+            let Some((worker, error)) =
+                studio::start_device(&source.kind, &slot, p.width, p.height, p.fps)
+            else {
+                continue;
+            };
+            slot.set_clock(self.clock);
+            self.counters.add_sources(vec![slot.counters().clone()]);
+            match spawn(&worker.name, worker.run) {
+                Ok(t) => self.devices.push(t),
+                Err(e) => errors.push(e),
+            }
+            tracing::info!(source = %source.name, kind = source.kind.name(), "device opened while running");
+            errors.extend(error.map(EngineError::from));
+        }
+        errors
+    }
+
+    /// Joins the device threads that have ended (their source was removed from the scenes).
+    fn join_finished_devices(&mut self) {
+        let (done, running) = std::mem::take(&mut self.devices)
+            .into_iter()
+            .partition(JoinHandle::is_finished);
+        self.devices = running;
+        for t in done {
+            join_named(t);
+        }
+    }
+
     /// Engine time now.
     pub fn now(&self) -> MediaTime {
         self.clock.now()
@@ -589,6 +635,10 @@ impl EngineHandle {
     pub fn finish(mut self) -> StatsSnapshot {
         for t in self.sources.drain(..) {
             join_named(t);
+        }
+        // Slots the studio never took would keep their device loops running.
+        if let Some(scenes) = &self.scenes {
+            scenes.release();
         }
         for t in self.devices.drain(..) {
             join_named(t);

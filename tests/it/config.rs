@@ -8,15 +8,36 @@ use crate::common::gui::harness;
 use crate::common::peers::{Nginx, NginxOptions};
 use crate::common::*;
 use egui_kittest::kittest::Queryable as _;
-use onair::app::Action;
 use onair::app::services::Service;
+use onair::app::{Action, AppState};
 use onair::config::PresetSpec;
 
 /// `onair` reading the config folder `dir` (its keys in `keys.toml`, not a keyring).
-fn onair_in(dir: &Path) -> Command {
+pub(crate) fn onair_in(dir: &Path) -> Command {
     let mut c = onair();
     c.env("ONAIR_CONFIG_DIR", dir).env("ONAIR_KEYRING", "off");
     c
+}
+
+/// Makes `preset` and the RTMP destination "My nginx" (to `nginx`'s `live` application, its
+/// stream key `key` in the key store, not the file) through the window's actions, as its
+/// presets and destinations panels push them, and saves.
+pub(crate) fn make_preset_and_destination(
+    app: &mut AppState,
+    preset: PresetSpec,
+    nginx: &Nginx,
+    key: &str,
+) {
+    let before = app.edits();
+    app.apply(Action::SavePreset(preset));
+    app.apply(Action::AddDestination);
+    let d = app.settings.destinations.last_mut().unwrap();
+    d.name = "My nginx".into();
+    d.service = Service::Custom;
+    d.server = format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port());
+    let id = d.id;
+    app.keys.set(id, key.into());
+    app.after_edits(before);
 }
 
 /// The average colour of the first frame of `file`, RGB.
@@ -57,8 +78,7 @@ fn what_the_window_saves_is_what_broadcast_uses() {
     let mut h = harness(config.path());
     h.run_steps(2);
     let app = h.state_mut().app_mut();
-    let before = app.edits();
-    app.apply(Action::SavePreset(PresetSpec {
+    let preset = PresetSpec {
         name: "window-small".into(),
         width: 320,
         height: 180,
@@ -66,15 +86,8 @@ fn what_the_window_saves_is_what_broadcast_uses() {
         video_kbps: 400,
         audio_kbps: 96,
         keyframe_interval_s: 1,
-    }));
-    app.apply(Action::AddDestination);
-    let d = app.settings.destinations.last_mut().unwrap();
-    d.name = "My nginx".into();
-    d.service = Service::Custom;
-    d.server = format!("rtmp://127.0.0.1:{}/live", nginx.rtmp_port());
-    let id = d.id;
-    app.keys.set(id, "fromwindow".into());
-    app.after_edits(before);
+    };
+    make_preset_and_destination(app, preset, &nginx, "fromwindow");
     app.exit();
     drop(h);
 

@@ -665,6 +665,15 @@ fn the_mixer_panel_moves_a_fader_and_adds_filters_and_sources_while_recording() 
     // The window grows to show the filter over a few frames.
     h.run_steps(4);
     assert!(h.query_by_label("Filters (1)").is_some());
+    // The window opens clear of the action bar (at egui's default place it covered Go live).
+    let window = h
+        .get_by_label_contains("Filters: Sync tone")
+        .rect()
+        .union(h.get_by_label("Remove filter").rect());
+    for button in ["Go live", "Stop recording"] {
+        let b = h.get_by_label(button).rect();
+        assert!(!window.intersects(b), "the filters window {window:?} covers {button} {b:?}");
+    }
     h.get_by_label("Remove filter").click();
     run_until(&mut h, "no filter on the running strip", |a| {
         running_filters(a) == Some(vec![vec![]])

@@ -2,9 +2,10 @@
 //! `common` holds the peers and judges they share. One binary compiles and links the helpers
 //! and egui/wgpu once instead of once per file.
 //!
-//! Kept apart, as binaries of their own: `tests/gui_devices.rs` and `tests/keyring.rs`, which
-//! point the whole process at their own display, sound server or session bus (`set_var`)
-//! before any thread exists; in this binary other tests' threads would already run.
+//! Kept apart, as binaries of their own: `tests/gui_devices.rs`, `tests/gui_live_devices.rs`
+//! and `tests/keyring.rs`, which point the whole process at their own display, sound server or
+//! session bus (`set_var`) before any thread exists; in this binary other tests' threads would
+//! already run.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -32,3 +33,4 @@ mod scenes;
 mod sources;
 mod stall;
 mod whip;
+mod window_show;

@@ -1,6 +1,7 @@
 //! The program that is always on: the controller runs the program the window asks for from
 //! its start, whether or not an output runs (the engine's encoders run only while one does),
-//! and starts it again when what it shows changes while no output runs.
+//! and starts it again when its preset, audio or devices change while no output runs. While
+//! one runs, a screen or camera added to the scenes is opened into the running studio.
 
 use super::*;
 use crate::capture::VideoSourceKind;
@@ -87,6 +88,21 @@ impl Controller {
                 self.failed = Some(program);
                 self.notice(true, format!("the program cannot start: {e}"));
             }
+        }
+    }
+
+    /// Opens the screens, windows and cameras the window added to the running studio's scenes
+    /// (each shows as soon as it has a picture; encoders, outputs and the clock go on). One
+    /// that cannot be opened shows the slate, is tried again every 2 s, and is told once.
+    pub(super) fn open_scene_devices(&mut self) {
+        let Some((engine, _)) = self.engine.as_mut() else {
+            return;
+        };
+        for e in engine.open_scene_devices() {
+            self.notice(
+                true,
+                format!("{e}; it shows the \"source lost\" slate and is tried again every 2 s"),
+            );
         }
     }
 

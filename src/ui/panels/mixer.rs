@@ -266,8 +266,11 @@ pub fn filters_window(ctx: &egui::Context, app: &mut AppState, actions: &mut Vec
         return;
     };
     let mut open = true;
+    // Centred like a dialog: at egui's default place (top left) it covered Go live and Record.
     egui::Window::new(format!("Filters: {name}"))
         .open(&mut open)
+        .pivot(egui::Align2::CENTER_CENTER)
+        .default_pos(ctx.content_rect().center())
         .default_width(340.0)
         .show(ctx, |ui| {
             if source.filters.is_empty() {
