@@ -41,6 +41,7 @@ fn set_tap<T>(tap: &Tap<T>, tx: Option<Sender<T>>) {
 pub(super) struct Made {
     video: Option<H264Encoder>,
     audio: Option<AacEncoder>,
+    profile: H264Profile,
 }
 
 /// The engine's encoders and what starting them again needs.
@@ -61,6 +62,11 @@ pub(super) struct Encoders {
     pub(super) fanout: Arc<Fanout>,
     /// `enc-h264` and `enc-aac` while they run.
     pub(super) running: Vec<JoinHandle<()>>,
+    /// A WebRTC output may join later: the next encoders start in Constrained Baseline
+    /// ([`super::EngineHandle::set_webrtc_may_join`]).
+    pub(super) webrtc_may_join: bool,
+    /// The running H.264 encoder's profile (`None`: no video encoder runs).
+    pub(super) running_profile: Option<H264Profile>,
 }
 
 impl Encoders {
@@ -74,7 +80,7 @@ impl Encoders {
     pub(super) fn make(&self, whip: bool) -> Result<Made, EngineError> {
         let preset = &self.preset;
         let mut tuning = self.tuning;
-        if whip {
+        if whip || self.webrtc_may_join {
             tuning.profile = H264Profile::Baseline;
         }
         let video = self
@@ -97,7 +103,29 @@ impl Encoders {
             .is_some()
             .then(|| AacEncoder::new(preset.audio_kbps * 1000))
             .transpose()?;
-        Ok(Made { video, audio })
+        Ok(Made {
+            video,
+            audio,
+            profile: tuning.profile,
+        })
+    }
+
+    /// Why a WebRTC (WHIP) output may not join the running encoders: they code H.264 in a
+    /// profile other than Constrained Baseline, which WebRTC receivers are not all able to take
+    /// (aiortc and Firefox's OpenH264 take nothing else); the one encode feeds every output, so
+    /// the stream cannot change for it. Checked before anything of the output is opened.
+    pub(super) fn refuse_webrtc(&self) -> Result<(), EngineError> {
+        match self.running_profile {
+            Some(profile) if profile != H264Profile::Baseline => {
+                Err(EngineError::WebRtcNeedsBaseline {
+                    profile: match profile {
+                        H264Profile::Main => "Main",
+                        _ => "High",
+                    },
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Starts the encoders if none run (made here unless `made`; `whip`: see [`Self::make`]).
@@ -105,7 +133,11 @@ impl Encoders {
         if self.is_running() {
             return Ok(());
         }
-        let Made { video, audio } = match made {
+        let Made {
+            video,
+            audio,
+            profile,
+        } = match made {
             Some(m) => m,
             None => self.make(whip)?,
         };
@@ -122,6 +154,7 @@ impl Encoders {
                 .set_audio_config(OpusEncoder::stream_config(self.preset.audio_kbps * 1000));
         }
         if let (Some(encoder), Some(recycle)) = (video, self.video_recycle.clone()) {
+            self.running_profile = Some(profile);
             let (tx, rx) = bounded(VIDEO_QUEUE_FRAMES);
             let (counters, fanout) = (self.counters.clone(), self.fanout.clone());
             let progress = self.progress.clone();
@@ -160,6 +193,7 @@ impl Encoders {
         set_tap(&self.video_tap, None);
         set_tap(&self.audio_tap, None);
         let was_running = self.is_running();
+        self.running_profile = None;
         for t in self.running.drain(..) {
             join_named(t);
         }

@@ -123,6 +123,10 @@ pub enum EngineError {
     Capture(#[from] CaptureError),
     #[error("audio: {0}")]
     Mixer(#[from] MixerError),
+    #[error(
+        "a WebRTC (WHIP) output cannot join the running H.264 {profile} stream (WebRTC needs Constrained Baseline): stop recording and streaming, then start the WHIP output first or with them"
+    )]
+    WebRtcNeedsBaseline { profile: &'static str },
     #[error("cannot start thread {name}: {source}")]
     Spawn {
         name: String,
@@ -266,6 +270,8 @@ impl EngineHandle {
             counters: counters.clone(),
             fanout: fanout.clone(),
             running: Vec::new(),
+            running_profile: None,
+            webrtc_may_join: false,
         };
         // Encoders only with an output (made before any file is, so a bad setting fails
         // first); without, the program runs alone until one joins.
@@ -377,6 +383,9 @@ impl EngineHandle {
             .map(|o| o.counters.name.as_str())
             .collect();
         let name = unique_name(&taken, spec.display_name());
+        if matches!(spec, OutputSpec::Whip { .. }) {
+            self.encoders.refuse_webrtc()?;
+        }
         let counters = Arc::new(OutputCounters::new(name, spec.kind()));
         let sink = open_sink(spec, self.clock, &counters)?;
         let id = self.spawn_output(spec, sink, counters)?;
@@ -388,6 +397,13 @@ impl EngineHandle {
             return Err(e);
         }
         Ok(id)
+    }
+
+    /// Whether a WebRTC (WHIP) output may join outputs that run without it (a WHIP destination
+    /// is set up and enabled): the encoders started from now on code Constrained Baseline, so
+    /// that it can (see [`EngineError::WebRtcNeedsBaseline`]). Running encoders keep theirs.
+    pub fn set_webrtc_may_join(&mut self, may: bool) {
+        self.encoders.webrtc_may_join = may;
     }
 
     /// True while the encoders run (while an output does).

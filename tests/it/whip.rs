@@ -434,3 +434,93 @@ fn lost_packets_are_repaired_by_nack() {
     assert!(frames >= 230, "{frames} frames decoded of 240");
     assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);
 }
+
+/// A WHIP output added while a recording already runs (the encoders started with it): on the
+/// default H.264 Main stream it is refused at once with one clear line, before any request
+/// reaches the server, and the recording goes on whole. With `set_webrtc_may_join` (a WHIP
+/// destination is set up), the recording started first codes Constrained Baseline, and the
+/// WHIP output added to it joins: aiortc decodes what it receives without an error.
+#[test]
+fn a_whip_output_joining_a_recording_needs_a_baseline_stream() {
+    use onair::capture::VideoSourceKind;
+    use onair::config::Config;
+    use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
+    use onair::output::whip::{WhipOptions, WhipTarget};
+    use onair::output::{OutputSpec, RecordingFormat};
+    use onair::pipeline::{EngineConfig, EngineHandle, Pacing};
+
+    let dir = tempdir();
+    let mut server = WhipServer::start(dir.path(), &[]);
+    // The window's order: the program runs with no output, then Record, then Go live to WHIP.
+    let run = |may_join: bool, file: &str| {
+        let recording = path_in(&dir, file);
+        let mut engine = EngineHandle::start(EngineConfig {
+            preset: Config::builtin().preset("480p30").unwrap().clone(),
+            video: VideoSourceKind::Test,
+            audio: MixerSettings::with_sources(vec![SourceSettings::new(
+                "Tone",
+                SourceKind::Tone,
+                "",
+            )]),
+            duration: None,
+            outputs: Vec::new(),
+            pacing: Pacing::RealTime,
+            encoder_threads: 1,
+            video_tuning: None,
+        })
+        .unwrap();
+        engine.set_webrtc_may_join(may_join);
+        engine
+            .add_output(&OutputSpec::Recording {
+                path: recording.clone(),
+                format: RecordingFormat::Mp4,
+            })
+            .unwrap();
+        let joined_at = engine.now().as_millis_floor() + 1_000;
+        wait_for(Duration::from_secs(30), "1 s of recording", || {
+            engine.now().as_millis_floor() >= joined_at
+        });
+        let joined = engine.add_output(&OutputSpec::Whip {
+            target: WhipTarget::new(&server.url(), None).unwrap(),
+            options: WhipOptions::default(),
+        });
+        let joined = joined.map_err(|e| e.to_string());
+        wait_for(Duration::from_secs(30), "5 s of recording", || {
+            engine.now().as_millis_floor() >= joined_at + 4_000
+        });
+        engine.stop();
+        (joined, recording)
+    };
+
+    let (refused, main_file) = run(false, "main.mp4");
+    let e = refused.expect_err("a WHIP output joined a Main stream");
+    println!("{e}");
+    assert!(!e.contains('\n'), "{e}");
+    assert!(
+        e.contains("WHIP") && e.contains("Main") && e.contains("Constrained Baseline"),
+        "{e}"
+    );
+    assert_eq!(
+        server.summary()["posts"],
+        0,
+        "nothing was sent to the server"
+    );
+    // The recording went on untouched: about 5 s of Main, whole.
+    assert_eq!(profile_level_id_of(&main_file)[..4], *"4d00");
+    let duration = num(&probe(&main_file)["format"]["duration"]);
+    assert!((4.0..=6.5).contains(&duration), "{duration} s");
+
+    let (joined, base_file) = run(true, "baseline.mp4");
+    joined.expect("a WHIP output joins a Baseline stream");
+    std::thread::sleep(Duration::from_millis(500));
+    let s = server.stop();
+    println!("receiver: {s}");
+    assert_eq!(profile_level_id_of(&base_file)[..4], *"42c0");
+    assert_eq!(s["posts"], 1);
+    assert_eq!(s["offer_profile"].as_str().unwrap()[..4], *"42c0");
+    let frames = s["video_frames"].as_u64().unwrap();
+    // Joined 1 s in, stopped 4 s later: from the next keyframe (at most 2 s on) 60-120 frames.
+    assert!(frames >= 50, "{frames} frames decoded");
+    assert_eq!(s["video_size"], serde_json::json!([854, 480]));
+    assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);
+}
