@@ -54,6 +54,9 @@ pub struct Program {
     pub preset: Preset,
     pub video: VideoSourceKind,
     pub audio: MixerSettings,
+    /// A WHIP destination is switched on: encoders start in Constrained Baseline, so that it
+    /// can join a recording or stream already running (WebRTC peers refuse Main).
+    pub webrtc: bool,
 }
 
 /// One destination to go live to.
@@ -503,9 +506,8 @@ impl Controller {
 
     /// Adds outputs, starting the engine first if none runs (or the program changed and no
     /// output runs), and returns the ids of those added, in order: all of them, or those
-    /// before the first that failed (with a notice). An engine started here starts with them,
-    /// so they begin at its first keyframe; outputs added to a running engine start its
-    /// encoders (the first one) and begin at their next keyframe.
+    /// before the first that failed (with a notice). The first output starts the encoders
+    /// (its first picture a keyframe); later ones begin at their next keyframe.
     fn add(&mut self, program: &Program, specs: &[OutputSpec]) -> Vec<OutputId> {
         self.program = Some(program.clone());
         let idle = self.live.is_empty() && self.recording.is_none() && self.preview.is_none();
@@ -523,17 +525,14 @@ impl Controller {
                 video: program.video.clone(),
                 audio: program.audio.clone(),
                 duration: None,
-                outputs: specs.to_vec(),
+                // The outputs join below, as they join a program already on.
+                outputs: Vec::new(),
                 pacing: crate::pipeline::Pacing::RealTime,
                 encoder_threads: 1,
                 video_tuning: None,
             };
             match EngineHandle::start(config) {
-                Ok(engine) => {
-                    let ids = engine.output_ids();
-                    self.started(engine, program);
-                    return ids;
-                }
+                Ok(engine) => self.started(engine, program),
                 Err(e) => {
                     self.notice(true, e.to_string());
                     return Vec::new();
@@ -549,6 +548,10 @@ impl Controller {
                     running.preset.name
                 ),
             );
+        }
+        if let Some((engine, _)) = self.engine.as_mut() {
+            // Read when the first output starts the encoders; later outputs join them.
+            engine.set_webrtc_may_join(program.webrtc);
         }
         let mut ids = Vec::new();
         for spec in specs {

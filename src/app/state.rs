@@ -335,6 +335,11 @@ impl AppState {
             preset: self.preset(),
             video: self.video_source(),
             audio: self.settings.mixer(),
+            webrtc: self
+                .settings
+                .destinations
+                .iter()
+                .any(|d| d.enabled && d.service == crate::app::services::Service::Whip),
         }
     }
 

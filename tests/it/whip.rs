@@ -524,3 +524,82 @@ fn a_whip_output_joining_a_recording_needs_a_baseline_stream() {
     assert_eq!(s["video_size"], serde_json::json!([854, 480]));
     assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);
 }
+
+/// The window's order, as a streamer does it: a WHIP destination switched on, Record, then Go
+/// live. The recording's encoders start in Constrained Baseline (the destination could join
+/// later), so the WHIP output joins them and aiortc decodes it; on Main it was refused.
+#[test]
+fn in_the_window_go_live_to_whip_while_recording() {
+    use crate::common::gui::{harness, run_until};
+    use egui_kittest::kittest::Queryable as _;
+    use onair::app::Action;
+    use onair::ui::OnairApp;
+
+    let dir = tempdir();
+    let config = tempdir();
+    let takes = tempdir();
+    let mut server = WhipServer::start(dir.path(), &[]);
+    std::fs::write(
+        config.path().join("config.toml"),
+        format!(
+            "[program]\npreset = \"480p30\"\n[recording]\nfolder = \"{}\"\n",
+            takes.path().display()
+        ),
+    )
+    .unwrap();
+    let mut h = harness(config.path());
+    h.run_steps(2);
+    let app = h.state_mut().app_mut();
+    let before = app.edits();
+    app.apply(Action::AddDestination);
+    let d = app.settings.destinations.last_mut().unwrap();
+    d.name = "My WHIP".into();
+    d.service = onair::app::services::Service::Whip;
+    d.server = server.url();
+    d.enabled = true;
+    app.after_edits(before);
+    h.run_steps(2);
+
+    let recorded_for = |secs: f32| {
+        move |a: &OnairApp| {
+            a.view()
+                .recording
+                .since
+                .is_some_and(|t| t.elapsed().as_secs_f32() >= secs)
+        }
+    };
+    h.get_by_label("Record").click();
+    run_until(&mut h, "1 s of recording", recorded_for(1.0));
+    h.get_by_label("Go live").click();
+    run_until(&mut h, "live", |a| a.view().live.since.is_some());
+    run_until(&mut h, "5 s of recording", recorded_for(5.0));
+    h.get_by_label("Stop streaming").click();
+    h.run_steps(4);
+    if let Some(confirm) = h.get_all_by_label("Stop streaming").nth(1) {
+        confirm.click();
+    }
+    run_until(&mut h, "not live", |a| a.view().live.since.is_none());
+    h.get_by_label("Stop recording").click();
+    h.run_steps(4);
+    if let Some(confirm) = h.get_all_by_label("Stop recording").nth(1) {
+        confirm.click();
+    }
+    run_until(&mut h, "the encoders to stop", |a| !a.view().encoding);
+    drop(h);
+    std::thread::sleep(Duration::from_millis(500));
+    let s = server.stop();
+    println!("receiver: {s}");
+    let file = std::fs::read_dir(takes.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "mp4"))
+        .expect("the recording");
+    assert_eq!(profile_level_id_of(&file)[..4], *"42c0");
+    assert_eq!(s["posts"], 1);
+    assert_eq!(s["offer_profile"].as_str().unwrap()[..4], *"42c0");
+    let frames = s["video_frames"].as_u64().unwrap();
+    // Live for about 4 s, from the next keyframe (at most 2 s on): 60-120 frames at 30 fps.
+    assert!(frames >= 50, "{frames} frames decoded");
+    assert_eq!(s["video_size"], serde_json::json!([854, 480]));
+    assert_eq!(s["decode_errors"], 0, "{}", s["decode_messages"]);
+}
