@@ -47,6 +47,9 @@ pub struct SceneControl {
     current: Mutex<String>,
     /// During a fade, the scene faded from.
     fading_from: Mutex<Option<String>>,
+    /// The sound of video files the studio opened while running, waiting for the mixer (at
+    /// most [`MAX_SOURCES`](crate::config::mixer::MAX_SOURCES); more are left out, logged).
+    new_sounds: Mutex<Vec<(String, ClipAudio)>>,
     /// Switches done.
     pub switches: AtomicU64,
     /// Requests replaced by a newer one before a frame took them.
@@ -69,6 +72,7 @@ impl SceneControl {
             collection: Mutex::new(None),
             devices: Mutex::new(DeviceBook::of(collection)),
             fading_from: Mutex::new(None),
+            new_sounds: Mutex::new(Vec::new()),
             switches: AtomicU64::new(0),
             replaced: AtomicU64::new(0),
             replacements: AtomicU64::new(0),
@@ -800,8 +804,8 @@ impl VideoSource for Studio {
 
 impl Studio {
     /// A video file added while running: opened and its loop started here (a file is read,
-    /// not waited for). Its sound joins the mixer when the program starts again (the mixer's
-    /// strips are made at its start); a file that cannot be opened shows nothing.
+    /// not waited for). Its sound waits in the control for the engine to give it a strip
+    /// ([`SceneControl::take_new_sounds`]); a file that cannot be opened shows nothing.
     fn open_video_live(&mut self, path: &std::path::Path, name: &str) -> Content {
         let (content, worker, sound) = match open_video(path, name) {
             Ok(opened) => opened,
@@ -820,11 +824,13 @@ impl Studio {
             Ok(thread) => self.live_loops.push(thread),
             Err(e) => tracing::warn!(source = %name, "cannot start its loop: {e}"),
         }
-        if sound.is_some() {
-            tracing::warn!(
-                source = %name,
-                "a video file added while running is heard once the program starts again"
-            );
+        if let Some(sound) = sound {
+            let mut waiting = lock(&self.control.new_sounds);
+            if waiting.len() < crate::config::mixer::MAX_SOURCES {
+                waiting.push((name.to_owned(), sound));
+            } else {
+                tracing::error!(source = %name, "too many sounds waiting: this video is not heard");
+            }
         }
         content
     }

@@ -123,6 +123,12 @@ impl SceneControl {
         std::mem::take(&mut lock(&self.devices).to_open)
     }
 
+    /// The sound of each video file the running studio opened since the last call, named as
+    /// its source: the caller attaches each to the mixer (the picture already plays).
+    pub fn take_new_sounds(&self) -> Vec<(String, ClipAudio)> {
+        std::mem::take(&mut lock(&self.new_sounds))
+    }
+
     /// Lets go of every slot not taken by the studio (it has stopped): their device loops
     /// end.
     pub fn release(&self) {

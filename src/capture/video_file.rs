@@ -63,6 +63,14 @@ pub struct ClipAudio {
     pub on_air: Arc<AtomicBool>,
 }
 
+impl std::fmt::Debug for ClipAudio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipAudio")
+            .field("on_air", &self.on_air)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     offset: u64,

@@ -552,13 +552,13 @@ impl EngineHandle {
         let Some(scenes) = self.scenes.clone() else {
             return Vec::new();
         };
+        let mut errors = self.attach_new_sounds(&scenes);
         let new = scenes.take_new_devices();
         if new.is_empty() {
-            return Vec::new();
+            return errors;
         }
         self.join_finished_devices();
         let p = &self.encoders.preset;
-        let mut errors = Vec::new();
         for (source, slot) in new {
             let Some((worker, error)) =
                 studio::start_device(&source.kind, &slot, p.width, p.height, p.fps)
@@ -573,6 +573,34 @@ impl EngineHandle {
             }
             tracing::info!(source = %source.name, kind = source.kind.name(), "device opened while running");
             errors.extend(error.map(EngineError::from));
+        }
+        errors
+    }
+
+    /// Gives the sound of each video file the running studio opened its strip in the mixer
+    /// (named as the source, or a free name beside another kind's strip of that name), fed on
+    /// the engine clock like one opened at the start, so it is in sync wherever it joins.
+    fn attach_new_sounds(&mut self, scenes: &SceneControl) -> Vec<EngineError> {
+        use crate::config::mixer::SourceKind;
+        let mut errors = Vec::new();
+        for (name, clip) in scenes.take_new_sounds() {
+            let Some(mixer) = self.mixer.clone() else {
+                tracing::warn!(source = %name, "this program has no sound: the video is not heard");
+                continue;
+            };
+            let settings = mixer.settings();
+            let name = match settings.source(&name) {
+                Some(s) if s.kind != SourceKind::External => settings.free_name(&name),
+                _ => name,
+            };
+            let strip = SourceSettings::new(name, SourceKind::External, "");
+            let (feed, mut input) =
+                crate::mix::external::external(&strip.name, video_file::AUDIO_DELAY);
+            input.gate(clip.on_air);
+            let _set = clip.feed.set(Box::new(feed));
+            if let Err(e) = self.add_audio_source(strip, Some(Box::new(input))) {
+                errors.push(e);
+            }
         }
         errors
     }

@@ -184,3 +184,116 @@ fn a_missing_or_foreign_video_file_is_one_line_naming_it() {
         assert!(!out.exists(), "no recording for a refused start");
     }
 }
+
+/// A video file added to the scene while recording (the window's live edit) is heard from
+/// then on, in sync with its picture, without the recording stopping: its sound joins the
+/// running mixer. Before, its picture played but it was silent until the program restarted.
+#[test]
+fn a_video_file_added_while_recording_is_heard_in_sync() {
+    use onair::capture::VideoSourceKind;
+    use onair::config::Config;
+    use onair::config::mixer::{MixerSettings, SourceKind, SourceSettings};
+    use onair::output::{OutputSpec, RecordingFormat};
+    use onair::pipeline::{EngineConfig, EngineHandle, Pacing};
+    use std::time::{Duration, Instant};
+
+    let dir = tempdir();
+    write_clip(&dir.path().join("clip.mp4"), false);
+    // The file is new to the studio: not among its sources before (one there from the start
+    // would have its strip made with the mixer).
+    let scenes = |clip: bool| {
+        let (source, layer) = if clip {
+            (
+                "[[sources]]\nname = \"Clip\"\nkind = \"video\"\npath = \"clip.mp4\"\n\n",
+                "[[scenes.layers]]\nsource = \"Clip\"\n",
+            )
+        } else {
+            ("", "")
+        };
+        let text = format!(
+            "{PRESET}\
+[[sources]]\nname = \"bg\"\nkind = \"colour\"\ncolour = \"#000000\"\n\n{source}\
+[[scenes]]\nname = \"Show\"\n[[scenes.layers]]\nsource = \"bg\"\n{layer}"
+        );
+        let path = path_in(&dir, "config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_file(&path).unwrap()
+    };
+    let before = scenes(false);
+    let preset = before.preset("small").unwrap().clone();
+    // The program has sound (a muted tone), as the window's always has.
+    let mut tone = SourceSettings::new("Tone", SourceKind::Tone, "");
+    tone.muted = true;
+    let mut engine = EngineHandle::start(EngineConfig {
+        preset,
+        video: VideoSourceKind::Scenes {
+            collection: Box::new(before.scenes.unwrap()),
+            start: 0,
+        },
+        audio: MixerSettings::with_sources(vec![tone]),
+        duration: None,
+        outputs: Vec::new(),
+        pacing: Pacing::RealTime,
+        encoder_threads: 1,
+        video_tuning: None,
+    })
+    .unwrap();
+    let out = path_in(&dir, "show.mp4");
+    engine
+        .add_output(&OutputSpec::Recording {
+            path: out.clone(),
+            format: RecordingFormat::Mp4,
+        })
+        .unwrap();
+    let wait_until = |engine: &mut EngineHandle, ms: i64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while engine.now().as_millis_floor() < ms {
+            // As app-control does between commands.
+            assert!(engine.open_scene_devices().is_empty());
+            assert!(Instant::now() < deadline, "the engine's clock stands");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_until(&mut engine, 1_500);
+    let added_at = engine.now().as_millis_floor() as f64 / 1000.0;
+    let after = scenes(true);
+    engine
+        .scenes()
+        .unwrap()
+        .replace(after.scenes.unwrap(), "Show");
+    wait_until(&mut engine, 6_000);
+    engine.stop();
+
+    let m = markers(&out, 180);
+    println!(
+        "added at {added_at:.3} s; flashes {:?}; beeps {:?}",
+        m.squares, m.beeps
+    );
+    // Its loop starts at the time of the program frame that first shows it, which may be a
+    // few ms before the clock was read here.
+    assert!(
+        m.beeps.iter().all(|&b| b > added_at - 0.1),
+        "a beep before the video was added: {:?}",
+        m.beeps
+    );
+    assert!(m.squares.len() >= 4, "flashes at {:?}", m.squares);
+    assert!(
+        m.beeps.len() >= 3,
+        "the added video is not heard: beeps {:?}",
+        m.beeps
+    );
+    // The mixer takes the sound from when its strip joins (the next time app-control looks,
+    // here within 50 ms): the first flash's beep may be cut; every later one is whole.
+    for v in m.squares[1..].iter().filter(|&&v| v + 0.15 < m.audio_end) {
+        let nearest = m
+            .beeps
+            .iter()
+            .map(|a| (a - v) * 1000.0)
+            .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+            .unwrap();
+        assert!(
+            nearest.abs() <= 22.0,
+            "flash at {v:.3} s: its beep {nearest:.1} ms off"
+        );
+    }
+}
