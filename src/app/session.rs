@@ -520,18 +520,8 @@ impl Controller {
             self.stop_engine();
         }
         if self.engine.is_none() {
-            let config = EngineConfig {
-                preset: program.preset.clone(),
-                video: program.video.clone(),
-                audio: program.audio.clone(),
-                duration: None,
-                // The outputs join below, as they join a program already on.
-                outputs: Vec::new(),
-                pacing: crate::pipeline::Pacing::RealTime,
-                encoder_threads: 1,
-                video_tuning: None,
-            };
-            match EngineHandle::start(config) {
+            // The outputs join below, as they join a program already on.
+            match EngineHandle::start(program.engine_config()) {
                 Ok(engine) => self.started(engine, program),
                 Err(e) => {
                     self.notice(true, e.to_string());

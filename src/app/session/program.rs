@@ -8,6 +8,20 @@ use crate::capture::VideoSourceKind;
 use crate::capture::scene::{Collection, SourceKind};
 
 impl Program {
+    /// The engine running this program with no output yet (outputs join it).
+    pub(super) fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            preset: self.preset.clone(),
+            video: self.video.clone(),
+            audio: self.audio.clone(),
+            duration: None,
+            outputs: Vec::new(),
+            pacing: crate::pipeline::Pacing::RealTime,
+            encoder_threads: 1,
+            video_tuning: None,
+        }
+    }
+
     /// True if running `other` instead needs the engine started again: another preset or
     /// video, or audio coming or going (the mixer's other settings change live).
     pub fn differs_from(&self, other: &Program) -> bool {
@@ -68,17 +82,7 @@ impl Controller {
         {
             return;
         }
-        let config = EngineConfig {
-            preset: program.preset.clone(),
-            video: program.video.clone(),
-            audio: program.audio.clone(),
-            duration: None,
-            outputs: Vec::new(),
-            pacing: crate::pipeline::Pacing::RealTime,
-            encoder_threads: 1,
-            video_tuning: None,
-        };
-        match EngineHandle::start(config) {
+        match EngineHandle::start(program.engine_config()) {
             Ok(engine) => {
                 tracing::info!(preset = %program.preset.name, "program started");
                 self.failed = None;
