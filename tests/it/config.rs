@@ -228,19 +228,22 @@ fn broadcast_follows_the_window_program_when_not_told() {
                 [[scenes]]\nname = \"Starting soon\"\n[[scenes.layers]]\nsource = \"red\"\n\n\
                 [[scenes]]\nname = \"Live\"\n[[scenes.layers]]\nsource = \"blue\"\n";
     std::fs::write(&path, show).unwrap();
+    // `onair broadcast` told neither preset nor scene, recording 1 s to `file`.
+    let untold = |file: &Path| {
+        let mut c = onair_in(config.path());
+        c.args([
+            "broadcast",
+            "--audio",
+            "none",
+            "--duration",
+            "1",
+            "--record",
+        ])
+        .arg(file);
+        c
+    };
     let rec = config.path().join("show.mp4");
-    run_ok(
-        onair_in(config.path())
-            .args([
-                "broadcast",
-                "--audio",
-                "none",
-                "--duration",
-                "1",
-                "--record",
-            ])
-            .arg(&rec),
-    );
+    run_ok(&mut untold(&rec));
     let p = probe(&rec);
     let v = stream(&p, "video");
     assert_eq!(
@@ -258,18 +261,7 @@ fn broadcast_follows_the_window_program_when_not_told() {
         show.replace("preset = \"tiny\"", "preset = \"gone\""),
     )
     .unwrap();
-    let out = onair_in(config.path())
-        .args([
-            "broadcast",
-            "--audio",
-            "none",
-            "--duration",
-            "1",
-            "--record",
-        ])
-        .arg(config.path().join("never.mp4"))
-        .output()
-        .unwrap();
+    let out = untold(&config.path().join("never.mp4")).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

@@ -214,18 +214,7 @@ fn source_fields(
                 }
             });
             ui.end_row();
-            let label = ui.label("Alignment");
-            let now = s.align.clone().unwrap_or_else(|| "left".into());
-            egui::ComboBox::from_id_salt("prop_align")
-                .selected_text(&now)
-                .show_ui(ui, |ui| {
-                    for a in ["left", "center", "right"] {
-                        ui.selectable_value(&mut s.align, Some(a.to_owned()), a);
-                    }
-                })
-                .response
-                .labelled_by(label.id);
-            ui.end_row();
+            choice(ui, "Alignment", &mut s.align, &["left", "center", "right"]);
             ui.label("Outline");
             ui.horizontal(|ui| {
                 let mut lined = s.outline.is_some();
@@ -328,13 +317,18 @@ fn layer_fields(ui: &mut egui::Ui, l: &mut LayerFile) {
         }
     });
     ui.end_row();
-    let label = ui.label("Fit");
-    let now = l.fit.clone().unwrap_or_else(|| "fit".into());
-    egui::ComboBox::from_id_salt("prop_fit")
+    choice(ui, "Fit", &mut l.fit, &["fit", "fill", "stretch"]);
+}
+
+/// A labelled row choosing one of `options` (unset reads as the first), then the row's end.
+fn choice(ui: &mut egui::Ui, label: &str, field: &mut Option<String>, options: &[&str]) {
+    let label = ui.label(label);
+    let now = field.clone().unwrap_or_else(|| options[0].to_owned());
+    egui::ComboBox::from_id_salt(("prop", label.id))
         .selected_text(&now)
         .show_ui(ui, |ui| {
-            for f in ["fit", "fill", "stretch"] {
-                ui.selectable_value(&mut l.fit, Some(f.to_owned()), f);
+            for &o in options {
+                ui.selectable_value(field, Some(o.to_owned()), o);
             }
         })
         .response
