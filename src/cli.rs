@@ -331,9 +331,10 @@ struct BenchArgs {
     /// afterwards). Must not exist yet or be empty.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// OpenH264 threads (slices per frame).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    encoder_threads: u16,
+    /// OpenH264 threads (slices per frame), 1-8 [default: automatic, 2 above 1080p30's pixel
+    /// rate (e.g. 1080p60, which then also gets effort=low,bgd=off); 1 otherwise].
+    #[arg(long, value_name = "N")]
+    encoder_threads: Option<u16>,
     /// Skip the encoder-alone run (no ratio): time only the pipeline, e.g. to compare whole
     /// processes with other tools.
     #[arg(long)]
@@ -349,16 +350,18 @@ struct BenchArgs {
     /// bitrate, PSNR-Y (mean, 5th percentile), SSIM (decoded in-process).
     #[arg(long)]
     quality: bool,
-    /// Encoder settings to try, KEY=VALUE,... over the defaults: profile=baseline|main|high,
+    /// Encoder settings to try, KEY=VALUE,... over the automatic ones (above 1080p30's pixel
+    /// rate effort=low,bgd=off, else effort=medium,bgd=on): profile=baseline|main|high,
     /// content=camera|screen, effort=low|medium|high, refs=1-16, ltr=on|off, bgd=on|off,
     /// deblock=on|off, rc=window|openh264; `before` first for the settings
     /// before the quality work.
     #[arg(long, value_name = "SETTINGS", value_parser = parse_tuning)]
-    tune: Option<VideoTuning>,
+    tune: Option<String>,
 }
 
-fn parse_tuning(s: &str) -> Result<VideoTuning, String> {
-    s.parse()
+/// Checks `--tune` (applied over the automatic settings once the preset is known).
+fn parse_tuning(s: &str) -> Result<String, String> {
+    s.parse::<VideoTuning>().map(|_| s.to_owned())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -446,9 +449,10 @@ struct BroadcastArgs {
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// OpenH264 threads (slices per frame).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    encoder_threads: u16,
+    /// OpenH264 threads (slices per frame), 1-8 [default: automatic, 2 above 1080p30's pixel
+    /// rate (e.g. 1080p60, which then also gets effort=low,bgd=off); 1 otherwise].
+    #[arg(long, value_name = "N")]
+    encoder_threads: Option<u16>,
 }
 
 /// Parses `8787`, `127.0.0.1:8787`, `[::1]:8787` or `localhost:8787`.
@@ -599,6 +603,7 @@ fn devices(json: bool) -> anyhow::Result<ExitCode> {
 fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset_or_program(args.preset.as_deref())?.clone();
+    let encoder_threads = encoder_threads(args.encoder_threads, &preset)?;
     if args
         .mic_gain
         .is_some_and(|db| !db.is_finite() || !(-100.0..=26.0).contains(&db))
@@ -713,7 +718,7 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         outputs,
         pacing: Pacing::RealTime,
-        encoder_threads: args.encoder_threads,
+        encoder_threads,
         video_tuning: None,
     })?;
 
@@ -791,12 +796,29 @@ fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `--encoder-threads` (1-8), or the automatic choice for the preset's pixel rate.
+fn encoder_threads(arg: Option<u16>, preset: &onair::config::Preset) -> anyhow::Result<u16> {
+    match arg {
+        Some(n @ 1..=8) => Ok(n),
+        Some(_) => bail!("--encoder-threads must be between 1 and 8"),
+        None => Ok(
+            onair::encode::EncoderLoad::for_rate(preset.width, preset.height, preset.fps).threads,
+        ),
+    }
+}
+
 fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset(&args.preset)?.clone();
-    if args.encoder_threads == 0 || args.encoder_threads > 8 {
-        bail!("--encoder-threads must be between 1 and 8");
-    }
+    let encoder_threads = encoder_threads(args.encoder_threads, &preset)?;
+    let tuning = match &args.tune {
+        Some(t) => Some(
+            VideoTuning::for_source(&args.video, preset.width, preset.height, preset.fps)
+                .with(t)
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     // Opening checks the file (format, size) before anything else starts.
     let file_frames = match &args.video {
         VideoSourceKind::Y4m(path) => Some(
@@ -844,10 +866,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         frames,
         outputs,
         dir: dir.clone(),
-        encoder_threads: args.encoder_threads,
+        encoder_threads,
         encoder_alone: !args.pipeline_only,
         rounds: args.rounds.max(1),
-        tuning: args.tune,
+        tuning,
         quality: args.quality,
     });
     if remove_after {
