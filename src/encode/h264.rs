@@ -210,6 +210,10 @@ impl H264Encoder {
             layer.sSliceArgument.uiSliceMode = openh264_sys2::SM_FIXEDSLCNUM_SLICE;
             layer.sSliceArgument.uiSliceNum = u32::from(settings.threads);
         }
+        // Read back as 1: the crate opened the encoder with one slice, and OpenH264 keeps at
+        // most a thread per slice (InitSliceSettings). Without this the slices were coded one
+        // after the other on this thread.
+        params.iMultipleThreadIdc = settings.threads.max(1);
         // SAFETY: as above; SetOption reads one SEncParamExt from `params`, valid for the call.
         let rc = unsafe {
             encoder.raw_api().set_option(
