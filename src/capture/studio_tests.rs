@@ -1,6 +1,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::draw::place;
+use super::text::expand;
 use super::*;
 use crate::capture::SourceCounters;
 use crate::capture::scene::{
