@@ -141,7 +141,9 @@ impl EncoderLoad {
     /// 1080p60 frame for at most 0.05 dB less PSNR-Y (more on the zoom), so that a frame fits
     /// its interval on 2 cores.
     pub fn for_rate(width: u32, height: u32, fps: u32) -> Self {
-        let rate = u64::from(width) * u64::from(height) * u64::from(fps);
+        let rate = u64::from(width)
+            .saturating_mul(u64::from(height))
+            .saturating_mul(u64::from(fps));
         if rate > HIGH_PIXEL_RATE {
             Self {
                 threads: 2,
