@@ -26,14 +26,20 @@
 //! - the window: a model per frame type predicts a frame's bits from a cost measured on the
 //!   source picture before encoding ([`CostMeter`]: block differences with the previous
 //!   picture and within the picture, on a sparse grid) and the QP, `bits = coeff * cost /
-//!   qstep(qp)`, with the costliest recent frames' `coeff`. The frames of the last 2 s minus
-//!   one are known, so a frame may take only part of what they leave of the bitrate (a P frame
-//!   half, a keyframe all of it: the P frames leave it its room, and a keyframe held
-//!   coarser than the P frames makes the next P frame re-code what it dropped); one
-//!   predicted bigger gets a coarser QP. The window is planned at
+//!   qstep(qp)`, with the second costliest `coeff` of the last second's frames (a single
+//!   scene cut, 5x the others, does not hold the frames after it coarse). The frames of the
+//!   last 2 s minus one are known, so a frame may take only part of what they leave of the
+//!   bitrate (a P frame half, a keyframe all of it: the P frames leave it its room, and a
+//!   keyframe held coarser than the P frames makes the next P frame re-code what it
+//!   dropped); one predicted bigger gets a coarser QP. The window is planned at
 //!   [`PLANNED_WINDOW`] of the bitrate: the 5 % up to [`WINDOW_LIMIT`] absorb a frame bigger
 //!   than predicted. While the window holds the P frames above the mean's QP, that QP does not
-//!   fall further (it would come out all at once when the window frees).
+//!   fall further (it would come out all at once when the window frees). While the first
+//!   window fills, the P frames still to come keep a share of what it has left, and the mean
+//!   moves faster, from its last P frames only (its first QP is a guess);
+//! - a frame's QP falls at most [`MAX_QP_FALL`] below the last picture's: a finer frame
+//!   re-codes the picture before it, which its cost does not show (and its model does not
+//!   learn from it).
 //!
 //! The encoder says which pictures are keyframes (its media-time cadence, forced ones, a
 //! keyframe slot filled after a stall) before each is encoded, and gives every picture's size
@@ -60,19 +66,33 @@ pub const KEYFRAME_QP_OFFSET: f64 = 3.0;
 /// and the most it moves in one frame.
 const MEAN_GAIN: f64 = 0.1;
 const MAX_QP_STEP: f64 = 0.25;
+/// The same while the first window fills: the first QP is a guess from the bits a pixel may
+/// take (7 QP off on the 1080p game clip, which at 0.25 a frame left its first 2 s at half
+/// the bitrate), and the first window's reserve holds what a wrong move would overspend.
+const FIRST_WINDOW_GAIN: f64 = 0.5;
+const FIRST_WINDOW_MAX_QP_STEP: f64 = 2.0;
+const FIRST_WINDOW_P_FRAMES: usize = 8;
 /// QP steps that halve a frame's bits, as the mean's target assumes (H.264's step doubles every
 /// 6; noisy pictures halve in fewer, which the next targets correct).
 const QP_PER_HALVING: f64 = 6.0;
 /// Share of the window's room a P frame may be planned to take; a keyframe's.
 const P_SHARE_OF_ROOM: f64 = 0.5;
 const KEY_SHARE_OF_ROOM: f64 = 1.0;
+/// The most a frame's QP may fall below the last picture's (x264's qpstep is 4): a picture
+/// coded coarser than the next one's QP is re-coded by it, which its cost does not show (after
+/// a scroll held at QP 51, the still frame after it took 613 kbit at QP 31, a fifth of a 2 s
+/// window at 3000 kbit/s).
+const MAX_QP_FALL: f64 = 4.0;
+/// While the first window fills, each P frame still to come in it is kept this share of a
+/// frame's budget, or less if the window has less left (without it the first frames of hard
+/// content took the whole window and the rest came out at QP 51 and over it).
+const FIRST_WINDOW_RESERVE: f64 = 0.8;
 pub const MIN_QP: u8 = 12;
 pub const MAX_QP: u8 = 51;
 /// Weight of the older frames in a model, a frame: P frames are many and vary (a scrolled
 /// picture, then still ones), keyframes are few.
 const P_MODEL_DECAY: f64 = 0.95;
 const KEY_MODEL_DECAY: f64 = 0.5;
-const PEAK_DECAY: f64 = 0.97;
 
 /// H.264's quantizer step for a QP (doubles every 6).
 pub fn qstep(qp: f64) -> f64 {
@@ -178,42 +198,65 @@ impl CostMeter {
 /// Predicts a frame's bits from its cost and QP: `coeff * cost / qstep(qp)`, `coeff` the
 /// ratio of the recent frames' sums (bits x qstep over cost), so that the big frames, which
 /// carry the bits, weigh the most.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Model {
     /// Decayed sums of bits x qstep and of cost.
     num: f64,
     den: f64,
     decay: f64,
-    /// The largest coefficient of a recent frame that cost at least a quarter of the mean
-    /// (decaying [`PEAK_DECAY`] a frame): the window plans with it, so that a picture costlier
-    /// than its cost says (text scrolled out of the motion search's reach) does not overflow it.
-    peak: f64,
+    /// The coefficients of the last `span` frames (0 for one that cost under a quarter of the
+    /// mean):
+    /// the window plans with the second largest, so that a picture costlier than its cost says
+    /// (text scrolled out of the motion search's reach, again and again) does not overflow
+    /// it, while a single one (a scene cut: 5x the others on the game clip) does not hold
+    /// the frames after it coarse (it did, for 20 frames at QP 44-36, with the largest).
+    peaks: VecDeque<f64>,
+    span: usize,
 }
 
 impl Model {
-    /// `coeff`: the first guess, worth one frame of cost `cost`; the first peak if `as_peak`.
-    fn new(coeff: f64, cost: f64, decay: f64, as_peak: bool) -> Self {
+    /// `coeff`: the first guess, worth one frame of cost `cost`; the peaks are the last `span`
+    /// frames'.
+    fn new(coeff: f64, cost: f64, decay: f64, span: usize) -> Self {
+        let span = span.max(2);
         Self {
             num: coeff * cost,
             den: cost,
             decay,
-            peak: if as_peak { coeff } else { 0.0 },
+            peaks: VecDeque::with_capacity(span + 1),
+            span,
         }
+    }
+    fn peak(&self) -> f64 {
+        let (mut first, mut second) = (0.0f64, 0.0f64);
+        for &c in &self.peaks {
+            if c > first {
+                second = first;
+                first = c;
+            } else if c > second {
+                second = c;
+            }
+        }
+        second
     }
     fn coeff(&self) -> f64 {
         self.num / self.den.max(1e-9)
     }
     /// The QP at which the worst recent frames predict `bits`.
     fn qp_for(&self, cost: f64, bits: f64) -> f64 {
-        qp_of_qstep(self.peak.max(self.coeff()) * cost / bits.max(1.0))
+        qp_of_qstep(self.peak().max(self.coeff()) * cost / bits.max(1.0))
     }
     fn learn(&mut self, bits: f64, cost: f64, qp: f64) {
         let mean_cost = self.den * (1.0 - self.decay);
         self.num = self.num * self.decay + bits * qstep(qp);
         self.den = self.den * self.decay + cost;
-        self.peak *= PEAK_DECAY;
-        if cost >= 0.25 * mean_cost {
-            self.peak = self.peak.max(bits * qstep(qp) / cost.max(1.0));
+        self.peaks.push_back(if cost >= 0.25 * mean_cost {
+            bits * qstep(qp) / cost.max(1.0)
+        } else {
+            0.0
+        });
+        while self.peaks.len() > self.span {
+            self.peaks.pop_front();
         }
     }
 }
@@ -232,6 +275,9 @@ struct Spent {
 struct Plan {
     cost: FrameCost,
     qp: f64,
+    /// Finer than the last picture: it re-codes part of it, which its cost does not show, so
+    /// its model does not learn from it.
+    recodes: bool,
 }
 
 /// The per-frame QP choice; see the module's documentation.
@@ -253,6 +299,8 @@ pub struct WindowRateControl {
     first_qp: f64,
     /// The P frames' rounding error so far (see [`Self::qp_for`]).
     carry: f64,
+    /// The last picture's QP.
+    last_qp: Option<f64>,
     plan: Option<Plan>,
 }
 
@@ -260,6 +308,7 @@ impl WindowRateControl {
     /// `pixels`: a picture's (its first QP comes from the bits a pixel may take).
     pub fn new(bitrate_bps: u32, fps: u32, pixels: u32) -> Self {
         let fps = f64::from(fps.max(1));
+        let window = (2.0 * fps).round() as usize;
         // 0.1 bit a pixel (720p30 at 3000 kbit/s) starts at QP 30; twice as many, 6 finer.
         let bits_per_pixel = f64::from(bitrate_bps.max(1)) / fps / f64::from(pixels.max(1));
         let first_qp = 30.0 - 6.0 * (bits_per_pixel / 0.1).log2();
@@ -269,19 +318,19 @@ impl WindowRateControl {
         Self {
             fps,
             bitrate: f64::from(bitrate_bps.max(1)),
-            window: (2.0 * fps).round() as usize,
+            window,
             recent: VecDeque::new(),
             recent_sum: 0.0,
             capped: false,
-            // The P frames' guess is their first peak (the first scrolls of text stay in the
-            // window); the keyframes' is not: made at 720p, it was 4x a 480p keyframe's and
-            // held every later keyframe at QP 44-51 (its peak decays a keyframe at a time),
-            // and the P frame after each re-coded the picture (380-500 kbit at 1000 kbit/s).
-            p_model: Model::new(0.6 * qstep(28.0), typical, P_MODEL_DECAY, true),
-            key_model: Model::new(0.9 * qstep(28.0), typical, KEY_MODEL_DECAY, false),
+            // Neither guess is a peak: made at 720p, they are 4-25x a noisy 480p picture's and
+            // held the first frames at QP 44-51 (the P frames after them re-coded the picture);
+            // the first window's reserve keeps the first scrolls of text in it instead.
+            p_model: Model::new(0.6 * qstep(28.0), typical, P_MODEL_DECAY, window / 2),
+            key_model: Model::new(0.9 * qstep(28.0), typical, KEY_MODEL_DECAY, 4),
             base_qp: None,
             first_qp: first_qp.clamp(20.0, 40.0),
             carry: 0.0,
+            last_qp: None,
             plan: None,
         }
     }
@@ -310,7 +359,12 @@ impl WindowRateControl {
             (None, _) => self.first_qp,
             (Some(last), None) => last,
             (Some(last), Some(target)) => {
-                let mut step = (MEAN_GAIN * (target - last)).clamp(-MAX_QP_STEP, MAX_QP_STEP);
+                let (gain, most) = if self.recent.len() + 1 < self.window {
+                    (FIRST_WINDOW_GAIN, FIRST_WINDOW_MAX_QP_STEP)
+                } else {
+                    (MEAN_GAIN, MAX_QP_STEP)
+                };
+                let mut step = (gain * (target - last)).clamp(-most, most);
                 // While the window holds the P frames above the mean's QP, that QP does not
                 // fall further (it would come out all at once when the window has room again).
                 if self.capped {
@@ -322,14 +376,24 @@ impl WindowRateControl {
         .clamp(f64::from(MIN_QP), f64::from(MAX_QP));
         self.base_qp = Some(base);
         let (model, frame_cost, mut qp) = if keyframe {
-            (self.key_model, cost.intra, base - KEYFRAME_QP_OFFSET)
+            (&self.key_model, cost.intra, base - KEYFRAME_QP_OFFSET)
         } else {
-            (self.p_model, cost.inter, base)
+            (&self.p_model, cost.inter, base)
         };
         // The window: what the last window - 1 frames left of the bitrate (the planned limit;
         // the 5 % above it absorb a frame bigger than predicted).
         let limit = PLANNED_WINDOW * self.bitrate * self.window as f64 / self.fps;
-        let room = (limit - self.recent_sum).max(0.1 * budget);
+        // While the first window fills, the P frames still to come in it keep a share of what
+        // is left (not the first keyframe: its model's first guess is rough, and a reserve held
+        // it at QP 46 on the noisy clip, which the P frames after it re-coded).
+        let left = limit - self.recent_sum;
+        let to_come = if keyframe {
+            0.0
+        } else {
+            (self.window - 1).saturating_sub(self.recent.len()) as f64
+        };
+        let reserve = (FIRST_WINDOW_RESERVE * budget).min(0.9 * left.max(0.0) / (to_come + 1.0));
+        let room = (left - to_come * reserve).max(0.1 * budget);
         let share = if keyframe {
             KEY_SHARE_OF_ROOM
         } else {
@@ -337,7 +401,11 @@ impl WindowRateControl {
         };
         let window_qp = model.qp_for(frame_cost, room * share);
         self.capped = !keyframe && window_qp > qp + 1.0;
+        tracing::trace!(base, window_qp, room, target = ?self.mean_target(budget), "rate plan");
         qp = qp.max(window_qp);
+        if let (false, Some(last)) = (keyframe, self.last_qp) {
+            qp = qp.max(last - MAX_QP_FALL);
+        }
         let qp = qp.clamp(f64::from(MIN_QP), f64::from(MAX_QP));
         // A P frame's QP is rounded with the last ones' rounding errors carried over, so that
         // the frames average the QP asked for (30.6 as 31 for good left the mean 5 % low).
@@ -348,7 +416,8 @@ impl WindowRateControl {
             self.carry = (self.carry + qp - rounded).clamp(-0.5, 0.5);
             rounded.clamp(f64::from(MIN_QP), f64::from(MAX_QP))
         };
-        self.plan = Some(Plan { cost, qp });
+        let recodes = !keyframe && self.last_qp.is_some_and(|last| qp < last - 1.0);
+        self.plan = Some(Plan { cost, qp, recodes });
         qp as u8
     }
 
@@ -363,11 +432,14 @@ impl WindowRateControl {
     fn mean_target(&self, budget: f64) -> Option<f64> {
         let (mut key_bits, mut keys, mut p_bits, mut p_frames, mut qp_bits) =
             (0.0, 0usize, 0.0, 0usize, 0.0);
-        for f in &self.recent {
+        // While the first window fills, its last P frames only: the first QP was a guess, and
+        // the frames coded at it held the target back (the 1080p game clip's first 2 s at 70 %).
+        let first_window = self.recent.len() + 1 < self.window;
+        for f in self.recent.iter().rev() {
             if f.keyframe {
                 key_bits += f.bits;
                 keys += 1;
-            } else {
+            } else if !first_window || p_frames < FIRST_WINDOW_P_FRAMES {
                 p_bits += f.bits;
                 p_frames += 1;
                 qp_bits += f.qp * f.bits;
@@ -391,9 +463,10 @@ impl WindowRateControl {
         let mut qp = self.base_qp.unwrap_or(self.first_qp);
         if let Some(plan) = self.plan.take() {
             qp = plan.qp + if keyframe { KEYFRAME_QP_OFFSET } else { 0.0 };
+            self.last_qp = Some(plan.qp);
             if keyframe {
                 self.key_model.learn(bits, plan.cost.intra, plan.qp);
-            } else {
+            } else if !plan.recodes {
                 self.p_model.learn(bits, plan.cost.inter, plan.qp);
             }
             tracing::trace!(
@@ -446,7 +519,8 @@ mod tests {
     }
 
     /// 720p30 at 3000 kbit/s, keyframes every 60 frames and a forced one at 100: every 2 s
-    /// window after the first stays within 105 %, and the mean is near the aim.
+    /// window stays within 105 % (the first one was at 107.7 % before its reserve), and the
+    /// mean is near the aim.
     #[test]
     fn every_window_holds_the_bitrate() {
         let mut rc = WindowRateControl::new(3_000_000, 30, 1280 * 720);
@@ -466,13 +540,8 @@ mod tests {
             .windows(60)
             .map(|w| w.iter().sum::<f64>() / 2.0)
             .collect();
-        let peak = windows[1..].iter().copied().fold(0.0, f64::max);
+        let peak = windows.iter().copied().fold(0.0, f64::max);
         assert!(peak <= 1.05 * 3e6, "2 s peak {peak} bit/s");
-        // The first window is not held as well: its frames are planned against what the
-        // window holds so far, and a model 4x off (this stand-in) learns only from them; 107.7 %
-        // here, with QP 51 frames that still cost 17 % of a frame's budget. (Not seen on the
-        // benchmark clips: at most 3052 of 3150 kbit/s.)
-        assert!(windows[0] <= 1.1 * 3e6, "first 2 s: {} bit/s", windows[0]);
         let mean = sizes[60..].iter().sum::<f64>() / 8.0;
         assert!(mean > 0.7 * 3e6, "mean {mean} bit/s");
     }
@@ -558,5 +627,173 @@ mod tests {
             mean / 3e4
         );
         assert!(peak <= 1.05 * 3e6, "2 s peak {peak} bit/s; QPs {qps}");
+    }
+
+    /// Runs `frames` frames through the controller at `bitrate` and `fps` (keyframes every 2 s),
+    /// the stand-in `frame(n, qp, last_qp, key)` giving each one's bits; returns the bits.
+    fn run(
+        bitrate: u32,
+        fps: u32,
+        pixels: u32,
+        frames: usize,
+        cost: impl Fn(usize) -> FrameCost,
+        frame: impl Fn(usize, u8, u8, bool) -> f64,
+    ) -> (Vec<f64>, Vec<u8>) {
+        let mut rc = WindowRateControl::new(bitrate, fps, pixels);
+        let (mut sizes, mut qps, mut last_qp) = (Vec::new(), Vec::new(), 51u8);
+        for n in 0..frames {
+            let key = n % (2 * fps as usize) == 0;
+            let qp = rc.qp_for(key, cost(n));
+            let b = frame(n, qp, last_qp, key);
+            rc.encoded((b / 8.0) as usize, key);
+            sizes.push(b);
+            qps.push(qp);
+            last_qp = qp;
+        }
+        (sizes, qps)
+    }
+
+    /// Every 2 s window's bits over the bitrate, the first included.
+    fn windows(sizes: &[f64], fps: usize, bitrate: f64) -> Vec<f64> {
+        sizes
+            .windows(2 * fps)
+            .map(|w| w.iter().sum::<f64>() / 2.0 / bitrate)
+            .collect()
+    }
+
+    /// A fast game with a scene cut every 61 frames (fitted to the 480p game clip's trace:
+    /// the cut is coded as a P frame of intra blocks, 5x what its cost says; the cost meter
+    /// sees fast motion and a cut alike). The frames after a cut are not held coarse: the mean
+    /// stays within 90-100 %, every window within 105 %, and the 20 frames after a cut within
+    /// 2 QP of the median. (Planning with the largest recent coefficient held them at up to
+    /// 8 QP over it, 42 for 34.)
+    #[test]
+    fn a_scene_cut_does_not_hold_the_frames_after_it_coarse() {
+        // The clip's motion slows over each 61-frame shot: the cost falls from 0.95 to 0.45 M.
+        let cost = |n: usize| {
+            let shot = ((n + 60) % 61) as f64 / 60.0;
+            FrameCost {
+                intra: 0.63e6 * (2.0 - shot),
+                inter: if n % 61 == 1 {
+                    1.04e6
+                } else {
+                    0.95e6 - 0.5e6 * shot
+                },
+            }
+        };
+        let frame = |n: usize, qp: u8, _: u8, key: bool| {
+            let c = cost(n);
+            let q = qstep(f64::from(qp));
+            if key {
+                3.7 * c.intra / q
+            } else if n % 61 == 1 {
+                5.9 * c.inter / q
+            } else {
+                1.25 * (1.0 + 0.1 * ((n as f64) * 2.4).sin()) * c.inter / q
+            }
+        };
+        let (sizes, qps) = run(1_000_000, 30, 854 * 480, 300, cost, frame);
+        let mean = sizes.iter().sum::<f64>() / 10.0 / 1e6;
+        let peak = windows(&sizes, 30, 1e6).into_iter().fold(0.0, f64::max);
+        assert!((0.9..=1.0).contains(&mean), "mean {mean:.3}; QPs {qps:?}");
+        assert!(peak <= 1.05, "2 s peak {peak:.3}; QPs {qps:?}");
+        // Once settled (after two shots): the 20 frames after a cut within 2 of the P frames'
+        // median. (A cut into a full window holds the frames after it, as it must.)
+        let mut p_qps: Vec<u8> = (60..300).filter(|n| n % 60 != 0).map(|n| qps[n]).collect();
+        p_qps.sort_unstable();
+        let median = p_qps[p_qps.len() / 2];
+        for cut in (123..300).step_by(61) {
+            let worst = qps[cut + 1..(cut + 21).min(300)].iter().max().copied();
+            assert!(
+                worst.is_some_and(|q| q <= median + 2),
+                "after the cut at {cut}: QP {worst:?}, median {median}; QPs {qps:?}"
+            );
+        }
+    }
+
+    /// Scrolling text coded with the camera tools (fitted to the 720p text clip's trace): a
+    /// scroll every 4th frame costs 10 bits a cost unit at qstep 1, a still frame next to
+    /// nothing, and a frame finer than the one before re-codes it (613 kbit at QP 31 after a
+    /// scroll held at QP 51), which its cost does not show. Every 2 s window, the first
+    /// included, stays within 105 % (109 % before the QP's fall was bounded).
+    #[test]
+    fn a_picture_held_coarse_is_not_re_coded_at_once() {
+        let cost = |n: usize| FrameCost {
+            intra: 2.2e6,
+            inter: if n.is_multiple_of(4) {
+                1.03e6
+            } else {
+                28_160.0
+            },
+        };
+        let frame = |n: usize, qp: u8, last_qp: u8, key: bool| {
+            let q = qstep(f64::from(qp));
+            let recode = 15.3e6 * (1.0 / q - 1.0 / qstep(f64::from(last_qp))).max(0.0);
+            if key {
+                5.1 * 2.2e6 / q
+            } else if n.is_multiple_of(4) {
+                10.0 * 1.03e6 / q + recode
+            } else {
+                0.5 * 28_160.0 / q + recode
+            }
+        };
+        let (sizes, qps) = run(3_000_000, 30, 1280 * 720, 300, cost, frame);
+        let peak = windows(&sizes, 30, 3e6).into_iter().fold(0.0, f64::max);
+        assert!(peak <= 1.05, "2 s peak {peak:.3}; QPs {qps:?}");
+        let falls = qps.windows(2).filter(|w| w[1] + 4 < w[0]).count();
+        assert_eq!(falls, 0, "QPs {qps:?}");
+    }
+
+    /// Hard content the first guesses think easy (a fractal zoom: 5x the P model's guess): the
+    /// first 2 s stay within 100 % (before the reserve for the frames still to come, the
+    /// first frames took the window and the rest came out at QP 51 and over it: 105 %).
+    #[test]
+    fn the_first_window_keeps_room_for_its_last_frames() {
+        let cost = |_: usize| FrameCost {
+            intra: 5.5e5,
+            inter: 2.4e5,
+        };
+        let frame = |n: usize, qp: u8, _: u8, key: bool| {
+            let grow = 1.0 + n as f64 / 100.0;
+            if key {
+                6.0 * 5.5e5 / qstep(f64::from(qp))
+            } else {
+                5.1 * grow * 2.4e5 / qstep(f64::from(qp))
+            }
+        };
+        let (sizes, qps) = run(1_000_000, 30, 854 * 480, 120, cost, frame);
+        let first = windows(&sizes, 30, 1e6)[0];
+        assert!(first <= 1.0, "first 2 s {first:.3}; QPs {qps:?}");
+        assert!(qps[..60].iter().all(|&q| q < 51), "QPs {qps:?}");
+    }
+
+    /// Content far easier than the first QP's guess (the 1080p30 game clip: the guess is QP 33,
+    /// the stream settles at 25), its motion slowing over each 2 s shot: the first 2 s get at
+    /// least 80 % of the bitrate and no more than 100 % (70 % when the mean's target counted
+    /// every frame coded near the guess).
+    #[test]
+    fn the_first_window_finds_the_content_quickly() {
+        let cost = |n: usize| {
+            let shot = (n % 60) as f64 / 60.0;
+            FrameCost {
+                intra: 1.2e6,
+                inter: 1.1e6 - 0.6e6 * shot,
+            }
+        };
+        let frame = |n: usize, qp: u8, _: u8, key: bool| {
+            let c = cost(n);
+            let q = qstep(f64::from(qp));
+            if key {
+                8.0 * c.intra / q
+            } else {
+                1.5 * c.inter / q
+            }
+        };
+        let (sizes, qps) = run(4_500_000, 30, 1920 * 1080, 120, cost, frame);
+        let first = windows(&sizes, 30, 4.5e6)[0];
+        assert!(
+            (0.8..=1.0).contains(&first),
+            "first 2 s {first:.3}; QPs {qps:?}"
+        );
     }
 }
