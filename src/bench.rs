@@ -240,7 +240,12 @@ fn encode_settings(preset: &Preset, threads: u16, tuning: VideoTuning) -> VideoE
 impl BenchConfig {
     fn tuning(&self) -> VideoTuning {
         self.tuning.unwrap_or_else(|| {
-            VideoTuning::for_source(&self.video, self.preset.width, self.preset.height)
+            VideoTuning::for_source(
+                &self.video,
+                self.preset.width,
+                self.preset.height,
+                self.preset.fps,
+            )
         })
     }
 }

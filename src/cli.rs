@@ -324,9 +324,10 @@ struct BenchArgs {
     /// afterwards). Must not exist yet or be empty.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// OpenH264 threads (slices per frame).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    encoder_threads: u16,
+    /// OpenH264 threads (slices per frame), 1-8 [default: automatic, 2 above 1080p30's pixel
+    /// rate (e.g. 1080p60, which then also gets effort=low,bgd=off); 1 otherwise].
+    #[arg(long, value_name = "N")]
+    encoder_threads: Option<u16>,
     /// Skip the encoder-alone run (no ratio): time only the pipeline, e.g. to compare whole
     /// processes with other tools.
     #[arg(long)]
@@ -342,16 +343,29 @@ struct BenchArgs {
     /// bitrate, PSNR-Y (mean, 5th percentile), SSIM (decoded in-process).
     #[arg(long)]
     quality: bool,
-    /// Encoder settings to try, KEY=VALUE,... over the defaults: profile=baseline|main|high,
+    /// Encoder settings to try, KEY=VALUE,... over the automatic ones (above 1080p30's pixel
+    /// rate effort=low,bgd=off, else effort=medium,bgd=on): profile=baseline|main|high,
     /// content=camera|screen, effort=low|medium|high, refs=1-16, ltr=on|off, bgd=on|off,
     /// deblock=on|off, rc=window|openh264; `before` first for the settings
     /// before the quality work.
     #[arg(long, value_name = "SETTINGS", value_parser = parse_tuning)]
-    tune: Option<VideoTuning>,
+    tune: Option<String>,
 }
 
-fn parse_tuning(s: &str) -> Result<VideoTuning, String> {
-    s.parse()
+/// Checks `--tune` (applied over the automatic settings once the preset is known).
+fn parse_tuning(s: &str) -> Result<String, String> {
+    s.parse::<VideoTuning>().map(|_| s.to_owned())
+}
+
+/// `--encoder-threads` (1-8), or the automatic choice for the preset's pixel rate.
+fn encoder_threads(arg: Option<u16>, preset: &onair::config::Preset) -> anyhow::Result<u16> {
+    match arg {
+        Some(n @ 1..=8) => Ok(n),
+        Some(_) => bail!("--encoder-threads must be between 1 and 8"),
+        None => Ok(
+            onair::encode::EncoderLoad::for_rate(preset.width, preset.height, preset.fps).threads,
+        ),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -439,9 +453,10 @@ struct BroadcastArgs {
     /// Config file with user presets (default: the platform's config directory).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// OpenH264 threads (slices per frame).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    encoder_threads: u16,
+    /// OpenH264 threads (slices per frame), 1-8 [default: automatic, 2 above 1080p30's pixel
+    /// rate (e.g. 1080p60, which then also gets effort=low,bgd=off); 1 otherwise].
+    #[arg(long, value_name = "N")]
+    encoder_threads: Option<u16>,
 }
 
 /// Parses `8787`, `127.0.0.1:8787`, `[::1]:8787` or `localhost:8787`.

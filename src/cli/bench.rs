@@ -7,9 +7,15 @@ use super::*;
 pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset(&args.preset)?.clone();
-    if args.encoder_threads == 0 || args.encoder_threads > 8 {
-        bail!("--encoder-threads must be between 1 and 8");
-    }
+    let encoder_threads = encoder_threads(args.encoder_threads, &preset)?;
+    let tuning = match &args.tune {
+        Some(t) => Some(
+            VideoTuning::for_source(&args.video, preset.width, preset.height, preset.fps)
+                .with(t)
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
     // Opening checks the file (format, size) before anything else starts.
     let file_frames = match &args.video {
         VideoSourceKind::Y4m(path) => Some(
@@ -57,10 +63,10 @@ pub(super) fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         frames,
         outputs,
         dir: dir.clone(),
-        encoder_threads: args.encoder_threads,
+        encoder_threads,
         encoder_alone: !args.pipeline_only,
         rounds: args.rounds.max(1),
-        tuning: args.tune,
+        tuning,
         quality: args.quality,
     });
     if remove_after {

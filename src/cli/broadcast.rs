@@ -17,6 +17,7 @@ use super::*;
 pub(super) fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(args.config.as_deref())?;
     let preset = config.preset_or_program(args.preset.as_deref())?.clone();
+    let encoder_threads = encoder_threads(args.encoder_threads, &preset)?;
     if args
         .mic_gain
         .is_some_and(|db| !db.is_finite() || !(-100.0..=26.0).contains(&db))
@@ -131,7 +132,7 @@ pub(super) fn broadcast(args: BroadcastArgs) -> anyhow::Result<ExitCode> {
         duration: args.duration,
         outputs,
         pacing: Pacing::RealTime,
-        encoder_threads: args.encoder_threads,
+        encoder_threads,
         video_tuning: None,
     })?;
 

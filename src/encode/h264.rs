@@ -210,6 +210,10 @@ impl H264Encoder {
             layer.sSliceArgument.uiSliceMode = openh264_sys2::SM_FIXEDSLCNUM_SLICE;
             layer.sSliceArgument.uiSliceNum = u32::from(settings.threads);
         }
+        // Read back as 1: the crate opened the encoder with one slice, and OpenH264 keeps at
+        // most a thread per slice (InitSliceSettings). Without this the slices were coded one
+        // after the other on this thread.
+        params.iMultipleThreadIdc = settings.threads.max(1);
         // SAFETY: as above; SetOption reads one SEncParamExt from `params`, valid for the call.
         let rc = unsafe {
             encoder.raw_api().set_option(
@@ -246,6 +250,23 @@ impl H264Encoder {
             )));
         }
         Ok(())
+    }
+
+    /// The threads OpenH264 codes with (its parameters read back).
+    #[cfg(test)]
+    #[allow(unsafe_code)] // one FFI call, see SAFETY
+    fn threads_in_use(&mut self) -> u16 {
+        let mut params = openh264_sys2::SEncParamExt::default();
+        // SAFETY: the encoder is open; GetOption copies one SEncParamExt into `params`, which
+        // outlives the call.
+        let rc = unsafe {
+            self.encoder.raw_api().get_option(
+                openh264_sys2::ENCODER_OPTION_SVC_ENCODE_PARAM_EXT,
+                (&raw mut params).cast(),
+            )
+        };
+        assert_eq!(rc, 0, "reading the encoder parameters");
+        params.iMultipleThreadIdc
     }
 
     pub fn settings(&self) -> VideoEncodeSettings {
@@ -629,8 +650,9 @@ mod tests {
         }
     }
 
-    /// Slice threading: every picture has one slice per thread, the first is an IDR, and the
-    /// keyframe cadence counts from it (the black frame that opened the encoder left no trace).
+    /// Slice threading: every picture has one slice per thread, coded on that many threads
+    /// (before session 11: on one), the first is an IDR, and the keyframe cadence counts from
+    /// it (the black frame that opened the encoder left no trace).
     #[test]
     fn two_threads_make_two_slices_and_keep_the_cadence() {
         let settings = VideoEncodeSettings {
@@ -643,6 +665,8 @@ mod tests {
             tuning: VideoTuning::default(),
         };
         let mut enc = H264Encoder::new(settings).unwrap();
+        assert_eq!(enc.threads_in_use(), 2);
+        assert_eq!(small().threads_in_use(), 1);
         let mut src = TestPattern::new(640, 360);
         let mut frame = VideoFrame::black(640, 360, MediaTime::ZERO);
         let tb = Timebase::per_second(30);

@@ -13,7 +13,7 @@ pub mod tuning;
 pub use aac::AacEncoder;
 pub use h264::{H264Encoder, VideoEncodeSettings};
 pub use opus::OpusEncoder;
-pub use tuning::VideoTuning;
+pub use tuning::{EncoderLoad, VideoTuning};
 
 /// Why an encoder failed. Both libraries report little more than a code.
 #[derive(Debug, thiserror::Error)]

@@ -72,10 +72,16 @@ impl Default for VideoTuning {
 }
 
 impl VideoTuning {
-    /// The settings for a video source at the program's `width` x `height`: the screen-content
-    /// tools when a screen or window is the picture (for scenes: screen or window layers cover
-    /// at least half of the first scene shown), the camera tools otherwise.
-    pub fn for_source(source: &crate::capture::VideoSourceKind, width: u32, height: u32) -> Self {
+    /// The settings for a video source at the program's `width` x `height` and `fps`: the
+    /// screen-content tools when a screen or window is the picture (for scenes: screen or
+    /// window layers cover at least half of the first scene shown), the camera tools
+    /// otherwise; the effort and background detection [`EncoderLoad::for_rate`] chooses.
+    pub fn for_source(
+        source: &crate::capture::VideoSourceKind,
+        width: u32,
+        height: u32,
+        fps: u32,
+    ) -> Self {
         use crate::capture::VideoSourceKind as Kind;
         let screen = match source {
             Kind::Screen(_) | Kind::ScreenWithCamera { .. } => true,
@@ -85,12 +91,15 @@ impl VideoTuning {
             }
             _ => false,
         };
+        let load = EncoderLoad::for_rate(width, height, fps);
         Self {
             content: if screen {
                 ContentKind::Screen
             } else {
                 ContentKind::Camera
             },
+            effort: load.effort,
+            background_detection: load.background_detection,
             ..Self::default()
         }
     }
@@ -111,6 +120,46 @@ impl VideoTuning {
     }
 }
 
+/// Pixels per second above which a preset is 1080p60-class (1080p30's: 62.2 M/s). Measured
+/// in `BENCHMARKS.md` (sections 2 and 14): at 1080p60 one OpenH264 thread at medium effort
+/// takes more than a frame interval on game-like content on 2 cores; at 1080p30 it keeps up.
+pub const HIGH_PIXEL_RATE: u64 = 1920 * 1080 * 30;
+
+/// How hard the encoder works by default for a picture size and rate: slices (threads),
+/// effort and background detection. `--encoder-threads` and `--tune` choose otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncoderLoad {
+    pub threads: u16,
+    pub effort: Effort,
+    pub background_detection: bool,
+}
+
+impl EncoderLoad {
+    /// Up to [`HIGH_PIXEL_RATE`]: one thread (the least CPU and bits per frame), medium
+    /// effort, background detection. Above it: two threads (slices, each on its own core),
+    /// low effort and no background detection, which together took 30-45 % less CPU per
+    /// 1080p60 frame for at most 0.05 dB less PSNR-Y (more on the zoom), so that a frame fits
+    /// its interval on 2 cores.
+    pub fn for_rate(width: u32, height: u32, fps: u32) -> Self {
+        let rate = u64::from(width)
+            .saturating_mul(u64::from(height))
+            .saturating_mul(u64::from(fps));
+        if rate > HIGH_PIXEL_RATE {
+            Self {
+                threads: 2,
+                effort: Effort::Low,
+                background_detection: false,
+            }
+        } else {
+            Self {
+                threads: 1,
+                effort: Effort::Medium,
+                background_detection: true,
+            }
+        }
+    }
+}
+
 /// The keys `--tune` takes, with their values.
 pub const TUNE_HELP: &str = "before (the pre-tuning settings, first if given), profile=baseline|main|high, content=camera|screen, effort=low|medium|high, refs=1-16, ltr=on|off, bgd=on|off, deblock=on|off, rc=window|openh264";
 
@@ -119,7 +168,15 @@ impl FromStr for VideoTuning {
 
     /// `key=value` pairs separated by commas, applied over the defaults (or over `before`).
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut t = VideoTuning::default();
+        VideoTuning::default().with(s)
+    }
+}
+
+impl VideoTuning {
+    /// `key=value` pairs separated by commas (`--tune`), applied over `self` (or over
+    /// [`VideoTuning::before`] if `before` comes first).
+    pub fn with(self, s: &str) -> Result<Self, String> {
+        let mut t = self;
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             if item == "before" {
                 t = VideoTuning::before();
@@ -233,7 +290,7 @@ mod tests {
                 collection: Box::new(collection),
                 start,
             };
-            VideoTuning::for_source(&source, 1280, 720).content
+            VideoTuning::for_source(&source, 1280, 720, 30).content
         };
         let none = &|_: &mut Collection| {};
         assert_eq!(tools(1, none), ContentKind::Screen); // "screen"
@@ -259,6 +316,42 @@ mod tests {
     }
 
     #[test]
+    fn high_pixel_rates_get_two_threads_at_low_effort() {
+        let light = EncoderLoad {
+            threads: 1,
+            effort: Effort::Medium,
+            background_detection: true,
+        };
+        let heavy = EncoderLoad {
+            threads: 2,
+            effort: Effort::Low,
+            background_detection: false,
+        };
+        for (w, h, fps, want) in [
+            (1920, 1080, 60, heavy),
+            (2560, 1440, 30, heavy),
+            (1920, 1080, 50, heavy),
+            (1920, 1080, 31, heavy),
+            (1920, 1080, 30, light),
+            (1280, 720, 60, light),
+            (1280, 720, 30, light),
+            (854, 480, 30, light),
+            (0, 0, 0, light),
+        ] {
+            assert_eq!(EncoderLoad::for_rate(w, h, fps), want, "{w}x{h}@{fps}");
+        }
+        // No overflow at the largest sizes.
+        assert_eq!(EncoderLoad::for_rate(u32::MAX, u32::MAX, u32::MAX), heavy);
+        let source = crate::capture::VideoSourceKind::Test;
+        let t = VideoTuning::for_source(&source, 1920, 1080, 60);
+        assert_eq!((t.effort, t.background_detection), (Effort::Low, false));
+        assert_eq!(
+            VideoTuning::for_source(&source, 1280, 720, 30),
+            VideoTuning::default()
+        );
+    }
+
+    #[test]
     fn tuning_parses_over_the_defaults_and_prints_back() {
         let t: VideoTuning = "profile=high, refs=4,bgd=off".parse().unwrap();
         assert_eq!(t.profile, H264Profile::High);
@@ -270,6 +363,13 @@ mod tests {
         assert_eq!(b.rate_control, RateControl::OpenH264);
         assert_eq!(b.content, ContentKind::Screen);
         assert_eq!("".parse::<VideoTuning>().unwrap(), VideoTuning::default());
+        // Over other settings (the automatic ones): only the keys given change.
+        let low = VideoTuning {
+            effort: Effort::Low,
+            ..VideoTuning::default()
+        };
+        assert_eq!(low.with("refs=2").unwrap().effort, Effort::Low);
+        assert_eq!(low.with("effort=medium").unwrap().effort, Effort::Medium);
         for bad in [
             "profile",
             "profile=extended",

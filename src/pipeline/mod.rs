@@ -260,7 +260,7 @@ impl EngineHandle {
             preset: preset.clone(),
             threads: config.encoder_threads,
             tuning: config.video_tuning.unwrap_or_else(|| {
-                VideoTuning::for_source(&config.video, preset.width, preset.height)
+                VideoTuning::for_source(&config.video, preset.width, preset.height, preset.fps)
             }),
             video_tap: Arc::default(),
             audio_tap: Arc::default(),

@@ -236,3 +236,111 @@ fn stderr_to_a_pipe_is_plain_and_openh264_is_quiet() {
     assert!(!stderr.contains('\u{1b}'), "colour codes in {stderr:?}");
     assert!(!stderr.contains("OpenH264"), "{stderr}");
 }
+
+/// Slices per picture of an H.264 recording, from ffmpeg's `trace_headers` (one
+/// `first_mb_in_slice` per slice header).
+fn slices_per_picture(rec: &std::path::Path) -> Vec<usize> {
+    let out = run_ok(
+        std::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-hide_banner", "-i"])
+            .arg(rec)
+            .args(["-c:v", "copy", "-bsf:v", "trace_headers", "-f", "null", "-"]),
+    );
+    let mut pictures: Vec<usize> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stderr).lines() {
+        if let Some(value) = line
+            .contains("first_mb_in_slice")
+            .then(|| line.rsplit('=').next())
+            .flatten()
+        {
+            if value.trim() == "0" {
+                pictures.push(1);
+            } else if let Some(last) = pictures.last_mut() {
+                *last += 1;
+            }
+        }
+    }
+    pictures
+}
+
+/// Without `--encoder-threads` a 1080p60-class preset gets two slices (threads) at low effort
+/// without background detection, a smaller one a single slice at medium effort; the flags given
+/// win over the automatic choice, and 0 or 9 threads are refused.
+#[test]
+fn the_encoder_load_follows_the_pixel_rate_unless_given() {
+    let bench = |args: &[&str]| -> (u64, String) {
+        let out = run_ok(
+            onair()
+                .args(["bench", "--frames", "2", "--audio", "none"])
+                .args(["--outputs", "flv", "--pipeline-only"])
+                .args(args),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["encoder_threads"].as_u64().unwrap(),
+            v["tuning"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (threads, tuning) = bench(&["--preset", "1080p60"]);
+    assert_eq!(threads, 2, "{tuning}");
+    assert!(
+        tuning.contains("effort=low,") && tuning.contains("bgd=off"),
+        "{tuning}"
+    );
+    let (threads, tuning) = bench(&["--preset", "720p30"]);
+    assert_eq!(threads, 1, "{tuning}");
+    assert!(
+        tuning.contains("effort=medium,") && tuning.contains("bgd=on"),
+        "{tuning}"
+    );
+    // Given: they win; --tune changes only its own keys.
+    let (threads, tuning) = bench(&[
+        "--preset",
+        "1080p60",
+        "--encoder-threads",
+        "1",
+        "--tune",
+        "effort=medium",
+    ]);
+    assert_eq!(threads, 1, "{tuning}");
+    assert!(
+        tuning.contains("effort=medium,") && tuning.contains("bgd=off"),
+        "{tuning}"
+    );
+    for bad in ["0", "9"] {
+        fails_with(
+            &["bench", "--encoder-threads", bad],
+            "--encoder-threads must be between 1 and 8",
+        );
+        fails_with(
+            &[
+                "broadcast",
+                "--encoder-threads",
+                bad,
+                "--record",
+                "/tmp/never.mp4",
+            ],
+            "--encoder-threads must be between 1 and 8",
+        );
+    }
+    // broadcast: the stream itself has two slices a picture at 1080p60 unless told one.
+    let dir = tempdir();
+    for (threads, want) in [(None, 2), (Some("1"), 1)] {
+        let rec = path_in(&dir, &format!("{want}.mp4"));
+        let mut cmd = onair();
+        cmd.args(["broadcast", "--preset", "1080p60", "--video", "test"])
+            .args(["--audio", "none", "--duration", "0.5", "--record"])
+            .arg(&rec);
+        if let Some(t) = threads {
+            cmd.args(["--encoder-threads", t]);
+        }
+        run_ok(&mut cmd);
+        let slices = slices_per_picture(&rec);
+        assert!(
+            !slices.is_empty(),
+            "no slice headers traced in {}",
+            rec.display()
+        );
+        assert!(slices.iter().all(|&n| n == want), "{threads:?}: {slices:?}");
+    }
+}

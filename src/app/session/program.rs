@@ -17,7 +17,12 @@ impl Program {
             duration: None,
             outputs: Vec::new(),
             pacing: crate::pipeline::Pacing::RealTime,
-            encoder_threads: 1,
+            encoder_threads: crate::encode::EncoderLoad::for_rate(
+                self.preset.width,
+                self.preset.height,
+                self.preset.fps,
+            )
+            .threads,
             video_tuning: None,
         }
     }
