@@ -345,6 +345,11 @@ impl WindowRateControl {
         self.bitrate as u32
     }
 
+    /// The first 2 s window is still filling.
+    fn first_window(&self) -> bool {
+        self.recent.len() + 1 < self.window
+    }
+
     fn frame_budget(&self) -> f64 {
         self.bitrate * MEAN_AIM / self.fps
     }
@@ -359,7 +364,7 @@ impl WindowRateControl {
             (None, _) => self.first_qp,
             (Some(last), None) => last,
             (Some(last), Some(target)) => {
-                let (gain, most) = if self.recent.len() + 1 < self.window {
+                let (gain, most) = if self.first_window() {
                     (FIRST_WINDOW_GAIN, FIRST_WINDOW_MAX_QP_STEP)
                 } else {
                     (MEAN_GAIN, MAX_QP_STEP)
@@ -434,7 +439,7 @@ impl WindowRateControl {
             (0.0, 0usize, 0.0, 0usize, 0.0);
         // While the first window fills, its last P frames only: the first QP was a guess, and
         // the frames coded at it held the target back (the 1080p game clip's first 2 s at 70 %).
-        let first_window = self.recent.len() + 1 < self.window;
+        let first_window = self.first_window();
         for f in self.recent.iter().rev() {
             if f.keyframe {
                 key_bits += f.bits;
